@@ -1,0 +1,517 @@
+//! Writing servers, tools and classifications. Every write is idempotent: storing what is
+//! already stored changes no row.
+//!
+//! Merge rules, so several sources can describe one server:
+//! - a field the incoming record leaves empty keeps its stored value;
+//! - packages and sources are added to, never removed;
+//! - `tools: Some(list)` replaces the server's tool set (a fresh extraction is the truth),
+//!   `tools: None` leaves it alone (a registry listing that knows no tools).
+//!
+//! A tool whose definition changes gets a new definition hash, and its classification is
+//! dropped unless the entry brings a new one: a verdict on the old text is not a verdict.
+
+use std::collections::HashMap;
+
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde_json::Value;
+
+use super::{Catalog, Error, Result};
+use crate::model::{Classification, Remote, ServerRecord, ToolDef, write_canonical_json};
+use crate::model::{name_key, split_identifier};
+
+/// A server and, when known, its tools.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerEntry {
+    pub server: ServerRecord,
+    /// `None`: this sighting knows nothing of the tools; keep what is stored.
+    pub tools: Option<Vec<ToolEntry>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolEntry {
+    pub tool: ToolDef,
+    pub classification: Option<Classification>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// What a batch of stores did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreCounts {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+impl StoreCounts {
+    pub fn add(&mut self, outcome: StoreOutcome) {
+        match outcome {
+            StoreOutcome::Inserted => self.inserted += 1,
+            StoreOutcome::Updated => self.updated += 1,
+            StoreOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+impl Catalog {
+    /// Stores one server in its own transaction.
+    pub fn store_server(&mut self, entry: &ServerEntry) -> Result<StoreOutcome> {
+        let counts = self.store_servers(std::slice::from_ref(entry))?;
+        Ok(if counts.inserted > 0 {
+            StoreOutcome::Inserted
+        } else if counts.updated > 0 {
+            StoreOutcome::Updated
+        } else {
+            StoreOutcome::Unchanged
+        })
+    }
+
+    /// Stores a batch of servers in one transaction: all of them or, on error, none.
+    pub fn store_servers(&mut self, entries: &[ServerEntry]) -> Result<StoreCounts> {
+        let path = self.path.clone();
+        let sql_error = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let now = now_rfc3339();
+        let tx = self.conn.transaction().map_err(sql_error)?;
+        let mut counts = StoreCounts::default();
+        for entry in entries {
+            let outcome = store_in(&tx, entry, &now).map_err(sql_error)?;
+            counts.add(outcome);
+        }
+        tx.commit().map_err(sql_error)?;
+        Ok(counts)
+    }
+
+    /// Writes classifications for tools by id. Each carries the definition hash it judged,
+    /// so a later change to the tool makes it visibly stale.
+    pub fn store_classifications(
+        &mut self,
+        verdicts: &[(i64, String, Classification)],
+    ) -> Result<usize> {
+        let path = self.path.clone();
+        let sql_error = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql_error)?;
+        let mut written = 0;
+        for (tool_id, definition_hash, classification) in verdicts {
+            written += upsert_classification(&tx, *tool_id, definition_hash, classification)
+                .map_err(sql_error)?;
+        }
+        tx.commit().map_err(sql_error)?;
+        Ok(written)
+    }
+}
+
+fn store_in(tx: &Transaction, entry: &ServerEntry, now: &str) -> rusqlite::Result<StoreOutcome> {
+    let incoming = &entry.server;
+    let existing = tx
+        .prepare_cached("SELECT id, content_hash, tools_hash FROM servers WHERE name = ?1")?
+        .query_row([&incoming.name], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+            ))
+        })
+        .optional()?;
+    let tools_hash = entry.tools.as_ref().map(|tools| hash_tools(tools));
+
+    let Some((server_id, stored_hash, stored_tools_hash)) = existing else {
+        let server_id = insert_server(tx, incoming, now)?;
+        add_packages_and_sources(tx, server_id, incoming)?;
+        if let Some(tools) = &entry.tools {
+            sync_tools(tx, server_id, tools)?;
+            tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
+                .execute(params![server_id, tools_hash])?;
+        }
+        return Ok(StoreOutcome::Inserted);
+    };
+
+    let mut changed = false;
+    let stored = load_server_record(tx, server_id)?;
+    let merged = merge_records(&stored, incoming);
+    let merged_hash = hash_record(&merged);
+    if merged_hash != stored_hash {
+        update_server(tx, server_id, &merged, &merged_hash)?;
+        changed = true;
+    }
+    changed |= add_packages_and_sources(tx, server_id, incoming)?;
+    if let (Some(tools), Some(tools_hash)) = (&entry.tools, &tools_hash)
+        && stored_tools_hash.as_deref() != Some(tools_hash.as_str())
+    {
+        sync_tools(tx, server_id, tools)?;
+        tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
+            .execute(params![server_id, tools_hash])?;
+        changed = true;
+    }
+    if changed {
+        tx.prepare_cached("UPDATE servers SET last_seen = ?2 WHERE id = ?1")?
+            .execute(params![server_id, latest_sighting(incoming).unwrap_or(now)])?;
+        Ok(StoreOutcome::Updated)
+    } else {
+        Ok(StoreOutcome::Unchanged)
+    }
+}
+
+fn latest_sighting(record: &ServerRecord) -> Option<&str> {
+    record
+        .sources
+        .iter()
+        .filter_map(|source| source.seen_at.as_deref())
+        .max()
+}
+
+fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite::Result<i64> {
+    let seen = latest_sighting(record).unwrap_or(now);
+    tx.prepare_cached(
+        "INSERT INTO servers (name, name_key, title, description, repository_url, remotes, language,
+                              license, stars, last_commit, first_seen, last_seen, content_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+    )?
+    .execute(params![
+        record.name,
+        name_key(&record.name),
+        record.title,
+        record.description,
+        record.repository,
+        remotes_json(&record.remotes),
+        record.language,
+        record.license,
+        record.stars,
+        record.last_commit,
+        seen,
+        hash_record(&merge_records(&ServerRecord::default(), record)),
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn update_server(
+    tx: &Transaction,
+    server_id: i64,
+    record: &ServerRecord,
+    content_hash: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE servers SET title = ?2, description = ?3, repository_url = ?4, remotes = ?5,
+                language = ?6, license = ?7, stars = ?8, last_commit = ?9, content_hash = ?10
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        server_id,
+        record.title,
+        record.description,
+        record.repository,
+        remotes_json(&record.remotes),
+        record.language,
+        record.license,
+        record.stars,
+        record.last_commit,
+        content_hash,
+    ])?;
+    Ok(())
+}
+
+/// The stored record's own fields plus its packages (sources are not part of the hash).
+fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<ServerRecord> {
+    let mut record = tx
+        .prepare_cached(
+            "SELECT name, title, description, repository_url, remotes, language, license, stars,
+                    last_commit
+             FROM servers WHERE id = ?1",
+        )?
+        .query_row([server_id], |row| {
+            let remotes: String = row.get(4)?;
+            Ok(ServerRecord {
+                name: row.get(0)?,
+                title: row.get(1)?,
+                description: row.get(2)?,
+                repository: row.get(3)?,
+                remotes: serde_json::from_str(&remotes).unwrap_or_default(),
+                language: row.get(5)?,
+                license: row.get(6)?,
+                stars: row.get(7)?,
+                last_commit: row.get(8)?,
+                packages: Vec::new(),
+                sources: Vec::new(),
+            })
+        })?;
+    let mut statement = tx
+        .prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")?;
+    record.packages = statement
+        .query_map([server_id], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(record)
+}
+
+/// `stored` with every field `incoming` knows written over it; packages and remotes unite.
+fn merge_records(stored: &ServerRecord, incoming: &ServerRecord) -> ServerRecord {
+    fn pick<T: Clone>(incoming: &Option<T>, stored: &Option<T>) -> Option<T> {
+        incoming.clone().or_else(|| stored.clone())
+    }
+    let mut packages = stored.packages.clone();
+    packages.extend(incoming.packages.iter().cloned());
+    packages.sort();
+    packages.dedup();
+    let mut remotes: Vec<Remote> = stored.remotes.clone();
+    for remote in &incoming.remotes {
+        if !remotes.contains(remote) {
+            remotes.push(remote.clone());
+        }
+    }
+    ServerRecord {
+        name: incoming.name.clone(),
+        title: pick(&incoming.title, &stored.title),
+        description: pick(&incoming.description, &stored.description),
+        repository: pick(&incoming.repository, &stored.repository),
+        packages,
+        remotes,
+        language: pick(&incoming.language, &stored.language),
+        license: pick(&incoming.license, &stored.license),
+        stars: pick(&incoming.stars, &stored.stars),
+        last_commit: pick(&incoming.last_commit, &stored.last_commit),
+        sources: Vec::new(),
+    }
+}
+
+/// Adds packages and source sightings not yet stored. Returns whether anything was written.
+fn add_packages_and_sources(
+    tx: &Transaction,
+    server_id: i64,
+    record: &ServerRecord,
+) -> rusqlite::Result<bool> {
+    let mut changed = false;
+    let mut add_package =
+        tx.prepare_cached("INSERT OR IGNORE INTO server_packages (server_id, purl) VALUES (?1, ?2)")?;
+    for purl in &record.packages {
+        changed |= add_package.execute(params![server_id, purl])? > 0;
+    }
+    let mut add_source = tx.prepare_cached(
+        "INSERT INTO server_sources (server_id, source, source_id, seen_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (server_id, source, source_id) DO UPDATE SET seen_at = excluded.seen_at
+         WHERE excluded.seen_at IS NOT NULL AND server_sources.seen_at IS NOT excluded.seen_at",
+    )?;
+    for source in &record.sources {
+        changed |= add_source.execute(params![server_id, source.source, source.id, source.seen_at])? > 0;
+    }
+    Ok(changed)
+}
+
+/// Makes the server's stored tools exactly `tools`: inserts new ones, updates changed ones,
+/// deletes the ones no longer defined. Unchanged rows are not rewritten.
+fn sync_tools(tx: &Transaction, server_id: i64, tools: &[ToolEntry]) -> rusqlite::Result<()> {
+    struct Stored {
+        id: i64,
+        row_hash: String,
+        definition_hash: String,
+    }
+    let mut stored: HashMap<String, Stored> = tx
+        .prepare_cached(
+            "SELECT name, id, definition_hash, method, location, confidence, annotation_source
+             FROM tools WHERE server_id = ?1",
+        )?
+        .query_map([server_id], |row| {
+            let definition_hash: String = row.get(2)?;
+            let row_hash = tool_row_hash(
+                &definition_hash,
+                &row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?.as_deref(),
+                row.get(5)?,
+                &row.get::<_, String>(6)?,
+            );
+            Ok((
+                row.get::<_, String>(0)?,
+                Stored {
+                    id: row.get(1)?,
+                    row_hash,
+                    definition_hash,
+                },
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+
+    for entry in tools {
+        let tool = &entry.tool;
+        let definition_hash = tool.definition_hash();
+        let row_hash = tool_row_hash(
+            &definition_hash,
+            tool.method.as_str(),
+            tool.location.as_deref(),
+            tool.confidence,
+            tool.annotation_source.as_str(),
+        );
+        let tool_id = match stored.remove(&tool.name) {
+            None => insert_tool(tx, server_id, tool, &definition_hash)?,
+            Some(previous) => {
+                if previous.row_hash != row_hash {
+                    update_tool(tx, previous.id, tool, &definition_hash)?;
+                }
+                if previous.definition_hash != definition_hash && entry.classification.is_none() {
+                    tx.prepare_cached("DELETE FROM classifications WHERE tool_id = ?1")?
+                        .execute([previous.id])?;
+                }
+                previous.id
+            }
+        };
+        if let Some(classification) = &entry.classification {
+            upsert_classification(tx, tool_id, &definition_hash, classification)?;
+        }
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM tools WHERE id = ?1")?;
+    for gone in stored.into_values() {
+        delete.execute([gone.id])?;
+    }
+    Ok(())
+}
+
+fn tool_row_hash(
+    definition_hash: &str,
+    method: &str,
+    location: Option<&str>,
+    confidence: f64,
+    annotation_source: &str,
+) -> String {
+    format!(
+        "{definition_hash}|{method}|{}|{confidence}|{annotation_source}",
+        location.unwrap_or("")
+    )
+}
+
+fn insert_tool(
+    tx: &Transaction,
+    server_id: i64,
+    tool: &ToolDef,
+    definition_hash: &str,
+) -> rusqlite::Result<i64> {
+    tx.prepare_cached(
+        "INSERT INTO tools (server_id, name, name_key, name_words, title, description, input_schema,
+                            annotations, annotation_source, definition_hash, method, location, confidence)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        server_id,
+        tool.name,
+        name_key(&tool.name),
+        split_identifier(&tool.name).join(" "),
+        tool.title,
+        tool.description,
+        tool.input_schema.to_string(),
+        tool.annotations.as_ref().map(Value::to_string),
+        tool.annotation_source.as_str(),
+        definition_hash,
+        tool.method.as_str(),
+        tool.location,
+        tool.confidence,
+    ])?;
+    Ok(tx.last_insert_rowid())
+}
+
+fn update_tool(
+    tx: &Transaction,
+    tool_id: i64,
+    tool: &ToolDef,
+    definition_hash: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "UPDATE tools SET title = ?2, description = ?3, input_schema = ?4, annotations = ?5,
+                annotation_source = ?6, definition_hash = ?7, method = ?8, location = ?9, confidence = ?10
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        tool_id,
+        tool.title,
+        tool.description,
+        tool.input_schema.to_string(),
+        tool.annotations.as_ref().map(Value::to_string),
+        tool.annotation_source.as_str(),
+        definition_hash,
+        tool.method.as_str(),
+        tool.location,
+        tool.confidence,
+    ])?;
+    Ok(())
+}
+
+/// Returns the number of rows written (0 when the stored verdict is the same).
+fn upsert_classification(
+    tx: &Transaction,
+    tool_id: i64,
+    definition_hash: &str,
+    classification: &Classification,
+) -> rusqlite::Result<usize> {
+    tx.prepare_cached(
+        "INSERT INTO classifications (tool_id, category, risk, signals, rationale, rule_ids, findings,
+                                      confidence, version, definition_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (tool_id) DO UPDATE SET
+             category = excluded.category, risk = excluded.risk, signals = excluded.signals,
+             rationale = excluded.rationale, rule_ids = excluded.rule_ids, findings = excluded.findings,
+             confidence = excluded.confidence, version = excluded.version,
+             definition_hash = excluded.definition_hash
+         WHERE (category, risk, signals, rationale, rule_ids, findings, confidence, version, definition_hash)
+               IS NOT (excluded.category, excluded.risk, excluded.signals, excluded.rationale,
+                       excluded.rule_ids, excluded.findings, excluded.confidence, excluded.version,
+                       excluded.definition_hash)",
+    )?
+    .execute(params![
+        tool_id,
+        classification.category.as_str(),
+        classification.risk.as_str(),
+        json(&classification.signals),
+        classification.rationale,
+        json(&classification.rule_ids),
+        json(&classification.findings),
+        classification.confidence,
+        classification.version,
+        definition_hash,
+    ])
+}
+
+/// Serialising our own model types cannot fail (string keys only, derived `Serialize`), so
+/// this keeps that fact in one place instead of an `unwrap` at every column.
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+}
+
+fn remotes_json(remotes: &[Remote]) -> String {
+    json(remotes)
+}
+
+fn hash_record(record: &ServerRecord) -> String {
+    hash_value(&serde_json::to_value(record).unwrap_or(Value::Null))
+}
+
+fn hash_tools(tools: &[ToolEntry]) -> String {
+    let value: Vec<Value> = tools
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "tool": entry.tool,
+                "classification": entry.classification,
+            })
+        })
+        .collect();
+    hash_value(&Value::Array(value))
+}
+
+fn hash_value(value: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let mut canonical = String::new();
+    write_canonical_json(value, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}

@@ -1,0 +1,460 @@
+//! The typed hand-offs between pipeline stages: what a crawl found (`ServerRecord`),
+//! what extraction read (`ToolDef`) and what the classifier decided (`Classification`).
+//!
+//! These are internal types; wire formats (JSON Lines export, `--json`) have their own
+//! types in the modules that own them and convert from these.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// One MCP server as the crawl (or an import) saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerRecord {
+    /// Canonical name: the registry name (`io.github.owner/repo`) or `owner/repo`.
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// Normalised repository URL, when known.
+    pub repository: Option<String>,
+    /// Package references as purls (`pkg:npm/%40scope/name@1.2.3`, `pkg:pypi/name`).
+    pub packages: Vec<String>,
+    /// Remote endpoints the server can be reached at.
+    pub remotes: Vec<Remote>,
+    pub language: Option<String>,
+    pub license: Option<String>,
+    pub stars: Option<u64>,
+    /// RFC 3339 time of the last commit or release, when known.
+    pub last_commit: Option<String>,
+    /// Which sources saw this server.
+    pub sources: Vec<SourceRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Remote {
+    /// Transport, e.g. `streamable-http` or `sse`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub url: String,
+}
+
+/// A sighting of a server by one crawl source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// Source name: `registry`, `github`, `npm`, `pypi`, `list`, `local`, `import`.
+    pub source: String,
+    /// The identifier the source uses for the server (registry id, repo full name, package name).
+    pub id: String,
+    /// RFC 3339 time the source last saw the server.
+    pub seen_at: Option<String>,
+}
+
+/// One tool a server defines, as extraction read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: String,
+    /// The tool's input JSON Schema; `{"type":"object"}` when nothing is known.
+    pub input_schema: Value,
+    /// MCP tool annotations (`readOnlyHint`, `destructiveHint`, ...), when any were found.
+    pub annotations: Option<Value>,
+    pub annotation_source: AnnotationSource,
+    pub method: ExtractionMethod,
+    /// Where the definition was found, `path:line`.
+    pub location: Option<String>,
+    /// 0.0 ..= 1.0: how sure extraction is that this definition is complete and right.
+    pub confidence: f64,
+}
+
+impl ToolDef {
+    /// A tool with only a name and description, as a registry listing or an import gives it.
+    pub fn new(name: impl Into<String>, description: impl Into<String>) -> Self {
+        ToolDef {
+            name: name.into(),
+            title: None,
+            description: description.into(),
+            input_schema: serde_json::json!({"type": "object"}),
+            annotations: None,
+            annotation_source: AnnotationSource::Absent,
+            method: ExtractionMethod::Import,
+            location: None,
+            confidence: 1.0,
+        }
+    }
+
+    /// The definition hash that policies pin: see [`definition_hash`].
+    pub fn definition_hash(&self) -> String {
+        definition_hash(
+            &self.name,
+            self.title.as_deref(),
+            &self.description,
+            &self.input_schema,
+            self.annotations.as_ref(),
+        )
+    }
+
+    /// Parameter rows read from the input schema's `properties`, in schema order.
+    pub fn parameters(&self) -> Vec<Parameter> {
+        parameters_of(&self.input_schema)
+    }
+}
+
+/// One input parameter, read from a JSON Schema `properties` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parameter {
+    pub name: String,
+    /// JSON Schema type as written (`string`, `integer`, `string|null`, `enum`), or `any`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub required: bool,
+    pub description: Option<String>,
+}
+
+/// Reads the top-level parameters of an input schema. Never fails: a schema that is not
+/// an object, or has no `properties`, has no parameters.
+pub fn parameters_of(schema: &Value) -> Vec<Parameter> {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return Vec::new();
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|names| names.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    properties
+        .iter()
+        .map(|(name, property)| Parameter {
+            name: name.clone(),
+            kind: schema_type_name(property),
+            required: required.contains(&name.as_str()),
+            description: property
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        })
+        .collect()
+}
+
+fn schema_type_name(property: &Value) -> String {
+    match property.get("type") {
+        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::Array(kinds)) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("|"),
+        _ if property.get("enum").is_some() => "enum".to_owned(),
+        _ if property.get("anyOf").is_some() || property.get("oneOf").is_some() => {
+            "union".to_owned()
+        }
+        _ => "any".to_owned(),
+    }
+}
+
+/// Where a tool's annotations came from. An SDK's implicit defaults are not declarations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnnotationSource {
+    Declared,
+    SdkDefault,
+    Absent,
+}
+
+/// How a tool definition was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExtractionMethod {
+    StaticTs,
+    StaticPy,
+    StaticGo,
+    StaticRust,
+    Manifest,
+    Registry,
+    Live,
+    Import,
+}
+
+macro_rules! string_enum {
+    ($ty:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+
+            /// Case-insensitive, so `--risk high` works.
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                $ty::ALL
+                    .iter()
+                    .copied()
+                    .find(|value| value.as_str().eq_ignore_ascii_case(text))
+                    .ok_or_else(|| {
+                        let names: Vec<&str> = $ty::ALL.iter().map(|value| value.as_str()).collect();
+                        format!("`{text}` is not one of {}", names.join(", "))
+                    })
+            }
+        }
+    };
+}
+
+string_enum!(AnnotationSource { Declared = "declared", SdkDefault = "sdk-default", Absent = "absent" });
+string_enum!(ExtractionMethod {
+    StaticTs = "static-ts",
+    StaticPy = "static-py",
+    StaticGo = "static-go",
+    StaticRust = "static-rust",
+    Manifest = "manifest",
+    Registry = "registry",
+    Live = "live",
+    Import = "import",
+});
+
+/// What a tool can do. See ARCHITECTURE.md § Taxonomy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Category {
+    Read,
+    Write,
+    Execute,
+    Destructive,
+    Financial,
+}
+
+string_enum!(Category {
+    Read = "Read",
+    Write = "Write",
+    Execute = "Execute",
+    Destructive = "Destructive",
+    Financial = "Financial",
+});
+
+impl Category {
+    /// The risk a category starts at before signals move it.
+    pub fn baseline_risk(self) -> Risk {
+        match self {
+            Category::Read => Risk::Low,
+            Category::Write => Risk::Medium,
+            Category::Execute => Risk::High,
+            Category::Destructive | Category::Financial => Risk::Critical,
+        }
+    }
+}
+
+/// How much harm a call can do. Ordered: `Low < Medium < High < Critical`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Risk {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+string_enum!(Risk { Low = "Low", Medium = "Medium", High = "High", Critical = "Critical" });
+
+/// The classifier's verdict on one tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    pub category: Category,
+    pub risk: Risk,
+    /// Named pieces of evidence that moved the category or the risk.
+    pub signals: Vec<Signal>,
+    /// One or two sentences for a person, quoting the words that decided it.
+    pub rationale: String,
+    /// Ids of the rules that fired.
+    pub rule_ids: Vec<String>,
+    /// Description-poisoning and annotation findings, separate from the category.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// 0.0 ..= 1.0: low when the definition gave little to go on.
+    pub confidence: f64,
+    /// Classifier version: a hash of the rules that produced this.
+    pub version: String,
+}
+
+/// A named piece of evidence, e.g. `shell-execution` with the words that showed it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub name: String,
+    /// The words of the definition that raised it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+}
+
+/// A finding about the definition itself (poisoning, annotation mismatch).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// e.g. `hidden-instructions`, `annotation-mismatch`.
+    pub kind: String,
+    pub severity: Risk,
+    /// The text of the definition that raised it.
+    pub quote: String,
+    pub message: String,
+}
+
+/// The hash a policy pins for a tool: SHA-256 over the canonical JSON (sorted keys, no
+/// whitespace) of the parts of the definition an agent acts on. The gateway computes the
+/// same hash from an upstream's `tools/list`, so the input must be exactly what MCP sends.
+pub fn definition_hash(
+    name: &str,
+    title: Option<&str>,
+    description: &str,
+    input_schema: &Value,
+    annotations: Option<&Value>,
+) -> String {
+    let definition = serde_json::json!({
+        "name": name,
+        "title": title,
+        "description": description,
+        "inputSchema": input_schema,
+        "annotations": annotations,
+    });
+    let mut canonical = String::new();
+    write_canonical_json(&definition, &mut canonical);
+    let digest = Sha256::digest(canonical.as_bytes());
+    let mut hex = String::with_capacity(7 + 64);
+    hex.push_str("sha256:");
+    for byte in digest {
+        use std::fmt::Write;
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// Writes `value` as JSON with object keys sorted at every depth. serde_json keeps insertion
+/// order (we enable `preserve_order` so parameters print as authors wrote them), so hashing
+/// needs its own canonical form; no small crate does exactly this without pulling in more.
+pub fn write_canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (index, key) in keys.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                write_canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// The key tool and server names are matched on: lower case, with `-` and `.` read as `_`,
+/// so `send_message`, `Send-Message` and `send.message` are one key.
+pub fn name_key(name: &str) -> String {
+    name.trim()
+        .chars()
+        .map(|c| match c {
+            '-' | '.' => '_',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+/// Splits an identifier into lower-case words: camelCase, snake_case, kebab-case, dotted.
+/// `getHTTPResponse_v2` → `get http response v2`.
+pub fn split_identifier(name: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (index, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        let boundary = !current.is_empty()
+            && c.is_uppercase()
+            && (chars[index - 1].is_lowercase()
+                || chars[index - 1].is_ascii_digit()
+                || chars.get(index + 1).is_some_and(|next| next.is_lowercase()));
+        if boundary {
+            words.push(std::mem::take(&mut current));
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_key_folds_case_and_separators() {
+        assert_eq!(name_key("Send-Message"), "send_message");
+        assert_eq!(name_key("send.message"), "send_message");
+        assert_eq!(name_key("send_message"), "send_message");
+    }
+
+    #[test]
+    fn split_identifier_handles_every_style() {
+        let check = |input: &str, expected: &[&str]| assert_eq!(split_identifier(input), expected);
+        check("sendMessage", &["send", "message"]);
+        check("send_message", &["send", "message"]);
+        check("send-message", &["send", "message"]);
+        check("fs.read_file", &["fs", "read", "file"]);
+        check("getHTTPResponse_v2", &["get", "http", "response", "v2"]);
+        check("", &[]);
+    }
+
+    #[test]
+    fn definition_hash_ignores_key_order_but_not_content() {
+        let a = serde_json::json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        let b = serde_json::json!({"properties": {"a": {"type": "string"}}, "type": "object"});
+        assert_eq!(
+            definition_hash("t", None, "d", &a, None),
+            definition_hash("t", None, "d", &b, None)
+        );
+        assert_ne!(
+            definition_hash("t", None, "d", &a, None),
+            definition_hash("t", None, "d2", &a, None)
+        );
+    }
+
+    #[test]
+    fn parameters_read_required_and_types() {
+        let schema = serde_json::json!({
+            "type": "object",
+            "properties": {"path": {"type": "string", "description": "File"}, "n": {"type": ["integer", "null"]}},
+            "required": ["path"]
+        });
+        let params = parameters_of(&schema);
+        assert_eq!(params.len(), 2);
+        assert!(params[0].required);
+        assert_eq!(params[1].kind, "integer|null");
+        assert!(parameters_of(&serde_json::json!("not an object")).is_empty());
+    }
+}

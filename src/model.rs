@@ -315,18 +315,45 @@ pub fn definition_hash(
     input_schema: &Value,
     annotations: Option<&Value>,
 ) -> String {
-    let definition = serde_json::json!({
-        "name": name,
-        "title": title,
-        "description": description,
-        "inputSchema": input_schema,
-        "annotations": annotations,
-    });
-    let mut canonical = String::new();
-    write_canonical_json(&definition, &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    let mut hex = String::with_capacity(7 + 64);
-    hex.push_str("sha256:");
+    /// Fields in sorted order, so the derived serialisation is already canonical.
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Definition<'a> {
+        annotations: Option<Canonical<'a>>,
+        description: &'a str,
+        input_schema: Canonical<'a>,
+        name: &'a str,
+        title: Option<&'a str>,
+    }
+    let definition = Definition {
+        annotations: annotations.map(Canonical),
+        description,
+        input_schema: Canonical(input_schema),
+        name,
+        title,
+    };
+    format!("sha256:{}", sha256_hex(&definition))
+}
+
+/// Lower-case hex SHA-256 of `value`'s compact JSON, streamed into the hasher without an
+/// intermediate string. Wrap `serde_json::Value`s in [`Canonical`] to make it key-order-free.
+pub fn sha256_hex(value: &impl Serialize) -> String {
+    struct HashWriter(Sha256);
+    impl std::io::Write for HashWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut writer = HashWriter(Sha256::new());
+    // Writing into a hasher cannot fail, and our values serialise without error (string
+    // keys only), so an error here would be a bug in serde_json itself.
+    let _ = serde_json::to_writer(&mut writer, value);
+    let digest = writer.0.finalize();
+    let mut hex = String::with_capacity(64);
     for byte in digest {
         use std::fmt::Write;
         let _ = write!(hex, "{byte:02x}");
@@ -334,36 +361,34 @@ pub fn definition_hash(
     hex
 }
 
-/// Writes `value` as JSON with object keys sorted at every depth. serde_json keeps insertion
-/// order (we enable `preserve_order` so parameters print as authors wrote them), so hashing
-/// needs its own canonical form; no small crate does exactly this without pulling in more.
-pub fn write_canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (index, key) in keys.into_iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
+/// Serialises a JSON value with object keys sorted at every depth. serde_json keeps
+/// insertion order (we enable `preserve_order` so parameters print as authors wrote them),
+/// so hashing needs its own canonical form; no small crate does exactly this.
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical<'a>(pub &'a Value);
+
+impl Serialize for Canonical<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut out = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    out.serialize_entry(key, &Canonical(value))?;
                 }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical_json(&map[key], out);
+                out.end()
             }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (index, item) in items.iter().enumerate() {
-                if index > 0 {
-                    out.push(',');
+            Value::Array(items) => {
+                let mut out = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    out.serialize_element(&Canonical(item))?;
                 }
-                write_canonical_json(item, out);
+                out.end()
             }
-            out.push(']');
+            scalar => scalar.serialize(serializer),
         }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
@@ -428,6 +453,31 @@ mod tests {
         check("fs.read_file", &["fs", "read", "file"]);
         check("getHTTPResponse_v2", &["get", "http", "response", "v2"]);
         check("", &[]);
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_depth() {
+        let value = serde_json::json!({"b": [{"z": 1, "a": null}], "a": "x"});
+        assert_eq!(
+            serde_json::to_string(&Canonical(&value)).unwrap(),
+            r#"{"a":"x","b":[{"a":null,"z":1}]}"#
+        );
+    }
+
+    #[test]
+    fn definition_hash_is_sha256_of_the_canonical_definition() {
+        // Pinned: the gateway and generated policies depend on this exact value.
+        let schema = serde_json::json!({"type": "object"});
+        let plain: String = sha2::Sha256::digest(
+            br#"{"annotations":null,"description":"d","inputSchema":{"type":"object"},"name":"t","title":null}"#,
+        )
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+        assert_eq!(
+            definition_hash("t", None, "d", &schema, None),
+            format!("sha256:{plain}")
+        );
     }
 
     #[test]

@@ -375,8 +375,8 @@ impl Catalog {
         let names: Vec<(String, String)> = self
             .conn
             .prepare_cached(
-                "SELECT DISTINCT name, name_key FROM tools
-                 UNION SELECT name, name_key FROM servers",
+                "SELECT DISTINCT name, name_key FROM tools INDEXED BY tools_name_key
+                 UNION ALL SELECT name, name_key FROM servers",
             )
             .and_then(|mut statement| {
                 statement
@@ -402,7 +402,11 @@ impl Catalog {
             .collect();
         scored.sort();
         scored.dedup_by(|a, b| a.1 == b.1);
-        Ok(scored.into_iter().take(limit).map(|(_, name)| name).collect())
+        Ok(scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, name)| name)
+            .collect())
     }
 
     /// Full-text search over tool names (split into words) and descriptions.
@@ -435,7 +439,8 @@ impl Catalog {
             )
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let rows: Vec<(String, String, String, Option<String>, Option<String>)> = self
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = self
             .conn
             .prepare_cached(&sql)
             .and_then(|mut statement| {
@@ -449,7 +454,15 @@ impl Catalog {
                             server_suffix,
                             limit,
                         ],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                        |row| {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ))
+                        },
                     )?
                     .collect::<rusqlite::Result<_>>()
             })
@@ -577,7 +590,10 @@ mod tests {
 
     #[test]
     fn fts_query_quotes_and_splits() {
-        assert_eq!(fts_query("sendMessage"), Some("\"send\"* \"message\"*".into()));
+        assert_eq!(
+            fts_query("sendMessage"),
+            Some("\"send\"* \"message\"*".into())
+        );
         assert_eq!(fts_query("  "), None);
         assert_eq!(fts_query("a\"b OR"), Some("\"a\"* \"b\"* \"or\"*".into()));
     }

@@ -16,7 +16,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
 use super::{Catalog, Error, Result};
-use crate::model::{Classification, Remote, ServerRecord, ToolDef, write_canonical_json};
+use crate::model::{Classification, Remote, ServerRecord, ToolDef, sha256_hex};
 use crate::model::{name_key, split_identifier};
 
 /// A server and, when known, its tools.
@@ -123,12 +123,13 @@ fn store_in(tx: &Transaction, entry: &ServerEntry, now: &str) -> rusqlite::Resul
             ))
         })
         .optional()?;
-    let tools_hash = entry.tools.as_ref().map(|tools| hash_tools(tools));
+    let tools = entry.tools.as_deref().map(prepare_tools);
+    let tools_hash = tools.as_deref().map(hash_tools);
 
     let Some((server_id, stored_hash, stored_tools_hash)) = existing else {
         let server_id = insert_server(tx, incoming, now)?;
         add_packages_and_sources(tx, server_id, incoming)?;
-        if let Some(tools) = &entry.tools {
+        if let Some(tools) = &tools {
             sync_tools(tx, server_id, tools)?;
             tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
                 .execute(params![server_id, tools_hash])?;
@@ -145,7 +146,7 @@ fn store_in(tx: &Transaction, entry: &ServerEntry, now: &str) -> rusqlite::Resul
         changed = true;
     }
     changed |= add_packages_and_sources(tx, server_id, incoming)?;
-    if let (Some(tools), Some(tools_hash)) = (&entry.tools, &tools_hash)
+    if let (Some(tools), Some(tools_hash)) = (&tools, &tools_hash)
         && stored_tools_hash.as_deref() != Some(tools_hash.as_str())
     {
         sync_tools(tx, server_id, tools)?;
@@ -191,7 +192,50 @@ fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite
         seen,
         hash_record(&merge_records(&ServerRecord::default(), record)),
     ])?;
-    Ok(tx.last_insert_rowid())
+    let server_id = tx.last_insert_rowid();
+    index_server(tx, server_id, record)?;
+    Ok(server_id)
+}
+
+/// Puts a server's text in the full-text index (see migrations/0001: kept by hand, not by
+/// triggers). Replaces what was indexed for it before.
+fn index_server(tx: &Transaction, server_id: i64, record: &ServerRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM servers_fts WHERE rowid = ?1")?
+        .execute([server_id])?;
+    tx.prepare_cached(
+        "INSERT INTO servers_fts (rowid, name, title, description) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![
+        server_id,
+        record.name,
+        record.title,
+        record.description
+    ])?;
+    Ok(())
+}
+
+/// Puts a tool's name words and description in the full-text index, replacing any old entry.
+fn index_tool(
+    tx: &Transaction,
+    tool_id: i64,
+    name_words: &str,
+    description: &str,
+    fresh: bool,
+) -> rusqlite::Result<()> {
+    if !fresh {
+        unindex_tool(tx, tool_id)?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO tools_fts (rowid, name_words, description) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![tool_id, name_words, description])?;
+    Ok(())
+}
+
+fn unindex_tool(tx: &Transaction, tool_id: i64) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM tools_fts WHERE rowid = ?1")?
+        .execute([tool_id])?;
+    Ok(())
 }
 
 fn update_server(
@@ -217,7 +261,7 @@ fn update_server(
         record.last_commit,
         content_hash,
     ])?;
-    Ok(())
+    index_server(tx, server_id, record)
 }
 
 /// The stored record's own fields plus its packages (sources are not part of the hash).
@@ -244,8 +288,8 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
                 sources: Vec::new(),
             })
         })?;
-    let mut statement = tx
-        .prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")?;
+    let mut statement =
+        tx.prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")?;
     record.packages = statement
         .query_map([server_id], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -289,8 +333,9 @@ fn add_packages_and_sources(
     record: &ServerRecord,
 ) -> rusqlite::Result<bool> {
     let mut changed = false;
-    let mut add_package =
-        tx.prepare_cached("INSERT OR IGNORE INTO server_packages (server_id, purl) VALUES (?1, ?2)")?;
+    let mut add_package = tx.prepare_cached(
+        "INSERT OR IGNORE INTO server_packages (server_id, purl) VALUES (?1, ?2)",
+    )?;
     for purl in &record.packages {
         changed |= add_package.execute(params![server_id, purl])? > 0;
     }
@@ -300,14 +345,60 @@ fn add_packages_and_sources(
          WHERE excluded.seen_at IS NOT NULL AND server_sources.seen_at IS NOT excluded.seen_at",
     )?;
     for source in &record.sources {
-        changed |= add_source.execute(params![server_id, source.source, source.id, source.seen_at])? > 0;
+        changed |=
+            add_source.execute(params![server_id, source.source, source.id, source.seen_at])? > 0;
     }
     Ok(changed)
 }
 
+/// A tool entry with its definition hash, computed once per store.
+struct PreparedTool<'a> {
+    entry: &'a ToolEntry,
+    definition_hash: String,
+}
+
+fn prepare_tools(tools: &[ToolEntry]) -> Vec<PreparedTool<'_>> {
+    tools
+        .iter()
+        .map(|entry| PreparedTool {
+            entry,
+            definition_hash: entry.tool.definition_hash(),
+        })
+        .collect()
+}
+
+/// Hash of everything stored about a server's tools, so an unchanged re-store can skip
+/// reading them. Built from the definition hashes, which already cover the schemas.
+fn hash_tools(tools: &[PreparedTool]) -> String {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        definition_hash: &'a str,
+        method: &'a str,
+        location: Option<&'a str>,
+        confidence: f64,
+        annotation_source: &'a str,
+        classification: Option<&'a Classification>,
+    }
+    let rows: Vec<Row> = tools
+        .iter()
+        .map(|prepared| {
+            let tool = &prepared.entry.tool;
+            Row {
+                definition_hash: &prepared.definition_hash,
+                method: tool.method.as_str(),
+                location: tool.location.as_deref(),
+                confidence: tool.confidence,
+                annotation_source: tool.annotation_source.as_str(),
+                classification: prepared.entry.classification.as_ref(),
+            }
+        })
+        .collect();
+    sha256_hex(&rows)
+}
+
 /// Makes the server's stored tools exactly `tools`: inserts new ones, updates changed ones,
 /// deletes the ones no longer defined. Unchanged rows are not rewritten.
-fn sync_tools(tx: &Transaction, server_id: i64, tools: &[ToolEntry]) -> rusqlite::Result<()> {
+fn sync_tools(tx: &Transaction, server_id: i64, tools: &[PreparedTool]) -> rusqlite::Result<()> {
     struct Stored {
         id: i64,
         row_hash: String,
@@ -338,23 +429,24 @@ fn sync_tools(tx: &Transaction, server_id: i64, tools: &[ToolEntry]) -> rusqlite
         })?
         .collect::<rusqlite::Result<_>>()?;
 
-    for entry in tools {
+    for prepared in tools {
+        let entry = prepared.entry;
         let tool = &entry.tool;
-        let definition_hash = tool.definition_hash();
+        let definition_hash = &prepared.definition_hash;
         let row_hash = tool_row_hash(
-            &definition_hash,
+            definition_hash,
             tool.method.as_str(),
             tool.location.as_deref(),
             tool.confidence,
             tool.annotation_source.as_str(),
         );
         let tool_id = match stored.remove(&tool.name) {
-            None => insert_tool(tx, server_id, tool, &definition_hash)?,
+            None => insert_tool(tx, server_id, tool, definition_hash)?,
             Some(previous) => {
                 if previous.row_hash != row_hash {
-                    update_tool(tx, previous.id, tool, &definition_hash)?;
+                    update_tool(tx, previous.id, tool, definition_hash)?;
                 }
-                if previous.definition_hash != definition_hash && entry.classification.is_none() {
+                if previous.definition_hash != *definition_hash && entry.classification.is_none() {
                     tx.prepare_cached("DELETE FROM classifications WHERE tool_id = ?1")?
                         .execute([previous.id])?;
                 }
@@ -362,12 +454,13 @@ fn sync_tools(tx: &Transaction, server_id: i64, tools: &[ToolEntry]) -> rusqlite
             }
         };
         if let Some(classification) = &entry.classification {
-            upsert_classification(tx, tool_id, &definition_hash, classification)?;
+            upsert_classification(tx, tool_id, definition_hash, classification)?;
         }
     }
     let mut delete = tx.prepare_cached("DELETE FROM tools WHERE id = ?1")?;
     for gone in stored.into_values() {
         delete.execute([gone.id])?;
+        unindex_tool(tx, gone.id)?;
     }
     Ok(())
 }
@@ -391,6 +484,7 @@ fn insert_tool(
     tool: &ToolDef,
     definition_hash: &str,
 ) -> rusqlite::Result<i64> {
+    let name_words = split_identifier(&tool.name).join(" ");
     tx.prepare_cached(
         "INSERT INTO tools (server_id, name, name_key, name_words, title, description, input_schema,
                             annotations, annotation_source, definition_hash, method, location, confidence)
@@ -400,7 +494,7 @@ fn insert_tool(
         server_id,
         tool.name,
         name_key(&tool.name),
-        split_identifier(&tool.name).join(" "),
+        name_words,
         tool.title,
         tool.description,
         tool.input_schema.to_string(),
@@ -411,7 +505,9 @@ fn insert_tool(
         tool.location,
         tool.confidence,
     ])?;
-    Ok(tx.last_insert_rowid())
+    let tool_id = tx.last_insert_rowid();
+    index_tool(tx, tool_id, &name_words, &tool.description, true)?;
+    Ok(tool_id)
 }
 
 fn update_tool(
@@ -437,7 +533,8 @@ fn update_tool(
         tool.location,
         tool.confidence,
     ])?;
-    Ok(())
+    let name_words = split_identifier(&tool.name).join(" ");
+    index_tool(tx, tool_id, &name_words, &tool.description, false)
 }
 
 /// Returns the number of rows written (0 when the stored verdict is the same).
@@ -485,29 +582,9 @@ fn remotes_json(remotes: &[Remote]) -> String {
     json(remotes)
 }
 
+/// `ServerRecord` holds no free-form JSON, so its derived serialisation is already stable.
 fn hash_record(record: &ServerRecord) -> String {
-    hash_value(&serde_json::to_value(record).unwrap_or(Value::Null))
-}
-
-fn hash_tools(tools: &[ToolEntry]) -> String {
-    let value: Vec<Value> = tools
-        .iter()
-        .map(|entry| {
-            serde_json::json!({
-                "tool": entry.tool,
-                "classification": entry.classification,
-            })
-        })
-        .collect();
-    hash_value(&Value::Array(value))
-}
-
-fn hash_value(value: &Value) -> String {
-    use sha2::{Digest, Sha256};
-    let mut canonical = String::new();
-    write_canonical_json(value, &mut canonical);
-    let digest = Sha256::digest(canonical.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+    sha256_hex(record)
 }
 
 pub(crate) fn now_rfc3339() -> String {

@@ -4,6 +4,10 @@
 //! The pipeline and the module map are in `ARCHITECTURE.md`. `main.rs` only calls
 //! [`cli::main`]; everything else lives here so tests can drive it.
 
+// Library code never unwraps input; tests and fixtures may (clippy.toml allows it in
+// #[cfg(test)] code, and the test crates under tests/ are not subject to this lint).
+#![warn(clippy::unwrap_used)]
+
 pub mod catalog;
 pub mod classify;
 pub mod cli;

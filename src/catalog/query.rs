@@ -439,7 +439,9 @@ impl Catalog {
             )
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let rows: Vec<(String, String, String, Option<String>, Option<String>)> = self
+        // (tool, server, description, category, risk), as the query selects them.
+        type HitRow = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<HitRow> = self
             .conn
             .prepare_cached(&sql)
             .and_then(|mut statement| {

@@ -165,6 +165,8 @@ fn add_schema_constraints(schema: &Value, rule: &mut ToolRule) -> Vec<String> {
                     on_deny: Some(format!("`{name}` is longer than {max_length} characters.")),
                 });
                 added.push(format!("`{name}` at most {max_length} characters"));
+            } else {
+                added.push(format!("`{name}` maxLength {max_length} too long to express as a pattern, not checked"));
             }
         }
         for (keyword, op, word) in [("maximum", Op::Gt, "above"), ("minimum", Op::Lt, "below")] {

@@ -22,7 +22,11 @@ fn fixture_catalog() -> Catalog {
     let file = std::fs::File::open(FIXTURE).expect("fixture exists");
     let report = import_jsonl(&mut catalog, std::io::BufReader::new(file), &NoProgress)
         .expect("fixture imports");
-    assert!(report.errors.is_empty(), "fixture lines rejected: {:?}", report.errors);
+    assert!(
+        report.errors.is_empty(),
+        "fixture lines rejected: {:?}",
+        report.errors
+    );
     catalog
 }
 
@@ -42,7 +46,8 @@ fn assert_golden(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path)
         .unwrap_or_else(|_| panic!("{} is missing; run with MCPWARDEN_BLESS=1", path.display()));
     assert_eq!(
-        actual, expected,
+        actual,
+        expected,
         "{} differs from the generator's output; if the change is intended, \
          run MCPWARDEN_BLESS=1 cargo test --test policy_generate and review the diff",
         path.display()
@@ -58,7 +63,10 @@ fn tmux_agents_policy_matches_golden_file() {
 #[test]
 fn mixed_fixture_policy_matches_golden_file() {
     let catalog = fixture_catalog();
-    assert_golden("mixed-fixture.policy.json", &generated_text(&catalog, MIXED));
+    assert_golden(
+        "mixed-fixture.policy.json",
+        &generated_text(&catalog, MIXED),
+    );
 }
 
 #[test]
@@ -77,7 +85,11 @@ fn send_message_gets_exactly_ten_per_minute_per_grant_plus_its_pin() {
         json!({"limits":[{"counter":"send_message_rate","window":"minute","max":10,"scope":"grant"}]})
     );
     let card = &catalog.find_servers(TMUX).expect("query")[0];
-    let tool = card.tools.iter().find(|tool| tool.tool.name == "send_message").expect("tool");
+    let tool = card
+        .tools
+        .iter()
+        .find(|tool| tool.tool.name == "send_message")
+        .expect("tool");
     assert_eq!(pin, Value::String(tool.definition_hash.clone()));
     assert_eq!(pin, Value::String(tool.tool.definition_hash()));
 }
@@ -105,17 +117,25 @@ fn categories_map_to_their_default_rules() {
         json!([{"conditions": [], "on_deny": "Requires human approval."}])
     );
     assert_eq!(value["tools"]["write_note"]["limits"][0]["max"], 30);
-    assert_eq!(value["tools"]["write_note"]["limits"][0]["counter"], "write_note_rate");
+    assert_eq!(
+        value["tools"]["write_note"]["limits"][0]["counter"],
+        "write_note_rate"
+    );
     assert_eq!(value["tools"]["run_query"]["limits"][0]["max"], 10);
     // Required enum → require `in`; optional enum → deny_if only when present.
     assert_eq!(
         value["tools"]["write_note"]["require"],
         json!([{"path": "args.visibility", "op": "in", "value": ["private", "team"]}])
     );
-    assert_eq!(value["tools"]["list_files"]["deny_if"][1]["conditions"][0]["op"], "exists");
+    assert_eq!(
+        value["tools"]["list_files"]["deny_if"][1]["conditions"][0]["op"],
+        "exists"
+    );
     // Not classified: left to the default, and the reason says so.
     assert!(value["tools"].get("mystery_tool").is_none());
-    let reason = value["x-mcpwarden"]["reasons"]["mystery_tool"].as_str().expect("reason");
+    let reason = value["x-mcpwarden"]["reasons"]["mystery_tool"]
+        .as_str()
+        .expect("reason");
     assert!(reason.contains("not classified"), "{reason}");
     assert_eq!(value["x-mcpwarden"]["classifier_version"], "fixture-1");
 }
@@ -127,8 +147,18 @@ fn every_generated_policy_passes_check() {
         let card = catalog.server_card(id).expect("card");
         let text = policy::policy_text(&policy::generate(&card).policy);
         let report = policy::check(&text, None);
-        assert!(report.is_valid(), "{}: {:?}", card.record.name, report.diagnostics);
-        assert!(report.diagnostics.is_empty(), "{}: {:?}", card.record.name, report.diagnostics);
+        assert!(
+            report.is_valid(),
+            "{}: {:?}",
+            card.record.name,
+            report.diagnostics
+        );
+        assert!(
+            report.diagnostics.is_empty(),
+            "{}: {:?}",
+            card.record.name,
+            report.diagnostics
+        );
         policy::load(&text).expect("the engine compiles it");
     }
 }
@@ -140,7 +170,12 @@ fn binary() -> Command {
 fn imported_db(dir: &Path) -> PathBuf {
     let db = dir.join("catalog.db");
     for file in ["data/example-catalog.jsonl", FIXTURE] {
-        binary().arg("--db").arg(&db).args(["catalog", "import", file]).assert().success();
+        binary()
+            .arg("--db")
+            .arg(&db)
+            .args(["catalog", "import", file])
+            .assert()
+            .success();
     }
     db
 }
@@ -164,7 +199,11 @@ fn generate_all_writes_one_file_per_server_and_each_passes_check_against_the_cat
     files.sort();
     // 8 example servers + 3 fixture servers not in the example (tmux-agents is in both).
     assert_eq!(files.len(), 11, "{files:?}");
-    assert!(files.iter().any(|file| file.ends_with("io.github.example-labs_tmux-agents.json")));
+    assert!(
+        files
+            .iter()
+            .any(|file| file.ends_with("io.github.example-labs_tmux-agents.json"))
+    );
     for file in &files {
         let output = binary()
             .arg("--db")
@@ -174,7 +213,12 @@ fn generate_all_writes_one_file_per_server_and_each_passes_check_against_the_cat
             .output()
             .expect("runs");
         let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
-        assert_eq!(output.status.code(), Some(0), "{}: {report}", file.display());
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}: {report}",
+            file.display()
+        );
         assert_eq!(report["valid"], true);
         // The file names its server, and the catalogue knows it: arguments were checked.
         assert!(report["server"].is_string(), "{report}");
@@ -194,7 +238,9 @@ fn generate_to_a_file_warns_about_unclassified_tools_on_stderr() {
         .assert()
         .success()
         .stdout("")
-        .stderr(predicates::str::contains("`mystery_tool` is not classified yet"));
+        .stderr(predicates::str::contains(
+            "`mystery_tool` is not classified yet",
+        ));
     let text = std::fs::read_to_string(&out).expect("written");
     assert_eq!(text, generated_text(&fixture_catalog(), MIXED));
 }
@@ -231,7 +277,9 @@ fn an_unknown_server_exits_1() {
         .args(["policy", "generate", "no-such-server"])
         .assert()
         .code(1)
-        .stderr(predicates::str::contains("no server named `no-such-server`"));
+        .stderr(predicates::str::contains(
+            "no server named `no-such-server`",
+        ));
 }
 
 #[test]

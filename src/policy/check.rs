@@ -183,9 +183,10 @@ pub fn check(text: &str, known: Option<&KnownServer>) -> CheckReport {
     let index = PositionIndex::build(text);
     let mut report = CheckReport::default();
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        // serde_json says column 0 for an error at the very start of a line.
         let position = Position {
-            line: error.line(),
-            column: error.column(),
+            line: error.line().max(1),
+            column: error.column().max(1),
         };
         let message = format!("not valid JSON: {}", without_position(&error.to_string()));
         report.diagnostics.push(Diagnostic::at(
@@ -207,13 +208,33 @@ pub fn check(text: &str, known: Option<&KnownServer>) -> CheckReport {
             .diagnostics
             .push(Diagnostic::at(Severity::Error, path, *position, message));
     }
+    // serde would read a struct from an array, by position; nobody writes a policy so.
+    if !text.trim_start().starts_with('{') {
+        report.diagnostics.push(Diagnostic::at(
+            Severity::Error,
+            &JsonPath::root(),
+            index.locate(&JsonPath::root()),
+            "a policy is a JSON object ({\"version\": \"1\", \"default\": ...})".to_owned(),
+        ));
+        return report;
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let policy: Policy = match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(policy) => policy,
         Err(error) => {
             let path = path_from_serde(error.path());
             let inner = error.inner().to_string();
-            let message = without_position(&inner).to_owned();
+            let mut message = without_position(&inner).to_owned();
+            if message.starts_with("duplicate field") && !index.duplicates.is_empty() {
+                // Already reported, with its place, from the index.
+                return report;
+            }
+            if message == "expected value" {
+                // What serde_json says when a word from a fixed list is given as a number,
+                // object or array.
+                message =
+                    "wrong type: expected a string (one of the words the schema allows)".to_owned();
+            }
             // An unknown field is best shown at its key; other errors at the value.
             let position = if message.starts_with("unknown field") {
                 index.locate_key(&path)
@@ -508,8 +529,10 @@ fn check_condition(condition: &Condition, path: &JsonPath, problems: &mut Vec<Pr
         Op::Regex => match value {
             Some(Value::String(pattern)) => {
                 if let Err(error) = compile_regex(pattern) {
-                    let detail = error.to_string().replace('\n', " ");
-                    problems.push(Problem::error(value_path, format!("bad regex: {detail}")));
+                    problems.push(Problem::error(
+                        value_path,
+                        format!("bad regex: {}", regex_error_summary(&error)),
+                    ));
                 }
             }
             _ => problems.push(Problem::error(
@@ -614,4 +637,14 @@ fn missing_argument(schema: &Value, segments: &[&str], tool: &str) -> Option<Str
         }
     }
     None
+}
+
+/// The regex crate's syntax errors draw the pattern with a caret over several lines; a
+/// diagnostic is one line, so keep the `error:` line and name the pattern instead.
+fn regex_error_summary(error: &regex::Error) -> String {
+    let text = error.to_string();
+    text.lines()
+        .find_map(|line| line.trim().strip_prefix("error: "))
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.replace('\n', " "))
 }

@@ -166,7 +166,9 @@ fn add_schema_constraints(schema: &Value, rule: &mut ToolRule) -> Vec<String> {
                 });
                 added.push(format!("`{name}` at most {max_length} characters"));
             } else {
-                added.push(format!("`{name}` maxLength {max_length} too long to express as a pattern, not checked"));
+                added.push(format!(
+                    "`{name}` maxLength {max_length} too long to express as a pattern, not checked"
+                ));
             }
         }
         for (keyword, op, word) in [("maximum", Op::Gt, "above"), ("minimum", Op::Lt, "below")] {

@@ -247,7 +247,10 @@ impl Scanner<'_> {
             if !seen.insert(key) {
                 self.index.duplicates.push((member.clone(), key_position));
             }
-            self.index.keys.entry(member.clone()).or_insert(key_position);
+            self.index
+                .keys
+                .entry(member.clone())
+                .or_insert(key_position);
             self.skip_whitespace();
             self.expect(':')?;
             self.skip_whitespace();

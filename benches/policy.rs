@@ -22,7 +22,8 @@ fn decisions(c: &mut Criterion) {
 
     c.bench_function("decide/allow_with_limit_and_release", |b| {
         b.iter(|| {
-            let decision = compiled.decide("send_message", black_box(&allowed), &context, &counters);
+            let decision =
+                compiled.decide("send_message", black_box(&allowed), &context, &counters);
             // Give the unit back so the limit never fills during the run.
             if let Some(reservation) = decision.reservation {
                 counters.release(reservation);
@@ -38,7 +39,9 @@ fn decisions(c: &mut Criterion) {
     c.bench_function("decide/read_no_rules", |b| {
         b.iter(|| compiled.decide(black_box("read_file"), &allowed, &context, &counters))
     });
-    c.bench_function("load/example_policy", |b| b.iter(|| policy::load(black_box(&text))));
+    c.bench_function("load/example_policy", |b| {
+        b.iter(|| policy::load(black_box(&text)))
+    });
 }
 
 criterion_group!(benches, decisions);

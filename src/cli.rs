@@ -41,6 +41,9 @@ pub enum Command {
     /// Look into and maintain the catalogue: show, search, stats, import, export.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Generate, check, explain and compare default-deny policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +119,86 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Write the recommended default-deny policy for a server from its classifications.
+    Generate(PolicyGenerateArgs),
+    /// Validate a policy: shape, semantics and, when the catalogue knows the server, the
+    /// argument names. Exit 0 valid, 1 not valid, 2 mcpwarden failed.
+    Check(PolicyCheckArgs),
+    /// Say what the gateway would do with a call, and why (a dry run of its engine).
+    /// Exit 0 allowed, 1 refused, hidden or needing approval.
+    Explain(PolicyExplainArgs),
+    /// Say what changed between two policies, looser changes first. Exit 1 when anything
+    /// got looser.
+    Diff(PolicyDiffArgs),
+    /// Print the policy JSON Schema (as checked in at data/policy.schema.json).
+    Schema,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyGenerateArgs {
+    /// The server (full name or last `/` segment).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub server: Option<String>,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE", conflicts_with = "all")]
+    pub out: Option<PathBuf>,
+    /// Every server in the catalogue, one file each in --out-dir.
+    #[arg(long)]
+    pub all: bool,
+    /// Where --all writes.
+    #[arg(long, value_name = "DIR", default_value = "reports/policies")]
+    pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyCheckArgs {
+    pub file: PathBuf,
+    /// Check argument names against this catalogue server (default: the file's
+    /// `x-mcpwarden.server`, when the catalogue knows it).
+    #[arg(long)]
+    pub server: Option<String>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyExplainArgs {
+    pub file: PathBuf,
+    /// The tool called (exact, case-sensitive).
+    #[arg(long)]
+    pub tool: String,
+    /// The call's arguments as a JSON object.
+    #[arg(long, value_name = "JSON")]
+    pub args: Option<String>,
+    /// The grant (credential) the call comes with.
+    #[arg(long)]
+    pub grant: Option<String>,
+    /// The MCP session the call comes in.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// The tool's current definition hash, to check the pin against.
+    #[arg(long, value_name = "HASH")]
+    pub definition_hash: Option<String>,
+    /// Make this many identical calls at once and report the last (to see limits bite).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub repeat: u32,
+    /// The time of the call, RFC 3339 (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyDiffArgs {
+    pub old: PathBuf,
+    pub new: PathBuf,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
 fn parse_category(text: &str) -> Result<Category, String> {
     text.parse()
 }
@@ -168,6 +251,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             CatalogCommand::Stats(args) => commands::catalog::stats(&settings, args.json),
             CatalogCommand::Import(args) => commands::catalog::import(&settings, &args),
             CatalogCommand::Export(args) => commands::catalog::export(&settings, &args),
+        },
+        Command::Policy(command) => match command {
+            PolicyCommand::Generate(args) => commands::policy::generate(&settings, &args),
+            PolicyCommand::Check(args) => commands::policy::check(&settings, &args),
+            PolicyCommand::Explain(args) => commands::policy::explain(&args),
+            PolicyCommand::Diff(args) => commands::policy::diff(&args),
+            PolicyCommand::Schema => commands::policy::schema(),
         },
     }
 }

@@ -68,10 +68,11 @@ impl<'a> ToolCardJson<'a> {
     }
 }
 
-/// The recommended policy rule for a classified tool. The policy stage is not built yet,
-/// so there is none to give; the card says so rather than inventing one.
-fn recommended_rule(_card: &ToolCard) -> Option<Value> {
-    None
+/// The recommended policy rule for a classified tool (`{"hide": true}` for one to hide);
+/// none until the tool is classified.
+fn recommended_rule(card: &ToolCard) -> Option<Value> {
+    let classification = card.classification.as_ref()?;
+    Some(crate::policy::recommended_rule(&card.tool, classification))
 }
 
 #[derive(Debug, Serialize)]
@@ -277,7 +278,7 @@ pub fn write_tool_card(out: &mut impl Write, card: &ToolCard) -> std::io::Result
         None => write_field(
             out,
             "policy",
-            "no recommended rule yet (policy stage not built)",
+            "no recommended rule until the tool is classified",
         )?,
     }
     Ok(())

@@ -6,4 +6,5 @@
 //! frontier and `mcpwarden crawl` are the rest of the crawler issue.
 
 pub mod http;
+pub mod registry;
 pub mod unpack;

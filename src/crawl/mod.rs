@@ -6,5 +6,6 @@
 //! frontier and `mcpwarden crawl` are the rest of the crawler issue.
 
 pub mod http;
+pub mod packages;
 pub mod registry;
 pub mod unpack;

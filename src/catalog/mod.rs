@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 pub use jsonl::{
-    ExportError, ImportError, ImportReport, LineError, ServerLine, ToolLine, export_jsonl, import_jsonl,
+    ExportError, ImportError, ImportReport, LineError, ServerLine, ToolLine, export_jsonl,
+    import_jsonl,
 };
 pub use query::{
     SearchHit, SearchQuery, ServerCard, ServerSummary, Stats, ToolCard, ToolForClassification,
@@ -21,7 +22,8 @@ pub use query::{
 pub use store::{ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] =
+    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -40,7 +42,11 @@ pub enum Error {
         "{path} was written by a newer mcpwarden (schema version {found}, this one knows up to {known}); \
          upgrade mcpwarden to read it"
     )]
-    NewerSchema { path: PathBuf, found: u32, known: u32 },
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        known: u32,
+    },
     #[error("cannot read {path}")]
     Io {
         path: PathBuf,
@@ -91,7 +97,10 @@ impl Catalog {
     /// so a mistyped `--db` never damages someone's file.
     pub fn open(path: &Path) -> Result<Catalog> {
         check_is_sqlite_or_absent(path)?;
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
             fs_err::create_dir_all(parent).map_err(|source| Error::CreateDir {
                 path: path.to_owned(),
                 source,

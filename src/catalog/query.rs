@@ -402,7 +402,11 @@ impl Catalog {
             .collect();
         scored.sort();
         scored.dedup_by(|a, b| a.1 == b.1);
-        Ok(scored.into_iter().take(limit).map(|(_, name)| name).collect())
+        Ok(scored
+            .into_iter()
+            .take(limit)
+            .map(|(_, name)| name)
+            .collect())
     }
 
     /// Full-text search over tool names (split into words) and descriptions.
@@ -449,7 +453,15 @@ impl Catalog {
                             server_suffix,
                             limit,
                         ],
-                        |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)),
+                        |row| {
+                            Ok((
+                                row.get(0)?,
+                                row.get(1)?,
+                                row.get(2)?,
+                                row.get(3)?,
+                                row.get(4)?,
+                            ))
+                        },
                     )?
                     .collect::<rusqlite::Result<_>>()
             })
@@ -577,7 +589,10 @@ mod tests {
 
     #[test]
     fn fts_query_quotes_and_splits() {
-        assert_eq!(fts_query("sendMessage"), Some("\"send\"* \"message\"*".into()));
+        assert_eq!(
+            fts_query("sendMessage"),
+            Some("\"send\"* \"message\"*".into())
+        );
         assert_eq!(fts_query("  "), None);
         assert_eq!(fts_query("a\"b OR"), Some("\"a\"* \"b\"* \"or\"*".into()));
     }

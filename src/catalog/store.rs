@@ -244,8 +244,8 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
                 sources: Vec::new(),
             })
         })?;
-    let mut statement = tx
-        .prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")?;
+    let mut statement =
+        tx.prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")?;
     record.packages = statement
         .query_map([server_id], |row| row.get(0))?
         .collect::<rusqlite::Result<_>>()?;
@@ -289,8 +289,9 @@ fn add_packages_and_sources(
     record: &ServerRecord,
 ) -> rusqlite::Result<bool> {
     let mut changed = false;
-    let mut add_package =
-        tx.prepare_cached("INSERT OR IGNORE INTO server_packages (server_id, purl) VALUES (?1, ?2)")?;
+    let mut add_package = tx.prepare_cached(
+        "INSERT OR IGNORE INTO server_packages (server_id, purl) VALUES (?1, ?2)",
+    )?;
     for purl in &record.packages {
         changed |= add_package.execute(params![server_id, purl])? > 0;
     }
@@ -300,7 +301,8 @@ fn add_packages_and_sources(
          WHERE excluded.seen_at IS NOT NULL AND server_sources.seen_at IS NOT excluded.seen_at",
     )?;
     for source in &record.sources {
-        changed |= add_source.execute(params![server_id, source.source, source.id, source.seen_at])? > 0;
+        changed |=
+            add_source.execute(params![server_id, source.source, source.id, source.seen_at])? > 0;
     }
     Ok(changed)
 }

@@ -223,8 +223,16 @@ pub fn write_tool_card(out: &mut impl Write, card: &ToolCard) -> std::io::Result
                 "    {:<name_width$}  {:<type_width$}  {:<8}  {}",
                 parameter.name,
                 parameter.kind,
-                if parameter.required { "required" } else { "optional" },
-                parameter.description.as_deref().unwrap_or("").replace('\n', " "),
+                if parameter.required {
+                    "required"
+                } else {
+                    "optional"
+                },
+                parameter
+                    .description
+                    .as_deref()
+                    .unwrap_or("")
+                    .replace('\n', " "),
             )?;
         }
     }
@@ -266,7 +274,11 @@ pub fn write_tool_card(out: &mut impl Write, card: &ToolCard) -> std::io::Result
     }
     match recommended_rule(card) {
         Some(rule) => write_field(out, "policy", &rule.to_string())?,
-        None => write_field(out, "policy", "no recommended rule yet (policy stage not built)")?,
+        None => write_field(
+            out,
+            "policy",
+            "no recommended rule yet (policy stage not built)",
+        )?,
     }
     Ok(())
 }
@@ -296,7 +308,12 @@ fn write_server_card(out: &mut impl Write, card: &ServerCard) -> std::io::Result
     }
     writeln!(out)?;
     writeln!(out, "  tools ({})", card.tools.len())?;
-    let width = card.tools.iter().map(|t| t.tool.name.len()).max().unwrap_or(0);
+    let width = card
+        .tools
+        .iter()
+        .map(|t| t.tool.name.len())
+        .max()
+        .unwrap_or(0);
     for tool in &card.tools {
         let verdict = match &tool.classification {
             Some(c) => format!("{:<11} {:<8}", c.category.as_str(), c.risk.as_str()),
@@ -336,7 +353,9 @@ pub fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<Outcome>
         let server_width = hits.iter().map(|hit| hit.server.len()).max().unwrap_or(0);
         for hit in &hits {
             let verdict = match (hit.category, hit.risk) {
-                (Some(category), Some(risk)) => format!("{:<11} {:<8}", category.as_str(), risk.as_str()),
+                (Some(category), Some(risk)) => {
+                    format!("{:<11} {:<8}", category.as_str(), risk.as_str())
+                }
                 _ => format!("{:<20}", "not classified"),
             };
             writeln!(
@@ -384,7 +403,11 @@ pub fn stats(settings: &Settings, json: bool) -> anyhow::Result<Outcome> {
         human_bytes(stats.size_bytes)
     )?;
     writeln!(out, "servers     {}", stats.servers)?;
-    writeln!(out, "tools       {} ({} classified)", stats.tools, stats.classified)?;
+    writeln!(
+        out,
+        "tools       {} ({} classified)",
+        stats.tools, stats.classified
+    )?;
     let table = |out: &mut dyn Write, title: &str, rows: &[(String, u64)]| -> std::io::Result<()> {
         writeln!(out)?;
         writeln!(out, "{title}")?;

@@ -54,7 +54,8 @@ impl Settings {
     }
 
     pub fn open_catalog(&self) -> anyhow::Result<Catalog> {
-        Catalog::open(&self.db).with_context(|| format!("cannot open the catalogue {}", self.db.display()))
+        Catalog::open(&self.db)
+            .with_context(|| format!("cannot open the catalogue {}", self.db.display()))
     }
 }
 

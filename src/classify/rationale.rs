@@ -6,8 +6,9 @@ use super::engine::{Evaluation, Evidence};
 use super::{RuleSet, ServerContext};
 use crate::model::ToolDef;
 
-/// How many pieces of evidence a sentence names: more reads as a list, not a reason.
-const MAX_REASONS: usize = 2;
+/// How many quotes, and how many reasons, a sentence names: more reads as a list.
+const MAX_QUOTES: usize = 2;
+const MAX_FRAGMENTS: usize = 3;
 /// Longest quote, in bytes, on either side of the words that matched.
 const QUOTE_REACH: usize = 72;
 
@@ -23,18 +24,24 @@ pub(super) fn write(
     let risk = evaluation.risk;
     let baseline = category.baseline_risk();
 
-    // The heaviest evidence for the winning category, one reason per distinct fragment.
+    // The heaviest evidence for the winning category. At equal weight a rule that names a
+    // signal is more specific than one that only counts a verb, so it speaks first.
     let mut deciding: Vec<_> = evaluation
         .fired
         .iter()
         .filter(|fired| compiled.rules[fired.rule as usize].category == Some(category))
         .collect();
     deciding.sort_by(|a, b| {
-        let weight = |f: &&super::engine::Fired| compiled.rules[f.rule as usize].weight;
-        weight(b).total_cmp(&weight(a)).then(a.rule.cmp(&b.rule))
+        let rule_a = &compiled.rules[a.rule as usize];
+        let rule_b = &compiled.rules[b.rule as usize];
+        rule_b
+            .weight
+            .total_cmp(&rule_a.weight)
+            .then(rule_b.signal.is_some().cmp(&rule_a.signal.is_some()))
+            .then(a.rule.cmp(&b.rule))
     });
-    let mut reasons: Vec<String> = Vec::new();
     let mut used: Vec<&str> = Vec::new();
+    let mut reasons = Reasons::default();
     for fired in deciding {
         let rule = &compiled.rules[fired.rule as usize];
         let Some(fragment) = rule.rationale.as_deref() else {
@@ -43,7 +50,6 @@ pub(super) fn write(
         if used.contains(&fragment) {
             continue;
         }
-        used.push(fragment);
         let quote = rules.quote(
             tool,
             context,
@@ -52,11 +58,14 @@ pub(super) fn write(
             fired.evidence,
             evaluation,
         );
-        reasons.push(with_quote(fragment, &quote, fired.evidence));
-        if reasons.len() == MAX_REASONS {
+        if reasons.add(fragment, quote, fired.evidence) {
+            used.push(fragment);
+        }
+        if reasons.full() {
             break;
         }
     }
+    let reasons = reasons.render();
 
     let risk_word = risk.as_str().to_lowercase();
     let mut text = if evaluation.decided.is_none() || reasons.is_empty() {
@@ -72,7 +81,7 @@ pub(super) fn write(
 
     // The signals that moved risk away from the baseline, each named.
     if risk != baseline {
-        let mut movers = Vec::new();
+        let mut movers = Reasons::default();
         for fired in evaluation.fired.iter().filter(|fired| fired.moved_risk) {
             let rule = &compiled.rules[fired.rule as usize];
             let Some(fragment) = rule.rationale.as_deref() else {
@@ -81,7 +90,6 @@ pub(super) fn write(
             if used.contains(&fragment) {
                 continue;
             }
-            used.push(fragment);
             let quote = rules.quote(
                 tool,
                 context,
@@ -90,11 +98,14 @@ pub(super) fn write(
                 fired.evidence,
                 evaluation,
             );
-            movers.push(with_quote(fragment, &quote, fired.evidence));
-            if movers.len() == MAX_REASONS {
+            if movers.add(fragment, quote, fired.evidence) {
+                used.push(fragment);
+            }
+            if movers.full() {
                 break;
             }
         }
+        let movers = movers.render();
         if !movers.is_empty() {
             let direction = if risk > baseline { "rises" } else { "falls" };
             text.push_str(&format!(
@@ -111,6 +122,46 @@ pub(super) fn write(
         text.push_str(&format!(" Confidence is low: {reason}."));
     }
     text
+}
+
+/// Reasons grouped by the words they quote, so one clause is quoted once however many
+/// rules it satisfied: "hands input to an agent and types into a terminal ("...")".
+#[derive(Default)]
+struct Reasons {
+    groups: Vec<(Vec<String>, String, Evidence)>,
+    fragments: usize,
+}
+
+impl Reasons {
+    /// Adds a reason; false when it did not fit.
+    fn add(&mut self, fragment: &str, quote: String, evidence: Evidence) -> bool {
+        if self.full() {
+            return false;
+        }
+        if let Some(group) = self.groups.iter_mut().find(|(_, q, _)| *q == quote) {
+            group.0.push(fragment.to_owned());
+        } else if self.groups.len() < MAX_QUOTES {
+            self.groups
+                .push((vec![fragment.to_owned()], quote, evidence));
+        } else {
+            return false;
+        }
+        self.fragments += 1;
+        true
+    }
+
+    fn full(&self) -> bool {
+        self.fragments >= MAX_FRAGMENTS
+    }
+
+    fn render(&self) -> Vec<String> {
+        self.groups
+            .iter()
+            .map(|(fragments, quote, evidence)| {
+                with_quote(&fragments.join(" and "), quote, *evidence)
+            })
+            .collect()
+    }
 }
 
 fn with_quote(fragment: &str, quote: &str, evidence: Evidence) -> String {

@@ -32,7 +32,9 @@ pub fn load_rules(dir: Option<&Path>) -> anyhow::Result<RuleSet> {
 pub struct ClassifySummary {
     pub version: String,
     pub tools: usize,
-    pub written: usize,
+    /// Verdicts that differ from what the catalogue held (new or changed); re-running
+    /// with the same rules writes none.
+    pub changed: usize,
     pub by_category: BTreeMap<String, usize>,
     pub by_risk: BTreeMap<String, usize>,
     /// Tools with at least one finding (poisoning, annotation mismatch).
@@ -75,7 +77,7 @@ pub fn classify(settings: &Settings, args: &ClassifyArgs) -> anyhow::Result<Outc
     let summary = ClassifySummary {
         version: rules.version().to_owned(),
         tools: verdicts.len(),
-        written,
+        changed: written,
         by_category,
         by_risk,
         with_findings,
@@ -95,8 +97,8 @@ pub fn classify(settings: &Settings, args: &ClassifyArgs) -> anyhow::Result<Outc
     let categories: Vec<&str> = Category::ALL.iter().map(|c| c.as_str()).collect();
     let risks: Vec<&str> = Risk::ALL.iter().map(|r| r.as_str()).collect();
     eprintln!(
-        "classified {} tools with {} in {:.2} s",
-        summary.tools, summary.version, summary.seconds
+        "classified {} tools with {} in {:.2} s ({} verdicts new or changed)",
+        summary.tools, summary.version, summary.seconds, summary.changed
     );
     eprintln!("  category  {}", counts(&summary.by_category, &categories));
     eprintln!("  risk      {}", counts(&summary.by_risk, &risks));

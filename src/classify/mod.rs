@@ -297,10 +297,30 @@ impl RuleSet {
         evaluation: &Evaluation,
     ) -> Classification {
         let rules = &self.compiled.rules;
+        // Each fired rule's quote is cut once and shared by signals, findings and rationale.
+        let quotes: Vec<String> = evaluation
+            .fired
+            .iter()
+            .map(|fired| {
+                let rule = &rules[fired.rule as usize];
+                if rule.signal.is_some() || rule.finding.is_some() || rule.rationale.is_some() {
+                    self.quote(
+                        tool,
+                        context,
+                        tokens,
+                        fired.rule,
+                        fired.evidence,
+                        evaluation,
+                    )
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
         let mut signals: Vec<Signal> = Vec::new();
         let mut findings: Vec<Finding> = Vec::new();
         let mut rule_ids = Vec::with_capacity(evaluation.fired.len());
-        for fired in &evaluation.fired {
+        for (position, fired) in evaluation.fired.iter().enumerate() {
             let rule = &rules[fired.rule as usize];
             rule_ids.push(rule.id.clone());
             if let Some(name) = &rule.signal
@@ -308,28 +328,14 @@ impl RuleSet {
             {
                 signals.push(Signal {
                     name: name.clone(),
-                    evidence: Some(self.quote(
-                        tool,
-                        context,
-                        tokens,
-                        fired.rule,
-                        fired.evidence,
-                        evaluation,
-                    )),
+                    evidence: Some(quotes[position].clone()),
                 });
             }
             if let Some(finding) = &rule.finding {
                 findings.push(Finding {
                     kind: finding.kind.clone(),
                     severity: finding.severity,
-                    quote: self.quote(
-                        tool,
-                        context,
-                        tokens,
-                        fired.rule,
-                        fired.evidence,
-                        evaluation,
-                    ),
+                    quote: quotes[position].clone(),
                     message: finding.message.clone(),
                 });
             }
@@ -340,7 +346,7 @@ impl RuleSet {
                 evidence: Some((*why).to_owned()),
             });
         }
-        let rationale = rationale::write(self, tool, context, tokens, evaluation);
+        let rationale = rationale::write(self, evaluation, &quotes);
         Classification {
             category: evaluation.category,
             risk: evaluation.risk,

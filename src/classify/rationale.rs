@@ -2,9 +2,8 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
+use super::RuleSet;
 use super::engine::{Evaluation, Evidence};
-use super::{RuleSet, ServerContext};
-use crate::model::ToolDef;
 
 /// How many quotes, and how many reasons, a sentence names: more reads as a list.
 const MAX_QUOTES: usize = 2;
@@ -12,13 +11,7 @@ const MAX_FRAGMENTS: usize = 3;
 /// Longest quote, in bytes, on either side of the words that matched.
 const QUOTE_REACH: usize = 72;
 
-pub(super) fn write(
-    rules: &RuleSet,
-    tool: &ToolDef,
-    context: &ServerContext<'_>,
-    tokens: &[String],
-    evaluation: &Evaluation,
-) -> String {
+pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String]) -> String {
     let compiled = &rules.compiled;
     let category = evaluation.category;
     let risk = evaluation.risk;
@@ -29,9 +22,10 @@ pub(super) fn write(
     let mut deciding: Vec<_> = evaluation
         .fired
         .iter()
-        .filter(|fired| compiled.rules[fired.rule as usize].category == Some(category))
+        .enumerate()
+        .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
         .collect();
-    deciding.sort_by(|a, b| {
+    deciding.sort_by(|(_, a), (_, b)| {
         let rule_a = &compiled.rules[a.rule as usize];
         let rule_b = &compiled.rules[b.rule as usize];
         rule_b
@@ -42,7 +36,7 @@ pub(super) fn write(
     });
     let mut used: Vec<&str> = Vec::new();
     let mut reasons = Reasons::default();
-    for fired in deciding {
+    for (position, fired) in deciding {
         let rule = &compiled.rules[fired.rule as usize];
         let Some(fragment) = rule.rationale.as_deref() else {
             continue;
@@ -50,14 +44,7 @@ pub(super) fn write(
         if used.contains(&fragment) {
             continue;
         }
-        let quote = rules.quote(
-            tool,
-            context,
-            tokens,
-            fired.rule,
-            fired.evidence,
-            evaluation,
-        );
+        let quote = quotes[position].clone();
         if reasons.add(fragment, quote, fired.evidence) {
             used.push(fragment);
         }
@@ -82,7 +69,12 @@ pub(super) fn write(
     // The signals that moved risk away from the baseline, each named.
     if risk != baseline {
         let mut movers = Reasons::default();
-        for fired in evaluation.fired.iter().filter(|fired| fired.moved_risk) {
+        for (position, fired) in evaluation
+            .fired
+            .iter()
+            .enumerate()
+            .filter(|(_, fired)| fired.moved_risk)
+        {
             let rule = &compiled.rules[fired.rule as usize];
             let Some(fragment) = rule.rationale.as_deref() else {
                 continue;
@@ -90,14 +82,7 @@ pub(super) fn write(
             if used.contains(&fragment) {
                 continue;
             }
-            let quote = rules.quote(
-                tool,
-                context,
-                tokens,
-                fired.rule,
-                fired.evidence,
-                evaluation,
-            );
+            let quote = quotes[position].clone();
             if movers.add(fragment, quote, fired.evidence) {
                 used.push(fragment);
             }

@@ -439,7 +439,8 @@ impl Catalog {
             )
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let rows: Vec<(String, String, String, Option<String>, Option<String>)> = self
+        type Row = (String, String, String, Option<String>, Option<String>);
+        let rows: Vec<Row> = self
             .conn
             .prepare_cached(&sql)
             .and_then(|mut statement| {

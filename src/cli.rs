@@ -22,7 +22,8 @@ use crate::model::{Category, Risk};
                   a gateway between an agent and the server.",
     after_help = "Examples:\n  \
                   mcpwarden catalog import data/example-catalog.jsonl\n  \
-                  mcpwarden catalog show send_message\n  \
+                  mcpwarden classify\n  \
+                  mcpwarden catalog show send_message --explain\n  \
                   mcpwarden catalog search \"delete repository\" --risk Critical\n  \
                   mcpwarden catalog stats --json"
 )]
@@ -44,6 +45,20 @@ pub enum Command {
     /// Generate, check, explain and compare default-deny policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Re-classify every tool in the catalogue: category, risk, signals, rationale and
+    /// findings, by the built-in rules or those in --rules DIR. Run it after the rules
+    /// change; each verdict records the rules' version. A summary goes to stderr.
+    Classify(ClassifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// Read the rules from every `*.toml` file in this folder instead of the built-in ones.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +93,12 @@ pub struct JsonFlag {
 pub struct ShowArgs {
     /// A tool name (or a server name).
     pub name: String,
+    /// List every classification rule that fires for each tool, with its weight.
+    #[arg(long)]
+    pub explain: bool,
+    /// With --explain: explain by the rules in this folder instead of the built-in ones.
+    #[arg(long, value_name = "DIR", requires = "explain")]
+    pub rules: Option<PathBuf>,
     #[command(flatten)]
     pub output: JsonFlag,
 }
@@ -259,5 +280,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             PolicyCommand::Diff(args) => commands::policy::diff(&args),
             PolicyCommand::Schema => commands::policy::schema(),
         },
+        Command::Classify(args) => commands::classify::classify(&settings, &args),
     }
 }

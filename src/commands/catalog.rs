@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::{Settings, print_json};
 use crate::catalog::{self, SearchQuery, ServerCard, ToolCard};
+use crate::classify::{Explanation, ServerContext};
 use crate::cli::{ExportArgs, ImportArgs, Outcome, SearchArgs, ShowArgs};
 use crate::model::{Classification, Parameter};
 use crate::progress::Progress;
@@ -83,6 +84,9 @@ struct ShowJson<'a> {
     tools: Vec<ToolCardJson<'a>>,
     servers: Vec<ServerCardJson<'a>>,
     suggestions: Vec<String>,
+    /// With `--explain`: per tool, in the order of `tools`, every rule that fired.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    explanations: Vec<Explanation>,
 }
 
 #[derive(Debug, Serialize)]
@@ -136,6 +140,24 @@ pub fn show(settings: &Settings, args: &ShowArgs) -> anyhow::Result<Outcome> {
     } else {
         Vec::new()
     };
+    // --explain re-runs the rules on each tool: the stored verdict says what was decided,
+    // the explanation says why, by the rules loaded now.
+    let explained = if args.explain {
+        let rules = super::classify::load_rules(args.rules.as_deref())?;
+        let explanations: Vec<Explanation> = tools
+            .iter()
+            .map(|card| {
+                let context = ServerContext {
+                    name: &card.server.name,
+                    description: card.server.description.as_deref().unwrap_or(""),
+                };
+                rules.explain(&card.tool, &context)
+            })
+            .collect();
+        Some((rules.version().to_owned(), explanations))
+    } else {
+        None
+    };
     let matched = match (tools.is_empty(), servers.is_empty()) {
         (false, _) => Some("tools"),
         (true, false) => Some("servers"),
@@ -148,6 +170,7 @@ pub fn show(settings: &Settings, args: &ShowArgs) -> anyhow::Result<Outcome> {
             tools: tools.iter().map(ToolCardJson::new).collect(),
             servers: servers.iter().map(ServerCardJson::new).collect(),
             suggestions: suggestions.clone(),
+            explanations: explained.clone().map(|(_, e)| e).unwrap_or_default(),
         })?;
     } else {
         let mut out = std::io::stdout().lock();
@@ -156,6 +179,9 @@ pub fn show(settings: &Settings, args: &ShowArgs) -> anyhow::Result<Outcome> {
                 writeln!(out)?;
             }
             write_tool_card(&mut out, card)?;
+            if let Some((version, explanations)) = &explained {
+                write_explanation(&mut out, card, version, &explanations[index])?;
+            }
         }
         for (index, card) in servers.iter().enumerate() {
             if index > 0 {
@@ -280,6 +306,60 @@ pub fn write_tool_card(out: &mut impl Write, card: &ToolCard) -> std::io::Result
             "policy",
             "no recommended rule until the tool is classified",
         )?,
+    }
+    Ok(())
+}
+
+/// Writes every rule that fired for a tool, heaviest category evidence first, then the
+/// risk and finding rules.
+fn write_explanation(
+    out: &mut impl Write,
+    card: &ToolCard,
+    version: &str,
+    explanation: &Explanation,
+) -> std::io::Result<()> {
+    writeln!(out)?;
+    let stored = card.classification.as_ref().map(|c| c.version.as_str());
+    let header = match stored {
+        Some(stored) if stored != version => {
+            format!(
+                "rules {version} (the stored verdict came from {stored}; run `mcpwarden classify`)"
+            )
+        }
+        _ => format!("rules {version}"),
+    };
+    write_field(out, "explain", &header)?;
+    let scores: Vec<String> = explanation
+        .scores
+        .iter()
+        .map(|(category, score)| format!("{category} {score:.1}"))
+        .collect();
+    write_field(out, "evidence", &scores.join(", "))?;
+    let verdict = &explanation.classification;
+    write_field(
+        out,
+        "verdict",
+        &format!(
+            "{}, {} (confidence {:.2})",
+            verdict.category, verdict.risk, verdict.confidence
+        ),
+    )?;
+    let mut fired: Vec<_> = explanation.fired.iter().collect();
+    fired.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+    let width = fired.iter().map(|rule| rule.id.len()).max().unwrap_or(0);
+    for rule in fired {
+        let effect = match (rule.category, rule.risk_at_least, rule.risk_step) {
+            (Some(category), _, _) => format!("+{:.1} {category}", rule.weight),
+            (None, Some(floor), _) => format!("risk >= {floor}"),
+            (None, None, step) if step != 0 => format!("risk {step:+}"),
+            _ => rule.signal.clone().unwrap_or_else(|| "finding".to_owned()),
+        };
+        let moved = if rule.moved_risk { " (moved risk)" } else { "" };
+        writeln!(
+            out,
+            "    {:<width$}  {:<18}  \"{}\"{moved}",
+            rule.id, effect, rule.evidence
+        )?;
     }
     Ok(())
 }

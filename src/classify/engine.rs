@@ -1,0 +1,821 @@
+//! The compiled rule set and the one evaluation both `classify` and `explain` use: find
+//! which rules fire, weigh their category evidence, move risk from the baseline, collect
+//! signals and findings, and judge how much the definition gave to go on.
+//!
+//! Matching is index-driven so the cost per tool does not grow with the number of rules:
+//! name words and parameter names are hash lookups, description and server phrases are one
+//! Aho-Corasick pass each, regular expressions one `RegexSet` pass.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use regex::{Regex, RegexSet};
+use serde_json::Value;
+
+use super::rules::{Phrase, Rule};
+use super::{ClassifyError, ServerContext};
+use crate::model::{Category, Risk, ToolDef, name_key, split_identifier};
+
+// Bits of the matcher kinds a rule names; a rule fires when all its bits are hit.
+const NAME: u16 = 1;
+const NAME_FIRST: u16 = 1 << 1;
+const NAME_LAST: u16 = 1 << 2;
+const DESC: u16 = 1 << 3;
+const REGEX: u16 = 1 << 4;
+const PARAM: u16 = 1 << 5;
+const MIN_PARAMS: u16 = 1 << 6;
+const ANNOTATION: u16 = 1 << 7;
+const SERVER: u16 = 1 << 8;
+
+/// Descriptions longer than this are matched only on their first part: the words that
+/// decide a category come early, and a megabyte of text must not cost a megabyte of work
+/// per tool in every phase. Poisoning is looked for in the whole text (see `REGEX`).
+const PHRASE_SCAN_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Match,
+    Unless,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PhraseRef {
+    rule: u32,
+    role: Role,
+    at_start: bool,
+    prefix: bool,
+}
+
+/// One Aho-Corasick automaton over distinct phrases, each phrase naming the rules it serves.
+struct PhraseIndex {
+    automaton: Option<AhoCorasick>,
+    /// Per automaton pattern: the rules (and how) that use it.
+    refs: Vec<Vec<PhraseRef>>,
+    /// Per automaton pattern: whether it begins / ends with a word character, so that a
+    /// phrase such as `<important>` needs no word boundary before it.
+    word_edges: Vec<(bool, bool)>,
+}
+
+impl PhraseIndex {
+    fn build(entries: Vec<(Phrase, PhraseRef)>) -> Result<PhraseIndex, ClassifyError> {
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut patterns: Vec<String> = Vec::new();
+        let mut refs: Vec<Vec<PhraseRef>> = Vec::new();
+        for (phrase, mut reference) in entries {
+            reference.at_start = phrase.at_start;
+            reference.prefix = phrase.prefix;
+            let key = phrase.text.to_lowercase();
+            let id = *ids.entry(key.clone()).or_insert_with(|| {
+                patterns.push(key);
+                refs.push(Vec::new());
+                patterns.len() - 1
+            });
+            refs[id].push(reference);
+        }
+        let word_edges = patterns
+            .iter()
+            .map(|p| {
+                let bytes = p.as_bytes();
+                (
+                    bytes.first().is_some_and(|b| is_word_byte(*b)),
+                    bytes.last().is_some_and(|b| is_word_byte(*b)),
+                )
+            })
+            .collect();
+        let automaton = if patterns.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    // A few hundred short phrases make a small table, and a DFA is
+                    // the fastest way to search with it.
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&patterns)
+                    .map_err(|error| ClassifyError::Compile(error.to_string()))?,
+            )
+        };
+        Ok(PhraseIndex {
+            automaton,
+            refs,
+            word_edges,
+        })
+    }
+
+    /// Calls `hit(reference, start, end)` for every rule phrase found on word boundaries.
+    fn scan(&self, text: &str, mut hit: impl FnMut(&PhraseRef, usize, usize)) {
+        let Some(automaton) = &self.automaton else {
+            return;
+        };
+        let text = clip(text, PHRASE_SCAN_LIMIT);
+        let bytes = text.as_bytes();
+        let lead = text.len() - text.trim_start().len();
+        for found in automaton.find_overlapping_iter(text) {
+            let (start, end) = (found.start(), found.end());
+            let id = found.pattern().as_usize();
+            let (word_start, word_end) = self.word_edges[id];
+            let bounded_before = !word_start || start == 0 || !is_word_byte(bytes[start - 1]);
+            if !bounded_before {
+                continue;
+            }
+            let bounded_after = !word_end || end == bytes.len() || !is_word_byte(bytes[end]);
+            for reference in &self.refs[id] {
+                if (bounded_after || reference.prefix) && (!reference.at_start || start == lead) {
+                    hit(reference, start, end);
+                }
+            }
+        }
+    }
+}
+
+fn is_word_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_'
+}
+
+/// The longest prefix of `text` of at most `limit` bytes that ends on a char boundary.
+pub(crate) fn clip(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Where in the definition a matcher hit, kept as spans and indexes so that evaluation
+/// allocates no text; quotes are cut only for rules that fired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Evidence {
+    /// A byte span of the description (or of the title, when `title` is set).
+    Description { start: u32, end: u32, title: bool },
+    /// A word of the tool name, by index.
+    NameToken(u16),
+    /// A parameter, by index.
+    Param(u16),
+    /// A byte span of the server's name (`name`) or description.
+    Server { start: u32, end: u32, name: bool },
+    /// An annotation value, by the rule's annotation index.
+    Annotation(u16),
+    /// The number of parameters.
+    ParamCount,
+    /// The decided category (for rules that run after the decision).
+    Category,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RuleState {
+    hits: u16,
+    blocked: bool,
+    description: Option<Evidence>,
+    name: Option<Evidence>,
+    param: Option<Evidence>,
+    server: Option<Evidence>,
+}
+
+impl RuleState {
+    /// The evidence a person should see first: their words over our inference.
+    fn best_evidence(&self) -> Option<Evidence> {
+        self.description
+            .or(self.name)
+            .or(self.param)
+            .or(self.server)
+    }
+}
+
+/// A rule that fired for one tool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fired {
+    pub rule: u32,
+    pub evidence: Evidence,
+    /// For risk rules: whether this rule moved the risk (a floor already met does not).
+    pub moved_risk: bool,
+}
+
+/// What one evaluation decided, before it is turned into text.
+#[derive(Debug, Clone)]
+pub(crate) struct Evaluation {
+    pub fired: Vec<Fired>,
+    pub scores: [f64; 5],
+    /// `None` when no rule gave category evidence.
+    pub decided: Option<Category>,
+    pub category: Category,
+    pub risk: Risk,
+    pub confidence: f64,
+    pub low_confidence: Option<&'static str>,
+    pub notes: Vec<(&'static str, &'static str)>,
+}
+
+pub(crate) struct Compiled {
+    pub rules: Vec<Rule>,
+    required: Vec<u16>,
+    name_index: HashMap<String, Vec<(u32, u16)>>,
+    unless_name_index: HashMap<String, Vec<u32>>,
+    param_index: HashMap<String, Vec<u32>>,
+    type_only_rules: Vec<u32>,
+    min_params_rules: Vec<u32>,
+    annotation_rules: Vec<u32>,
+    post_rules: Vec<u32>,
+    description: PhraseIndex,
+    server: PhraseIndex,
+    regex_set: Option<RegexSet>,
+    regex_rules: Vec<u32>,
+    /// The same expressions one by one, to quote what matched for a rule that fired.
+    pub regexes: Vec<Regex>,
+}
+
+fn category_index(category: Category) -> usize {
+    match category {
+        Category::Read => 0,
+        Category::Write => 1,
+        Category::Execute => 2,
+        Category::Destructive => 3,
+        Category::Financial => 4,
+    }
+}
+
+/// Ties go to the more dangerous category: a tool that reads and deletes is Destructive.
+const BY_DANGER: [Category; 5] = [
+    Category::Financial,
+    Category::Destructive,
+    Category::Execute,
+    Category::Write,
+    Category::Read,
+];
+
+impl Compiled {
+    pub fn new(rules: Vec<Rule>) -> Result<Compiled, ClassifyError> {
+        let mut required = Vec::with_capacity(rules.len());
+        let mut name_index: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
+        let mut unless_name_index: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut param_index: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut type_only_rules = Vec::new();
+        let mut min_params_rules = Vec::new();
+        let mut annotation_rules = Vec::new();
+        let mut post_rules = Vec::new();
+        let mut description_phrases = Vec::new();
+        let mut server_phrases = Vec::new();
+        let mut regex_sources = Vec::new();
+        let mut regex_rules = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            let id = index as u32;
+            let mut mask = 0;
+            for (words, bit) in [
+                (&rule.name_tokens, NAME),
+                (&rule.name_first, NAME_FIRST),
+                (&rule.name_last, NAME_LAST),
+            ] {
+                for word in words {
+                    name_index.entry(word.clone()).or_default().push((id, bit));
+                    mask |= bit;
+                }
+            }
+            for word in &rule.unless_name_tokens {
+                unless_name_index.entry(word.clone()).or_default().push(id);
+            }
+            for phrase in &rule.description_phrases {
+                description_phrases.push((phrase.clone(), phrase_ref(id, Role::Match)));
+                mask |= DESC;
+            }
+            for phrase in &rule.unless_description {
+                description_phrases.push((phrase.clone(), phrase_ref(id, Role::Unless)));
+            }
+            for phrase in &rule.server_phrases {
+                server_phrases.push((phrase.clone(), phrase_ref(id, Role::Match)));
+                mask |= SERVER;
+            }
+            for source in &rule.description_regex {
+                // (?i): descriptions are written in any case; (?s): `.` crosses lines so a
+                // hidden instruction split over lines is still one match.
+                regex_sources.push(format!("(?is){source}"));
+                regex_rules.push(id);
+                mask |= REGEX;
+            }
+            for name in &rule.params {
+                param_index.entry(name.clone()).or_default().push(id);
+            }
+            if !rule.params.is_empty() || !rule.param_types.is_empty() {
+                mask |= PARAM;
+            }
+            if rule.params.is_empty() && !rule.param_types.is_empty() {
+                type_only_rules.push(id);
+            }
+            if rule.min_params.is_some() {
+                min_params_rules.push(id);
+                mask |= MIN_PARAMS;
+            }
+            if !rule.annotations.is_empty() {
+                annotation_rules.push(id);
+                mask |= ANNOTATION;
+            }
+            if !rule.when_category.is_empty() {
+                post_rules.push(id);
+            }
+            required.push(mask);
+        }
+        let regexes = regex_sources
+            .iter()
+            .map(|source| Regex::new(source))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| ClassifyError::Compile(error.to_string()))?;
+        let regex_set = if regex_sources.is_empty() {
+            None
+        } else {
+            Some(
+                RegexSet::new(&regex_sources)
+                    .map_err(|error| ClassifyError::Compile(error.to_string()))?,
+            )
+        };
+        Ok(Compiled {
+            required,
+            name_index,
+            unless_name_index,
+            param_index,
+            type_only_rules,
+            min_params_rules,
+            annotation_rules,
+            post_rules,
+            description: PhraseIndex::build(description_phrases)?,
+            server: PhraseIndex::build(server_phrases)?,
+            regex_set,
+            regex_rules,
+            regexes,
+            rules,
+        })
+    }
+
+    /// Index of the first regex of `rule`, to quote its match.
+    pub fn regex_of(&self, rule: u32) -> Option<&Regex> {
+        self.regex_rules
+            .iter()
+            .position(|&owner| owner == rule)
+            .map(|index| &self.regexes[index])
+    }
+
+    pub fn evaluate(
+        &self,
+        tool: &ToolDef,
+        context: &ServerContext<'_>,
+        tokens: &[String],
+    ) -> Evaluation {
+        // One scratch buffer per thread: allocating and freeing it per tool was a
+        // measurable share of the time in profiles.
+        STATES.with_borrow_mut(|states| {
+            states.clear();
+            states.resize(self.rules.len(), RuleState::default());
+            self.evaluate_with(tool, context, tokens, states)
+        })
+    }
+
+    fn evaluate_with(
+        &self,
+        tool: &ToolDef,
+        context: &ServerContext<'_>,
+        tokens: &[String],
+        states: &mut [RuleState],
+    ) -> Evaluation {
+        // Name words.
+        let last = tokens.len().saturating_sub(1);
+        for (position, token) in tokens.iter().enumerate() {
+            if let Some(entries) = self.name_index.get(token.as_str()) {
+                for &(rule, bit) in entries {
+                    let applies = match bit {
+                        NAME_FIRST => position == 0,
+                        NAME_LAST => position == last,
+                        _ => true,
+                    };
+                    if applies {
+                        let state = &mut states[rule as usize];
+                        state.hits |= bit;
+                        state
+                            .name
+                            .get_or_insert(Evidence::NameToken(position as u16));
+                    }
+                }
+            }
+            if let Some(rules) = self.unless_name_index.get(token.as_str()) {
+                for &rule in rules {
+                    states[rule as usize].blocked = true;
+                }
+            }
+        }
+
+        // Title and description phrases.
+        if let Some(title) = tool.title.as_deref() {
+            self.description.scan(title, |reference, start, end| {
+                mark_phrase(states, reference, start, end, true)
+            });
+        }
+        self.description
+            .scan(&tool.description, |reference, start, end| {
+                mark_phrase(states, reference, start, end, false)
+            });
+        if let Some(set) = &self.regex_set {
+            for index in set.matches(&tool.description).iter() {
+                let rule = self.regex_rules[index];
+                states[rule as usize].hits |= REGEX;
+            }
+        }
+
+        // Parameters.
+        let properties = tool
+            .input_schema
+            .get("properties")
+            .and_then(Value::as_object);
+        let param_count = properties.map_or(0, |p| p.len());
+        if let Some(properties) = properties {
+            for (position, (name, property)) in properties.iter().enumerate() {
+                let key = name_key(name);
+                let kinds = type_names(property);
+                let mut visit = |rule: u32| {
+                    let spec = &self.rules[rule as usize];
+                    let type_ok = spec.param_types.is_empty()
+                        || kinds
+                            .iter()
+                            .any(|kind| spec.param_types.iter().any(|t| t == kind));
+                    if type_ok {
+                        let state = &mut states[rule as usize];
+                        state.hits |= PARAM;
+                        state.param.get_or_insert(Evidence::Param(position as u16));
+                    }
+                };
+                if let Some(rules) = self.param_index.get(key.as_str()) {
+                    rules.iter().copied().for_each(&mut visit);
+                }
+                let words = split_identifier(name);
+                if words.len() > 1 {
+                    for word in &words {
+                        if let Some(rules) = self.param_index.get(word.as_str()) {
+                            rules.iter().copied().for_each(&mut visit);
+                        }
+                    }
+                }
+                for &rule in &self.type_only_rules {
+                    visit(rule);
+                }
+            }
+        }
+        for &rule in &self.min_params_rules {
+            if self.rules[rule as usize]
+                .min_params
+                .is_some_and(|min| param_count >= min)
+            {
+                states[rule as usize].hits |= MIN_PARAMS;
+            }
+        }
+
+        // Annotations: every listed value must be declared exactly so.
+        if let Some(annotations) = tool.annotations.as_ref().and_then(Value::as_object) {
+            for &rule in &self.annotation_rules {
+                let spec = &self.rules[rule as usize];
+                if spec
+                    .annotations
+                    .iter()
+                    .all(|(key, value)| annotations.get(key) == Some(value))
+                {
+                    states[rule as usize].hits |= ANNOTATION;
+                }
+            }
+        }
+
+        // Server context.
+        self.server.scan(context.name, |reference, start, end| {
+            mark_server(states, reference, start, end, true)
+        });
+        self.server
+            .scan(context.description, |reference, start, end| {
+                mark_server(states, reference, start, end, false)
+            });
+
+        // Which rules fired, and the category evidence they bring.
+        let mut fired = Vec::new();
+        let mut scores = [0.0; 5];
+        for (index, state) in states.iter().enumerate() {
+            let required = self.required[index];
+            let rule = &self.rules[index];
+            if !rule.when_category.is_empty() || state.blocked || state.hits & required != required
+            {
+                continue;
+            }
+            if let Some(category) = rule.category {
+                scores[category_index(category)] += rule.weight;
+            }
+            fired.push(Fired {
+                rule: index as u32,
+                evidence: state
+                    .best_evidence()
+                    .unwrap_or(if required & MIN_PARAMS != 0 {
+                        Evidence::ParamCount
+                    } else {
+                        Evidence::Annotation(0)
+                    }),
+                moved_risk: false,
+            });
+        }
+
+        // The heaviest evidence wins; ties go to the more dangerous category.
+        let mut decided: Option<Category> = None;
+        for category in BY_DANGER {
+            let score = scores[category_index(category)];
+            if score > 0.0 && decided.is_none_or(|best| score > scores[category_index(best)]) {
+                decided = Some(category);
+            }
+        }
+        // With no evidence at all, assume the tool may change something: calling an
+        // unknown tool Read would let a default policy allow it.
+        let category = decided.unwrap_or(Category::Write);
+
+        // Rules that depend on the decision (annotation mismatches, risk by category).
+        for &rule in &self.post_rules {
+            let index = rule as usize;
+            let state = &states[index];
+            let required = self.required[index];
+            let spec = &self.rules[index];
+            if state.blocked
+                || state.hits & required != required
+                || !spec.when_category.contains(&category)
+            {
+                continue;
+            }
+            fired.push(Fired {
+                rule,
+                evidence: state
+                    .best_evidence()
+                    .unwrap_or(if required & ANNOTATION != 0 {
+                        Evidence::Annotation(0)
+                    } else if required & MIN_PARAMS != 0 {
+                        Evidence::ParamCount
+                    } else {
+                        Evidence::Category
+                    }),
+                moved_risk: false,
+            });
+        }
+        fired.sort_unstable_by_key(|f| f.rule);
+
+        // Risk: the baseline, then steps (each capped), then floors.
+        let mut risk = category.baseline_risk();
+        for entry in fired.iter_mut() {
+            let spec = &self.rules[entry.rule as usize];
+            if spec.risk_step > 0 {
+                let raised = step(risk, spec.risk_step).min(spec.risk_cap);
+                if raised > risk {
+                    risk = raised;
+                    entry.moved_risk = true;
+                }
+            } else if spec.risk_step < 0 {
+                let lowered = step(risk, spec.risk_step);
+                if lowered < risk {
+                    risk = lowered;
+                    entry.moved_risk = true;
+                }
+            }
+        }
+        for entry in fired.iter_mut() {
+            if let Some(floor) = self.rules[entry.rule as usize].risk_at_least
+                && floor > risk
+            {
+                risk = floor;
+                entry.moved_risk = true;
+            }
+        }
+
+        let (confidence, low_confidence, notes) =
+            confidence(tool, decided, &scores, properties.is_some());
+        Evaluation {
+            fired,
+            scores,
+            decided,
+            category,
+            risk,
+            confidence,
+            low_confidence,
+            notes,
+        }
+    }
+}
+
+thread_local! {
+    static STATES: std::cell::RefCell<Vec<RuleState>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn phrase_ref(rule: u32, role: Role) -> PhraseRef {
+    PhraseRef {
+        rule,
+        role,
+        at_start: false,
+        prefix: false,
+    }
+}
+
+fn mark_phrase(
+    states: &mut [RuleState],
+    reference: &PhraseRef,
+    start: usize,
+    end: usize,
+    title: bool,
+) {
+    let state = &mut states[reference.rule as usize];
+    match reference.role {
+        Role::Unless => state.blocked = true,
+        Role::Match => {
+            state.hits |= DESC;
+            state.description.get_or_insert(Evidence::Description {
+                start: start as u32,
+                end: end as u32,
+                title,
+            });
+        }
+    }
+}
+
+fn mark_server(
+    states: &mut [RuleState],
+    reference: &PhraseRef,
+    start: usize,
+    end: usize,
+    name: bool,
+) {
+    let state = &mut states[reference.rule as usize];
+    if let Role::Match = reference.role {
+        state.hits |= SERVER;
+        state.server.get_or_insert(Evidence::Server {
+            start: start as u32,
+            end: end as u32,
+            name,
+        });
+    }
+}
+
+/// The JSON Schema type names of one property (`["string","null"]` → both).
+fn type_names(property: &Value) -> Vec<&str> {
+    match property.get("type") {
+        Some(Value::String(kind)) => vec![kind.as_str()],
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn step(risk: Risk, by: i8) -> Risk {
+    let level = (risk as i8 + by).clamp(0, 3);
+    Risk::ALL[level as usize]
+}
+
+type ConfidenceVerdict = (f64, Option<&'static str>, Vec<(&'static str, &'static str)>);
+
+/// How much the definition gave to go on. The reasons become signals, so a person sees
+/// why a verdict is shaky.
+fn confidence(
+    tool: &ToolDef,
+    decided: Option<Category>,
+    scores: &[f64; 5],
+    schema_is_object: bool,
+) -> ConfidenceVerdict {
+    let mut confidence: f64 = 0.9;
+    let mut reason = None;
+    let mut notes = Vec::new();
+    let mut lower = |to: f64,
+                     why: &'static str,
+                     signal: &'static str,
+                     notes: &mut Vec<(&'static str, &'static str)>| {
+        if to < confidence {
+            confidence = to;
+            reason = Some(why);
+        }
+        notes.push((signal, why));
+    };
+    let description = tool.description.trim();
+    if decided.is_none() {
+        lower(
+            0.2,
+            "nothing in the definition says what it does",
+            "no-evidence",
+            &mut notes,
+        );
+    }
+    if description.is_empty() {
+        lower(
+            0.3,
+            "the description is empty",
+            "empty-description",
+            &mut notes,
+        );
+    } else if description.len() < 16 {
+        lower(
+            0.5,
+            "the description is only a few words",
+            "short-description",
+            &mut notes,
+        );
+    }
+    if tool.name.trim().is_empty() {
+        lower(0.3, "the tool has no name", "empty-name", &mut notes);
+    }
+    if !description.is_empty() && not_english(description) {
+        lower(
+            0.4,
+            "the description is not in English, which the rules are written in",
+            "non-english-text",
+            &mut notes,
+        );
+    }
+    if tool.description.len() > PHRASE_SCAN_LIMIT {
+        lower(
+            0.6,
+            "the description is very long; only its beginning was weighed",
+            "very-long-description",
+            &mut notes,
+        );
+    }
+    if !tool.input_schema.is_object() {
+        lower(
+            0.5,
+            "the input schema is not a JSON object",
+            "schema-not-object",
+            &mut notes,
+        );
+    } else if !schema_is_object && tool.input_schema.get("type").is_some_and(|t| t != "object") {
+        lower(
+            0.5,
+            "the input schema does not describe an object",
+            "schema-not-object",
+            &mut notes,
+        );
+    }
+    if let Some(winner) = decided {
+        let top = scores[category_index(winner)];
+        let runner_up = scores
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| *index != category_index(winner))
+            .map(|(_, score)| *score)
+            .fold(0.0, f64::max);
+        if runner_up >= top * 0.75 {
+            lower(
+                0.6,
+                "the evidence points to more than one category",
+                "mixed-evidence",
+                &mut notes,
+            );
+        }
+    }
+    (confidence, reason, notes)
+}
+
+/// Words nearly every English sentence of a few words has.
+const ENGLISH_MARKERS: &[&str] = &[
+    "a", "an", "the", "to", "of", "and", "or", "in", "on", "for", "from", "with", "by", "is",
+    "are", "it", "its", "as", "at", "be", "this", "that", "all", "any", "if", "into", "not", "no",
+];
+
+/// True when the text is not English: most letters are outside ASCII, or a sentence of
+/// several words has none of the commonest English words. The rules say little then.
+fn not_english(text: &str) -> bool {
+    if mostly_non_ascii(text) {
+        return true;
+    }
+    let words: Vec<&str> = clip(text, 4096)
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .take(200)
+        .collect();
+    words.len() >= 4
+        && !words.iter().any(|word| {
+            ENGLISH_MARKERS
+                .iter()
+                .any(|marker| word.eq_ignore_ascii_case(marker))
+        })
+}
+
+fn mostly_non_ascii(text: &str) -> bool {
+    let mut ascii = 0usize;
+    let mut other = 0usize;
+    for c in clip(text, 4096).chars().filter(|c| c.is_alphabetic()) {
+        if c.is_ascii() {
+            ascii += 1;
+        } else {
+            other += 1;
+        }
+    }
+    other * 4 > ascii + other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_respects_char_boundaries() {
+        assert_eq!(clip("héllo", 2), "h");
+        assert_eq!(clip("abc", 10), "abc");
+    }
+
+    #[test]
+    fn step_saturates() {
+        assert_eq!(step(Risk::High, 3), Risk::Critical);
+        assert_eq!(step(Risk::Low, -1), Risk::Low);
+        assert_eq!(step(Risk::Low, 1), Risk::Medium);
+    }
+}

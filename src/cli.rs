@@ -42,6 +42,15 @@ pub enum Command {
     /// Look into and maintain the catalogue: show, search, stats, import, export.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Discover MCP servers and store them in the catalogue: the official registry, the
+    /// shipped seed list, npm and PyPI packages by name.
+    ///
+    /// A source that cannot be reached is reported and the others go on. An interrupted
+    /// crawl (Ctrl-C, or killed) keeps what it stored; `--resume` finishes what is left
+    /// without listing the sources again. Registry locations come from the flags below, the
+    /// environment (npm_config_registry, PIP_INDEX_URL) or your npm and pip configuration.
+    /// Exit code 1 when a source was unreachable or an item failed.
+    Crawl(CrawlArgs),
     /// Generate, check, explain and compare default-deny policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -56,6 +65,47 @@ pub struct ClassifyArgs {
     /// Read the rules from every `*.toml` file in this folder instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub rules: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CrawlArgs {
+    /// Sources to crawl (repeat or separate with commas). Default: registry and seeds, plus
+    /// npm or pypi when --npm or --pypi names packages.
+    #[arg(long = "source", value_enum, value_delimiter = ',')]
+    pub sources: Vec<crate::crawl::engine::Source>,
+    /// The MCP registry's base URL.
+    #[arg(long, value_name = "URL", default_value = crate::crawl::registry::DEFAULT_REGISTRY_URL)]
+    pub registry_url: String,
+    /// Seed list(s) in catalogue JSON Lines; default: the shipped registry seed list.
+    #[arg(long = "seeds", value_name = "FILE")]
+    pub seeds: Vec<PathBuf>,
+    /// npm packages to crawl by name (repeat or separate with commas).
+    #[arg(long = "npm", value_name = "NAME", value_delimiter = ',')]
+    pub npm: Vec<String>,
+    /// PyPI projects to crawl by name (repeat or separate with commas).
+    #[arg(long = "pypi", value_name = "NAME", value_delimiter = ',')]
+    pub pypi: Vec<String>,
+    /// The npm registry; default: $npm_config_registry, then `npm config get registry`.
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// The PyPI index; default: $PIP_INDEX_URL, then pip's configuration.
+    #[arg(long, value_name = "URL")]
+    pub pypi_index: Option<String>,
+    /// Stop after storing this many servers.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only registry entries updated since this RFC 3339 time (an incremental crawl).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Finish the last interrupted crawl instead of starting a new one.
+    #[arg(long)]
+    pub resume: bool,
+    /// Fetches in flight at once (at most 4 per host).
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -281,5 +331,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             PolicyCommand::Schema => commands::policy::schema(),
         },
         Command::Classify(args) => commands::classify::classify(&settings, &args),
+        Command::Crawl(args) => commands::crawl::crawl(&settings, &args),
     }
 }

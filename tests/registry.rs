@@ -161,10 +161,14 @@ async fn a_cursor_that_repeats_stops_the_listing() {
 }
 
 #[test]
-fn the_early_seed_file_gives_471_servers_with_their_npm_and_pypi_packages() {
-    let servers =
-        read_early_seed(Path::new("../shared/data/registry-seed-2025-05-16.json")).unwrap();
-    assert_eq!(servers.len(), 471);
+fn the_early_seed_file_gives_464_servers_and_skips_7_nameless_entries() {
+    let seed = read_early_seed(Path::new("../shared/data/registry-seed-2025-05-16.json")).unwrap();
+    assert_eq!(
+        (seed.servers.len(), seed.nameless),
+        (464, 7),
+        "471 entries in all"
+    );
+    let servers = seed.servers;
     let count = |prefix: &str| {
         servers
             .iter()
@@ -203,5 +207,34 @@ fn a_file_that_is_not_a_seed_file_is_named() {
             .to_string()
             .contains("seed.json is not a registry seed file"),
         "{error}"
+    );
+}
+
+/// The seed list shipped in `data/seeds/` is the early seed file in our own format. Run
+/// with `MCPWARDEN_BLESS=1` to write it again after changing the conversion.
+#[test]
+fn the_shipped_seed_list_is_the_registry_seed_file_converted() {
+    let servers = read_early_seed(Path::new("../shared/data/registry-seed-2025-05-16.json"))
+        .unwrap()
+        .servers;
+    let mut expected = String::from(
+        "# The official MCP registry's early seed file (2025-05-16): names, repositories and packages\n\
+         # of its 464 named servers (7 nameless placeholder entries are left out).\n\
+         # Catalogue JSON Lines without tools (docs/catalog-format.md); `mcpwarden crawl` reads it.\n",
+    );
+    for server in servers {
+        expected.push_str(
+            &serde_json::to_string(&mcpwarden::catalog::ServerLine::from_record(server)).unwrap(),
+        );
+        expected.push('\n');
+    }
+    let shipped = Path::new("data/seeds/registry-seed-2025-05-16.jsonl");
+    if std::env::var_os("MCPWARDEN_BLESS").is_some() {
+        std::fs::write(shipped, &expected).unwrap();
+    }
+    assert!(
+        std::fs::read_to_string(shipped).unwrap() == expected,
+        "{} is out of date; run with MCPWARDEN_BLESS=1",
+        shipped.display()
     );
 }

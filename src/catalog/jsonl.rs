@@ -166,6 +166,24 @@ impl ServerLine {
         })
     }
 
+    /// A line for a server known without its tools (a seed list, a registry listing).
+    pub fn from_record(record: ServerRecord) -> ServerLine {
+        ServerLine {
+            name: record.name,
+            title: record.title,
+            description: record.description,
+            repository: record.repository,
+            packages: record.packages,
+            remotes: record.remotes,
+            language: record.language,
+            license: record.license,
+            stars: record.stars,
+            last_commit: record.last_commit,
+            sources: record.sources,
+            tools: None,
+        }
+    }
+
     fn from_card(card: super::ServerCard) -> ServerLine {
         let record = card.record;
         ServerLine {

@@ -4,6 +4,7 @@
 //! applied in one transaction keyed by `PRAGMA user_version`. A database whose version is
 //! newer than this binary knows is refused, never "downgraded".
 
+mod frontier;
 mod jsonl;
 mod query;
 mod store;
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+pub use frontier::{CachedHttp, CrawlRun, FrontierItem};
 pub use jsonl::{
     ExportError, ImportError, ImportReport, LineError, ServerLine, ToolLine, export_jsonl,
     import_jsonl,

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod classify;
+pub mod crawl;
 pub mod policy;
 pub mod reporter;
 

@@ -5,6 +5,7 @@
 //! HTTP client every source fetches through. The sources, the
 //! frontier and `mcpwarden crawl` are the rest of the crawler issue.
 
+pub mod engine;
 pub mod http;
 pub mod packages;
 pub mod registry;

@@ -161,18 +161,15 @@ pub fn purl(registry_type: &str, identifier: &str, version: Option<&str>) -> Opt
     if identifier.is_empty() {
         return None;
     }
+    // The purl spec percent-encodes `@` in names (an npm scope, and the npm-style names
+    // some OCI entries carry), so the only literal `@` starts the version.
+    let name = identifier.replace('@', "%40");
     let base = match registry_type.to_ascii_lowercase().as_str() {
-        "npm" => match identifier.strip_prefix('@') {
-            Some(scoped) => format!("pkg:npm/%40{scoped}"),
-            None => format!("pkg:npm/{identifier}"),
-        },
-        "pypi" => format!(
-            "pkg:pypi/{}",
-            identifier.to_ascii_lowercase().replace('_', "-")
-        ),
-        "nuget" => format!("pkg:nuget/{identifier}"),
-        "oci" | "docker" => format!("pkg:oci/{identifier}"),
-        "cargo" => format!("pkg:cargo/{identifier}"),
+        "npm" => format!("pkg:npm/{name}"),
+        "pypi" => format!("pkg:pypi/{}", name.to_ascii_lowercase().replace('_', "-")),
+        "nuget" => format!("pkg:nuget/{name}"),
+        "oci" | "docker" => format!("pkg:oci/{name}"),
+        "cargo" => format!("pkg:cargo/{name}"),
         _ => return None,
     };
     Some(
@@ -181,6 +178,21 @@ pub fn purl(registry_type: &str, identifier: &str, version: Option<&str>) -> Opt
             None => base,
         },
     )
+}
+
+/// The repository a registry entry names, normalised; a `subfolder` stays part of it, so
+/// the servers of one monorepo remain distinct servers.
+fn repository_identity(repository: Option<&Repository>) -> Option<String> {
+    let repository = repository?;
+    let url = normalize_repository_url(repository.url.as_deref()?)?;
+    match repository
+        .subfolder
+        .as_deref()
+        .map(|folder| folder.trim_matches('/'))
+    {
+        Some(folder) if !folder.is_empty() => Some(format!("{url}/tree/HEAD/{folder}")),
+        _ => Some(url),
+    }
 }
 
 impl ListEntry {
@@ -223,11 +235,7 @@ impl ListEntry {
             })
             .collect();
         ServerRecord {
-            repository: server
-                .repository
-                .as_ref()
-                .and_then(|repository| repository.url.as_deref())
-                .and_then(normalize_repository_url),
+            repository: repository_identity(server.repository.as_ref()),
             sources: vec![SourceRef {
                 source: "registry".to_owned(),
                 id: server.name.clone(),
@@ -257,11 +265,7 @@ impl EarlySeedServer {
             })
             .collect();
         ServerRecord {
-            repository: self
-                .repository
-                .as_ref()
-                .and_then(|repository| repository.url.as_deref())
-                .and_then(normalize_repository_url),
+            repository: repository_identity(self.repository.as_ref()),
             sources: vec![SourceRef {
                 source: "registry-seed".to_owned(),
                 id: self.id.unwrap_or_else(|| self.name.clone()),
@@ -275,8 +279,16 @@ impl EarlySeedServer {
     }
 }
 
+/// The servers of the registry's early seed file, and how many of its entries were
+/// nameless placeholders (the real file has seven) and so skipped.
+#[derive(Debug, Default)]
+pub struct EarlySeed {
+    pub servers: Vec<ServerRecord>,
+    pub nameless: usize,
+}
+
 /// Reads the registry's early seed file.
-pub fn read_early_seed(path: &Path) -> Result<Vec<ServerRecord>, RegistryError> {
+pub fn read_early_seed(path: &Path) -> Result<EarlySeed, RegistryError> {
     let text = fs_err::read_to_string(path).map_err(|source| RegistryError::ReadSeed {
         path: path.display().to_string(),
         source,
@@ -286,10 +298,16 @@ pub fn read_early_seed(path: &Path) -> Result<Vec<ServerRecord>, RegistryError> 
             path: path.display().to_string(),
             source,
         })?;
-    Ok(servers
+    let total = servers.len();
+    let servers: Vec<ServerRecord> = servers
         .into_iter()
+        .filter(|server| !server.name.trim().is_empty())
         .map(EarlySeedServer::into_record)
-        .collect())
+        .collect();
+    Ok(EarlySeed {
+        nameless: total - servers.len(),
+        servers,
+    })
 }
 
 /// What one listing of the registry found.
@@ -413,5 +431,9 @@ mod tests {
         assert_eq!(purl("PyPI", "x", Some(" ")).as_deref(), Some("pkg:pypi/x"));
         assert_eq!(purl("unknown", "x", None), None);
         assert_eq!(purl("npm", " ", None), None);
+        assert_eq!(
+            purl("docker", "@edubase/mcp", Some("1.0.10")).as_deref(),
+            Some("pkg:oci/%40edubase/mcp@1.0.10")
+        );
     }
 }

@@ -1,0 +1,301 @@
+//! What a crawl has discovered and not finished (`frontier`), the runs themselves
+//! (`crawl_runs`), the HTTP validators kept between runs (`http_cache`), and the look-ups
+//! the crawl needs to merge one server seen by several sources.
+//!
+//! Every state change is its own small transaction, so a crawl killed at any instant
+//! leaves a frontier that says exactly what is left.
+
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+
+use super::store::now_rfc3339;
+use super::{Catalog, Result};
+
+/// One unit of crawl work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FrontierItem {
+    pub id: i64,
+    pub source: String,
+    pub key: String,
+    pub payload: Value,
+    pub attempts: u32,
+}
+
+/// A crawl run as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrawlRun {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub options: Value,
+    pub summary: Value,
+}
+
+/// Validators and body kept for a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedHttp {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Catalog {
+    /// Starts a run and returns its id.
+    pub fn start_crawl_run(&self, options: &Value) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO crawl_runs (started_at, status, options) VALUES (?1, 'running', ?2)",
+                params![now_rfc3339(), options.to_string()],
+            )
+            .map_err(|source| self.sql_error(source))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Records how a run ended: `finished`, `interrupted` or `failed`.
+    pub fn finish_crawl_run(&self, run_id: i64, status: &str, summary: &Value) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE crawl_runs SET finished_at = ?2, status = ?3, summary = ?4 WHERE id = ?1",
+                params![run_id, now_rfc3339(), status, summary.to_string()],
+            )
+            .map_err(|source| self.sql_error(source))?;
+        Ok(())
+    }
+
+    /// The newest run that did not finish (killed, interrupted or failed), to resume.
+    pub fn last_unfinished_crawl_run(&self) -> Result<Option<CrawlRun>> {
+        self.crawl_run_where("status != 'finished' ORDER BY id DESC LIMIT 1")
+    }
+
+    /// The newest run of any status.
+    pub fn last_crawl_run(&self) -> Result<Option<CrawlRun>> {
+        self.crawl_run_where("1 ORDER BY id DESC LIMIT 1")
+    }
+
+    fn crawl_run_where(&self, clause: &str) -> Result<Option<CrawlRun>> {
+        let sql = format!(
+            "SELECT id, started_at, finished_at, status, options, summary FROM crawl_runs WHERE {clause}"
+        );
+        let row = self
+            .conn
+            .query_row(&sql, [], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })
+            .optional()
+            .map_err(|source| self.sql_error(source))?;
+        Ok(row.map(
+            |(id, started_at, finished_at, status, options, summary)| CrawlRun {
+                id,
+                started_at,
+                finished_at,
+                status,
+                options: serde_json::from_str(&options).unwrap_or(Value::Null),
+                summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+            },
+        ))
+    }
+
+    /// Adds work to the frontier for `run_id`. With `fresh`, an item seen in an earlier run
+    /// is made pending again (a new crawl revisits everything; conditional requests keep
+    /// that cheap); without it (resuming), an item already done stays done. Returns how
+    /// many items are now pending because of this call.
+    pub fn enqueue(
+        &mut self,
+        run_id: i64,
+        items: &[(String, String, Value)],
+        fresh: bool,
+    ) -> Result<usize> {
+        let path = self.path.clone();
+        let sql_error = |source| super::Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let now = now_rfc3339();
+        let tx = self.conn.transaction().map_err(sql_error)?;
+        let mut pending = 0;
+        {
+            let sql = if fresh {
+                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
+                 ON CONFLICT (source, item_key) DO UPDATE SET
+                     payload = excluded.payload, state = 'pending', attempts = 0, last_error = NULL,
+                     run_id = excluded.run_id, updated_at = excluded.updated_at"
+            } else {
+                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
+                 ON CONFLICT (source, item_key) DO UPDATE SET
+                     payload = excluded.payload, run_id = excluded.run_id
+                 WHERE frontier.state != 'done'"
+            };
+            let mut statement = tx.prepare_cached(sql).map_err(sql_error)?;
+            for (source, key, payload) in items {
+                pending += statement
+                    .execute(params![source, key, payload.to_string(), run_id, now])
+                    .map_err(sql_error)?;
+            }
+        }
+        tx.commit().map_err(sql_error)?;
+        Ok(pending)
+    }
+
+    /// Items not done yet for these sources, oldest first. Failed items are retried while
+    /// they have had fewer than `max_attempts` tries.
+    pub fn pending_items(&self, sources: &[&str], max_attempts: u32) -> Result<Vec<FrontierItem>> {
+        let mut statement = self
+            .conn
+            .prepare_cached(
+                "SELECT id, source, item_key, payload, attempts FROM frontier
+                 WHERE (state = 'pending' OR (state = 'failed' AND attempts < ?1))
+                 ORDER BY id",
+            )
+            .map_err(|source| self.sql_error(source))?;
+        let rows: Vec<(i64, String, String, String, u32)> = statement
+            .query_map([max_attempts], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(|source| self.sql_error(source))?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, source, ..)| sources.contains(&source.as_str()))
+            .map(|(id, source, key, payload, attempts)| FrontierItem {
+                id,
+                source,
+                key,
+                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                attempts,
+            })
+            .collect())
+    }
+
+    pub fn mark_done(&self, item_id: i64) -> Result<()> {
+        self.set_state(item_id, "done", None)
+    }
+
+    pub fn mark_failed(&self, item_id: i64, error: &str) -> Result<()> {
+        self.set_state(item_id, "failed", Some(error))
+    }
+
+    fn set_state(&self, item_id: i64, state: &str, error: Option<&str>) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE frontier SET state = ?2, last_error = ?3, updated_at = ?4,
+                        attempts = attempts + (?2 = 'failed')
+                 WHERE id = ?1",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![item_id, state, error, now_rfc3339()])
+            })
+            .map_err(|source| self.sql_error(source))?;
+        Ok(())
+    }
+
+    /// Counts of frontier items per state, for reports and tests.
+    pub fn frontier_counts(&self) -> Result<Vec<(String, u64)>> {
+        self.conn
+            .prepare("SELECT state, count(*) FROM frontier GROUP BY state ORDER BY state")
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()
+            })
+            .map_err(|source| self.sql_error(source))
+    }
+
+    /// The canonical name already used for a server with this repository or one of these
+    /// packages, so a second source's sighting merges into it: repository first, then purl
+    /// (ignoring the version).
+    pub fn resolve_server_name(
+        &self,
+        repository: Option<&str>,
+        purls: &[String],
+    ) -> Result<Option<String>> {
+        if let Some(repository) = repository {
+            let found = self
+                .conn
+                .prepare_cached(
+                    "SELECT name FROM servers WHERE repository_url = ?1 ORDER BY id LIMIT 1",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([repository], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(|source| self.sql_error(source))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        for purl in purls {
+            // A purl encodes `@` in names as `%40`, so a literal `@` starts the version.
+            let base = purl.split('@').next().unwrap_or(purl);
+            // `pkg:type/` and nothing more names no package; it must never match.
+            if base.trim_end_matches('/').matches('/').count() == 0 || base.ends_with('/') {
+                continue;
+            }
+            let found = self
+                .conn
+                .prepare_cached(
+                    "SELECT s.name FROM server_packages p JOIN servers s ON s.id = p.server_id
+                     WHERE p.purl = ?1 OR p.purl LIKE ?2 ESCAPE '\\' ORDER BY s.id LIMIT 1",
+                )
+                .and_then(|mut statement| {
+                    let prefix = format!("{}@%", base.replace('%', "\\%").replace('_', "\\_"));
+                    statement
+                        .query_row(params![base, prefix], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(|source| self.sql_error(source))?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn http_cache_get(&self, url: &str) -> Result<Option<CachedHttp>> {
+        self.conn
+            .prepare_cached("SELECT etag, last_modified, body FROM http_cache WHERE url = ?1")
+            .and_then(|mut statement| {
+                statement
+                    .query_row([url], |row| {
+                        Ok(CachedHttp {
+                            etag: row.get(0)?,
+                            last_modified: row.get(1)?,
+                            body: row.get::<_, Option<Vec<u8>>>(2)?.unwrap_or_default(),
+                        })
+                    })
+                    .optional()
+            })
+            .map_err(|source| self.sql_error(source))
+    }
+
+    pub fn http_cache_put(&self, url: &str, cached: &CachedHttp) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO http_cache (url, etag, last_modified, status, body, fetched_at)
+                 VALUES (?1, ?2, ?3, 200, ?4, ?5)
+                 ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+                     body = excluded.body, fetched_at = excluded.fetched_at",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![url, cached.etag, cached.last_modified, cached.body, now_rfc3339()])
+            })
+            .map_err(|source| self.sql_error(source))?;
+        Ok(())
+    }
+}

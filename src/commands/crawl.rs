@@ -1,0 +1,111 @@
+//! `mcpwarden crawl`: resolve the crawl's settings, run it on a tokio runtime with Ctrl-C
+//! as the stop signal, print the summary.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+
+use super::{Settings, print_json};
+use crate::cli::{CrawlArgs, Outcome};
+use crate::crawl::engine::{self, CrawlConfig, CrawlSummary, Source};
+
+pub fn crawl(settings: &Settings, args: &CrawlArgs) -> anyhow::Result<Outcome> {
+    let catalog = Arc::new(Mutex::new(settings.open_catalog()?));
+    let config = config_from(args);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let reporter = super::reporter::BarReporter::counting_items();
+    let stop = async {
+        // If the signal handler cannot be installed, the crawl simply runs to its end.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let summary = runtime
+        .block_on(engine::crawl(catalog, config, &reporter, stop))
+        .context("the crawl failed")?;
+    if args.json {
+        print_json(&summary)?;
+    } else {
+        write_summary(
+            &mut std::io::stderr().lock(),
+            &summary,
+            &settings.db.display().to_string(),
+        )?;
+    }
+    Ok(if summary.has_problems() || summary.status != "finished" {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn config_from(args: &CrawlArgs) -> CrawlConfig {
+    let mut sources = args.sources.clone();
+    if sources.is_empty() {
+        sources = vec![Source::Registry, Source::Seeds];
+        if !args.npm.is_empty() {
+            sources.push(Source::Npm);
+        }
+        if !args.pypi.is_empty() {
+            sources.push(Source::Pypi);
+        }
+        // Naming packages alone means "crawl these": no registry listing then.
+        if !args.npm.is_empty() || !args.pypi.is_empty() {
+            sources.retain(|source| !matches!(source, Source::Registry | Source::Seeds));
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    CrawlConfig {
+        sources,
+        registry_url: args.registry_url.clone(),
+        seed_files: args.seeds.clone(),
+        npm_registry: args.npm_registry.clone(),
+        pypi_index: args.pypi_index.clone(),
+        npm_packages: args.npm.clone(),
+        pypi_packages: args.pypi.clone(),
+        limit: args.limit,
+        since: args.since.clone(),
+        resume: args.resume,
+        concurrency: args.concurrency,
+        ..CrawlConfig::default()
+    }
+}
+
+fn write_summary(out: &mut impl Write, summary: &CrawlSummary, db: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "crawl run {} {} in {:.1} s{} into {db}",
+        summary.run_id,
+        summary.status,
+        summary.seconds,
+        if summary.resumed { " (resumed)" } else { "" }
+    )?;
+    for (name, source) in &summary.sources {
+        match &source.unreachable {
+            Some(reason) => writeln!(out, "  {name:<9} unreachable: {reason}")?,
+            None => writeln!(
+                out,
+                "  {name:<9} {} discovered, {} stored, {} failed",
+                source.discovered, source.stored, source.failed
+            )?,
+        }
+        for error in &source.errors {
+            writeln!(out, "            {error}")?;
+        }
+    }
+    let http = &summary.http;
+    writeln!(
+        out,
+        "  http      {} requests, {} retried, {} not modified, {} rate-limit waits, {} failed",
+        http.requests, http.retries, http.not_modified, http.rate_limited_waits, http.failures
+    )?;
+    if summary.status != "finished" {
+        writeln!(out, "resume with: mcpwarden crawl --resume")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,523 @@
+//! The crawl: discover servers from each enabled source into the frontier, then work the
+//! frontier with bounded concurrency, merging every sighting into the catalogue.
+//!
+//! Resumable by construction: discovery writes the frontier before any fetch, every item
+//! is marked done in its own transaction right after its server is stored, and
+//! `--resume` skips discovery and works only what is pending. Storing is idempotent, so an
+//! item redone after a kill between "stored" and "done" changes nothing.
+//!
+//! A source that cannot be reached is reported and the others go on.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use super::http::{
+    CachedResponse, HttpClient, HttpConfig, HttpError, HttpStatsSnapshot, ValidatorStore,
+};
+use super::packages;
+use super::registry;
+use crate::catalog::{CachedHttp, Catalog, ServerEntry, ServerLine};
+use crate::model::ServerRecord;
+use crate::progress::Progress;
+
+/// The seed list shipped with mcpwarden: the official registry's early seed file
+/// (471 servers), as catalogue JSON Lines without tools.
+pub const SHIPPED_SEEDS: &str = include_str!("../../data/seeds/registry-seed-2025-05-16.jsonl");
+
+/// A crawl source that can be turned on and off with `--source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The official MCP registry's list API.
+    Registry,
+    /// Seed lists: the shipped one, or `--seeds FILE`.
+    Seeds,
+    /// npm packages by name (`--npm NAME`, and every npm package another source names).
+    Npm,
+    /// PyPI projects by name (`--pypi NAME`, and every PyPI package another source names).
+    Pypi,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Registry => "registry",
+            Source::Seeds => "seeds",
+            Source::Npm => "npm",
+            Source::Pypi => "pypi",
+        }
+    }
+}
+
+/// Everything a crawl needs to know, resolved from flags and environment by the CLI.
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    pub sources: Vec<Source>,
+    pub registry_url: String,
+    /// Seed files to read; empty means the shipped seed list.
+    pub seed_files: Vec<PathBuf>,
+    pub npm_registry: Option<String>,
+    pub pypi_index: Option<String>,
+    pub npm_packages: Vec<String>,
+    pub pypi_packages: Vec<String>,
+    /// Stop after this many servers are stored.
+    pub limit: Option<usize>,
+    /// Only registry entries updated since this RFC 3339 time.
+    pub since: Option<String>,
+    pub resume: bool,
+    pub concurrency: usize,
+    /// Tries per frontier item across runs before it is left failed.
+    pub max_attempts: u32,
+    pub http: HttpConfig,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        CrawlConfig {
+            sources: vec![Source::Registry, Source::Seeds],
+            registry_url: registry::DEFAULT_REGISTRY_URL.to_owned(),
+            seed_files: Vec::new(),
+            npm_registry: None,
+            pypi_index: None,
+            npm_packages: Vec::new(),
+            pypi_packages: Vec::new(),
+            limit: None,
+            since: None,
+            resume: false,
+            concurrency: 16,
+            max_attempts: 3,
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// What one source did in a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct SourceSummary {
+    pub discovered: usize,
+    pub stored: usize,
+    pub failed: usize,
+    /// Why the source could not be listed at all, if it could not.
+    pub unreachable: Option<String>,
+    /// The first few item failures, `key: reason`.
+    pub errors: Vec<String>,
+}
+
+/// What a run did, printed at the end and stored in `crawl_runs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CrawlSummary {
+    pub run_id: i64,
+    pub resumed: bool,
+    /// `finished` or `interrupted`.
+    pub status: String,
+    pub sources: BTreeMap<String, SourceSummary>,
+    pub http: HttpStatsSnapshot,
+    pub seconds: f64,
+}
+
+impl CrawlSummary {
+    /// Whether anything failed or a source was out of reach.
+    pub fn has_problems(&self) -> bool {
+        self.sources
+            .values()
+            .any(|source| source.failed > 0 || source.unreachable.is_some())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error("there is no unfinished crawl to resume; run `mcpwarden crawl` without --resume")]
+    NothingToResume,
+    #[error("cannot read the seed file {path}")]
+    ReadSeeds {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::Error),
+    #[error(transparent)]
+    Http(#[from] HttpError),
+}
+
+/// How many item errors a source summary quotes.
+const QUOTED_ERRORS: usize = 10;
+
+type SharedCatalog = Arc<Mutex<Catalog>>;
+
+fn lock(catalog: &SharedCatalog) -> MutexGuard<'_, Catalog> {
+    // A panic while holding the lock would be a bug; the catalogue itself is transactional,
+    // so carrying on with it is safe.
+    catalog
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// HTTP validators kept in the catalogue's `http_cache`, so a second crawl asks "changed?"
+/// instead of downloading everything again.
+struct CatalogValidators(SharedCatalog);
+
+impl ValidatorStore for CatalogValidators {
+    fn get(&self, url: &str) -> Option<CachedResponse> {
+        let cached = lock(&self.0).http_cache_get(url).ok()??;
+        Some(CachedResponse {
+            etag: cached.etag,
+            last_modified: cached.last_modified,
+            body: cached.body,
+        })
+    }
+
+    fn put(&self, url: &str, response: CachedResponse) {
+        let cached = CachedHttp {
+            etag: response.etag,
+            last_modified: response.last_modified,
+            body: response.body,
+        };
+        // Losing a validator only costs a full download next time.
+        let _ = lock(&self.0).http_cache_put(url, &cached);
+    }
+}
+
+/// Runs a crawl into `catalog`. Ends early, as `interrupted`, when `stop` resolves.
+pub async fn crawl(
+    catalog: SharedCatalog,
+    config: CrawlConfig,
+    progress: &dyn Progress,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<CrawlSummary, CrawlError> {
+    let started = Instant::now();
+    let client = Arc::new(HttpClient::new(
+        config.http.clone(),
+        Some(Arc::new(CatalogValidators(catalog.clone()))),
+    )?);
+    let mut summary = CrawlSummary {
+        resumed: config.resume,
+        ..CrawlSummary::default()
+    };
+    for source in &config.sources {
+        summary
+            .sources
+            .insert(source.as_str().to_owned(), SourceSummary::default());
+    }
+    summary.run_id = if config.resume {
+        lock(&catalog)
+            .last_unfinished_crawl_run()?
+            .ok_or(CrawlError::NothingToResume)?
+            .id
+    } else {
+        let options = json!({
+            "sources": config.sources,
+            "registry_url": config.registry_url,
+            "limit": config.limit,
+            "since": config.since,
+        });
+        lock(&catalog).start_crawl_run(&options)?
+    };
+    if !config.resume {
+        discover(&catalog, &client, &config, &mut summary, progress).await?;
+    }
+    let interrupted = work(&catalog, &client, &config, &mut summary, progress, stop).await?;
+    summary.status = if interrupted {
+        "interrupted"
+    } else {
+        "finished"
+    }
+    .to_owned();
+    summary.http = client.stats();
+    summary.seconds = started.elapsed().as_secs_f64();
+    let stored = serde_json::to_value(&summary).unwrap_or(Value::Null);
+    lock(&catalog).finish_crawl_run(summary.run_id, &summary.status, &stored)?;
+    Ok(summary)
+}
+
+/// Lists every enabled source into the frontier. Package names that a listing mentions
+/// are queued for the npm and PyPI sources when those are on.
+async fn discover(
+    catalog: &SharedCatalog,
+    client: &HttpClient,
+    config: &CrawlConfig,
+    summary: &mut CrawlSummary,
+    progress: &dyn Progress,
+) -> Result<(), CrawlError> {
+    let enabled = |source| config.sources.contains(&source);
+    let mut items: Vec<(String, String, Value)> = Vec::new();
+    let mut records: Vec<ServerRecord> = Vec::new();
+    if enabled(Source::Registry) {
+        progress.message(&format!("listing the registry at {}", config.registry_url));
+        let listed = registry::list_servers(
+            client,
+            &config.registry_url,
+            config.since.as_deref(),
+            100,
+            config.limit,
+        )
+        .await;
+        let entry = summary.sources.entry("registry".to_owned()).or_default();
+        match listed {
+            Ok(listing) => {
+                entry.discovered = listing.servers.len();
+                for record in &listing.servers {
+                    items.push((
+                        "registry".to_owned(),
+                        record.name.clone(),
+                        record_payload(record),
+                    ));
+                }
+                records.extend(listing.servers);
+            }
+            Err(error) => {
+                let reason = error_chain(&error);
+                progress.message(&format!(
+                    "registry unreachable, going on without it: {reason}"
+                ));
+                entry.unreachable = Some(reason);
+            }
+        }
+    }
+    if enabled(Source::Seeds) {
+        let (seeds, bad_lines) = read_seeds(&config.seed_files)?;
+        let entry = summary.sources.entry("seeds".to_owned()).or_default();
+        entry.discovered = seeds.len();
+        entry.failed += bad_lines.len();
+        for bad in bad_lines {
+            progress.message(&format!("seeds: {bad}"));
+            if entry.errors.len() < QUOTED_ERRORS {
+                entry.errors.push(bad);
+            }
+        }
+        for record in &seeds {
+            items.push((
+                "seeds".to_owned(),
+                record.name.clone(),
+                record_payload(record),
+            ));
+        }
+        records.extend(seeds);
+    }
+    for (source, prefix, named) in [
+        (Source::Npm, "pkg:npm/", &config.npm_packages),
+        (Source::Pypi, "pkg:pypi/", &config.pypi_packages),
+    ] {
+        if !enabled(source) {
+            continue;
+        }
+        let mut names: Vec<String> = named.clone();
+        names.extend(
+            records
+                .iter()
+                .flat_map(|record| &record.packages)
+                .filter_map(|purl| package_name(purl, prefix)),
+        );
+        names.sort();
+        names.dedup();
+        let entry = summary
+            .sources
+            .entry(source.as_str().to_owned())
+            .or_default();
+        entry.discovered = names.len();
+        for name in names {
+            items.push((
+                source.as_str().to_owned(),
+                name.clone(),
+                json!({"name": name}),
+            ));
+        }
+    }
+    lock(catalog).enqueue(summary.run_id, &items, true)?;
+    Ok(())
+}
+
+/// The package name in a purl of the given type, version and qualifiers removed.
+fn package_name(purl: &str, prefix: &str) -> Option<String> {
+    let rest = purl.strip_prefix(prefix)?;
+    let name = rest.split(['@', '?', '#']).next()?;
+    Some(name.replace("%40", "@"))
+}
+
+fn record_payload(record: &ServerRecord) -> Value {
+    serde_json::to_value(record).unwrap_or(Value::Null)
+}
+
+/// Reads seed files (catalogue JSON Lines; `tools` are ignored here) or the shipped list.
+/// A line that does not parse is skipped and returned as `path:line: problem`; a file
+/// that cannot be read at all is an error.
+fn read_seeds(files: &[PathBuf]) -> Result<(Vec<ServerRecord>, Vec<String>), CrawlError> {
+    let mut texts: Vec<(String, String)> = Vec::new();
+    if files.is_empty() {
+        texts.push(("(shipped seed list)".to_owned(), SHIPPED_SEEDS.to_owned()));
+    }
+    for path in files {
+        let text = fs_err::read_to_string(path).map_err(|source| CrawlError::ReadSeeds {
+            path: path.display().to_string(),
+            source,
+        })?;
+        texts.push((path.display().to_string(), text));
+    }
+    let mut records = Vec::new();
+    let mut bad_lines = Vec::new();
+    for (path, text) in texts {
+        for (index, line) in text.lines().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let parsed = serde_json::from_str::<ServerLine>(trimmed)
+                .map_err(|error| error.to_string())
+                .and_then(ServerLine::into_entry);
+            match parsed {
+                Ok(entry) => records.push(entry.server),
+                Err(message) => bad_lines.push(format!("{path}:{}: {message}", index + 1)),
+            }
+        }
+    }
+    Ok((records, bad_lines))
+}
+
+/// Works the frontier until it is empty, the limit is reached, or `stop` resolves.
+/// Returns whether it was stopped.
+async fn work(
+    catalog: &SharedCatalog,
+    client: &Arc<HttpClient>,
+    config: &CrawlConfig,
+    summary: &mut CrawlSummary,
+    progress: &dyn Progress,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<bool, CrawlError> {
+    let source_names: Vec<&str> = config
+        .sources
+        .iter()
+        .map(|source| source.as_str())
+        .collect();
+    let pending = lock(catalog).pending_items(&source_names, config.max_attempts)?;
+    progress.start("crawling", Some(pending.len() as u64));
+    let npm_registry = Arc::new(tokio::sync::OnceCell::new());
+    let pypi_index = Arc::new(tokio::sync::OnceCell::new());
+    let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for item in pending {
+        let (catalog, client, permits) = (catalog.clone(), client.clone(), permits.clone());
+        let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
+        let (npm_flag, pypi_flag) = (config.npm_registry.clone(), config.pypi_index.clone());
+        tasks.spawn(async move {
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return (item, Err("the crawl is shutting down".to_owned()));
+            };
+            let record = match item.source.as_str() {
+                "registry" | "seeds" => {
+                    serde_json::from_value::<ServerRecord>(item.payload.clone())
+                        .map_err(|error| format!("bad frontier payload: {error}"))
+                }
+                "npm" => {
+                    let registry = npm_registry
+                        .get_or_try_init(|| async { packages::npm_registry(npm_flag.as_deref()) })
+                        .await;
+                    match registry {
+                        Ok(registry) => packages::npm_package(&client, registry, &item.key)
+                            .await
+                            .map(|found| found.record)
+                            .map_err(|error| error_chain(&error)),
+                        Err(error) => Err(error_chain(&error)),
+                    }
+                }
+                "pypi" => {
+                    let index = pypi_index
+                        .get_or_try_init(|| async { packages::pypi_index(pypi_flag.as_deref()) })
+                        .await;
+                    match index {
+                        Ok(index) => packages::pypi_package(&client, index, &item.key)
+                            .await
+                            .map(|found| found.record)
+                            .map_err(|error| error_chain(&error)),
+                        Err(error) => Err(error_chain(&error)),
+                    }
+                }
+                other => Err(format!("no source named {other}")),
+            };
+            let outcome = match record {
+                Ok(record) => store_merged(&catalog, record).map_err(|error| error.to_string()),
+                Err(error) => Err(error),
+            };
+            let marked = match &outcome {
+                Ok(()) => lock(&catalog).mark_done(item.id),
+                Err(error) => lock(&catalog).mark_failed(item.id, error),
+            };
+            (item, outcome.and(marked.map_err(|error| error.to_string())))
+        });
+    }
+    let mut stored_total = 0usize;
+    tokio::pin!(stop);
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = &mut stop => {
+                tasks.abort_all();
+                progress.finish();
+                progress.message("interrupted: what is done is stored; `mcpwarden crawl --resume` goes on from here");
+                return Ok(true);
+            }
+            next = tasks.join_next() => next,
+        };
+        let Some(joined) = next else { break };
+        let Ok((item, outcome)) = joined else {
+            continue;
+        };
+        progress.advance(1);
+        let entry = summary.sources.entry(item.source.clone()).or_default();
+        match outcome {
+            Ok(()) => {
+                entry.stored += 1;
+                stored_total += 1;
+            }
+            Err(error) => {
+                entry.failed += 1;
+                if entry.errors.len() < QUOTED_ERRORS {
+                    entry.errors.push(format!("{}: {error}", item.key));
+                }
+                progress.message(&format!("{} {}: {error}", item.source, item.key));
+            }
+        }
+        if config.limit.is_some_and(|limit| stored_total >= limit) {
+            tasks.abort_all();
+            break;
+        }
+    }
+    progress.finish();
+    Ok(false)
+}
+
+/// An error and every cause under it, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// Stores a sighting, merged into the server already known by its repository or a package.
+/// Resolving and storing happen under one lock, so two sightings of a new server arriving
+/// at once cannot both create it.
+fn store_merged(
+    catalog: &SharedCatalog,
+    mut record: ServerRecord,
+) -> Result<(), crate::catalog::Error> {
+    let mut catalog = lock(catalog);
+    if let Some(existing) =
+        catalog.resolve_server_name(record.repository.as_deref(), &record.packages)?
+    {
+        record.name = existing;
+    }
+    catalog.store_server(&ServerEntry {
+        server: record,
+        tools: None,
+    })?;
+    Ok(())
+}

@@ -177,6 +177,77 @@ async fn sightings_from_several_sources_merge_into_one_server() {
 }
 
 #[tokio::test]
+async fn packages_of_one_monorepo_stay_separate_servers() {
+    let fixture = Fixture::default();
+    let base = start(fixture.clone()).await;
+    let with_directory = |name: &str, directory: &str| {
+        json!({
+            "name": name, "dist-tags": {"latest": "1.0.0"},
+            "versions": {"1.0.0": {
+                "repository": {"type": "git", "url": "https://github.com/acme/servers.git", "directory": directory},
+                "dist": {"tarball": "http://127.0.0.1:1/unused.tgz"}
+            }}
+        })
+        .to_string()
+        .into_bytes()
+    };
+    {
+        let mut files = fixture.files.lock().unwrap();
+        // Two packages that name only the repository, one that names its folder too.
+        files.insert(
+            "/@acme%2Fserver-a".to_owned(),
+            packument("@acme/server-a", "https://github.com/acme/servers"),
+        );
+        files.insert(
+            "/@acme%2Fserver-b".to_owned(),
+            packument("@acme/server-b", "https://github.com/acme/servers"),
+        );
+        files.insert(
+            "/@acme%2Fserver-c".to_owned(),
+            with_directory("@acme/server-c", "src/c"),
+        );
+    }
+    let catalog = shared(Catalog::open_in_memory().unwrap());
+    let config = CrawlConfig {
+        sources: vec![Source::Npm],
+        npm_registry: Some(base.clone()),
+        npm_packages: vec![
+            "@acme/server-a".into(),
+            "@acme/server-b".into(),
+            "@acme/server-c".into(),
+        ],
+        concurrency: 1,
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let summary = crawl(catalog.clone(), config.clone(), &NoProgress, pending())
+        .await
+        .unwrap();
+    assert_eq!(summary.sources["npm"].stored, 3);
+    {
+        let catalog_guard = catalog.lock().unwrap();
+        assert_eq!(
+            catalog_guard.stats().unwrap().servers,
+            3,
+            "siblings are not merged"
+        );
+        let c = catalog_guard
+            .find_servers("@acme/server-c")
+            .unwrap()
+            .remove(0);
+        assert_eq!(
+            c.record.repository.as_deref(),
+            Some("https://github.com/acme/servers/tree/HEAD/src/c")
+        );
+    }
+    // Crawling the same packages again merges each into itself: still three.
+    crawl(catalog.clone(), config, &NoProgress, pending())
+        .await
+        .unwrap();
+    assert_eq!(catalog.lock().unwrap().stats().unwrap().servers, 3);
+}
+
+#[tokio::test]
 async fn an_unreachable_source_is_reported_and_the_others_go_on() {
     let dir = tempfile::tempdir().unwrap();
     let seeds = dir.path().join("seeds.jsonl");

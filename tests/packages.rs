@@ -107,7 +107,7 @@ async fn an_npm_package_is_found_by_name_and_its_tarball_unpacked() {
         found.version, "1.2.0",
         "dist-tags.latest, not the newest version"
     );
-    assert_eq!(found.record.name, "acme/demo-mcp");
+    assert_eq!(found.record.name, "@acme/demo-mcp", "named by its package");
     assert_eq!(
         found.record.repository.as_deref(),
         Some("https://github.com/acme/demo-mcp")
@@ -174,9 +174,10 @@ async fn a_pypi_project_prefers_its_sdist() {
         format!("{base}/files/demo_mcp-0.3.0.tar.gz"),
         "the sdist, not the wheel"
     );
+    assert_eq!(found.record.name, "demo-mcp", "named by its project");
     assert_eq!(
-        found.record.name, "acme/demo-py",
-        "named by its GitHub repository"
+        found.record.repository.as_deref(),
+        Some("https://github.com/acme/demo-py")
     );
     assert_eq!(found.record.packages, ["pkg:pypi/demo-mcp@0.3.0"]);
     assert_eq!(

@@ -216,37 +216,17 @@ impl Catalog {
             .map_err(|source| self.sql_error(source))
     }
 
-    /// The canonical name already used for a server with this repository or one of these
-    /// packages, so a second source's sighting merges into it: repository first, then purl
-    /// (ignoring the version).
+    /// The canonical name already used for the server a sighting describes, so a second
+    /// source's sighting merges into it. A package is exactly one server, so purls decide
+    /// first (ignoring versions). Then the repository, unless the server found there
+    /// already has a different package of the same kind: that is a monorepo sibling.
     pub fn resolve_server_name(
         &self,
         repository: Option<&str>,
         purls: &[String],
     ) -> Result<Option<String>> {
-        if let Some(repository) = repository {
-            let found = self
-                .conn
-                .prepare_cached(
-                    "SELECT name FROM servers WHERE repository_url = ?1 ORDER BY id LIMIT 1",
-                )
-                .and_then(|mut statement| {
-                    statement
-                        .query_row([repository], |row| row.get(0))
-                        .optional()
-                })
-                .map_err(|source| self.sql_error(source))?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        for purl in purls {
-            // A purl encodes `@` in names as `%40`, so a literal `@` starts the version.
-            let base = purl.split('@').next().unwrap_or(purl);
-            // `pkg:type/` and nothing more names no package; it must never match.
-            if base.trim_end_matches('/').matches('/').count() == 0 || base.ends_with('/') {
-                continue;
-            }
+        let unversioned: Vec<&str> = purls.iter().filter_map(|purl| purl_base(purl)).collect();
+        for base in &unversioned {
             let found = self
                 .conn
                 .prepare_cached(
@@ -264,7 +244,32 @@ impl Catalog {
                 return Ok(found);
             }
         }
-        Ok(None)
+        let Some(repository) = repository else {
+            return Ok(None);
+        };
+        let candidate: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, name FROM servers WHERE repository_url = ?1 ORDER BY id LIMIT 1",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_row([repository], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()
+            })
+            .map_err(|source| self.sql_error(source))?;
+        let Some((server_id, name)) = candidate else {
+            return Ok(None);
+        };
+        let theirs = self.packages_of(server_id)?;
+        let kind = |base: &str| base.split('/').next().unwrap_or("").to_owned();
+        let sibling = unversioned.iter().any(|ours| {
+            theirs
+                .iter()
+                .filter_map(|purl| purl_base(purl))
+                .any(|their| kind(their) == kind(ours) && their != *ours)
+        });
+        Ok((!sibling).then_some(name))
     }
 
     pub fn http_cache_get(&self, url: &str) -> Result<Option<CachedHttp>> {
@@ -298,4 +303,12 @@ impl Catalog {
             .map_err(|source| self.sql_error(source))?;
         Ok(())
     }
+}
+
+/// A purl without its version, or `None` when it names no package (`pkg:npm/`). A purl
+/// encodes `@` in names as `%40`, so the first literal `@` starts the version.
+fn purl_base(purl: &str) -> Option<&str> {
+    let base = purl.split(['@', '?', '#']).next()?;
+    let (_, name) = base.split_once('/')?;
+    (!name.trim_matches('/').is_empty()).then_some(base)
 }

@@ -245,7 +245,7 @@ impl Catalog {
             .collect()
     }
 
-    fn packages_of(&self, server_id: i64) -> Result<Vec<String>> {
+    pub(super) fn packages_of(&self, server_id: i64) -> Result<Vec<String>> {
         self.conn
             .prepare_cached("SELECT purl FROM server_packages WHERE server_id = ?1 ORDER BY purl")
             .and_then(|mut statement| {

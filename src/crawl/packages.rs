@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::http::{HttpClient, HttpError};
-use super::registry::{normalize_repository_url, purl};
+use super::registry::{normalize_repository_url, purl, with_folder};
 use super::unpack::{UnpackError, UnpackLimits, UnpackReport, unpack};
 use crate::model::{ServerRecord, SourceRef};
 
@@ -182,14 +182,18 @@ pub async fn npm_package(
             _ => None,
         }
     };
-    let repository = text(manifest.get("repository"))
-        .or_else(|| text(packument.repository.as_ref()))
-        .and_then(|url| normalize_repository_url(&url));
+    let repository_field = manifest.get("repository").or(packument.repository.as_ref());
+    // npm records a monorepo package's folder as `repository.directory`.
+    let directory = repository_field
+        .and_then(|field| field.get("directory"))
+        .and_then(Value::as_str);
+    let repository = text(repository_field)
+        .and_then(|url| normalize_repository_url(&url))
+        .map(|url| with_folder(url, directory));
     let record = ServerRecord {
-        name: repository
-            .as_deref()
-            .and_then(github_full_name)
-            .unwrap_or_else(|| packument.name.clone()),
+        // Named by the package: several packages may share one repository. The crawl
+        // merges the sighting into a server already known by this package or repository.
+        name: packument.name.clone(),
         description: manifest
             .get("description")
             .and_then(Value::as_str)
@@ -282,10 +286,7 @@ pub async fn pypi_package(
         .chain(info.home_page.as_deref())
         .find_map(normalize_repository_url);
     let record = ServerRecord {
-        name: repository
-            .as_deref()
-            .and_then(github_full_name)
-            .unwrap_or_else(|| info.name.clone()),
+        name: info.name.clone(),
         description: info.summary,
         repository,
         packages: purl("pypi", &info.name, Some(&info.version))
@@ -307,13 +308,6 @@ pub async fn pypi_package(
         version: info.version,
         archive_url: file.url.clone(),
     })
-}
-
-/// `owner/repo` for a normalised GitHub URL: the canonical name of a server that has one.
-pub fn github_full_name(repository: &str) -> Option<String> {
-    repository
-        .strip_prefix("https://github.com/")
-        .map(str::to_owned)
 }
 
 /// Downloads `url` into `scratch/archive` and unpacks it into `scratch/tree`.

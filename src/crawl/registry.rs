@@ -137,21 +137,38 @@ pub fn normalize_repository_url(url: &str) -> Option<String> {
         .path_segments()?
         .filter(|segment| !segment.is_empty())
         .collect();
+    let mut folder = None;
     if host == "github.com" {
-        segments.truncate(2);
         if segments.len() < 2 {
             return None;
         }
+        // `tree/<ref>/<path>` names a folder of a monorepo: keep the folder (any ref), as
+        // it tells the servers of one repository apart. Other GitHub pages are the repo.
+        if segments.len() > 4 && segments[2] == "tree" {
+            folder = Some(segments[4..].join("/"));
+        }
+        segments.truncate(2);
     }
     let mut path = segments.join("/");
     if let Some(stripped) = path.strip_suffix(".git") {
         path = stripped.to_owned();
     }
     if host == "github.com" {
-        // GitHub names are case-insensitive; one spelling per repository.
+        // GitHub owner and repository names are case-insensitive; one spelling each.
         path = path.to_ascii_lowercase();
     }
-    Some(format!("https://{host}/{path}"))
+    Some(with_folder(
+        format!("https://{host}/{path}"),
+        folder.as_deref(),
+    ))
+}
+
+/// A repository URL with a folder inside it, in the one form every source is turned into.
+pub fn with_folder(repository: String, folder: Option<&str>) -> String {
+    match folder.map(|folder| folder.trim_matches('/')) {
+        Some(folder) if !folder.is_empty() => format!("{repository}/tree/HEAD/{folder}"),
+        _ => repository,
+    }
 }
 
 /// A purl for a package reference, per the purl spec's rules for each type: npm scopes
@@ -405,9 +422,10 @@ mod tests {
         check("git+https://github.com/owner/repo.git", canonical);
         check("http://www.github.com/owner/repo/", canonical);
         check("git@github.com:owner/repo.git", canonical);
+        check("https://github.com/owner/repo/issues", canonical);
         check(
-            "https://github.com/owner/repo/tree/main/src/server",
-            canonical,
+            "https://github.com/Owner/Repo/tree/main/src/server/",
+            Some("https://github.com/owner/repo/tree/HEAD/src/server"),
         );
         check(
             "https://gitlab.com/Group/Sub/Repo.git",

@@ -24,7 +24,8 @@ use crate::model::{Category, Risk};
                   mcpwarden catalog import data/example-catalog.jsonl\n  \
                   mcpwarden catalog show send_message\n  \
                   mcpwarden catalog search \"delete repository\" --risk Critical\n  \
-                  mcpwarden catalog stats --json"
+                  mcpwarden catalog stats --json\n  \
+                  mcpwarden report --out reports/site"
 )]
 pub struct Cli {
     /// The catalogue database. Defaults to $MCPWARDEN_DB, then to the platform data
@@ -41,6 +42,13 @@ pub enum Command {
     /// Look into and maintain the catalogue: show, search, stats, import, export.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Write the catalogue as a static HTML site (opens from disk, works offline) and a
+    /// Markdown summary.
+    ///
+    /// The site has an index with counts and a searchable table, a page per server with
+    /// its recommended policy, and a page per tool. An earlier report in --out is
+    /// replaced; a folder holding anything else is refused.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +124,18 @@ pub struct ExportArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The site folder.
+    #[arg(long, value_name = "DIR", default_value = "reports/site")]
+    pub out: PathBuf,
+    /// The Markdown summary file.
+    #[arg(long, value_name = "FILE", default_value = "reports/summary.md")]
+    pub summary: PathBuf,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
 fn parse_category(text: &str) -> Result<Category, String> {
     text.parse()
 }
@@ -169,5 +189,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             CatalogCommand::Import(args) => commands::catalog::import(&settings, &args),
             CatalogCommand::Export(args) => commands::catalog::export(&settings, &args),
         },
+        Command::Report(args) => commands::report::report(&settings, &args),
     }
 }

@@ -3,6 +3,7 @@
 //! `--json` for scripts, messages and progress on stderr.
 
 pub mod catalog;
+pub mod report;
 pub mod reporter;
 
 use std::path::PathBuf;

@@ -9,6 +9,8 @@ use crate::progress::Progress;
 
 pub struct BarReporter {
     bar: ProgressBar,
+    /// Counts things (servers, pages) rather than bytes.
+    items: bool,
 }
 
 impl BarReporter {
@@ -20,6 +22,15 @@ impl BarReporter {
         };
         BarReporter {
             bar: ProgressBar::with_draw_target(None, target),
+            items: false,
+        }
+    }
+
+    /// A bar whose units are things (`120/10000 servers`), not bytes.
+    pub fn counting_items() -> BarReporter {
+        BarReporter {
+            items: true,
+            ..BarReporter::new()
         }
     }
 }
@@ -32,7 +43,9 @@ impl Default for BarReporter {
 
 impl Progress for BarReporter {
     fn start(&self, label: &str, total: Option<u64>) {
-        let template = if total.is_some() {
+        let template = if self.items {
+            "{msg:>12} [{bar:30}] {pos}/{len} ({per_sec}, {eta})"
+        } else if total.is_some() {
             "{msg:>12} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})"
         } else {
             "{msg:>12} {spinner} {bytes} ({bytes_per_sec})"

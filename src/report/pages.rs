@@ -387,7 +387,9 @@ pub fn tool_page(server: &ServerCard, tool: &ToolCard, rule: &RecommendedRule) -
                     "Not named in the recommended policy, so its default applies: "
                     strong { (default) } "." },
             }
-            p { a href="index.html#policy-json" { "The whole recommended policy for " (server.record.name) } }
+            @if *rule != RecommendedRule::NoPolicy {
+                p { a href="index.html#policy-json" { "The whole recommended policy for " (server.record.name) } }
+            }
         }
         h2 { "Poisoning findings" }
         @match classification {

@@ -118,7 +118,7 @@ mod tests {
             "io-github-example-labs-tmux-agents",
         );
         check("../../etc/passwd", "etc-passwd");
-        check("..", "tool-f0bb5f1a");
+        check("..", "tool-5ec1f7e7"); // the first 4 bytes of SHA-256("..")
         check("C:\\Windows\\system32", "c-windows-system32");
         check("<script>alert(1)</script>", "script-alert-1-script");
         check("  Read File  ", "read-file");

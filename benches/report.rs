@@ -20,7 +20,15 @@ const VERBS: [&str; 10] = [
     "get", "list", "create", "update", "delete", "send", "run", "refund", "query", "upload",
 ];
 const OBJECTS: [&str; 10] = [
-    "file", "message", "issue", "repository", "invoice", "payment", "user", "table", "ticket",
+    "file",
+    "message",
+    "issue",
+    "repository",
+    "invoice",
+    "payment",
+    "user",
+    "table",
+    "ticket",
     "pod",
 ];
 const VERDICTS: [(&str, &str); 5] = [

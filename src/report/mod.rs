@@ -20,7 +20,7 @@ mod pages;
 pub mod slug;
 mod summary;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -185,7 +185,8 @@ pub fn generate(
         let written = writer
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        written.and(read_result)
+        written.and(read_result)?;
+        remove_stale_servers(&out.join("servers"), server_slugs.used())
     });
     progress.finish();
     rendered?;
@@ -243,7 +244,9 @@ fn prepare_out_dir(out: &Path) -> Result<()> {
                 });
             }
             // Only what a report writes is removed, so a file someone added survives.
-            for name in ["servers", "data", "assets"] {
+            // `servers/` is kept and updated in place (see `render_server`): deleting
+            // 100,000 pages first costs more than writing them.
+            for name in ["data", "assets"] {
                 let path = out.join(name);
                 if path.is_dir() {
                     std::fs::remove_dir_all(&path)
@@ -277,6 +280,65 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
+/// Writes a page unless the file already holds exactly these bytes: re-running a report
+/// over a catalogue that changed a little rewrites a little.
+fn write_page(path: &Path, bytes: &[u8], may_exist: bool) -> Result<()> {
+    if may_exist && std::fs::read(path).is_ok_and(|old| old == bytes) {
+        return Ok(());
+    }
+    write_file(path, bytes)
+}
+
+/// Removes the pages of tools a server no longer has from its folder.
+fn remove_stale_pages(folder: &Path, tool_slugs: &[String]) -> Result<()> {
+    let entries = std::fs::read_dir(folder).map_err(|source| Error::Remove {
+        path: folder.to_owned(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = match name.to_str().and_then(|name| name.strip_suffix(".html")) {
+            Some(stem) => stem != "index" && !tool_slugs.iter().any(|slug| slug == stem),
+            // Nothing else belongs in a server folder.
+            None => true,
+        };
+        if stale {
+            remove_path(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_path(path: &Path) -> Result<()> {
+    let removed = if path.is_dir() {
+        std::fs::remove_dir_all(path)
+    } else {
+        std::fs::remove_file(path)
+    };
+    removed.map_err(|source| Error::Remove {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Removes the folders of servers that are no longer in the catalogue.
+fn remove_stale_servers(servers: &Path, current: &HashSet<String>) -> Result<()> {
+    let entries = std::fs::read_dir(servers).map_err(|source| Error::Remove {
+        path: servers.to_owned(),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let keep = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| current.contains(name));
+        if !keep {
+            remove_path(&entry.path())?;
+        }
+    }
+    Ok(())
+}
+
 fn chunk_file_name(index: usize) -> String {
     format!("servers-{index:05}.js")
 }
@@ -302,7 +364,16 @@ fn render_server(
     policy: PolicyHook<'_>,
 ) -> Result<ServerOutcome> {
     let folder = out.join("servers").join(&slug);
-    create_dir(&folder)?;
+    let existed = match std::fs::create_dir(&folder) {
+        Ok(()) => false,
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => true,
+        Err(source) => {
+            return Err(Error::CreateDir {
+                path: folder,
+                source,
+            });
+        }
+    };
     let recommended = policy(&card);
     let mut tool_slugs = slug::SlugAllocator::new();
     let tool_slugs: Vec<String> = card
@@ -311,11 +382,18 @@ fn render_server(
         .map(|tool| tool_slugs.allocate(&tool.tool.name, "tool"))
         .collect();
     let page = pages::server_page(&card, &tool_slugs, recommended.as_ref());
-    write_file(&folder.join("index.html"), page.as_bytes())?;
+    write_page(&folder.join("index.html"), page.as_bytes(), existed)?;
     for (tool, tool_slug) in card.tools.iter().zip(&tool_slugs) {
         let rule = pages::RecommendedRule::of(recommended.as_ref(), &tool.tool.name);
         let page = pages::tool_page(&card, tool, &rule);
-        write_file(&folder.join(format!("{tool_slug}.html")), page.as_bytes())?;
+        write_page(
+            &folder.join(format!("{tool_slug}.html")),
+            page.as_bytes(),
+            existed,
+        )?;
+    }
+    if existed {
+        remove_stale_pages(&folder, &tool_slugs)?;
     }
 
     let mut dangerous = summary::DangerousServer {

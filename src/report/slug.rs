@@ -89,6 +89,11 @@ impl SlugAllocator {
         RESERVED.contains(&slug) || self.used.contains(slug)
     }
 
+    /// Every slug handed out so far.
+    pub fn used(&self) -> &HashSet<String> {
+        &self.used
+    }
+
     /// Forgets every slug handed out, keeping the allocation for reuse.
     pub fn clear(&mut self) {
         self.used.clear();

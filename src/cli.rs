@@ -25,7 +25,8 @@ use crate::model::{Category, Risk};
                   mcpwarden classify\n  \
                   mcpwarden catalog show send_message --explain\n  \
                   mcpwarden catalog search \"delete repository\" --risk Critical\n  \
-                  mcpwarden catalog stats --json"
+                  mcpwarden catalog stats --json\n  \
+                  mcpwarden report --out reports/site"
 )]
 pub struct Cli {
     /// The catalogue database. Defaults to $MCPWARDEN_DB, then to the platform data
@@ -58,6 +59,13 @@ pub enum Command {
     /// findings, by the built-in rules or those in --rules DIR. Run it after the rules
     /// change; each verdict records the rules' version. A summary goes to stderr.
     Classify(ClassifyArgs),
+    /// Write the catalogue as a static HTML site (opens from disk, works offline) and a
+    /// Markdown summary.
+    ///
+    /// The site has an index with counts and a searchable table, a page per server with
+    /// its recommended policy, and a page per tool. An earlier report in --out is
+    /// replaced; a folder holding anything else is refused.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +278,18 @@ pub struct PolicyDiffArgs {
     pub output: JsonFlag,
 }
 
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The site folder.
+    #[arg(long, value_name = "DIR", default_value = "reports/site")]
+    pub out: PathBuf,
+    /// The Markdown summary file.
+    #[arg(long, value_name = "FILE", default_value = "reports/summary.md")]
+    pub summary: PathBuf,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
 fn parse_category(text: &str) -> Result<Category, String> {
     text.parse()
 }
@@ -332,5 +352,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         },
         Command::Classify(args) => commands::classify::classify(&settings, &args),
         Command::Crawl(args) => commands::crawl::crawl(&settings, &args),
+        Command::Report(args) => commands::report::report(&settings, &args),
     }
 }

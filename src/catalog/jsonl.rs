@@ -185,19 +185,7 @@ impl ServerLine {
     }
 
     fn from_card(card: super::ServerCard) -> ServerLine {
-        let record = card.record;
         ServerLine {
-            name: record.name,
-            title: record.title,
-            description: record.description,
-            repository: record.repository,
-            packages: record.packages,
-            remotes: record.remotes,
-            language: record.language,
-            license: record.license,
-            stars: record.stars,
-            last_commit: record.last_commit,
-            sources: record.sources,
             tools: Some(
                 card.tools
                     .into_iter()
@@ -219,6 +207,7 @@ impl ServerLine {
                     })
                     .collect(),
             ),
+            ..ServerLine::from_record(card.record)
         }
     }
 }

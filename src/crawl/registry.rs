@@ -197,6 +197,16 @@ pub fn purl(registry_type: &str, identifier: &str, version: Option<&str>) -> Opt
     )
 }
 
+/// Purls for `(registry type, identifier, version)` triples, skipping incomplete ones and
+/// registries purls have no type for.
+fn purls<'a>(
+    packages: impl Iterator<Item = (Option<&'a str>, Option<&'a str>, Option<&'a str>)>,
+) -> Vec<String> {
+    packages
+        .filter_map(|(kind, identifier, version)| purl(kind?, identifier?, version))
+        .collect()
+}
+
 /// The repository a registry entry names, normalised; a `subfolder` stays part of it, so
 /// the servers of one monorepo remain distinct servers.
 fn repository_identity(repository: Option<&Repository>) -> Option<String> {
@@ -240,17 +250,13 @@ impl ListEntry {
     pub fn into_record(self) -> ServerRecord {
         let updated_at = self.updated_at();
         let server = self.server;
-        let packages = server
-            .packages
-            .iter()
-            .filter_map(|package| {
-                purl(
-                    package.registry_type.as_deref()?,
-                    package.identifier.as_deref()?,
-                    package.version.as_deref(),
-                )
-            })
-            .collect();
+        let packages = purls(server.packages.iter().map(|package| {
+            (
+                package.registry_type.as_deref(),
+                package.identifier.as_deref(),
+                package.version.as_deref(),
+            )
+        }));
         ServerRecord {
             repository: repository_identity(server.repository.as_ref()),
             sources: vec![SourceRef {
@@ -270,17 +276,13 @@ impl ListEntry {
 
 impl EarlySeedServer {
     pub fn into_record(self) -> ServerRecord {
-        let packages = self
-            .packages
-            .iter()
-            .filter_map(|package| {
-                purl(
-                    package.registry_name.as_deref()?,
-                    package.name.as_deref()?,
-                    package.version.as_deref(),
-                )
-            })
-            .collect();
+        let packages = purls(self.packages.iter().map(|package| {
+            (
+                package.registry_name.as_deref(),
+                package.name.as_deref(),
+                package.version.as_deref(),
+            )
+        }));
         ServerRecord {
             repository: repository_identity(self.repository.as_ref()),
             sources: vec![SourceRef {

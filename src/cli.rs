@@ -87,7 +87,8 @@ pub struct CrawlArgs {
     /// The MCP registry's base URL.
     #[arg(long, value_name = "URL", default_value = crate::crawl::registry::DEFAULT_REGISTRY_URL)]
     pub registry_url: String,
-    /// Seed list(s) in catalogue JSON Lines; default: the shipped registry seed list.
+    /// Seed lists: a Markdown list (its GitHub links), repository URLs and purls one per
+    /// line, or catalogue JSON Lines. Default: the shipped registry seed list.
     #[arg(long = "seeds", value_name = "FILE")]
     pub seeds: Vec<PathBuf>,
     /// npm packages to crawl by name (repeat or separate with commas).

@@ -433,3 +433,53 @@ async fn resume_without_an_unfinished_crawl_says_so() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_markdown_list_and_a_purl_list_feed_the_crawl_and_npm_fills_in_the_packages() {
+    let fixture = Fixture::default();
+    let base = start(fixture.clone()).await;
+    fixture.files.lock().unwrap().insert(
+        "/pkg-listed".to_owned(),
+        packument("pkg-listed", "https://github.com/acme/listed"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let readme = dir.path().join("README.md");
+    std::fs::write(
+        &readme,
+        "# Awesome\n- [one](https://github.com/acme/one) - the first\n- [two](https://github.com/acme/two)\n",
+    )
+    .unwrap();
+    let purls = dir.path().join("packages.txt");
+    std::fs::write(&purls, "pkg:npm/pkg-listed\n").unwrap();
+    let catalog = shared(Catalog::open_in_memory().unwrap());
+    let config = CrawlConfig {
+        sources: vec![Source::Seeds, Source::Npm],
+        seed_files: vec![readme, purls],
+        npm_registry: Some(base),
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let summary = crawl(catalog.clone(), config, &NoProgress, pending())
+        .await
+        .unwrap();
+    assert!(!summary.has_problems(), "{summary:?}");
+    assert_eq!(summary.sources["seeds"].stored, 3);
+    assert_eq!(
+        summary.sources["npm"].stored, 1,
+        "the listed purl was fetched from npm"
+    );
+    let catalog = catalog.lock().unwrap();
+    assert_eq!(
+        catalog.stats().unwrap().servers,
+        3,
+        "npm's sighting merged into the listed package"
+    );
+    let one = catalog.find_servers("acme/one").unwrap().remove(0);
+    assert_eq!(one.record.description.as_deref(), Some("the first"));
+    let listed = catalog.find_servers("pkg-listed").unwrap().remove(0);
+    assert_eq!(
+        listed.record.repository.as_deref(),
+        Some("https://github.com/acme/listed")
+    );
+    assert_eq!(listed.record.license.as_deref(), Some("MIT"));
+}

@@ -22,7 +22,7 @@ use super::http::{
 };
 use super::packages;
 use super::registry;
-use crate::catalog::{CachedHttp, Catalog, ServerEntry, ServerLine};
+use crate::catalog::{CachedHttp, Catalog, ServerEntry};
 use crate::model::ServerRecord;
 use crate::progress::Progress;
 
@@ -344,7 +344,8 @@ fn record_payload(record: &ServerRecord) -> Value {
     serde_json::to_value(record).unwrap_or(Value::Null)
 }
 
-/// Reads seed files (catalogue JSON Lines; `tools` are ignored here) or the shipped list.
+/// Reads seed files (see [`super::lists`]: JSON Lines, URLs and purls, or Markdown; `tools`
+/// in JSON lines are ignored here) or the shipped list.
 /// A line that does not parse is skipped and returned as `path:line: problem`; a file
 /// that cannot be read at all is an error.
 fn read_seeds(files: &[PathBuf]) -> Result<(Vec<ServerRecord>, Vec<String>), CrawlError> {
@@ -362,19 +363,9 @@ fn read_seeds(files: &[PathBuf]) -> Result<(Vec<ServerRecord>, Vec<String>), Cra
     let mut records = Vec::new();
     let mut bad_lines = Vec::new();
     for (path, text) in texts {
-        for (index, line) in text.lines().enumerate() {
-            let trimmed = line.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let parsed = serde_json::from_str::<ServerLine>(trimmed)
-                .map_err(|error| error.to_string())
-                .and_then(ServerLine::into_entry);
-            match parsed {
-                Ok(entry) => records.push(entry.server),
-                Err(message) => bad_lines.push(format!("{path}:{}: {message}", index + 1)),
-            }
-        }
+        let (found, problems) = super::lists::parse_seed_text(&path, &text);
+        records.extend(found);
+        bad_lines.extend(problems);
     }
     Ok((records, bad_lines))
 }

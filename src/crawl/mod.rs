@@ -7,6 +7,7 @@
 
 pub mod engine;
 pub mod http;
+pub mod lists;
 pub mod packages;
 pub mod registry;
 pub mod unpack;

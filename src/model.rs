@@ -452,7 +452,11 @@ impl Words {
                 self.spans.push((start, self.text.len()));
                 start = self.text.len();
             }
-            self.text.extend(c.to_lowercase());
+            if c.is_ascii() {
+                self.text.push(c.to_ascii_lowercase());
+            } else {
+                self.text.extend(c.to_lowercase());
+            }
         }
         if self.text.len() > start {
             self.spans.push((start, self.text.len()));

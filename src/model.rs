@@ -395,42 +395,83 @@ impl Serialize for Canonical<'_> {
 /// The key tool and server names are matched on: lower case, with `-` and `.` read as `_`,
 /// so `send_message`, `Send-Message` and `send.message` are one key.
 pub fn name_key(name: &str) -> String {
-    name.trim()
-        .chars()
-        .map(|c| match c {
-            '-' | '.' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+    let mut key = String::with_capacity(name.len());
+    name_key_into(name, &mut key);
+    key
+}
+
+/// [`name_key`] written into `key` (cleared first), so a hot loop can reuse one buffer.
+pub(crate) fn name_key_into(name: &str, key: &mut String) {
+    key.clear();
+    key.extend(name.trim().chars().map(|c| match c {
+        '-' | '.' => '_',
+        c => c.to_ascii_lowercase(),
+    }));
 }
 
 /// Splits an identifier into lower-case words: camelCase, snake_case, kebab-case, dotted.
 /// `getHTTPResponse_v2` → `get http response v2`.
 pub fn split_identifier(name: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = name.chars().collect();
-    for (index, &c) in chars.iter().enumerate() {
-        if !c.is_alphanumeric() {
-            if !current.is_empty() {
-                words.push(std::mem::take(&mut current));
+    let mut words = Words::default();
+    words.split(name);
+    words.iter().map(str::to_owned).collect()
+}
+
+/// The words of one identifier, as [`split_identifier`] splits it, kept in two reusable
+/// buffers: the classifier splits every tool and parameter name, and a `Vec<String>` per
+/// name was a measurable share of its time.
+#[derive(Debug, Default)]
+pub(crate) struct Words {
+    text: String,
+    /// Byte ranges of the words in `text`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Words {
+    /// Replaces the words with those of `name`.
+    pub(crate) fn split(&mut self, name: &str) {
+        self.text.clear();
+        self.spans.clear();
+        let mut start = 0;
+        let mut previous: Option<char> = None;
+        let mut chars = name.chars().peekable();
+        while let Some(c) = chars.next() {
+            let before = previous.replace(c);
+            if !c.is_alphanumeric() {
+                if self.text.len() > start {
+                    self.spans.push((start, self.text.len()));
+                    start = self.text.len();
+                }
+                continue;
             }
-            continue;
+            let boundary = self.text.len() > start
+                && c.is_uppercase()
+                && (before.is_some_and(|b| b.is_lowercase() || b.is_ascii_digit())
+                    || chars.peek().is_some_and(|next| next.is_lowercase()));
+            if boundary {
+                self.spans.push((start, self.text.len()));
+                start = self.text.len();
+            }
+            if c.is_ascii() {
+                self.text.push(c.to_ascii_lowercase());
+            } else {
+                self.text.extend(c.to_lowercase());
+            }
         }
-        let boundary = !current.is_empty()
-            && c.is_uppercase()
-            && (chars[index - 1].is_lowercase()
-                || chars[index - 1].is_ascii_digit()
-                || chars.get(index + 1).is_some_and(|next| next.is_lowercase()));
-        if boundary {
-            words.push(std::mem::take(&mut current));
+        if self.text.len() > start {
+            self.spans.push((start, self.text.len()));
         }
-        current.extend(c.to_lowercase());
     }
-    if !current.is_empty() {
-        words.push(current);
+
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len()
     }
-    words
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
+        self.spans
+            .iter()
+            .map(|&(start, end)| &self.text[start..end])
+    }
 }
 
 #[cfg(test)]
@@ -453,6 +494,48 @@ mod tests {
         check("fs.read_file", &["fs", "read", "file"]);
         check("getHTTPResponse_v2", &["get", "http", "response", "v2"]);
         check("", &[]);
+    }
+
+    /// The splitter as first written, one `Vec<char>` and `String` per name: the reused
+    /// buffers of [`Words`] must give exactly its words.
+    fn split_reference(name: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut current = String::new();
+        let chars: Vec<char> = name.chars().collect();
+        for (index, &c) in chars.iter().enumerate() {
+            if !c.is_alphanumeric() {
+                if !current.is_empty() {
+                    words.push(std::mem::take(&mut current));
+                }
+                continue;
+            }
+            let boundary = !current.is_empty()
+                && c.is_uppercase()
+                && (chars[index - 1].is_lowercase()
+                    || chars[index - 1].is_ascii_digit()
+                    || chars.get(index + 1).is_some_and(|next| next.is_lowercase()));
+            if boundary {
+                words.push(std::mem::take(&mut current));
+            }
+            current.extend(c.to_lowercase());
+        }
+        if !current.is_empty() {
+            words.push(current);
+        }
+        words
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn words_split_as_the_reference_does(name in "[a-zA-Z0-9_.\\- ÄéßİΣσǅ٣]{0,24}", other in "\\PC{0,12}") {
+            let mut words = Words::default();
+            for text in [&name, &other, &format!("{other}{name}")] {
+                words.split(text);
+                let got: Vec<&str> = words.iter().collect();
+                proptest::prop_assert_eq!(got, split_reference(text));
+                proptest::prop_assert_eq!(words.len(), split_reference(text).len());
+            }
+        }
     }
 
     #[test]

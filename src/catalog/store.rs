@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
@@ -100,14 +101,44 @@ impl Catalog {
             path: path.clone(),
             source,
         };
+        // The JSON columns are written on every core first: serialising them one row at a
+        // time inside the transaction was a large share of storing 100,000 verdicts.
+        let rows: Vec<VerdictRow> = verdicts
+            .par_iter()
+            .map(|(tool_id, definition_hash, classification)| {
+                VerdictRow::new(*tool_id, definition_hash, classification)
+            })
+            .collect();
         let tx = self.conn.transaction().map_err(sql_error)?;
         let mut written = 0;
-        for (tool_id, definition_hash, classification) in verdicts {
-            written += upsert_classification(&tx, *tool_id, definition_hash, classification)
-                .map_err(sql_error)?;
+        for row in &rows {
+            written += upsert_classification(&tx, row).map_err(sql_error)?;
         }
         tx.commit().map_err(sql_error)?;
         Ok(written)
+    }
+}
+
+/// One verdict with its JSON columns already written.
+struct VerdictRow<'a> {
+    tool_id: i64,
+    definition_hash: &'a str,
+    classification: &'a Classification,
+    signals: String,
+    rule_ids: String,
+    findings: String,
+}
+
+impl<'a> VerdictRow<'a> {
+    fn new(tool_id: i64, definition_hash: &'a str, classification: &'a Classification) -> Self {
+        VerdictRow {
+            tool_id,
+            definition_hash,
+            classification,
+            signals: json(&classification.signals),
+            rule_ids: json(&classification.rule_ids),
+            findings: json(&classification.findings),
+        }
     }
 }
 
@@ -454,7 +485,10 @@ fn sync_tools(tx: &Transaction, server_id: i64, tools: &[PreparedTool]) -> rusql
             }
         };
         if let Some(classification) = &entry.classification {
-            upsert_classification(tx, tool_id, definition_hash, classification)?;
+            upsert_classification(
+                tx,
+                &VerdictRow::new(tool_id, definition_hash, classification),
+            )?;
         }
     }
     let mut delete = tx.prepare_cached("DELETE FROM tools WHERE id = ?1")?;
@@ -538,12 +572,8 @@ fn update_tool(
 }
 
 /// Returns the number of rows written (0 when the stored verdict is the same).
-fn upsert_classification(
-    tx: &Transaction,
-    tool_id: i64,
-    definition_hash: &str,
-    classification: &Classification,
-) -> rusqlite::Result<usize> {
+fn upsert_classification(tx: &Transaction, row: &VerdictRow) -> rusqlite::Result<usize> {
+    let classification = row.classification;
     tx.prepare_cached(
         "INSERT INTO classifications (tool_id, category, risk, signals, rationale, rule_ids, findings,
                                       confidence, version, definition_hash)
@@ -559,16 +589,16 @@ fn upsert_classification(
                        excluded.definition_hash)",
     )?
     .execute(params![
-        tool_id,
+        row.tool_id,
         classification.category.as_str(),
         classification.risk.as_str(),
-        json(&classification.signals),
+        row.signals,
         classification.rationale,
-        json(&classification.rule_ids),
-        json(&classification.findings),
+        row.rule_ids,
+        row.findings,
         classification.confidence,
         classification.version,
-        definition_hash,
+        row.definition_hash,
     ])
 }
 

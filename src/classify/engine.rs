@@ -7,6 +7,8 @@
 //! Aho-Corasick pass each, regular expressions one `RegexSet` pass.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet};
@@ -14,7 +16,7 @@ use serde_json::Value;
 
 use super::rules::{Phrase, Rule};
 use super::{ClassifyError, ServerContext};
-use crate::model::{Category, Risk, ToolDef, name_key, split_identifier};
+use crate::model::{Category, Risk, ToolDef, Words, name_key_into};
 
 // Bits of the matcher kinds a rule names; a rule fires when all its bits are hit.
 const NAME: u16 = 1;
@@ -45,6 +47,38 @@ struct PhraseRef {
     at_start: bool,
     prefix: bool,
 }
+
+/// FxHash (as in rustc): the word indexes are looked up for every name and parameter word
+/// of every tool, and SipHash was a visible share of that. The keys are the rules' own
+/// words, so a definition cannot fill a table with colliding keys.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut add = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            add(u64::from_le_bytes(word));
+        }
+        for &byte in chunks.remainder() {
+            add(u64::from(byte));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type WordMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
+
+/// Gives each compiled rule set its own number, so a per-thread cache can tell whose
+/// results it holds (an address could be reused by a later rule set).
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One Aho-Corasick automaton over distinct phrases, each phrase naming the rules it serves.
 struct PhraseIndex {
@@ -210,10 +244,11 @@ pub(crate) struct Evaluation {
 
 pub(crate) struct Compiled {
     pub rules: Vec<Rule>,
+    id: u64,
     required: Vec<u16>,
-    name_index: HashMap<String, Vec<(u32, u16)>>,
-    unless_name_index: HashMap<String, Vec<u32>>,
-    param_index: HashMap<String, Vec<u32>>,
+    name_index: WordMap<Vec<(u32, u16)>>,
+    unless_name_index: WordMap<Vec<u32>>,
+    param_index: WordMap<Vec<u32>>,
     type_only_rules: Vec<u32>,
     min_params_rules: Vec<u32>,
     annotation_rules: Vec<u32>,
@@ -248,9 +283,9 @@ const BY_DANGER: [Category; 5] = [
 impl Compiled {
     pub fn new(rules: Vec<Rule>) -> Result<Compiled, ClassifyError> {
         let mut required = Vec::with_capacity(rules.len());
-        let mut name_index: HashMap<String, Vec<(u32, u16)>> = HashMap::new();
-        let mut unless_name_index: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut param_index: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut name_index: WordMap<Vec<(u32, u16)>> = WordMap::default();
+        let mut unless_name_index: WordMap<Vec<u32>> = WordMap::default();
+        let mut param_index: WordMap<Vec<u32>> = WordMap::default();
         let mut type_only_rules = Vec::new();
         let mut min_params_rules = Vec::new();
         let mut annotation_rules = Vec::new();
@@ -329,6 +364,7 @@ impl Compiled {
             )
         };
         Ok(Compiled {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             required,
             name_index,
             unless_name_index,
@@ -354,18 +390,15 @@ impl Compiled {
             .map(|index| &self.regexes[index])
     }
 
-    pub fn evaluate(
-        &self,
-        tool: &ToolDef,
-        context: &ServerContext<'_>,
-        tokens: &[String],
-    ) -> Evaluation {
-        // One scratch buffer per thread: allocating and freeing it per tool was a
+    pub fn evaluate(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Evaluation {
+        // One scratch space per thread: allocating and freeing it per tool was a
         // measurable share of the time in profiles.
-        STATES.with_borrow_mut(|states| {
-            states.clear();
-            states.resize(self.rules.len(), RuleState::default());
-            self.evaluate_with(tool, context, tokens, states)
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.states.clear();
+            scratch
+                .states
+                .resize(self.rules.len(), RuleState::default());
+            self.evaluate_with(tool, context, scratch)
         })
     }
 
@@ -373,13 +406,22 @@ impl Compiled {
         &self,
         tool: &ToolDef,
         context: &ServerContext<'_>,
-        tokens: &[String],
-        states: &mut [RuleState],
+        scratch: &mut Scratch,
     ) -> Evaluation {
+        let Scratch {
+            states,
+            name_words,
+            param_words,
+            key,
+            server,
+        } = scratch;
+        let states = &mut states[..];
+
         // Name words.
-        let last = tokens.len().saturating_sub(1);
-        for (position, token) in tokens.iter().enumerate() {
-            if let Some(entries) = self.name_index.get(token.as_str()) {
+        name_words.split(&tool.name);
+        let last = name_words.len().saturating_sub(1);
+        for (position, token) in name_words.iter().enumerate() {
+            if let Some(entries) = self.name_index.get(token) {
                 for &(rule, bit) in entries {
                     let applies = match bit {
                         NAME_FIRST => position == 0,
@@ -395,7 +437,7 @@ impl Compiled {
                     }
                 }
             }
-            if let Some(rules) = self.unless_name_index.get(token.as_str()) {
+            if let Some(rules) = self.unless_name_index.get(token) {
                 for &rule in rules {
                     states[rule as usize].blocked = true;
                 }
@@ -427,15 +469,10 @@ impl Compiled {
         let param_count = properties.map_or(0, |p| p.len());
         if let Some(properties) = properties {
             for (position, (name, property)) in properties.iter().enumerate() {
-                let key = name_key(name);
-                let kinds = type_names(property);
+                name_key_into(name, key);
                 let mut visit = |rule: u32| {
                     let spec = &self.rules[rule as usize];
-                    let type_ok = spec.param_types.is_empty()
-                        || kinds
-                            .iter()
-                            .any(|kind| spec.param_types.iter().any(|t| t == kind));
-                    if type_ok {
+                    if spec.param_types.is_empty() || has_type(property, &spec.param_types) {
                         let state = &mut states[rule as usize];
                         state.hits |= PARAM;
                         state.param.get_or_insert(Evidence::Param(position as u16));
@@ -444,10 +481,10 @@ impl Compiled {
                 if let Some(rules) = self.param_index.get(key.as_str()) {
                     rules.iter().copied().for_each(&mut visit);
                 }
-                let words = split_identifier(name);
-                if words.len() > 1 {
-                    for word in &words {
-                        if let Some(rules) = self.param_index.get(word.as_str()) {
+                param_words.split(name);
+                if param_words.len() > 1 {
+                    for word in param_words.iter() {
+                        if let Some(rules) = self.param_index.get(word) {
                             rules.iter().copied().for_each(&mut visit);
                         }
                     }
@@ -480,17 +517,35 @@ impl Compiled {
             }
         }
 
-        // Server context.
-        self.server.scan(context.name, |reference, start, end| {
-            mark_server(states, reference, start, end, true)
-        });
-        self.server
-            .scan(context.description, |reference, start, end| {
-                mark_server(states, reference, start, end, false)
-            });
+        // Server context: the tools of one server come together, so its name and
+        // description are scanned once and the hits reused while the server stays the same.
+        if !server.holds(self.id, context) {
+            server.hits.clear();
+            let hits = &mut server.hits;
+            for (text, name) in [(context.name, true), (context.description, false)] {
+                self.server.scan(text, |reference, start, end| {
+                    if let Role::Match = reference.role {
+                        hits.push((
+                            reference.rule,
+                            Evidence::Server {
+                                start: start as u32,
+                                end: end as u32,
+                                name,
+                            },
+                        ));
+                    }
+                });
+            }
+            server.remember(self.id, context);
+        }
+        for &(rule, evidence) in &server.hits {
+            let state = &mut states[rule as usize];
+            state.hits |= SERVER;
+            state.server.get_or_insert(evidence);
+        }
 
         // Which rules fired, and the category evidence they bring.
-        let mut fired = Vec::new();
+        let mut fired = Vec::with_capacity(16);
         let mut scores = [0.0; 5];
         for (index, state) in states.iter().enumerate() {
             let required = self.required[index];
@@ -597,8 +652,42 @@ impl Compiled {
     }
 }
 
+/// Per-thread buffers reused from tool to tool.
+#[derive(Default)]
+struct Scratch {
+    states: Vec<RuleState>,
+    name_words: Words,
+    param_words: Words,
+    key: String,
+    server: ServerHits,
+}
+
+/// The server phrases found in one server's name and description, in scan order.
+#[derive(Default)]
+struct ServerHits {
+    /// The rule set that found them; 0 when nothing is held.
+    rules: u64,
+    name: String,
+    description: String,
+    hits: Vec<(u32, Evidence)>,
+}
+
+impl ServerHits {
+    fn holds(&self, rules: u64, context: &ServerContext<'_>) -> bool {
+        self.rules == rules && self.name == context.name && self.description == context.description
+    }
+
+    fn remember(&mut self, rules: u64, context: &ServerContext<'_>) {
+        self.rules = rules;
+        self.name.clear();
+        self.name.push_str(context.name);
+        self.description.clear();
+        self.description.push_str(context.description);
+    }
+}
+
 thread_local! {
-    static STATES: std::cell::RefCell<Vec<RuleState>> = const { std::cell::RefCell::new(Vec::new()) };
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn phrase_ref(rule: u32, role: Role) -> PhraseRef {
@@ -631,30 +720,14 @@ fn mark_phrase(
     }
 }
 
-fn mark_server(
-    states: &mut [RuleState],
-    reference: &PhraseRef,
-    start: usize,
-    end: usize,
-    name: bool,
-) {
-    let state = &mut states[reference.rule as usize];
-    if let Role::Match = reference.role {
-        state.hits |= SERVER;
-        state.server.get_or_insert(Evidence::Server {
-            start: start as u32,
-            end: end as u32,
-            name,
-        });
-    }
-}
-
-/// The JSON Schema type names of one property (`["string","null"]` → both).
-fn type_names(property: &Value) -> Vec<&str> {
+/// Whether one of the JSON Schema type names of a property (`["string","null"]` names
+/// both) is in `wanted`.
+fn has_type(property: &Value, wanted: &[String]) -> bool {
+    let wanted = |kind: &str| wanted.iter().any(|t| t == kind);
     match property.get("type") {
-        Some(Value::String(kind)) => vec![kind.as_str()],
-        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+        Some(Value::String(kind)) => wanted(kind),
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).any(wanted),
+        _ => false,
     }
 }
 
@@ -776,20 +849,29 @@ fn not_english(text: &str) -> bool {
     if mostly_non_ascii(text) {
         return true;
     }
-    let words: Vec<&str> = clip(text, 4096)
+    // Counted as they come rather than collected: one English word settles it.
+    let mut words = 0;
+    for word in clip(text, 4096)
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| !w.is_empty())
         .take(200)
-        .collect();
-    words.len() >= 4
-        && !words.iter().any(|word| {
-            ENGLISH_MARKERS
-                .iter()
-                .any(|marker| word.eq_ignore_ascii_case(marker))
-        })
+    {
+        if ENGLISH_MARKERS
+            .iter()
+            .any(|marker| word.eq_ignore_ascii_case(marker))
+        {
+            return false;
+        }
+        words += 1;
+    }
+    words >= 4
 }
 
 fn mostly_non_ascii(text: &str) -> bool {
+    // The common case, settled without decoding a character.
+    if text.is_ascii() {
+        return false;
+    }
     let mut ascii = 0usize;
     let mut other = 0usize;
     for c in clip(text, 4096).chars().filter(|c| c.is_alphabetic()) {

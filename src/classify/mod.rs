@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use rules::{Example, Examples, FindingSpec, Rule};
 
 use crate::catalog::ToolForClassification;
-use crate::model::{Category, Classification, Finding, Risk, Signal, ToolDef, split_identifier};
+use crate::model::{Category, Classification, Finding, Risk, Signal, ToolDef};
 use engine::{Compiled, Evaluation, Evidence};
 
 /// The rules shipped in the binary, in the order they are read.
@@ -216,17 +216,15 @@ impl RuleSet {
 
     /// The verdict on one tool. Never fails and never panics, whatever the definition.
     pub fn classify(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Classification {
-        let tokens = split_identifier(&tool.name);
-        let evaluation = self.compiled.evaluate(tool, context, &tokens);
-        self.render(tool, context, &tokens, &evaluation)
+        let evaluation = self.compiled.evaluate(tool, context);
+        self.render(tool, context, &evaluation)
     }
 
     /// The verdict with every rule that fired and its weight: the same evaluation as
     /// [`classify`](Self::classify), rendered for a person who asks why.
     pub fn explain(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Explanation {
-        let tokens = split_identifier(&tool.name);
-        let evaluation = self.compiled.evaluate(tool, context, &tokens);
-        let classification = self.render(tool, context, &tokens, &evaluation);
+        let evaluation = self.compiled.evaluate(tool, context);
+        let classification = self.render(tool, context, &evaluation);
         let fired = evaluation
             .fired
             .iter()
@@ -246,14 +244,7 @@ impl RuleSet {
                     risk_at_least: rule.risk_at_least,
                     moved_risk: fired.moved_risk,
                     signal: rule.signal.clone(),
-                    evidence: self.quote(
-                        tool,
-                        context,
-                        &tokens,
-                        fired.rule,
-                        fired.evidence,
-                        &evaluation,
-                    ),
+                    evidence: self.quote(tool, context, fired.rule, fired.evidence, &evaluation),
                 }
             })
             .collect();
@@ -293,49 +284,50 @@ impl RuleSet {
         &self,
         tool: &ToolDef,
         context: &ServerContext<'_>,
-        tokens: &[String],
         evaluation: &Evaluation,
     ) -> Classification {
         let rules = &self.compiled.rules;
         // Each fired rule's quote is cut once and shared by signals, findings and rationale.
-        let quotes: Vec<String> = evaluation
+        let mut quotes: Vec<String> = evaluation
             .fired
             .iter()
             .map(|fired| {
                 let rule = &rules[fired.rule as usize];
                 if rule.signal.is_some() || rule.finding.is_some() || rule.rationale.is_some() {
-                    self.quote(
-                        tool,
-                        context,
-                        tokens,
-                        fired.rule,
-                        fired.evidence,
-                        evaluation,
-                    )
+                    self.quote(tool, context, fired.rule, fired.evidence, evaluation)
                 } else {
                     String::new()
                 }
             })
             .collect();
-        let mut signals: Vec<Signal> = Vec::new();
+        // The rationale reads the quotes first, so signals and findings can then take them
+        // instead of copying them.
+        let rationale = rationale::write(self, evaluation, &quotes);
+        let mut signals: Vec<Signal> = Vec::with_capacity(evaluation.notes.len() + 2);
         let mut findings: Vec<Finding> = Vec::new();
         let mut rule_ids = Vec::with_capacity(evaluation.fired.len());
         for (position, fired) in evaluation.fired.iter().enumerate() {
             let rule = &rules[fired.rule as usize];
             rule_ids.push(rule.id.clone());
+            let quote = &mut quotes[position];
             if let Some(name) = &rule.signal
                 && !signals.iter().any(|signal| &signal.name == name)
             {
+                let evidence = if rule.finding.is_some() {
+                    quote.clone()
+                } else {
+                    std::mem::take(quote)
+                };
                 signals.push(Signal {
                     name: name.clone(),
-                    evidence: Some(quotes[position].clone()),
+                    evidence: Some(evidence),
                 });
             }
             if let Some(finding) = &rule.finding {
                 findings.push(Finding {
                     kind: finding.kind.clone(),
                     severity: finding.severity,
-                    quote: quotes[position].clone(),
+                    quote: std::mem::take(quote),
                     message: finding.message.clone(),
                 });
             }
@@ -346,7 +338,6 @@ impl RuleSet {
                 evidence: Some((*why).to_owned()),
             });
         }
-        let rationale = rationale::write(self, evaluation, &quotes);
         Classification {
             category: evaluation.category,
             risk: evaluation.risk,
@@ -364,7 +355,6 @@ impl RuleSet {
         &self,
         tool: &ToolDef,
         context: &ServerContext<'_>,
-        tokens: &[String],
         rule: u32,
         evidence: Evidence,
         evaluation: &Evaluation,
@@ -389,10 +379,11 @@ impl RuleSet {
                 rationale::clause(text, start as usize, end as usize)
             }
             Evidence::NameToken(_) => tool.name.clone(),
-            Evidence::Param(index) => tool
-                .parameters()
-                .get(index as usize)
-                .map(|p| format!("parameter `{}`", p.name))
+            // The schema's property names in order, as `ToolDef::parameters` lists them,
+            // without building every parameter to name one.
+            Evidence::Param(index) => properties(tool)
+                .and_then(|properties| properties.keys().nth(index as usize))
+                .map(|name| format!("parameter `{name}`"))
                 .unwrap_or_default(),
             Evidence::Server { start, end, name } => {
                 let text = if name {
@@ -413,13 +404,19 @@ impl RuleSet {
                     .collect::<Vec<_>>()
                     .join(", "),
             },
-            Evidence::ParamCount => format!("{} parameters", tool.parameters().len()),
-            Evidence::Category => {
-                let _ = tokens;
-                format!("classified {}", evaluation.category)
+            Evidence::ParamCount => {
+                format!("{} parameters", properties(tool).map_or(0, |p| p.len()))
             }
+            Evidence::Category => format!("classified {}", evaluation.category),
         }
     }
+}
+
+/// The input schema's `properties`, when it has an object of them.
+fn properties(tool: &ToolDef) -> Option<&serde_json::Map<String, serde_json::Value>> {
+    tool.input_schema
+        .get("properties")
+        .and_then(serde_json::Value::as_object)
 }
 
 #[cfg(test)]

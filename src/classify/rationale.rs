@@ -2,6 +2,8 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
+use std::fmt::Write as _;
+
 use super::RuleSet;
 use super::engine::{Evaluation, Evidence};
 
@@ -44,27 +46,29 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
         if used.contains(&fragment) {
             continue;
         }
-        let quote = quotes[position].clone();
-        if reasons.add(fragment, quote, fired.evidence) {
+        if reasons.add(fragment, &quotes[position], fired.evidence) {
             used.push(fragment);
         }
         if reasons.full() {
             break;
         }
     }
-    let reasons = reasons.render();
 
-    let risk_word = risk.as_str().to_lowercase();
-    let mut text = if evaluation.decided.is_none() || reasons.is_empty() {
-        format!(
-            "Nothing in the definition says what it does, so it is treated as {category} (it may change something), {risk_word} risk."
-        )
+    // One buffer for the whole text: this runs for every tool, and building each part as
+    // its own string was a measurable share of classifying.
+    let mut text = String::with_capacity(256);
+    if evaluation.decided.is_none() || reasons.is_empty() {
+        let _ = write!(
+            text,
+            "Nothing in the definition says what it does, so it is treated as {category} (it may change something), "
+        );
     } else {
-        format!(
-            "It {}, so it is {category}, {risk_word} risk.",
-            reasons.join(" and ")
-        )
-    };
+        text.push_str("It ");
+        reasons.write_to(&mut text);
+        let _ = write!(text, ", so it is {category}, ");
+    }
+    push_lower(&mut text, risk.as_str());
+    text.push_str(" risk.");
 
     // The signals that moved risk away from the baseline, each named.
     if risk != baseline {
@@ -82,52 +86,73 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
             if used.contains(&fragment) {
                 continue;
             }
-            let quote = quotes[position].clone();
-            if movers.add(fragment, quote, fired.evidence) {
+            if movers.add(fragment, &quotes[position], fired.evidence) {
                 used.push(fragment);
             }
             if movers.full() {
                 break;
             }
         }
-        let movers = movers.render();
         if !movers.is_empty() {
             let direction = if risk > baseline { "rises" } else { "falls" };
-            text.push_str(&format!(
-                " Risk {direction} from the {category} baseline, {}, to {} because it {}.",
-                baseline.as_str().to_lowercase(),
-                risk_word,
-                movers.join(" and ")
-            ));
+            let _ = write!(text, " Risk {direction} from the {category} baseline, ");
+            push_lower(&mut text, baseline.as_str());
+            text.push_str(", to ");
+            push_lower(&mut text, risk.as_str());
+            text.push_str(" because it ");
+            movers.write_to(&mut text);
+            text.push('.');
         }
     }
     if evaluation.confidence < 0.5
         && let Some(reason) = evaluation.low_confidence
     {
-        text.push_str(&format!(" Confidence is low: {reason}."));
+        let _ = write!(text, " Confidence is low: {reason}.");
     }
     text
 }
 
+/// Risk and category names are ASCII words; the rationale uses them in lower case.
+fn push_lower(text: &mut String, word: &str) {
+    text.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+}
+
 /// Reasons grouped by the words they quote, so one clause is quoted once however many
 /// rules it satisfied: "hands input to an agent and types into a terminal ("...")".
+/// Held in fixed arrays of borrowed text: a sentence names at most [`MAX_QUOTES`] quotes
+/// and [`MAX_FRAGMENTS`] reasons.
 #[derive(Default)]
-struct Reasons {
-    groups: Vec<(Vec<String>, String, Evidence)>,
+struct Reasons<'a> {
+    groups: [Group<'a>; MAX_QUOTES],
+    used_groups: usize,
     fragments: usize,
 }
 
-impl Reasons {
+#[derive(Default)]
+struct Group<'a> {
+    fragments: [&'a str; MAX_FRAGMENTS],
+    count: usize,
+    quote: &'a str,
+    evidence: Option<Evidence>,
+}
+
+impl<'a> Reasons<'a> {
     /// Adds a reason; false when it did not fit.
-    fn add(&mut self, fragment: &str, quote: String, evidence: Evidence) -> bool {
+    fn add(&mut self, fragment: &'a str, quote: &'a str, evidence: Evidence) -> bool {
         if self.full() {
             return false;
         }
-        if let Some(group) = self.groups.iter_mut().find(|(_, q, _)| *q == quote) {
-            group.0.push(fragment.to_owned());
-        } else if self.groups.len() < MAX_QUOTES {
-            self.groups
-                .push((vec![fragment.to_owned()], quote, evidence));
+        let groups = &mut self.groups[..self.used_groups];
+        if let Some(group) = groups.iter_mut().find(|group| group.quote == quote) {
+            group.fragments[group.count] = fragment;
+            group.count += 1;
+        } else if self.used_groups < MAX_QUOTES {
+            let group = &mut self.groups[self.used_groups];
+            group.fragments[0] = fragment;
+            group.count = 1;
+            group.quote = quote;
+            group.evidence = Some(evidence);
+            self.used_groups += 1;
         } else {
             return false;
         }
@@ -139,24 +164,38 @@ impl Reasons {
         self.fragments >= MAX_FRAGMENTS
     }
 
-    fn render(&self) -> Vec<String> {
-        self.groups
-            .iter()
-            .map(|(fragments, quote, evidence)| {
-                with_quote(&fragments.join(" and "), quote, *evidence)
-            })
-            .collect()
+    fn is_empty(&self) -> bool {
+        self.used_groups == 0
     }
-}
 
-fn with_quote(fragment: &str, quote: &str, evidence: Evidence) -> String {
-    if quote.is_empty() {
-        return fragment.to_owned();
-    }
-    match evidence {
-        Evidence::Description { .. } => format!("{fragment} (\"{quote}\")"),
-        Evidence::NameToken(_) => format!("{fragment} (its name is `{quote}`)"),
-        _ => format!("{fragment} ({quote})"),
+    /// Every group, joined with " and ", each with its quote.
+    fn write_to(&self, text: &mut String) {
+        for (index, group) in self.groups[..self.used_groups].iter().enumerate() {
+            if index > 0 {
+                text.push_str(" and ");
+            }
+            for (position, fragment) in group.fragments[..group.count].iter().enumerate() {
+                if position > 0 {
+                    text.push_str(" and ");
+                }
+                text.push_str(fragment);
+            }
+            let quote = group.quote;
+            if quote.is_empty() {
+                continue;
+            }
+            match group.evidence {
+                Some(Evidence::Description { .. }) => {
+                    let _ = write!(text, " (\"{quote}\")");
+                }
+                Some(Evidence::NameToken(_)) => {
+                    let _ = write!(text, " (its name is `{quote}`)");
+                }
+                _ => {
+                    let _ = write!(text, " ({quote})");
+                }
+            }
+        }
     }
 }
 
@@ -188,26 +227,34 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
     }
     let cut_left = from > 0 && !is_stop(from - 1);
     let cut_right = to < bytes.len() && !is_stop(to);
-    let mut quote = String::new();
+    let body = text[from..to.max(from)].trim();
+    let mut quote = String::with_capacity(body.len() + 2 * '…'.len_utf8());
     if cut_left {
         quote.push('…');
     }
+    // Copies runs of ordinary characters whole; only whitespace and double quotes change.
     let mut last_space = false;
-    for c in text[from..to.max(from)].trim().chars() {
+    let mut run = 0;
+    for (index, c) in body.char_indices() {
+        let whitespace = c.is_whitespace();
+        if !whitespace && c != '"' {
+            last_space = false;
+            continue;
+        }
+        quote.push_str(&body[run..index]);
+        run = index + c.len_utf8();
         // Quotes sit on one line inside a sentence; hidden newlines must not break it.
-        if c.is_whitespace() {
+        if whitespace {
             if !last_space {
                 quote.push(' ');
             }
             last_space = true;
-        } else if c == '"' {
-            quote.push('\'');
-            last_space = false;
         } else {
-            quote.push(c);
+            quote.push('\'');
             last_space = false;
         }
     }
+    quote.push_str(&body[run..]);
     if cut_right {
         quote.push('…');
     }

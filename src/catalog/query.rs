@@ -97,10 +97,9 @@ const TOOL_CARD_SELECT: &str = "
     JOIN servers s ON s.id = t.server_id
     LEFT JOIN classifications c ON c.tool_id = t.id";
 
-/// Column values of one tool-card row, read inside SQLite's callback and converted outside
-/// it, so that bad stored values become our own errors rather than rusqlite's.
-struct RawToolCard {
-    tool_id: i64,
+/// The stored columns of a tool definition, read and converted to a [`ToolDef`] in one
+/// place. Every query that reads them selects them as columns 1 to 9, in this order.
+struct RawToolDef {
     name: String,
     title: Option<String>,
     description: String,
@@ -110,6 +109,50 @@ struct RawToolCard {
     method: String,
     location: Option<String>,
     confidence: f64,
+}
+
+impl RawToolDef {
+    fn read(row: &Row) -> rusqlite::Result<RawToolDef> {
+        Ok(RawToolDef {
+            name: row.get(1)?,
+            title: row.get(2)?,
+            description: row.get(3)?,
+            input_schema: row.get(4)?,
+            annotations: row.get(5)?,
+            annotation_source: row.get(6)?,
+            method: row.get(7)?,
+            location: row.get(8)?,
+            confidence: row.get(9)?,
+        })
+    }
+
+    fn into_tool_def(self) -> Result<ToolDef> {
+        Ok(ToolDef {
+            name: self.name,
+            title: self.title,
+            description: self.description,
+            input_schema: parse_json("tools.input_schema", &self.input_schema)?,
+            annotations: self
+                .annotations
+                .as_deref()
+                .map(|text| parse_json::<Value>("tools.annotations", text))
+                .transpose()?,
+            annotation_source: parse_stored::<AnnotationSource>(
+                "tools.annotation_source",
+                &self.annotation_source,
+            )?,
+            method: parse_stored::<ExtractionMethod>("tools.method", &self.method)?,
+            location: self.location,
+            confidence: self.confidence,
+        })
+    }
+}
+
+/// Column values of one tool-card row, read inside SQLite's callback and converted outside
+/// it, so that bad stored values become our own errors rather than rusqlite's.
+struct RawToolCard {
+    tool_id: i64,
+    tool: RawToolDef,
     definition_hash: String,
     server_id: i64,
     server_name: String,
@@ -148,15 +191,7 @@ impl RawToolCard {
         };
         Ok(RawToolCard {
             tool_id: row.get(0)?,
-            name: row.get(1)?,
-            title: row.get(2)?,
-            description: row.get(3)?,
-            input_schema: row.get(4)?,
-            annotations: row.get(5)?,
-            annotation_source: row.get(6)?,
-            method: row.get(7)?,
-            location: row.get(8)?,
-            confidence: row.get(9)?,
+            tool: RawToolDef::read(row)?,
             definition_hash: row.get(10)?,
             server_id: row.get(11)?,
             server_name: row.get(12)?,
@@ -191,24 +226,7 @@ impl RawToolCard {
                 repository: self.repository,
                 packages,
             },
-            tool: ToolDef {
-                name: self.name,
-                title: self.title,
-                description: self.description,
-                input_schema: parse_json("tools.input_schema", &self.input_schema)?,
-                annotations: self
-                    .annotations
-                    .as_deref()
-                    .map(|text| parse_json::<Value>("tools.annotations", text))
-                    .transpose()?,
-                annotation_source: parse_stored::<AnnotationSource>(
-                    "tools.annotation_source",
-                    &self.annotation_source,
-                )?,
-                method: parse_stored::<ExtractionMethod>("tools.method", &self.method)?,
-                location: self.location,
-                confidence: self.confidence,
-            },
+            tool: self.tool.into_tool_def()?,
             definition_hash: self.definition_hash,
             classification,
         })
@@ -582,15 +600,7 @@ impl Catalog {
 /// One row of [`Catalog::tools_for_classification`], before its JSON is parsed.
 struct RawToolForClassification {
     tool_id: i64,
-    name: String,
-    title: Option<String>,
-    description: String,
-    input_schema: String,
-    annotations: Option<String>,
-    annotation_source: String,
-    method: String,
-    location: Option<String>,
-    confidence: f64,
+    tool: RawToolDef,
     definition_hash: String,
     server_name: String,
     server_description: Option<String>,
@@ -600,15 +610,7 @@ impl RawToolForClassification {
     fn read(row: &Row) -> rusqlite::Result<RawToolForClassification> {
         Ok(RawToolForClassification {
             tool_id: row.get(0)?,
-            name: row.get(1)?,
-            title: row.get(2)?,
-            description: row.get(3)?,
-            input_schema: row.get(4)?,
-            annotations: row.get(5)?,
-            annotation_source: row.get(6)?,
-            method: row.get(7)?,
-            location: row.get(8)?,
-            confidence: row.get(9)?,
+            tool: RawToolDef::read(row)?,
             definition_hash: row.get(10)?,
             server_name: row.get(11)?,
             server_description: row.get(12)?,
@@ -622,24 +624,7 @@ impl RawToolForClassification {
             server_name: self.server_name,
             server_description: self.server_description,
             definition_hash: self.definition_hash,
-            tool: ToolDef {
-                name: self.name,
-                title: self.title,
-                description: self.description,
-                input_schema: parse_json("tools.input_schema", &self.input_schema)?,
-                annotations: self
-                    .annotations
-                    .as_deref()
-                    .map(|text| parse_json::<Value>("tools.annotations", text))
-                    .transpose()?,
-                annotation_source: parse_stored::<AnnotationSource>(
-                    "tools.annotation_source",
-                    &self.annotation_source,
-                )?,
-                method: parse_stored::<ExtractionMethod>("tools.method", &self.method)?,
-                location: self.location,
-                confidence: self.confidence,
-            },
+            tool: self.tool.into_tool_def()?,
         })
     }
 }

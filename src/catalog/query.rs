@@ -617,7 +617,7 @@ impl RawToolForClassification {
         })
     }
 
-    /// The same conversions, column by column, as [`RawToolCard::into_card`] makes.
+    /// Converts the row; the tool columns go through the same [`RawToolDef`] as cards do.
     fn parse(self) -> Result<ToolForClassification> {
         Ok(ToolForClassification {
             tool_id: self.tool_id,

@@ -66,6 +66,56 @@ pub enum Command {
     /// its recommended policy, and a page per tool. An earlier report in --out is
     /// replaced; a folder holding anything else is refused.
     Report(ReportArgs),
+    /// Read the tools a server defines from its source, without running anything.
+    ///
+    /// PATH is a checkout, an unpacked package or an archive (.tgz, .tar.gz, .zip, .whl).
+    /// TypeScript/JavaScript (also compiled dist/ bundles), Python, Go and Rust sources and
+    /// MCPB manifest.json files are read with tree-sitter; tools are grouped by server and
+    /// each says where it was found. Tests, examples and node_modules are skipped unless
+    /// asked. Exit code 1 when no tool was found.
+    Extract(ExtractArgs),
+    /// Start a server over stdio, ask it for its tools and print them, classified.
+    ///
+    /// Example: mcpwarden inspect -- npx -y @modelcontextprotocol/server-everything
+    /// The server gets no environment variables from this shell except PATH, HOME and
+    /// those named with --env; it is killed on exit or timeout, and its stderr is shown
+    /// when it fails.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// A folder or an archive (.tgz, .tar.gz, .tar, .zip, .whl).
+    pub path: PathBuf,
+    /// Also read tests, examples and fixtures.
+    #[arg(long)]
+    pub include_tests: bool,
+    /// Also read node_modules, vendor and virtualenv folders.
+    #[arg(long)]
+    pub include_dependencies: bool,
+    /// List every skipped file with its reason (by default only a count).
+    #[arg(long)]
+    pub show_skipped: bool,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Pass this environment variable from the caller to the server (repeatable); NAME
+    /// takes the caller's value, NAME=VALUE sets one.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    pub env: Vec<String>,
+    /// Give up after this many seconds (start-up plus listing).
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// The server command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -354,5 +404,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Classify(args) => commands::classify::classify(&settings, &args),
         Command::Crawl(args) => commands::crawl::crawl(&settings, &args),
         Command::Report(args) => commands::report::report(&settings, &args),
+        Command::Extract(args) => commands::extract::extract(&args),
+        Command::Inspect(args) => commands::extract::inspect(&args),
     }
 }

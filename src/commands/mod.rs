@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod classify;
 pub mod crawl;
+pub mod extract;
 pub mod policy;
 pub mod report;
 pub mod reporter;

@@ -1,2 +1,415 @@
-//! Reading the tools a server defines from its source tree (tree-sitter, per language and
-//! SDK style) or by asking it live over stdio. Not built yet: see issue "Tool extraction".
+//! Reading the tools a server defines from its source tree, without running it, and live
+//! over stdio (`live`).
+//!
+//! Static extraction walks a tree (`walk`), drops what cannot hold a tool definition
+//! (binary, over 5 MB, invalid UTF-8, tests, examples, `node_modules`), runs a cheap
+//! literal prefilter per language and hands the files that pass to the language's
+//! tree-sitter extractor (`js`, `python`, `go`, `rust_lang`, `manifest`). Files are
+//! independent, so they are parsed in parallel with rayon. The results are grouped by
+//! server (the nearest folder with a package manifest) and deduplicated by tool name, so a
+//! tool defined in `src/` and again in the compiled `dist/` counts once.
+//!
+//! Every extractor follows the same contract ([`FileOutcome`]):
+//! - a tool whose name is resolved is returned as a [`ToolDef`] with `location`
+//!   (`path:line`, relative to the extraction root), `method`, `annotation_source` and a
+//!   confidence in 0..=1;
+//! - a registration whose name cannot be resolved statically is reported in `unresolved`,
+//!   never invented;
+//! - recursion over syntax trees is bounded by [`syntax::MAX_DEPTH`], so deeply nested
+//!   input ends in a skip reason rather than a stack overflow.
+
+pub mod go;
+pub mod js;
+pub mod live;
+pub mod manifest;
+pub mod python;
+pub mod rust_lang;
+pub mod syntax;
+pub mod walk;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::model::{ExtractionMethod, ToolDef};
+
+pub use walk::{Language, SkipReason, Skipped};
+
+/// Files larger than this are skipped and noted: a 5 MB source file is generated data or
+/// a bundle of dependencies, and parsing it would dominate a crawl.
+pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also read `test`/`tests`/`__tests__`/`examples` folders and `*.test.*` files.
+    pub include_tests: bool,
+    /// Also read `node_modules`, `vendor`, `.venv` and other dependency folders.
+    pub include_dependencies: bool,
+    pub max_file_bytes: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            include_tests: false,
+            include_dependencies: false,
+            max_file_bytes: MAX_FILE_BYTES,
+        }
+    }
+}
+
+/// One source file handed to a language extractor.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceFile<'a> {
+    /// The extraction root: relative imports are resolved inside it and nowhere else.
+    pub root: &'a Path,
+    /// Absolute (or root-joined) path of the file.
+    pub path: &'a Path,
+    /// The path relative to the root with `/` separators; used in `location`.
+    pub rel: &'a str,
+    pub text: &'a str,
+    pub language: Language,
+}
+
+impl SourceFile<'_> {
+    /// `rel:line` for a 0-based tree-sitter row.
+    pub fn location(&self, row: usize) -> String {
+        format!("{}:{}", self.rel, row + 1)
+    }
+
+    /// Reads a file one relative import away (`./schemas`, `../types.js`, `.models`),
+    /// resolved against this file's folder. Returns `None` for anything that would leave
+    /// the root, is missing, too large or not UTF-8. The caller tries the extensions.
+    pub fn read_relative(&self, relative: &Path) -> Option<(PathBuf, String)> {
+        let folder = self.path.parent()?;
+        let candidate = folder.join(relative);
+        let canonical = candidate.canonicalize().ok()?;
+        let root = self.root.canonicalize().ok()?;
+        if !canonical.starts_with(&root) || !canonical.is_file() {
+            return None;
+        }
+        let metadata = std::fs::metadata(&canonical).ok()?;
+        if metadata.len() > MAX_FILE_BYTES {
+            return None;
+        }
+        let bytes = std::fs::read(&canonical).ok()?;
+        let text = String::from_utf8(bytes).ok()?;
+        Some((canonical, text))
+    }
+}
+
+/// A registration that was found but whose tool name could not be resolved statically.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unresolved {
+    /// `path:line`.
+    pub location: String,
+    pub method: ExtractionMethod,
+    /// Why, in words: "tool name is the variable `name`, assigned at run time".
+    pub reason: String,
+}
+
+/// What one extractor read from one file.
+#[derive(Debug, Clone, Default)]
+pub struct FileOutcome {
+    pub tools: Vec<ToolDef>,
+    pub unresolved: Vec<Unresolved>,
+    /// The first row (0-based) with a syntax error, when the parse had one. Tools found
+    /// around the error are kept; a file with an error and no tools is reported skipped.
+    pub syntax_error_row: Option<usize>,
+    /// Set when the extractor gave up on the file (nesting deeper than
+    /// [`syntax::MAX_DEPTH`], a parser failure); the file is reported skipped with this.
+    pub gave_up: Option<SkipReason>,
+}
+
+/// The tools of one server found in the tree.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerTools {
+    /// The package or module name from the nearest manifest, else the folder name.
+    pub name: String,
+    /// The server's folder, relative to the extraction root (`.` for the root).
+    pub root: String,
+    pub tools: Vec<ToolDef>,
+    pub unresolved: Vec<Unresolved>,
+}
+
+/// Everything extraction found under one root.
+#[derive(Debug, Clone, Serialize)]
+pub struct Extraction {
+    pub root: String,
+    pub servers: Vec<ServerTools>,
+    pub skipped: Vec<Skipped>,
+    pub stats: ExtractStats,
+}
+
+impl Extraction {
+    /// All tools of all servers, in server order.
+    pub fn tools(&self) -> impl Iterator<Item = &ToolDef> {
+        self.servers.iter().flat_map(|server| server.tools.iter())
+    }
+
+    pub fn tool_count(&self) -> usize {
+        self.servers.iter().map(|server| server.tools.len()).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExtractStats {
+    /// Files the walk considered (source files of a known language).
+    pub files_seen: usize,
+    /// Files that passed the prefilter and were parsed.
+    pub files_parsed: usize,
+    /// Bytes of all files considered.
+    pub bytes: u64,
+    /// Tool definitions found before deduplication.
+    pub definitions: usize,
+    pub elapsed_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{path}: no such file or folder")]
+    Missing { path: PathBuf },
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Archive { path: PathBuf, message: String },
+}
+
+/// Extracts every tool defined under `root` (a folder).
+pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, ExtractError> {
+    let started = Instant::now();
+    if !root.exists() {
+        return Err(ExtractError::Missing {
+            path: root.to_path_buf(),
+        });
+    }
+    let walked = walk::walk(root, options).map_err(|source| ExtractError::Read {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    let mut stats = ExtractStats {
+        files_seen: walked.files.len(),
+        bytes: walked.files.iter().map(|file| file.bytes).sum(),
+        ..ExtractStats::default()
+    };
+
+    let outcomes: Vec<(usize, FileResult)> = walked
+        .files
+        .par_iter()
+        .enumerate()
+        .map(|(index, file)| (index, read_and_extract(root, file, options)))
+        .collect();
+
+    let mut skipped = walked.skipped;
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    let mut server_roots = walk::ServerRoots::new(root);
+    for (index, result) in outcomes {
+        let file = &walked.files[index];
+        let outcome = match result {
+            FileResult::NotParsed => continue,
+            FileResult::Skipped(reason) => {
+                skipped.push(Skipped {
+                    path: file.rel.clone(),
+                    reason,
+                });
+                continue;
+            }
+            FileResult::Parsed(outcome) => outcome,
+        };
+        stats.files_parsed += 1;
+        if let Some(reason) = outcome.gave_up {
+            skipped.push(Skipped {
+                path: file.rel.clone(),
+                reason,
+            });
+            continue;
+        }
+        if let Some(row) = outcome.syntax_error_row
+            && outcome.tools.is_empty()
+            && outcome.unresolved.is_empty()
+        {
+            skipped.push(Skipped {
+                path: file.rel.clone(),
+                reason: SkipReason::SyntaxError { line: row + 1 },
+            });
+            continue;
+        }
+        if outcome.tools.is_empty() && outcome.unresolved.is_empty() {
+            continue;
+        }
+        stats.definitions += outcome.tools.len();
+        let (server_root, name) = server_roots.server_for(&file.path);
+        let group = groups.entry(server_root.clone()).or_insert_with(|| Group {
+            name,
+            tools: Vec::new(),
+            unresolved: Vec::new(),
+        });
+        group.tools.extend(outcome.tools);
+        group.unresolved.extend(outcome.unresolved);
+    }
+
+    let servers = groups
+        .into_iter()
+        .map(|(server_root, group)| ServerTools {
+            name: group.name,
+            root: server_root,
+            tools: dedup(group.tools),
+            unresolved: group.unresolved,
+        })
+        .collect();
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
+    stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(Extraction {
+        root: root.display().to_string(),
+        servers,
+        skipped,
+        stats,
+    })
+}
+
+/// Extracts from a folder or an archive (`.tgz`, `.tar.gz`, `.tar`, `.zip`, `.whl`),
+/// which is unpacked safely into a temporary folder first.
+pub fn extract_path(path: &Path, options: &Options) -> Result<Extraction, ExtractError> {
+    if path.is_dir() {
+        return extract_dir(path, options);
+    }
+    if !path.exists() {
+        return Err(ExtractError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let kind =
+        crate::crawl::unpack::ArchiveKind::sniff(path).map_err(|source| ExtractError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if kind.is_none() {
+        return Err(ExtractError::Archive {
+            path: path.to_path_buf(),
+            message: "not a folder and not an archive this can unpack \
+                      (expected .tgz, .tar.gz, .tar, .zip or .whl)"
+                .to_owned(),
+        });
+    }
+    let scratch = tempfile::tempdir().map_err(|source| ExtractError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let tree = scratch.path().join("tree");
+    crate::crawl::unpack::unpack(path, &tree, crate::crawl::unpack::UnpackLimits::default())
+        .map_err(|error| ExtractError::Archive {
+            path: path.to_path_buf(),
+            message: error.to_string(),
+        })?;
+    let mut extraction = extract_dir(&tree, options)?;
+    extraction.root = path.display().to_string();
+    Ok(extraction)
+}
+
+struct Group {
+    name: String,
+    tools: Vec<ToolDef>,
+    unresolved: Vec<Unresolved>,
+}
+
+enum FileResult {
+    /// The prefilter found nothing that could register a tool.
+    NotParsed,
+    Skipped(SkipReason),
+    Parsed(FileOutcome),
+}
+
+fn read_and_extract(root: &Path, file: &walk::WalkedFile, options: &Options) -> FileResult {
+    if file.bytes > options.max_file_bytes {
+        return FileResult::Skipped(SkipReason::TooLarge { bytes: file.bytes });
+    }
+    let bytes = match std::fs::read(&file.path) {
+        Ok(bytes) => bytes,
+        Err(error) => return FileResult::Skipped(SkipReason::Unreadable(error.to_string())),
+    };
+    if walk::looks_binary(&bytes) {
+        return FileResult::Skipped(SkipReason::Binary);
+    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(error) => {
+            return FileResult::Skipped(SkipReason::InvalidUtf8 {
+                offset: error.utf8_error().valid_up_to(),
+            });
+        }
+    };
+    if !prefilter(file.language, &text) {
+        return FileResult::NotParsed;
+    }
+    let source = SourceFile {
+        root,
+        path: &file.path,
+        rel: &file.rel,
+        text: &text,
+        language: file.language,
+    };
+    let outcome = match file.language {
+        Language::TypeScript | Language::Tsx | Language::JavaScript => js::extract(&source),
+        Language::Python => python::extract(&source),
+        Language::Go => go::extract(&source),
+        Language::Rust => rust_lang::extract(&source),
+        Language::Manifest => manifest::extract(&source),
+    };
+    FileResult::Parsed(outcome)
+}
+
+fn prefilter(language: Language, text: &str) -> bool {
+    match language {
+        Language::TypeScript | Language::Tsx | Language::JavaScript => js::might_define_tools(text),
+        Language::Python => python::might_define_tools(text),
+        Language::Go => go::might_define_tools(text),
+        Language::Rust => rust_lang::might_define_tools(text),
+        Language::Manifest => manifest::might_define_tools(text),
+    }
+}
+
+/// One definition per tool name within a server: the most confident, then the one in
+/// source rather than in compiled output (`dist/`, `build/`, `lib/`), then the first by
+/// location. Order of first appearance is kept.
+fn dedup(tools: Vec<ToolDef>) -> Vec<ToolDef> {
+    let mut order: Vec<String> = Vec::new();
+    let mut best: BTreeMap<String, ToolDef> = BTreeMap::new();
+    for tool in tools {
+        match best.get(&tool.name) {
+            None => {
+                order.push(tool.name.clone());
+                best.insert(tool.name.clone(), tool);
+            }
+            Some(current) if better(&tool, current) => {
+                best.insert(tool.name.clone(), tool);
+            }
+            Some(_) => {}
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|name| best.remove(&name))
+        .collect()
+}
+
+fn better(candidate: &ToolDef, current: &ToolDef) -> bool {
+    let rank = |tool: &ToolDef| {
+        let compiled = tool
+            .location
+            .as_deref()
+            .is_some_and(walk::is_compiled_output);
+        (
+            (tool.confidence * 1000.0).round() as i64,
+            !compiled,
+            std::cmp::Reverse(tool.location.clone()),
+        )
+    };
+    rank(candidate) > rank(current)
+}

@@ -349,22 +349,20 @@ pub fn semantic_problems(policy: &Policy) -> Vec<Problem> {
                 ));
             }
         }
-        if let Some(pin) = &rule.pin {
-            if !is_pin(pin) {
+        if let Some(pin) = &rule.pin
+            && !is_pin(pin) {
                 problems.push(Problem::error(
                     path.key("pin"),
                     format!("pin `{pin}` must be `sha256:` followed by 64 lowercase hex digits"),
                 ));
             }
-        }
-        if let Some(approval) = &rule.approval {
-            if approval.message.trim().is_empty() {
+        if let Some(approval) = &rule.approval
+            && approval.message.trim().is_empty() {
                 problems.push(Problem::error(
                     path.key("approval").key("message"),
                     "approval message is empty; the approver must be told what they approve",
                 ));
             }
-        }
     }
     problems
 }
@@ -594,8 +592,8 @@ pub fn catalogue_problems(policy: &Policy, known: &KnownServer) -> Vec<Problem> 
                 problems.push(Problem::error(condition_path.key("path"), message));
             }
         }
-        if let Some(pin) = &rule.pin {
-            if *pin != tool.definition_hash {
+        if let Some(pin) = &rule.pin
+            && *pin != tool.definition_hash {
                 problems.push(Problem::warning(
                     path.key("pin"),
                     format!(
@@ -604,7 +602,6 @@ pub fn catalogue_problems(policy: &Policy, known: &KnownServer) -> Vec<Problem> 
                     ),
                 ));
             }
-        }
     }
     problems
 }
@@ -614,12 +611,11 @@ pub fn catalogue_problems(policy: &Policy, known: &KnownServer) -> Vec<Problem> 
 fn missing_argument(schema: &Value, segments: &[&str], tool: &str) -> Option<String> {
     let mut current = schema;
     for (depth, segment) in segments.iter().enumerate() {
-        if let Some(items) = current.get("items") {
-            if segment.parse::<usize>().is_ok() {
+        if let Some(items) = current.get("items")
+            && segment.parse::<usize>().is_ok() {
                 current = items;
                 continue;
             }
-        }
         // Declared `properties`, even empty, are the arguments the tool says it takes.
         let properties = current.get("properties").and_then(Value::as_object)?;
         match properties.get(*segment) {

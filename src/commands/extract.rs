@@ -1,0 +1,126 @@
+//! `mcpwarden extract` (static, from source) and `mcpwarden inspect` (live, over stdio).
+
+use std::io::Write;
+
+use anyhow::Context;
+
+use super::print_json;
+use crate::cli::{ExtractArgs, InspectArgs, Outcome};
+use crate::extract::{self, Options};
+
+pub fn extract(args: &ExtractArgs) -> anyhow::Result<Outcome> {
+    let options = Options {
+        include_tests: args.include_tests,
+        include_dependencies: args.include_dependencies,
+        ..Options::default()
+    };
+    let extraction = extract::extract_path(&args.path, &options)
+        .with_context(|| format!("cannot extract tools from {}", args.path.display()))?;
+    if args.json {
+        print_json(&extraction)?;
+    } else {
+        render(&extraction, args.show_skipped)?;
+    }
+    Ok(if extraction.tool_count() == 0 {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn render(extraction: &extract::Extraction, show_skipped: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for server in &extraction.servers {
+        writeln!(
+            out,
+            "{} ({}): {} tool{}",
+            server.name,
+            server.root,
+            server.tools.len(),
+            if server.tools.len() == 1 { "" } else { "s" }
+        )?;
+        let width = server
+            .tools
+            .iter()
+            .map(|tool| tool.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for tool in &server.tools {
+            let params = tool
+                .input_schema
+                .get("properties")
+                .and_then(|properties| properties.as_object())
+                .map(|properties| properties.keys().cloned().collect::<Vec<_>>().join(", "))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "  {:width$}  {}  [{}, confidence {:.2}]",
+                tool.name,
+                tool.location.as_deref().unwrap_or("?"),
+                serde_json::to_value(tool.method)?
+                    .as_str()
+                    .unwrap_or_default(),
+                tool.confidence,
+            )?;
+            if !tool.description.is_empty() {
+                writeln!(out, "  {:width$}  {}", "", first_line(&tool.description))?;
+            }
+            if !params.is_empty() {
+                writeln!(out, "  {:width$}  params: {params}", "")?;
+            }
+        }
+        for unresolved in &server.unresolved {
+            writeln!(
+                out,
+                "  unresolved at {}: {}",
+                unresolved.location, unresolved.reason
+            )?;
+        }
+    }
+    if show_skipped {
+        for skipped in &extraction.skipped {
+            writeln!(out, "skipped {}: {}", skipped.path, skipped.reason)?;
+        }
+    }
+    let stats = &extraction.stats;
+    let mut summary = format!(
+        "{} tools in {} server{} from {} source files ({:.1} MB, {} parsed) in {} ms",
+        extraction.tool_count(),
+        extraction.servers.len(),
+        if extraction.servers.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
+        stats.files_seen,
+        stats.bytes as f64 / 1_048_576.0,
+        stats.files_parsed,
+        stats.elapsed_ms
+    );
+    if !extraction.skipped.is_empty() && !show_skipped {
+        summary.push_str(&format!(
+            "; {} files skipped (--show-skipped lists them)",
+            extraction.skipped.len()
+        ));
+    }
+    eprintln!("{summary}");
+    Ok(())
+}
+
+fn first_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    let line = line.trim();
+    if line.chars().count() > 100 {
+        format!("{}...", line.chars().take(97).collect::<String>())
+    } else {
+        line.to_owned()
+    }
+}
+
+pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
+    let _ = args;
+    anyhow::bail!("inspect is being built")
+}

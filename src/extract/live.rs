@@ -1,0 +1,1 @@
+//! Live introspection over stdio with the rmcp client (issue 8).

@@ -1,0 +1,151 @@
+//! tree-sitter plumbing shared by the language extractors: one parser per thread and
+//! grammar, parse with a size of work bounded, error and depth checks, node text.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::walk::Language;
+
+/// How deep extractors follow a syntax tree. Real code stays far below; anything deeper is
+/// generated or hostile and is reported as [`SkipReason::TooDeep`](super::SkipReason).
+pub const MAX_DEPTH: usize = 256;
+
+/// Parsing gives up after this many progress callbacks (tree-sitter calls back every few
+/// hundred bytes of work), so a pathological file cannot stall a crawl.
+const MAX_PROGRESS_CALLS: usize = 2_000_000;
+
+fn grammar(language: Language) -> tree_sitter::Language {
+    match language {
+        Language::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+        Language::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+        Language::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+        Language::Python => tree_sitter_python::LANGUAGE.into(),
+        Language::Go => tree_sitter_go::LANGUAGE.into(),
+        Language::Rust => tree_sitter_rust::LANGUAGE.into(),
+        // Manifests are JSON and read with serde_json; the JavaScript grammar parses JSON
+        // too, for callers that want positions.
+        Language::Manifest => tree_sitter_javascript::LANGUAGE.into(),
+    }
+}
+
+thread_local! {
+    static PARSERS: RefCell<HashMap<Language, Parser>> = RefCell::new(HashMap::new());
+}
+
+/// Parses `text` as `language`, reusing this thread's parser. `None` when the grammar
+/// cannot be loaded or the parse was cut off.
+pub fn parse(language: Language, text: &str) -> Option<Tree> {
+    PARSERS.with(|parsers| {
+        let mut parsers = parsers.borrow_mut();
+        let parser = match parsers.entry(language) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let mut parser = Parser::new();
+                parser.set_language(&grammar(language)).ok()?;
+                entry.insert(parser)
+            }
+        };
+        let bytes = text.as_bytes();
+        let mut calls = 0usize;
+        let mut progress = |_: &tree_sitter::ParseState| {
+            calls += 1;
+            if calls > MAX_PROGRESS_CALLS {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let options = tree_sitter::ParseOptions::new().progress_callback(&mut progress);
+        let tree = parser.parse_with_options(
+            &mut |offset, _| bytes.get(offset..).unwrap_or_default(),
+            None,
+            Some(options),
+        );
+        if tree.is_none() {
+            parser.reset();
+        }
+        tree
+    })
+}
+
+/// The 0-based row of the first ERROR or MISSING node, if the parse had any.
+pub fn first_error_row(tree: &Tree) -> Option<usize> {
+    let root = tree.root_node();
+    if !root.has_error() {
+        return None;
+    }
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.is_error() || node.is_missing() {
+            return Some(node.start_position().row);
+        }
+        // Descend only into subtrees that hold the error.
+        if node.has_error() && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Some(root.start_position().row);
+            }
+        }
+    }
+}
+
+/// Whether any node lies deeper than `limit`; iterative, so it is safe on any input.
+pub fn deeper_than(tree: &Tree, limit: usize) -> bool {
+    let mut cursor = tree.walk();
+    let mut depth = 0usize;
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return false;
+            }
+            depth -= 1;
+        }
+    }
+}
+
+/// The source text of a node ("" if the range is not valid UTF-8, which cannot happen for
+/// text that came in as `&str` unless the grammar splits a character).
+pub fn text<'a>(node: Node<'_>, source: &'a str) -> &'a str {
+    source.get(node.byte_range()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_finds_errors() {
+        let tree = parse(Language::TypeScript, "const a = 1;\nconst b = ;\n").unwrap();
+        assert_eq!(first_error_row(&tree), Some(1));
+        let tree = parse(Language::Python, "x = 1\n").unwrap();
+        assert_eq!(first_error_row(&tree), None);
+    }
+
+    #[test]
+    fn depth_is_measured_without_recursion() {
+        let deep = format!("x = {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let tree = parse(Language::Python, &deep).unwrap();
+        assert!(deeper_than(&tree, MAX_DEPTH));
+        let tree = parse(Language::Python, "x = [[1]]\n").unwrap();
+        assert!(!deeper_than(&tree, MAX_DEPTH));
+    }
+}

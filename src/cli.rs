@@ -77,9 +77,10 @@ pub enum Command {
     /// Start a server over stdio, ask it for its tools and print them, classified.
     ///
     /// Example: mcpwarden inspect -- npx -y @modelcontextprotocol/server-everything
-    /// The server gets no environment variables from this shell except PATH, HOME and
-    /// those named with --env; it is killed on exit or timeout, and its stderr is shown
-    /// when it fails.
+    /// The server gets none of this shell's environment variables except those named
+    /// with --env (PATH is /usr/local/bin:/usr/bin:/bin unless --env PATH is given); it
+    /// runs in its own process group, is killed on exit or timeout, and its stderr is
+    /// shown when it fails.
     Inspect(InspectArgs),
 }
 

@@ -120,7 +120,102 @@ fn first_line(text: &str) -> String {
     }
 }
 
+/// What `inspect --json` prints: the server, and each tool with its classification.
+#[derive(serde::Serialize)]
+struct InspectReport<'a> {
+    server: &'a str,
+    version: &'a str,
+    protocol_version: &'a str,
+    elapsed_ms: u64,
+    tools: Vec<InspectedTool<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct InspectedTool<'a> {
+    #[serde(flatten)]
+    tool: &'a crate::model::ToolDef,
+    definition_hash: String,
+    classification: crate::model::Classification,
+}
+
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
-    let _ = args;
-    anyhow::bail!("inspect is being built")
+    let mut options = extract::live::LiveOptions::new(args.command.clone());
+    options.timeout = std::time::Duration::from_secs(args.timeout.max(1));
+    options.env = args
+        .env
+        .iter()
+        .map(|entry| parse_env(entry))
+        .collect::<anyhow::Result<_>>()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let server = runtime.block_on(extract::live::inspect(&options))?;
+    // The child was asked to stop; give its kill a moment before the runtime goes.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+
+    let rules = super::classify::load_rules(None)?;
+    let context = crate::classify::ServerContext {
+        name: &server.name,
+        description: "",
+    };
+    let tools: Vec<InspectedTool<'_>> = server
+        .tools
+        .iter()
+        .map(|tool| InspectedTool {
+            tool,
+            definition_hash: tool.definition_hash(),
+            classification: rules.classify(tool, &context),
+        })
+        .collect();
+    if args.json {
+        print_json(&InspectReport {
+            server: &server.name,
+            version: &server.version,
+            protocol_version: &server.protocol_version,
+            elapsed_ms: server.elapsed_ms,
+            tools,
+        })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(
+            out,
+            "{} {} (protocol {}): {} tools",
+            server.name,
+            server.version,
+            server.protocol_version,
+            tools.len()
+        )?;
+        let width = tools
+            .iter()
+            .map(|t| t.tool.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        for item in &tools {
+            writeln!(
+                out,
+                "  {:width$}  {:<11} {:<8}  {}",
+                item.tool.name,
+                item.classification.category.to_string(),
+                item.classification.risk.to_string(),
+                first_line(&item.tool.description),
+            )?;
+        }
+        drop(out);
+        eprintln!("listed in {} ms", server.elapsed_ms);
+    }
+    Ok(Outcome::Clean)
+}
+
+/// `NAME` takes the caller's value (an error when it has none); `NAME=VALUE` sets one.
+fn parse_env(entry: &str) -> anyhow::Result<(String, String)> {
+    if let Some((name, value)) = entry.split_once('=') {
+        anyhow::ensure!(!name.is_empty(), "--env `{entry}`: the name is empty");
+        return Ok((name.to_owned(), value.to_owned()));
+    }
+    let value = std::env::var(entry).with_context(|| {
+        format!("--env {entry}: this shell has no {entry} to pass; use --env {entry}=VALUE")
+    })?;
+    Ok((entry.to_owned(), value))
 }

@@ -1,1 +1,326 @@
-//! Live introspection over stdio with the rmcp client (issue 8).
+//! Live introspection: start a server over stdio with the rmcp client, initialize, page
+//! through `tools/list` and return the tools as [`ToolDef`]s (method `live`).
+//!
+//! The child runs in its own process group with a cleared environment (only what the
+//! caller names is passed), is killed when inspection ends, times out or fails, and its
+//! stderr is captured (the last 64 KiB) so a failure can say why the server did not start.
+//!
+//! The client declares the roots, sampling and elicitation capabilities, because servers
+//! register some tools only for clients that have them; requests for them are answered
+//! with no roots and declined elicitations, and sampling is refused. A server that
+//! announces `notifications/tools/list_changed` right after initialization (registering
+//! tools late) is listed again once it has settled.
+
+use std::collections::VecDeque;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
+use rmcp::ServiceExt;
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, ElicitationCapability, Implementation, RootsCapabilities,
+    SamplingCapability,
+};
+use rmcp::service::NotificationContext;
+use rmcp::transport::TokioChildProcess;
+use serde::Serialize;
+use tokio::io::AsyncReadExt;
+use tokio::sync::Mutex;
+
+use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
+
+/// Bytes of the server's stderr kept for error messages.
+const STDERR_KEEP: usize = 64 * 1024;
+
+/// When no `--env PATH` is given the child gets this PATH, not the caller's: enough to find
+/// `node`, `npx`, `python3` and `uvx` where system packages put them.
+pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// The program and its arguments.
+    pub command: Vec<String>,
+    /// Environment given to the server; nothing else is passed but PATH (see
+    /// [`DEFAULT_PATH`]) unless it is set here.
+    pub env: Vec<(String, String)>,
+    /// For the whole inspection: spawn, initialize and listing.
+    pub timeout: Duration,
+    /// How long to wait for a late `tools/list_changed` after the first listing.
+    pub settle: Duration,
+}
+
+impl LiveOptions {
+    pub fn new(command: Vec<String>) -> Self {
+        LiveOptions {
+            command,
+            env: Vec::new(),
+            timeout: Duration::from_secs(30),
+            settle: Duration::from_millis(300),
+        }
+    }
+}
+
+/// What a live server said about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveServer {
+    pub name: String,
+    pub version: String,
+    pub protocol_version: String,
+    pub tools: Vec<ToolDef>,
+    /// How many `tools/list` pages were read (over all listings).
+    pub pages: usize,
+    pub elapsed_ms: u64,
+    /// The last of the server's stderr.
+    pub stderr: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("no command given: pass the server command after `--`")]
+    NoCommand,
+    #[error("cannot start `{command}`: {source}")]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("`{command}` did not complete initialize: {message}{}", stderr_tail(.stderr))]
+    Initialize {
+        command: String,
+        message: String,
+        stderr: String,
+    },
+    #[error("`{command}` failed tools/list: {message}{}", stderr_tail(.stderr))]
+    List {
+        command: String,
+        message: String,
+        stderr: String,
+    },
+    #[error("`{command}` did not answer within {seconds} s{}", stderr_tail(.stderr))]
+    Timeout {
+        command: String,
+        seconds: u64,
+        stderr: String,
+    },
+}
+
+fn stderr_tail(stderr: &str) -> String {
+    let trimmed = stderr.trim();
+    if trimmed.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<&str> = trimmed.lines().collect();
+        let start = lines.len().saturating_sub(12);
+        format!("\n  server stderr:\n    {}", lines[start..].join("\n    "))
+    }
+}
+
+/// The client side: capabilities declared, list changes noticed.
+#[derive(Clone)]
+struct Inspector {
+    info: ClientConfig,
+    list_changed: Arc<AtomicBool>,
+}
+
+impl rmcp::ClientHandler for Inspector {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    fn on_tool_list_changed(
+        &self,
+        _context: NotificationContext<rmcp::RoleClient>,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.list_changed.store(true, Ordering::SeqCst);
+        std::future::ready(())
+    }
+}
+
+/// Starts the server, lists its tools and stops it.
+pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
+    let (program, args) = options.command.split_first().ok_or(LiveError::NoCommand)?;
+    let display = options.command.join(" ");
+    let started = Instant::now();
+
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).env_clear().env("PATH", DEFAULT_PATH);
+    for (name, value) in &options.env {
+        command.env(name, value);
+    }
+    let mut wrapped = CommandWrap::from(command);
+    wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let (transport, stderr) = TokioChildProcess::builder(wrapped)
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| LiveError::Spawn {
+            command: display.clone(),
+            source,
+        })?;
+
+    let captured = Arc::new(Mutex::new(VecDeque::<u8>::new()));
+    if let Some(mut stderr) = stderr {
+        let captured = Arc::clone(&captured);
+        tokio::spawn(async move {
+            let mut buffer = [0u8; 4096];
+            while let Ok(read) = stderr.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                let mut kept = captured.lock().await;
+                kept.extend(&buffer[..read]);
+                let excess = kept.len().saturating_sub(STDERR_KEEP);
+                kept.drain(..excess);
+            }
+        });
+    }
+    let stderr_text = || async {
+        let kept = captured.lock().await;
+        String::from_utf8_lossy(&kept.iter().copied().collect::<Vec<u8>>()).into_owned()
+    };
+
+    let list_changed = Arc::new(AtomicBool::new(false));
+    let mut capabilities = ClientCapabilities::default();
+    capabilities.roots = Some(RootsCapabilities::default());
+    capabilities.sampling = Some(SamplingCapability::default());
+    capabilities.elicitation = Some(
+        ElicitationCapability::new()
+            .with_form(Default::default())
+            .with_url(Default::default()),
+    );
+    let info = ClientConfig::new(
+        capabilities,
+        Implementation::new("mcpwarden-inspect", env!("CARGO_PKG_VERSION")),
+    );
+    let inspector = Inspector {
+        info,
+        list_changed: Arc::clone(&list_changed),
+    };
+
+    let work = async {
+        let client = inspector
+            .serve(transport)
+            .await
+            .map_err(|error| (Stage::Initialize, error.to_string()))?;
+        let peer = client.peer_info().ok_or((
+            Stage::Initialize,
+            "the server sent no initialize result".to_owned(),
+        ))?;
+        let mut pages = 0usize;
+        let mut tools = list_all(&client, &mut pages).await?;
+        // A server that registers tools after initialization says so with list_changed;
+        // give it a moment, then list again.
+        tokio::time::sleep(options.settle).await;
+        if list_changed.swap(false, Ordering::SeqCst) {
+            tools = list_all(&client, &mut pages).await?;
+        }
+        // Dropping the client closes the transport; the child's process group is killed
+        // on drop (no graceful wait: nothing is lost by stopping a listing server).
+        drop(client);
+        Ok::<_, (Stage, String)>((peer, tools, pages))
+    };
+
+    let outcome = tokio::time::timeout(options.timeout, work).await;
+    let stderr = stderr_text().await;
+    let (peer, tools, pages) = match outcome {
+        Err(_) => {
+            return Err(LiveError::Timeout {
+                command: display,
+                seconds: options.timeout.as_secs(),
+                stderr,
+            });
+        }
+        Ok(Err((Stage::Initialize, message))) => {
+            return Err(LiveError::Initialize {
+                command: display,
+                message,
+                stderr,
+            });
+        }
+        Ok(Err((Stage::List, message))) => {
+            return Err(LiveError::List {
+                command: display,
+                message,
+                stderr,
+            });
+        }
+        Ok(Ok(done)) => done,
+    };
+
+    let tools = tools.iter().map(tool_def).collect();
+    Ok(LiveServer {
+        name: peer
+            .server_info
+            .as_ref()
+            .map_or_else(|| "(unnamed server)".to_owned(), |info| info.name.clone()),
+        version: peer
+            .server_info
+            .as_ref()
+            .map(|info| info.version.clone())
+            .unwrap_or_default(),
+        protocol_version: peer.protocol_version.to_string(),
+        tools,
+        pages,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        stderr,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stage {
+    Initialize,
+    List,
+}
+
+/// Pages through `tools/list` (the cursor loop is rmcp's `list_tools`; we count pages and
+/// stop on a cursor the server repeats, which would otherwise loop forever).
+async fn list_all(
+    client: &rmcp::service::RunningService<rmcp::RoleClient, Inspector>,
+    pages: &mut usize,
+) -> Result<Vec<rmcp::model::Tool>, (Stage, String)> {
+    let mut tools = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut seen_cursors = std::collections::HashSet::new();
+    loop {
+        let mut request = rmcp::model::PaginatedRequestParams::default();
+        request.cursor = cursor.clone();
+        let page = client
+            .list_tools(Some(request))
+            .await
+            .map_err(|error| (Stage::List, error.to_string()))?;
+        *pages += 1;
+        tools.extend(page.tools);
+        match page.next_cursor {
+            Some(next) if seen_cursors.insert(next.clone()) => cursor = Some(next),
+            _ => break,
+        }
+    }
+    Ok(tools)
+}
+
+/// A listed tool as a [`ToolDef`]: the wire form, so nothing rmcp models differently is lost.
+fn tool_def(tool: &rmcp::model::Tool) -> ToolDef {
+    let wire = serde_json::to_value(tool).unwrap_or_default();
+    let annotations = wire
+        .get("annotations")
+        .filter(|value| value.as_object().is_some_and(|object| !object.is_empty()))
+        .cloned();
+    ToolDef {
+        name: tool.name.to_string(),
+        title: tool.title.clone(),
+        description: tool.description.as_deref().unwrap_or_default().to_owned(),
+        input_schema: wire
+            .get("inputSchema")
+            .cloned()
+            .unwrap_or_else(|| serde_json::json!({"type": "object"})),
+        annotation_source: if annotations.is_some() {
+            AnnotationSource::Declared
+        } else {
+            AnnotationSource::Absent
+        },
+        annotations,
+        method: ExtractionMethod::Live,
+        location: None,
+        confidence: 1.0,
+    }
+}

@@ -82,6 +82,39 @@ pub enum Command {
     /// runs in its own process group, is killed on exit or timeout, and its stderr is
     /// shown when it fails.
     Inspect(InspectArgs),
+    /// Rewrite an MCP client's configuration so every server runs behind the gateway.
+    ///
+    /// Each stdio server in `mcpServers` (or VS Code's `servers`) becomes
+    /// `mcpwarden gateway --policy DIR/<name>.json -- <its command>`. The original file is
+    /// kept as CONFIG.mcpwarden-backup; --dry-run prints the diff and writes nothing;
+    /// --undo restores the original commands. Servers without a policy file are left as
+    /// they are (exit code 1) unless --allow-missing-policy.
+    Wrap(WrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WrapArgs {
+    /// The client configuration (claude_desktop_config.json, .cursor/mcp.json, ...).
+    pub config: PathBuf,
+    /// Folder of policies, one `<server name>.json` each. Default: `mcpwarden-policies`
+    /// beside CONFIG.
+    #[arg(long, value_name = "DIR")]
+    pub policies: Option<PathBuf>,
+    /// The mcpwarden binary the client should start. Default: this one.
+    #[arg(long, value_name = "PATH")]
+    pub mcpwarden: Option<PathBuf>,
+    /// Print the diff; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Put every wrapped server back to its original command.
+    #[arg(long)]
+    pub undo: bool,
+    /// Wrap servers that have no policy file yet (the gateway refuses to start without one).
+    #[arg(long)]
+    pub allow_missing_policy: bool,
+    /// Print what was done as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -407,5 +440,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => commands::report::report(&settings, &args),
         Command::Extract(args) => commands::extract::extract(&args),
         Command::Inspect(args) => commands::extract::inspect(&args),
+        Command::Wrap(args) => commands::wrap::wrap(&args),
     }
 }

@@ -9,6 +9,7 @@ pub mod extract;
 pub mod policy;
 pub mod report;
 pub mod reporter;
+pub mod wrap;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,363 @@
+//! `mcpwarden wrap CONFIG.json`: rewrite an MCP client's configuration so every stdio
+//! server runs behind `mcpwarden gateway` with its policy, keeping a backup; `--undo`
+//! restores the original commands; `--dry-run` shows the diff and writes nothing.
+//!
+//! The file is the `mcpServers` (or VS Code's `servers`) JSON that MCP clients read. Key
+//! order and every field we do not touch are kept; the file is rewritten atomically
+//! (written beside it, then renamed).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::print_json;
+use crate::cli::{Outcome, WrapArgs};
+
+/// What happened to one server entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Now runs behind the gateway with this policy.
+    Wrapped { policy: String },
+    /// Already behind the gateway; left as it was.
+    AlreadyWrapped,
+    /// `--undo`: the original command is back.
+    Unwrapped,
+    /// Not rewritten, with why (a remote server, or no policy file).
+    Skipped { reason: String },
+}
+
+#[derive(Debug, Serialize)]
+struct ServerAction {
+    server: String,
+    #[serde(flatten)]
+    action: Action,
+}
+
+#[derive(Debug, Serialize)]
+struct WrapReport {
+    config: String,
+    backup: Option<String>,
+    dry_run: bool,
+    changed: bool,
+    servers: Vec<ServerAction>,
+}
+
+pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
+    let text = fs_err::read_to_string(&args.config).with_context(|| {
+        format!(
+            "cannot read the client configuration {}",
+            args.config.display()
+        )
+    })?;
+    let mut document: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not JSON (comments and trailing commas are not supported)",
+            args.config.display()
+        )
+    })?;
+    let policies = args.policies.clone().unwrap_or_else(|| {
+        args.config
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("mcpwarden-policies")
+    });
+    // The client starts servers from a folder of its choosing: the paths must be absolute.
+    let policies = std::path::absolute(&policies)
+        .with_context(|| format!("cannot make {} absolute", policies.display()))?;
+    let gateway = match &args.mcpwarden {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .context("cannot tell where this mcpwarden binary is; pass --mcpwarden PATH")?,
+    };
+
+    let servers = servers_mut(&mut document).with_context(|| {
+        format!(
+            "{}: no `mcpServers` (or `servers`) object: is this an MCP client configuration?",
+            args.config.display()
+        )
+    })?;
+    let mut actions = Vec::new();
+    for (name, entry) in servers.iter_mut() {
+        let action = if args.undo {
+            unwrap_entry(entry)
+        } else {
+            wrap_entry(name, entry, &policies, &gateway, args.allow_missing_policy)
+        };
+        actions.push(ServerAction {
+            server: name.clone(),
+            action,
+        });
+    }
+
+    let mut new_text = serde_json::to_string_pretty(&document)?;
+    new_text.push('\n');
+    let changed = new_text != text;
+    let mut backup = None;
+    if changed && !args.dry_run {
+        let path = backup_path(&args.config);
+        fs_err::copy(&args.config, &path)
+            .with_context(|| format!("cannot write the backup {}", path.display()))?;
+        write_atomically(&args.config, &new_text)?;
+        backup = Some(path.display().to_string());
+    }
+
+    let skipped_for_policy = actions.iter().any(|item| {
+        matches!(&item.action, Action::Skipped { reason } if reason.starts_with("no policy"))
+    });
+    if args.json {
+        print_json(&WrapReport {
+            config: args.config.display().to_string(),
+            backup,
+            dry_run: args.dry_run,
+            changed,
+            servers: actions,
+        })?;
+    } else {
+        let mut out = std::io::stdout().lock();
+        if args.dry_run && changed {
+            let diff = similar::TextDiff::from_lines(&text, &new_text);
+            write!(
+                out,
+                "{}",
+                diff.unified_diff().context_radius(3).header(
+                    &args.config.display().to_string(),
+                    &format!("{} (wrapped)", args.config.display())
+                )
+            )?;
+        }
+        for item in &actions {
+            let line = match &item.action {
+                Action::Wrapped { policy } => format!("wrapped, policy {policy}"),
+                Action::AlreadyWrapped => "already behind the gateway".to_owned(),
+                Action::Unwrapped => "restored to its original command".to_owned(),
+                Action::Skipped { reason } => format!("skipped: {reason}"),
+            };
+            writeln!(out, "{}: {line}", item.server)?;
+        }
+        drop(out);
+        match (&backup, args.dry_run, changed) {
+            (_, true, true) => eprintln!("dry run: nothing written"),
+            (_, _, false) => eprintln!("nothing to change"),
+            (Some(backup), _, true) => eprintln!(
+                "rewrote {} (the original is in {backup})",
+                args.config.display()
+            ),
+            (None, _, true) => {}
+        }
+    }
+    Ok(if skipped_for_policy {
+        Outcome::Findings
+    } else {
+        Outcome::Clean
+    })
+}
+
+fn servers_mut(document: &mut Value) -> Option<&mut Map<String, Value>> {
+    let object = document.as_object_mut()?;
+    let key = if object.contains_key("mcpServers") {
+        "mcpServers"
+    } else {
+        "servers"
+    };
+    object.get_mut(key)?.as_object_mut()
+}
+
+fn is_gateway(entry: &Map<String, Value>) -> bool {
+    let command = entry.get("command").and_then(Value::as_str).unwrap_or("");
+    let first_arg = entry
+        .get("args")
+        .and_then(Value::as_array)
+        .and_then(|args| args.first())
+        .and_then(Value::as_str);
+    Path::new(command)
+        .file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with("mcpwarden"))
+        && first_arg == Some("gateway")
+}
+
+fn wrap_entry(
+    name: &str,
+    entry: &mut Value,
+    policies: &Path,
+    gateway: &Path,
+    allow_missing_policy: bool,
+) -> Action {
+    let Some(entry) = entry.as_object_mut() else {
+        return Action::Skipped {
+            reason: "the entry is not an object".to_owned(),
+        };
+    };
+    if is_gateway(entry) {
+        return Action::AlreadyWrapped;
+    }
+    let Some(command) = entry
+        .get("command")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        let reason = if entry.contains_key("url") {
+            "a remote server (url): put a `mcpwarden gateway --listen` in front of it instead"
+        } else {
+            "no `command` to wrap"
+        };
+        return Action::Skipped {
+            reason: reason.to_owned(),
+        };
+    };
+    let policy = policies.join(format!("{}.json", file_stem(name)));
+    if !policy.is_file() && !allow_missing_policy {
+        return Action::Skipped {
+            reason: format!(
+                "no policy at {}: write one with `mcpwarden policy generate SERVER --out {}`, \
+                 or pass --allow-missing-policy (the gateway then refuses to start until it exists)",
+                policy.display(),
+                policy.display()
+            ),
+        };
+    }
+    let original_args: Vec<Value> = entry
+        .get("args")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut args = vec![
+        Value::from("gateway"),
+        Value::from("--policy"),
+        Value::from(policy.display().to_string()),
+        Value::from("--"),
+        Value::from(command),
+    ];
+    args.extend(original_args);
+    entry.insert(
+        "command".to_owned(),
+        Value::from(gateway.display().to_string()),
+    );
+    entry.insert("args".to_owned(), Value::from(args));
+    Action::Wrapped {
+        policy: policy.display().to_string(),
+    }
+}
+
+/// Restores `command` and `args` from what follows `--` in a wrapped entry.
+fn unwrap_entry(entry: &mut Value) -> Action {
+    let Some(entry) = entry.as_object_mut() else {
+        return Action::Skipped {
+            reason: "the entry is not an object".to_owned(),
+        };
+    };
+    if !is_gateway(entry) {
+        return Action::Skipped {
+            reason: "not behind the gateway".to_owned(),
+        };
+    }
+    let args: Vec<Value> = entry
+        .get("args")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let Some(separator) = args.iter().position(|arg| arg.as_str() == Some("--")) else {
+        return Action::Skipped {
+            reason: "the gateway arguments have no `--` before the server command".to_owned(),
+        };
+    };
+    let mut original = args[separator + 1..].to_vec();
+    if original.is_empty() {
+        return Action::Skipped {
+            reason: "nothing follows `--` in the gateway arguments".to_owned(),
+        };
+    }
+    let command = original.remove(0);
+    entry.insert("command".to_owned(), command);
+    entry.insert("args".to_owned(), Value::from(original));
+    Action::Unwrapped
+}
+
+/// A server name as a file name: letters, digits, `-`, `_` and `.` kept, the rest `_`.
+fn file_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `CONFIG.json.mcpwarden-backup`, then `-2`, `-3`... so an earlier backup is never lost.
+fn backup_path(config: &Path) -> PathBuf {
+    let base = format!("{}.mcpwarden-backup", config.display());
+    let mut candidate = PathBuf::from(&base);
+    let mut n = 2;
+    while candidate.exists() {
+        candidate = PathBuf::from(format!("{base}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let folder = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(folder)
+        .with_context(|| format!("cannot write beside {}", path.display()))?;
+    temp.write_all(text.as_bytes())?;
+    temp.as_file().sync_all()?;
+    if let Ok(metadata) = fs_err::metadata(path) {
+        let _ = std::fs::set_permissions(temp.path(), metadata.permissions());
+    }
+    temp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wrap_then_undo_restores_the_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("fs.json"), "{}").unwrap();
+        let original =
+            json!({"command": "npx", "args": ["-y", "server-fs", "/tmp"], "env": {"A": "1"}});
+        let mut entry = original.clone();
+        let action = wrap_entry(
+            "fs",
+            &mut entry,
+            dir.path(),
+            Path::new("/opt/mcpwarden"),
+            false,
+        );
+        assert!(matches!(action, Action::Wrapped { .. }));
+        assert_eq!(entry["command"], "/opt/mcpwarden");
+        assert_eq!(entry["args"][0], "gateway");
+        assert_eq!(entry["args"][3], "--");
+        assert_eq!(entry["args"][4], "npx");
+        assert_eq!(entry["env"], json!({"A": "1"}));
+        assert_eq!(
+            wrap_entry(
+                "fs",
+                &mut entry,
+                dir.path(),
+                Path::new("/opt/mcpwarden"),
+                false
+            ),
+            Action::AlreadyWrapped
+        );
+        assert_eq!(unwrap_entry(&mut entry), Action::Unwrapped);
+        assert_eq!(entry, original);
+    }
+
+    #[test]
+    fn names_become_safe_file_names() {
+        assert_eq!(file_stem("github"), "github");
+        assert_eq!(file_stem("io.github/owner repo"), "io.github_owner_repo");
+        assert_eq!(file_stem("../etc"), ".._etc");
+    }
+}

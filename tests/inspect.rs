@@ -221,10 +221,9 @@ fn a_silent_server_times_out_and_is_killed() {
 fn is_alive(proc_dir: &Path) -> bool {
     std::fs::read_to_string(proc_dir.join("stat"))
         .map(|stat| {
-            !stat
-                .split_whitespace()
+            stat.split_whitespace()
                 .nth(2)
-                .is_some_and(|state| state == "Z")
+                .is_none_or(|state| state != "Z")
         })
         .unwrap_or(false)
 }

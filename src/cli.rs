@@ -199,6 +199,9 @@ pub struct CrawlArgs {
     /// Fetches in flight at once (at most 4 per host).
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Store servers without downloading their packages to extract and classify tools.
+    #[arg(long)]
+    pub no_extract: bool,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

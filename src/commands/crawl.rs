@@ -72,6 +72,7 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         since: args.since.clone(),
         resume: args.resume,
         concurrency: args.concurrency,
+        extract_tools: !args.no_extract,
         ..CrawlConfig::default()
     }
 }
@@ -90,8 +91,16 @@ fn write_summary(out: &mut impl Write, summary: &CrawlSummary, db: &str) -> std:
             Some(reason) => writeln!(out, "  {name:<9} unreachable: {reason}")?,
             None => writeln!(
                 out,
-                "  {name:<9} {} discovered, {} stored, {} failed",
-                source.discovered, source.stored, source.failed
+                "  {name:<9} {} discovered, {} stored, {} failed, {} tools{}",
+                source.discovered,
+                source.stored,
+                source.failed,
+                source.tools,
+                if source.tools_failed > 0 {
+                    format!(" ({} packages unreadable)", source.tools_failed)
+                } else {
+                    String::new()
+                }
             )?,
         }
         for error in &source.errors {

@@ -22,7 +22,9 @@ use super::http::{
 };
 use super::packages;
 use super::registry;
-use crate::catalog::{CachedHttp, Catalog, ServerEntry};
+use super::tools::Extractor;
+use crate::catalog::{CachedHttp, Catalog, ServerEntry, ToolEntry};
+use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
 
@@ -72,6 +74,8 @@ pub struct CrawlConfig {
     pub since: Option<String>,
     pub resume: bool,
     pub concurrency: usize,
+    /// Download each package's archive and extract (and classify) its tools.
+    pub extract_tools: bool,
     /// Tries per frontier item across runs before it is left failed.
     pub max_attempts: u32,
     pub http: HttpConfig,
@@ -91,6 +95,7 @@ impl Default for CrawlConfig {
             since: None,
             resume: false,
             concurrency: 16,
+            extract_tools: true,
             max_attempts: 3,
             http: HttpConfig::default(),
         }
@@ -103,6 +108,10 @@ pub struct SourceSummary {
     pub discovered: usize,
     pub stored: usize,
     pub failed: usize,
+    /// Tools extracted (and classified) from the servers this source stored.
+    pub tools: usize,
+    /// Servers whose package could not be fetched or read for tools (stored without).
+    pub tools_failed: usize,
     /// Why the source could not be listed at all, if it could not.
     pub unreachable: Option<String>,
     /// The first few item failures, `key: reason`.
@@ -144,6 +153,8 @@ pub enum CrawlError {
     Catalog(#[from] crate::catalog::Error),
     #[error(transparent)]
     Http(#[from] HttpError),
+    #[error("cannot prepare tool extraction: {0}")]
+    Scratch(String),
 }
 
 /// How many item errors a source summary quotes.
@@ -390,18 +401,35 @@ async fn work(
     let npm_registry = Arc::new(tokio::sync::OnceCell::new());
     let pypi_index = Arc::new(tokio::sync::OnceCell::new());
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
+    // Downloads go to one scratch folder for the run, removed when the run ends.
+    let scratch = tempfile::Builder::new()
+        .prefix("mcpwarden-crawl-")
+        .tempdir()
+        .map_err(|error| CrawlError::Scratch(error.to_string()))?;
+    let extractor = if config.extract_tools {
+        let rules = RuleSet::embedded().map_err(|error| CrawlError::Scratch(error.to_string()))?;
+        Some(Arc::new(Extractor::new(rules, scratch.path().to_path_buf())))
+    } else {
+        None
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for item in pending {
         let (catalog, client, permits) = (catalog.clone(), client.clone(), permits.clone());
+        let extractor = extractor.clone();
         let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
         let (npm_flag, pypi_flag) = (config.npm_registry.clone(), config.pypi_index.clone());
         tasks.spawn(async move {
             let Ok(_permit) = permits.acquire_owned().await else {
-                return (item, Err("the crawl is shutting down".to_owned()));
+                return (
+                    item,
+                    Err("the crawl is shutting down".to_owned()),
+                    Extracted::default(),
+                );
             };
             let record = match item.source.as_str() {
                 "registry" | "seeds" => {
                     serde_json::from_value::<ServerRecord>(item.payload.clone())
+                        .map(|record| (record, None))
                         .map_err(|error| format!("bad frontier payload: {error}"))
                 }
                 "npm" => {
@@ -411,7 +439,7 @@ async fn work(
                     match registry {
                         Ok(registry) => packages::npm_package(&client, registry, &item.key)
                             .await
-                            .map(|found| found.record)
+                            .map(|found| (found.record, Some(found.archive_url)))
                             .map_err(|error| error_chain(&error)),
                         Err(error) => Err(error_chain(&error)),
                     }
@@ -423,22 +451,40 @@ async fn work(
                     match index {
                         Ok(index) => packages::pypi_package(&client, index, &item.key)
                             .await
-                            .map(|found| found.record)
+                            .map(|found| (found.record, Some(found.archive_url)))
                             .map_err(|error| error_chain(&error)),
                         Err(error) => Err(error_chain(&error)),
                     }
                 }
                 other => Err(format!("no source named {other}")),
             };
+            let mut extracted = Extracted::default();
             let outcome = match record {
-                Ok(record) => store_merged(&catalog, record).map_err(|error| error.to_string()),
+                Ok((record, archive)) => {
+                    let tools = match (&extractor, archive) {
+                        (Some(extractor), Some(url)) => {
+                            match extractor.from_archive(&client, &url, &record).await {
+                                Ok(found) => {
+                                    extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
+                                    found.tools
+                                }
+                                Err(error) => {
+                                    extracted.failure = Some(error);
+                                    None
+                                }
+                            }
+                        }
+                        _ => None,
+                    };
+                    store_merged(&catalog, record, tools).map_err(|error| error.to_string())
+                }
                 Err(error) => Err(error),
             };
             let marked = match &outcome {
                 Ok(()) => lock(&catalog).mark_done(item.id),
                 Err(error) => lock(&catalog).mark_failed(item.id, error),
             };
-            (item, outcome.and(marked.map_err(|error| error.to_string())))
+            (item, outcome.and(marked.map_err(|error| error.to_string())), extracted)
         });
     }
     let mut stored_total = 0usize;
@@ -455,11 +501,19 @@ async fn work(
             next = tasks.join_next() => next,
         };
         let Some(joined) = next else { break };
-        let Ok((item, outcome)) = joined else {
+        let Ok((item, outcome, extracted)) = joined else {
             continue;
         };
         progress.advance(1);
         let entry = summary.sources.entry(item.source.clone()).or_default();
+        entry.tools += extracted.tools;
+        if let Some(error) = extracted.failure {
+            entry.tools_failed += 1;
+            if entry.errors.len() < QUOTED_ERRORS {
+                entry.errors.push(format!("{}: tools not read: {error}", item.key));
+            }
+            progress.message(&format!("{} {}: tools not read: {error}", item.source, item.key));
+        }
         match outcome {
             Ok(()) => {
                 entry.stored += 1;
@@ -499,6 +553,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 fn store_merged(
     catalog: &SharedCatalog,
     mut record: ServerRecord,
+    tools: Option<Vec<ToolEntry>>,
 ) -> Result<(), crate::catalog::Error> {
     let mut catalog = lock(catalog);
     if let Some(existing) =
@@ -508,7 +563,14 @@ fn store_merged(
     }
     catalog.store_server(&ServerEntry {
         server: record,
-        tools: None,
+        tools,
     })?;
     Ok(())
+}
+
+/// What the extraction step did for one item.
+#[derive(Debug, Default)]
+struct Extracted {
+    tools: usize,
+    failure: Option<String>,
 }

@@ -10,4 +10,5 @@ pub mod http;
 pub mod lists;
 pub mod packages;
 pub mod registry;
+pub mod tools;
 pub mod unpack;

@@ -483,3 +483,119 @@ async fn a_markdown_list_and_a_purl_list_feed_the_crawl_and_npm_fills_in_the_pac
     );
     assert_eq!(listed.record.license.as_deref(), Some("MIT"));
 }
+
+/// An npm tarball (`package/...` entries, gzip) holding these files.
+fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, format!("package/{path}"), text.as_bytes())
+            .unwrap();
+    }
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+fn packument_with_tarball(name: &str, tarball_url: &str) -> Vec<u8> {
+    json!({
+        "name": name,
+        "dist-tags": {"latest": "2.0.0"},
+        "versions": {"2.0.0": {
+            "description": format!("{name}: notes and a shell"),
+            "license": "MIT",
+            "dist": {"tarball": tarball_url}
+        }}
+    })
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn npm_packages_are_extracted_and_classified_as_they_are_stored() {
+    let fixture = Fixture::default();
+    let base = start(fixture.clone()).await;
+    let source = r#"import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import { z } from "zod";
+const server = new McpServer({ name: "notes-shell", version: "2.0.0" });
+server.registerTool("run_command", {
+  description: "Runs a shell command on the host and returns its output",
+  inputSchema: { command: z.string().describe("The command line to run") },
+}, async ({ command }) => ({ content: [{ type: "text", text: command }] }));
+server.tool("list_notes", "Lists the saved notes", {}, async () => ({ content: [] }));
+"#;
+    {
+        let mut files = fixture.files.lock().unwrap();
+        files.insert(
+            "/notes-shell".to_owned(),
+            packument_with_tarball(
+                "notes-shell",
+                &format!("{base}/tarballs/notes-shell-2.0.0.tgz"),
+            ),
+        );
+        files.insert(
+            "/tarballs/notes-shell-2.0.0.tgz".to_owned(),
+            tarball(&[
+                (
+                    "package.json",
+                    r#"{"name": "notes-shell", "version": "2.0.0"}"#,
+                ),
+                ("dist/index.js", source),
+            ]),
+        );
+        files.insert(
+            "/broken-pkg".to_owned(),
+            packument_with_tarball("broken-pkg", &format!("{base}/tarballs/broken.tgz")),
+        );
+        files.insert(
+            "/tarballs/broken.tgz".to_owned(),
+            b"this is not gzip".to_vec(),
+        );
+    }
+    let catalog = shared(Catalog::open_in_memory().unwrap());
+    let config = CrawlConfig {
+        sources: vec![Source::Npm],
+        npm_packages: vec!["notes-shell".to_owned(), "broken-pkg".to_owned()],
+        npm_registry: Some(base),
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let summary = crawl(catalog.clone(), config, &NoProgress, pending())
+        .await
+        .unwrap();
+    let npm = &summary.sources["npm"];
+    assert_eq!(npm.stored, 2, "{summary:?}");
+    assert_eq!(npm.tools, 2, "{summary:?}");
+    assert_eq!(
+        npm.tools_failed, 1,
+        "the broken tarball is counted: {summary:?}"
+    );
+    assert!(
+        npm.errors
+            .iter()
+            .any(|error| error.starts_with("broken-pkg: tools not read")),
+        "{:?}",
+        npm.errors
+    );
+
+    let catalog = catalog.lock().unwrap();
+    let cards = catalog.find_tools("run_command").unwrap();
+    assert_eq!(cards.len(), 1);
+    let card = &cards[0];
+    assert_eq!(card.server.name, "notes-shell");
+    assert_eq!(card.tool.location.as_deref(), Some("dist/index.js:4"));
+    let verdict = card.classification.as_ref().expect("classified as stored");
+    assert_eq!(verdict.category.to_string(), "Execute");
+    assert!(
+        catalog.find_tools("list_notes").unwrap()[0]
+            .classification
+            .is_some()
+    );
+    // The broken package's server is stored all the same, without tools.
+    assert_eq!(catalog.find_servers("broken-pkg").unwrap().len(), 1);
+}

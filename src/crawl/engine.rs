@@ -408,7 +408,10 @@ async fn work(
         .map_err(|error| CrawlError::Scratch(error.to_string()))?;
     let extractor = if config.extract_tools {
         let rules = RuleSet::embedded().map_err(|error| CrawlError::Scratch(error.to_string()))?;
-        Some(Arc::new(Extractor::new(rules, scratch.path().to_path_buf())))
+        Some(Arc::new(Extractor::new(
+            rules,
+            scratch.path().to_path_buf(),
+        )))
     } else {
         None
     };
@@ -484,7 +487,11 @@ async fn work(
                 Ok(()) => lock(&catalog).mark_done(item.id),
                 Err(error) => lock(&catalog).mark_failed(item.id, error),
             };
-            (item, outcome.and(marked.map_err(|error| error.to_string())), extracted)
+            (
+                item,
+                outcome.and(marked.map_err(|error| error.to_string())),
+                extracted,
+            )
         });
     }
     let mut stored_total = 0usize;
@@ -510,9 +517,14 @@ async fn work(
         if let Some(error) = extracted.failure {
             entry.tools_failed += 1;
             if entry.errors.len() < QUOTED_ERRORS {
-                entry.errors.push(format!("{}: tools not read: {error}", item.key));
+                entry
+                    .errors
+                    .push(format!("{}: tools not read: {error}", item.key));
             }
-            progress.message(&format!("{} {}: tools not read: {error}", item.source, item.key));
+            progress.message(&format!(
+                "{} {}: tools not read: {error}",
+                item.source, item.key
+            ));
         }
         match outcome {
             Ok(()) => {

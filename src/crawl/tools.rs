@@ -57,7 +57,12 @@ impl Extractor {
         let folder = tempfile::Builder::new()
             .prefix("pkg-")
             .tempdir_in(&self.scratch)
-            .map_err(|error| format!("cannot make a scratch folder in {}: {error}", self.scratch.display()))?;
+            .map_err(|error| {
+                format!(
+                    "cannot make a scratch folder in {}: {error}",
+                    self.scratch.display()
+                )
+            })?;
         packages::download_and_unpack(client, url, folder.path(), UnpackLimits::default())
             .await
             .map_err(|error| format!("{url}: {error}"))?;
@@ -68,11 +73,16 @@ impl Extractor {
     }
 
     /// Extracts the tools of a folder already on disk.
-    pub async fn from_dir(&self, dir: &Path, record: &ServerRecord) -> Result<ExtractedTools, String> {
+    pub async fn from_dir(
+        &self,
+        dir: &Path,
+        record: &ServerRecord,
+    ) -> Result<ExtractedTools, String> {
         let (dir, options, rules) = (dir.to_path_buf(), self.options.clone(), self.rules.clone());
         let record = record.clone();
         tokio::task::spawn_blocking(move || {
-            let extraction = extract::extract_dir(&dir, &options).map_err(|error| error.to_string())?;
+            let extraction =
+                extract::extract_dir(&dir, &options).map_err(|error| error.to_string())?;
             Ok(classified(&extraction, &record, &rules))
         })
         .await
@@ -81,7 +91,11 @@ impl Extractor {
 }
 
 /// All tools of an extraction (one package is one server), classified.
-pub fn classified(extraction: &Extraction, record: &ServerRecord, rules: &RuleSet) -> ExtractedTools {
+pub fn classified(
+    extraction: &Extraction,
+    record: &ServerRecord,
+    rules: &RuleSet,
+) -> ExtractedTools {
     let tools: Vec<&ToolDef> = extraction.tools().collect();
     let context = ServerContext {
         name: &record.name,
@@ -100,7 +114,11 @@ pub fn classified(extraction: &Extraction, record: &ServerRecord, rules: &RuleSe
         .collect();
     ExtractedTools {
         tools: (!entries.is_empty()).then_some(entries),
-        unresolved: extraction.servers.iter().map(|server| server.unresolved.len()).sum(),
+        unresolved: extraction
+            .servers
+            .iter()
+            .map(|server| server.unresolved.len())
+            .sum(),
         skipped: extraction.skipped.len(),
     }
 }

@@ -1,0 +1,714 @@
+//! Static extraction for TypeScript and JavaScript, source and compiled (`dist/`, CommonJS,
+//! ESM bundles, minified bundles).
+//!
+//! Registrations are found by method name on any receiver, because compiled and bundled
+//! code renames receivers (`server`, `this.server`, `e`):
+//! - `.tool(name, [description], [shape], [annotations], handler)`: every overload of the
+//!   1.x SDK, decided the way the SDK decides (a string is the description; an object
+//!   whose values are all Zod schemas is the shape, another object the annotations), and
+//!   `.tool(name, {description, inputSchema, ...}, handler)` / `.tool({name, ...})`;
+//! - `.registerTool(name, {title, description, inputSchema, annotations}, handler)` in
+//!   both SDK generations (`@modelcontextprotocol/sdk` 1.x and `@modelcontextprotocol/
+//!   server`), and `.registerToolTask(...)` for task tools;
+//! - fastmcp's `.addTool({name, description, parameters, annotations, execute})` and
+//!   `.addTools([...])`;
+//! - the low-level `setRequestHandler(ListToolsRequestSchema | "tools/list", handler)`:
+//!   every `tools:` list the handler returns, inline objects or constants.
+//!
+//! Names, descriptions and schemas are folded by [`value::Evaluator`] (constants in scope,
+//! `+` and template literals, one relative import), schemas by [`zod`]. A registration
+//! inside `for (const t of LIST)` or `LIST.forEach((t) => ...)` over a literal array is
+//! read once per element.
+//!
+//! Confidence: 1.0 when the name, the description (if one is given) and the schema (if
+//! one is given) were all folded completely. A schema with parts that could not be read
+//! costs 0.1; a given description that could not be folded costs 0.2; a schema or config
+//! that could not be read at all costs 0.3. The floor is 0.5: the name was read, so the
+//! tool exists.
+
+mod value;
+mod zod;
+
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+use serde_json::{Value, json};
+use tree_sitter::Node;
+
+use self::value::{Env, Evaluator, ImportCache, Obj, Val, arguments_of, unwrap_callee};
+use super::syntax::{self, MAX_DEPTH};
+use super::walk::{Language, SkipReason};
+use super::{FileOutcome, SourceFile, Unresolved};
+use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
+
+/// Literals one of which every registration shape contains. `tool(` covers `.tool(`,
+/// `.registerTool(` and `.addTool(`; `tools/list` catches bundles where the schema
+/// constant's name was minified away.
+const PREFILTER: &[&str] = &[
+    "tool(",
+    "tool (",
+    "registerTool",
+    "addTool",
+    "ListToolsRequestSchema",
+    "tools/list",
+];
+
+static PREFILTER_MATCHER: LazyLock<Option<AhoCorasick>> =
+    LazyLock::new(|| AhoCorasick::new(PREFILTER).ok());
+
+/// Cheap literal check run before parsing: whether the text mentions any registration.
+pub fn might_define_tools(text: &str) -> bool {
+    match PREFILTER_MATCHER.as_ref() {
+        Some(matcher) => matcher.is_match(text),
+        // Cannot happen with these fixed patterns; parsing everything is the safe side.
+        None => true,
+    }
+}
+
+/// Loops over literal arrays are expanded up to this many bindings per registration.
+const MAX_LOOP_BINDINGS: usize = 1_000;
+
+/// Extracts the tools one TypeScript or JavaScript file registers.
+pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
+    let language = match file.language {
+        Language::Tsx => Language::Tsx,
+        Language::JavaScript => Language::JavaScript,
+        _ => Language::TypeScript,
+    };
+    let mut outcome = FileOutcome::default();
+    let Some(tree) = syntax::parse(language, file.text) else {
+        outcome.gave_up = Some(SkipReason::Unreadable(
+            "the parser gave up on this file".to_owned(),
+        ));
+        return outcome;
+    };
+    outcome.syntax_error_row = syntax::first_error_row(&tree);
+    if syntax::deeper_than(&tree, MAX_DEPTH) {
+        outcome.gave_up = Some(SkipReason::TooDeep);
+        return outcome;
+    }
+    let imports = ImportCache::default();
+    let evaluator = Evaluator::new(file.text, file, &imports);
+    let mut reader = Reader {
+        evaluator: &evaluator,
+        outcome: &mut outcome,
+    };
+    for call in registration_calls(tree.root_node(), file.text) {
+        reader.registration(call);
+    }
+    outcome
+}
+
+/// The calls whose method name is a registration, in source order (iterative walk).
+fn registration_calls<'t>(root: Node<'t>, text: &str) -> Vec<Node<'t>> {
+    let mut calls = Vec::new();
+    let mut cursor = root.walk();
+    loop {
+        let node = cursor.node();
+        if node.kind() == "call_expression"
+            && let Some(callee) = node.child_by_field_name("function")
+            && let callee = unwrap_callee(callee)
+            && callee.kind() == "member_expression"
+            && let Some(property) = callee.child_by_field_name("property")
+            && Registration::of(syntax::text(property, text)).is_some()
+        {
+            calls.push(node);
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return calls;
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Registration {
+    Tool,
+    RegisterTool,
+    AddTool,
+    AddTools,
+    RequestHandler,
+}
+
+impl Registration {
+    fn of(method: &str) -> Option<Registration> {
+        Some(match method {
+            "tool" => Registration::Tool,
+            "registerTool" | "registerToolTask" => Registration::RegisterTool,
+            "addTool" => Registration::AddTool,
+            "addTools" => Registration::AddTools,
+            "setRequestHandler" => Registration::RequestHandler,
+            _ => return None,
+        })
+    }
+}
+
+/// What one registration said, folded.
+#[derive(Default)]
+struct Found {
+    name: Option<Val>,
+    title: Option<Val>,
+    description: Option<Val>,
+    /// The schema as given: a Zod schema, a raw shape or a JSON Schema literal.
+    schema: Option<Val>,
+    annotations: Option<Val>,
+    /// The config object itself could not be read.
+    config_unknown: bool,
+}
+
+struct Reader<'r, 't, 'f> {
+    evaluator: &'r Evaluator<'t, 'f>,
+    outcome: &'r mut FileOutcome,
+}
+
+impl<'t> Reader<'_, 't, '_> {
+    fn registration(&mut self, call: Node<'t>) {
+        let Some(callee) = call.child_by_field_name("function").map(unwrap_callee) else {
+            return;
+        };
+        let Some(kind) = self
+            .evaluator
+            .member_name(callee)
+            .and_then(Registration::of)
+        else {
+            return;
+        };
+        let arguments = arguments_of(call);
+        if kind == Registration::RequestHandler {
+            self.list_tools_handler(call, &arguments);
+            return;
+        }
+        for env in self.loop_bindings(call) {
+            match kind {
+                Registration::Tool => self.tool_call(call, &arguments, &env),
+                Registration::RegisterTool => self.register_tool(call, &arguments, &env),
+                Registration::AddTool => {
+                    if let Some(first) = arguments.first() {
+                        let definition = self.evaluator.eval(*first, &env);
+                        self.definition_object(call, definition, call);
+                    }
+                }
+                Registration::AddTools => {
+                    if let Some(first) = arguments.first() {
+                        match self.evaluator.eval(*first, &env) {
+                            Val::Array(items) => {
+                                for item in items {
+                                    self.definition_object(call, item, call);
+                                }
+                            }
+                            other => self.unresolved(call, &other, "the list passed to addTools"),
+                        }
+                    }
+                }
+                Registration::RequestHandler => {}
+            }
+        }
+    }
+
+    /// `.tool(...)`: the 1.x overloads, the config-object forms.
+    fn tool_call(&mut self, call: Node<'t>, arguments: &[Node<'t>], env: &Env) {
+        let evaluator = self.evaluator;
+        // `.tool({name, description, ...})`.
+        if arguments.len() == 1 {
+            let definition = evaluator.eval(arguments[0], env);
+            if matches!(&definition, Val::Object(object) if object.get("name").is_some()) {
+                self.definition_object(call, definition, call);
+            }
+            return;
+        }
+        // A registration is a name and a handler at least; `agent.tool(fn)` is not ours.
+        let Some((name_node, rest)) = arguments.split_first() else {
+            return;
+        };
+        if rest.is_empty() {
+            return;
+        }
+        let mut found = Found {
+            name: Some(evaluator.eval(*name_node, env)),
+            ..Found::default()
+        };
+        // The last argument is the handler; the middle ones are read as the SDK does.
+        let middle = &rest[..rest.len() - 1];
+        let mut index = 0;
+        if let Some(first) = middle.first() {
+            let value = evaluator.eval(*first, env);
+            let stringy = matches!(
+                first.kind(),
+                "string" | "template_string" | "binary_expression"
+            );
+            if value.as_str().is_some() || (value.is_unknown() && stringy) {
+                found.description = Some(value);
+                index = 1;
+            }
+        }
+        if let Some(node) = middle.get(index) {
+            let value = evaluator.eval(*node, env);
+            match &value {
+                Val::Object(object) if is_config(object) => {
+                    self.read_config(&mut found, object);
+                }
+                Val::Object(object) if zod::is_raw_shape(object) => {
+                    found.schema = Some(value);
+                    index += 1;
+                    if let Some(node) = middle.get(index) {
+                        found.annotations = Some(evaluator.eval(*node, env));
+                    }
+                }
+                Val::Zod(_) => {
+                    found.schema = Some(value);
+                    index += 1;
+                    if let Some(node) = middle.get(index) {
+                        found.annotations = Some(evaluator.eval(*node, env));
+                    }
+                }
+                Val::Object(object) if looks_like_annotations(object) => {
+                    found.annotations = Some(value);
+                }
+                // An object with values that could not all be read: a shape we only
+                // partly know, unless a later argument is the shape.
+                Val::Object(_) => found.schema = Some(value),
+                _ => found.schema = Some(value),
+            }
+        }
+        self.emit(call, found, evaluator.location(call));
+    }
+
+    /// `.registerTool(name, config, handler)`.
+    fn register_tool(&mut self, call: Node<'t>, arguments: &[Node<'t>], env: &Env) {
+        let evaluator = self.evaluator;
+        let Some(name_node) = arguments.first() else {
+            return;
+        };
+        let mut found = Found {
+            name: Some(evaluator.eval(*name_node, env)),
+            ..Found::default()
+        };
+        match arguments.get(1).map(|node| evaluator.eval(*node, env)) {
+            Some(Val::Object(config)) => self.read_config(&mut found, &config),
+            Some(_) => found.config_unknown = true,
+            None => {}
+        }
+        self.emit(call, found, evaluator.location(call));
+    }
+
+    fn read_config(&self, found: &mut Found, config: &Obj) {
+        found.title = config.get("title").cloned();
+        found.description = config.get("description").cloned();
+        found.schema = config
+            .get("inputSchema")
+            .or_else(|| config.get("parameters"))
+            .or_else(|| config.get("schema"))
+            .cloned();
+        found.annotations = config.get("annotations").cloned();
+    }
+
+    /// A whole definition object: fastmcp's `addTool`, `.tool({...})`, an element of a
+    /// `tools:` list.
+    fn definition_object(&mut self, call: Node<'t>, definition: Val, at: Node<'t>) {
+        let Val::Object(object) = definition else {
+            self.unresolved(at, &definition, "the tool definition");
+            return;
+        };
+        let mut found = Found {
+            name: Some(
+                object
+                    .get("name")
+                    .cloned()
+                    .unwrap_or_else(|| Val::unknown("the definition has no `name`")),
+            ),
+            ..Found::default()
+        };
+        self.read_config(&mut found, &object);
+        let location = object
+            .location
+            .clone()
+            .unwrap_or_else(|| self.evaluator.location(call));
+        self.emit(at, found, location);
+    }
+
+    /// `setRequestHandler(ListToolsRequestSchema | "tools/list", handler)`.
+    fn list_tools_handler(&mut self, call: Node<'t>, arguments: &[Node<'t>]) {
+        let evaluator = self.evaluator;
+        let (Some(schema), Some(handler)) = (arguments.first(), arguments.get(1)) else {
+            return;
+        };
+        let is_list_tools = match schema.kind() {
+            "string" => evaluator.eval(*schema, &Env::new()).as_str() == Some("tools/list"),
+            "identifier" => evaluator.node_text(*schema) == "ListToolsRequestSchema",
+            "member_expression" => evaluator.member_name(*schema) == Some("ListToolsRequestSchema"),
+            _ => false,
+        };
+        if !is_list_tools {
+            return;
+        }
+        let lists = tools_lists(*handler, evaluator.text);
+        if lists.is_empty() {
+            // `setRequestHandler(ListToolsRequestSchema, listTools)`: a named handler
+            // defined elsewhere, or one that builds its result at run time.
+            self.outcome.unresolved.push(Unresolved {
+                location: evaluator.location(call),
+                method: ExtractionMethod::StaticTs,
+                reason: "the tools/list handler returns no `tools:` list written in place"
+                    .to_owned(),
+            });
+            return;
+        }
+        for list in lists {
+            let value = evaluator.eval(list, &Env::new());
+            match value {
+                Val::Array(items) => {
+                    for item in items {
+                        self.definition_object(call, item, list);
+                    }
+                }
+                other => {
+                    // The 1.x McpServer's own handler lists its registered tools; in a
+                    // bundle that inlines the SDK it is not a registration of the server.
+                    if evaluator.node_text(list).contains("registeredTools") {
+                        continue;
+                    }
+                    self.unresolved(list, &other, "the `tools:` list");
+                }
+            }
+        }
+    }
+
+    /// Bindings for the loops around a registration: one environment per element when
+    /// the loop runs over an array that folds, else the empty environment.
+    fn loop_bindings(&self, call: Node<'t>) -> Vec<Env> {
+        let evaluator = self.evaluator;
+        let mut loops: Vec<(Node<'t>, Node<'t>)> = Vec::new(); // (pattern, iterable)
+        let mut child = call;
+        let mut node = call.parent();
+        while let Some(current) = node {
+            match current.kind() {
+                "for_in_statement" => {
+                    let is_of = current
+                        .child_by_field_name("operator")
+                        .is_some_and(|operator| evaluator.node_text(operator) == "of");
+                    if let (true, Some(left), Some(right), Some(body)) = (
+                        is_of,
+                        current.child_by_field_name("left"),
+                        current.child_by_field_name("right"),
+                        current.child_by_field_name("body"),
+                    ) && body.id() == child.id()
+                    {
+                        loops.push((left, right));
+                    }
+                }
+                "arrow_function" | "function_expression" | "function" => {
+                    // `LIST.forEach((tool) => ...)`, `LIST.map(function (tool) {...})`.
+                    if let Some(arguments) = current.parent()
+                        && arguments.kind() == "arguments"
+                        && let Some(outer) = arguments.parent()
+                        && outer.kind() == "call_expression"
+                        && let Some(callee) = outer.child_by_field_name("function")
+                        && callee.kind() == "member_expression"
+                        && matches!(
+                            evaluator.member_name(callee),
+                            Some("forEach" | "map" | "flatMap")
+                        )
+                        && let Some(iterable) = callee.child_by_field_name("object")
+                        && let Some(pattern) = first_parameter(current)
+                    {
+                        loops.push((pattern, iterable));
+                    }
+                }
+                _ => {}
+            }
+            child = current;
+            node = current.parent();
+        }
+        let mut envs: Vec<Env> = vec![Env::new()];
+        // Outermost loop first, so inner iterables can use outer bindings.
+        for (pattern, iterable) in loops.into_iter().rev() {
+            let mut next = Vec::new();
+            for env in &envs {
+                match evaluator.eval(iterable, env) {
+                    Val::Array(items) => {
+                        for item in items {
+                            let mut bound = env.clone();
+                            bind_pattern(evaluator, pattern, item, &mut bound);
+                            next.push(bound);
+                            if next.len() > MAX_LOOP_BINDINGS {
+                                break;
+                            }
+                        }
+                    }
+                    _ => next.push(env.clone()),
+                }
+            }
+            envs = next;
+            envs.truncate(MAX_LOOP_BINDINGS);
+        }
+        envs
+    }
+
+    fn unresolved(&mut self, at: Node<'t>, value: &Val, what: &str) {
+        let reason = match value {
+            Val::Unknown(reason) => format!("{what} is not known statically: {reason}"),
+            _ => format!("{what} is not a tool definition object"),
+        };
+        self.outcome.unresolved.push(Unresolved {
+            location: self.evaluator.location(at),
+            method: ExtractionMethod::StaticTs,
+            reason,
+        });
+    }
+
+    fn emit(&mut self, at: Node<'t>, found: Found, location: String) {
+        let name = match found.name {
+            Some(Val::Str(name)) if !name.is_empty() => name,
+            Some(other) => {
+                let other = match other {
+                    Val::Str(_) => Val::unknown("the name is empty"),
+                    other => other,
+                };
+                self.unresolved(at, &other, "the tool name");
+                return;
+            }
+            None => {
+                self.unresolved(at, &Val::unknown("no name given"), "the tool name");
+                return;
+            }
+        };
+        let mut confidence: f64 = 1.0;
+        if found.config_unknown {
+            confidence -= 0.3;
+        }
+        let description = match found.description {
+            None => String::new(),
+            Some(Val::Str(text)) => text,
+            Some(_) => {
+                confidence -= 0.2;
+                String::new()
+            }
+        };
+        let title = match found.title {
+            Some(Val::Str(title)) => Some(title),
+            _ => None,
+        };
+        let input_schema = match found.schema {
+            None => json!({"type": "object", "properties": {}}),
+            Some(schema) => {
+                let (schema, completeness) = input_schema(schema);
+                match completeness {
+                    Completeness::Complete => {}
+                    Completeness::Partial => confidence -= 0.1,
+                    Completeness::Unknown => confidence -= 0.3,
+                }
+                schema
+            }
+        };
+        let annotations = match found.annotations {
+            Some(Val::Object(object)) => Some(Val::Object(object).to_json().0),
+            _ => None,
+        };
+        let annotation_source = if annotations.is_some() {
+            AnnotationSource::Declared
+        } else {
+            AnnotationSource::Absent
+        };
+        self.outcome.tools.push(ToolDef {
+            name,
+            title,
+            description,
+            input_schema,
+            annotations,
+            annotation_source,
+            method: ExtractionMethod::StaticTs,
+            location: Some(location),
+            confidence: confidence.max(0.5),
+        });
+    }
+}
+
+enum Completeness {
+    Complete,
+    Partial,
+    Unknown,
+}
+
+/// The input JSON Schema for a folded schema: a Zod object, a raw shape (`{a:
+/// z.string()}`), or a JSON Schema literal.
+fn input_schema(schema: Val) -> (Value, Completeness) {
+    let grade = |complete: bool| {
+        if complete {
+            Completeness::Complete
+        } else {
+            Completeness::Partial
+        }
+    };
+    match schema {
+        Val::Zod(zod) => {
+            let complete = zod.complete;
+            (Value::Object(zod.schema), grade(complete))
+        }
+        Val::Object(object) if zod::is_raw_shape(&object) && !looks_like_json_schema(&object) => {
+            let zod = zod::object_from_shape(&object);
+            let complete = zod.complete;
+            (Value::Object(zod.schema), grade(complete))
+        }
+        Val::Object(object) => {
+            let partial = object.get("$incomplete").is_some();
+            let (mut value, complete) = Val::Object(object).to_json();
+            if let Value::Object(map) = &mut value {
+                map.remove("$incomplete");
+            }
+            (value, grade(complete && !partial))
+        }
+        _ => (json!({"type": "object"}), Completeness::Unknown),
+    }
+}
+
+fn looks_like_json_schema(object: &Obj) -> bool {
+    matches!(object.get("type"), Some(Val::Str(_))) || object.get("properties").is_some()
+}
+
+/// An object that configures a tool (`{description, inputSchema}`) rather than being a
+/// shape of parameters: the newer `.tool(name, config, handler)` form.
+fn is_config(object: &Obj) -> bool {
+    !object.entries.is_empty()
+        && !zod::is_raw_shape(object)
+        && object.entries.iter().all(|(key, _)| {
+            matches!(
+                key.as_str(),
+                "title"
+                    | "description"
+                    | "inputSchema"
+                    | "outputSchema"
+                    | "annotations"
+                    | "parameters"
+                    | "_meta"
+            )
+        })
+        && (object.get("inputSchema").is_some()
+            || object.get("description").is_some()
+            || object.get("parameters").is_some())
+}
+
+fn looks_like_annotations(object: &Obj) -> bool {
+    object
+        .entries
+        .iter()
+        .any(|(key, _)| key.ends_with("Hint") || key == "title")
+}
+
+/// The `tools:` values a list handler returns: `{tools: X}` and `{tools}` anywhere in the
+/// handler, not inside nested functions other than the handler itself.
+fn tools_lists<'t>(handler: Node<'t>, text: &str) -> Vec<Node<'t>> {
+    let mut lists = Vec::new();
+    let mut cursor = handler.walk();
+    loop {
+        let node = cursor.node();
+        match node.kind() {
+            "pair" => {
+                if let (Some(key), Some(value)) = (
+                    node.child_by_field_name("key"),
+                    node.child_by_field_name("value"),
+                ) {
+                    let key_text = syntax::text(key, text).trim_matches(['"', '\'']);
+                    if key_text == "tools" {
+                        lists.push(value);
+                    }
+                }
+            }
+            "shorthand_property_identifier" if syntax::text(node, text) == "tools" => {
+                lists.push(node);
+            }
+            _ => {}
+        }
+        if cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.node().id() == handler.id() {
+                return lists;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return lists;
+            }
+        }
+    }
+}
+
+fn first_parameter(function: Node<'_>) -> Option<Node<'_>> {
+    if let Some(parameter) = function.child_by_field_name("parameter") {
+        return Some(parameter);
+    }
+    let parameters = function.child_by_field_name("parameters")?;
+    let mut cursor = parameters.walk();
+    let first = parameters
+        .named_children(&mut cursor)
+        .find(|child| child.kind() != "comment");
+    first.map(|parameter| {
+        parameter
+            .child_by_field_name("pattern")
+            .unwrap_or(parameter)
+    })
+}
+
+/// Binds a loop pattern (`tool`, `{name, description}`, `[name, def]`) to a value.
+fn bind_pattern<'t>(evaluator: &Evaluator<'t, '_>, pattern: Node<'t>, value: Val, env: &mut Env) {
+    match pattern.kind() {
+        "identifier" => env.push((evaluator.node_text(pattern).to_owned(), value)),
+        "object_pattern" => {
+            let Val::Object(object) = value else {
+                return;
+            };
+            let mut cursor = pattern.walk();
+            for part in pattern.named_children(&mut cursor) {
+                match part.kind() {
+                    "shorthand_property_identifier_pattern" => {
+                        let key = evaluator.node_text(part);
+                        let value = object
+                            .get(key)
+                            .cloned()
+                            .unwrap_or_else(|| Val::unknown("missing property"));
+                        env.push((key.to_owned(), value));
+                    }
+                    "pair_pattern" => {
+                        if let (Some(key), Some(alias)) = (
+                            part.child_by_field_name("key"),
+                            part.child_by_field_name("value"),
+                        ) && alias.kind() == "identifier"
+                        {
+                            let value = object
+                                .get(evaluator.node_text(key))
+                                .cloned()
+                                .unwrap_or_else(|| Val::unknown("missing property"));
+                            env.push((evaluator.node_text(alias).to_owned(), value));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "array_pattern" => {
+            let Val::Array(items) = value else {
+                return;
+            };
+            let mut cursor = pattern.walk();
+            let parts: Vec<Node<'t>> = pattern.named_children(&mut cursor).collect();
+            for (part, item) in parts.into_iter().zip(items) {
+                if part.kind() == "identifier" {
+                    env.push((evaluator.node_text(part).to_owned(), item));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,307 @@
+//! Unit tests for the TypeScript/JavaScript extractor: Zod conversion and the shapes
+//! that are easy to get wrong.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+
+fn extract_text(language: Language, text: &str) -> FileOutcome {
+    let root = Path::new("/nonexistent-root");
+    let path = root.join("src/index.ts");
+    let file = SourceFile {
+        root,
+        path: &path,
+        rel: "src/index.ts",
+        text,
+        language,
+    };
+    extract(&file)
+}
+
+fn tools(text: &str) -> Vec<ToolDef> {
+    extract_text(Language::TypeScript, text).tools
+}
+
+#[test]
+fn prefilter_keeps_every_registration_shape() {
+    for text in [
+        "server.tool('a', () => {})",
+        "server.registerTool('a', {}, h)",
+        "s.addTool({name: 'a'})",
+        "server.setRequestHandler(ListToolsRequestSchema, h)",
+        "e.setRequestHandler(\"tools/list\", h)",
+    ] {
+        assert!(might_define_tools(text), "{text}");
+    }
+    assert!(!might_define_tools("export const x = 1;\n"));
+}
+
+fn only(text: &str) -> ToolDef {
+    let mut found = tools(text);
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+fn schema_of(shape: &str) -> serde_json::Value {
+    only(&format!(
+        "server.registerTool('t', {{ inputSchema: {shape} }}, h);"
+    ))
+    .input_schema
+}
+
+#[test]
+fn zod_primitives_bounds_and_descriptions() {
+    let schema = schema_of(
+        "{ s: z.string().min(2).max(9).describe('text'), n: z.number().int().gte(1).lte(5), \
+         b: z.boolean(), e: z.string().email(), u: z.url() }",
+    );
+    assert_eq!(
+        schema,
+        json!({"type": "object", "properties": {
+            "s": {"type": "string", "minLength": 2, "maxLength": 9, "description": "text"},
+            "n": {"type": "integer", "minimum": 1, "maximum": 5},
+            "b": {"type": "boolean"},
+            "e": {"type": "string", "format": "email"},
+            "u": {"type": "string", "format": "uri"}},
+         "required": ["s", "n", "b", "e", "u"]})
+    );
+}
+
+#[test]
+fn zod_required_leaves_out_optional_default_and_nullish() {
+    let schema = schema_of(
+        "z.object({ a: z.string(), b: z.string().optional(), c: z.number().default(3), \
+         d: z.string().nullish(), e: z.string().nullable() })",
+    );
+    assert_eq!(schema["required"], json!(["a", "e"]));
+    assert_eq!(
+        schema["properties"]["c"],
+        json!({"type": "number", "default": 3})
+    );
+    assert_eq!(
+        schema["properties"]["e"],
+        json!({"type": ["string", "null"]})
+    );
+}
+
+#[test]
+fn zod_composites() {
+    let schema = schema_of(
+        "{ list: z.array(z.object({ id: z.string(), tag: z.string().optional() })).min(1), \
+         kind: z.enum(['a', 'b']), one: z.literal('x'), either: z.union([z.string(), z.number()]), \
+         map: z.record(z.string(), z.number()), words: z.string().array() }",
+    );
+    let properties = &schema["properties"];
+    assert_eq!(
+        properties["list"],
+        json!({"type": "array", "minItems": 1, "items": {"type": "object",
+            "properties": {"id": {"type": "string"}, "tag": {"type": "string"}},
+            "required": ["id"]}})
+    );
+    assert_eq!(
+        properties["kind"],
+        json!({"type": "string", "enum": ["a", "b"]})
+    );
+    assert_eq!(properties["one"], json!({"type": "string", "const": "x"}));
+    assert_eq!(
+        properties["either"],
+        json!({"anyOf": [{"type": "string"}, {"type": "number"}]})
+    );
+    assert_eq!(
+        properties["map"],
+        json!({"type": "object", "additionalProperties": {"type": "number"}})
+    );
+    assert_eq!(
+        properties["words"],
+        json!({"type": "array", "items": {"type": "string"}})
+    );
+}
+
+#[test]
+fn zod_native_enum_extend_pick_partial() {
+    let text = "enum Color { Red = 'red', Blue = 'blue' }\n\
+        const Base = z.object({ a: z.string(), b: z.number(), c: z.boolean() });\n\
+        server.registerTool('x', { inputSchema: Base.extend({ color: z.nativeEnum(Color) }) }, h);\n\
+        server.registerTool('y', { inputSchema: Base.pick({ a: true, b: true }).partial() }, h);\n";
+    let found = tools(text);
+    assert_eq!(
+        found[0].input_schema["properties"]["color"],
+        json!({"type": "string", "enum": ["red", "blue"]})
+    );
+    assert_eq!(
+        found[0].input_schema["required"],
+        json!(["a", "b", "c", "color"])
+    );
+    let y = &found[1].input_schema;
+    assert_eq!(y["properties"].as_object().unwrap().len(), 2);
+    assert!(y.get("required").is_none());
+}
+
+#[test]
+fn compiled_receivers_are_not_matched_by_name() {
+    let text = "const zod_1 = require(\"zod\");\n\
+        const s = { q: zod_1.z.string().describe(\"query\") };\n\
+        (0, thing_1.register)(x);\n\
+        e.tool(\"find\", \"Find things\", s, async () => ({}));\n";
+    let tool = extract_text(Language::JavaScript, text).tools.remove(0);
+    assert_eq!(tool.name, "find");
+    assert_eq!(tool.description, "Find things");
+    assert_eq!(
+        tool.input_schema["properties"]["q"],
+        json!({"type": "string", "description": "query"})
+    );
+}
+
+#[test]
+fn shadowed_names_in_handlers_do_not_leak() {
+    // The handler's own `name` must not be taken for the registration's.
+    let text = "const name = 'outer';\n\
+        const f = (server) => { server.registerTool(name, { description: 'd' }, async (args) => {\n\
+          const { name } = args; return name; }); };\n";
+    assert_eq!(only(text).name, "outer");
+}
+
+#[test]
+fn parameters_and_run_time_names_are_unresolved_not_invented() {
+    let text = "function reg(server, toolName) { server.tool(toolName, 'd', {}, h); }\n\
+        server.tool(process.env.TOOL_NAME, 'd', h);\n\
+        server.tool(`tool_${suffix}`, 'd', h);\n";
+    let outcome = extract_text(Language::TypeScript, text);
+    assert!(outcome.tools.is_empty(), "{:?}", outcome.tools);
+    assert_eq!(outcome.unresolved.len(), 3, "{:?}", outcome.unresolved);
+    assert!(
+        outcome.unresolved[0]
+            .reason
+            .contains("`toolName` is a function parameter")
+    );
+}
+
+#[test]
+fn descriptions_fold_concatenation_templates_and_joins() {
+    let text = "const A = 'Alpha. ';\n\
+        server.tool('a', A + 'Beta ' + 2 + '.', h);\n\
+        server.tool('b', `Line one\\nline two`, h);\n\
+        server.tool('c', ['x', 'y'].join(' + '), h);\n\
+        server.tool('d', `With ${A.trim()} inside`, h);\n";
+    let descriptions: Vec<String> = tools(text).into_iter().map(|t| t.description).collect();
+    assert_eq!(
+        descriptions,
+        [
+            "Alpha. Beta 2.",
+            "Line one\nline two",
+            "x + y",
+            "With Alpha. inside"
+        ]
+    );
+}
+
+#[test]
+fn loops_over_literal_arrays_expand_and_run_time_arrays_do_not() {
+    let text = "const DEFS = [{ name: 'a', d: 'A' }, { name: 'b', d: 'B' }];\n\
+        for (const def of DEFS) server.tool(def.name, def.d, h);\n\
+        DEFS.forEach(({ name, d }) => server.tool(name + '_v2', d, h));\n\
+        for (const def of await load()) server.tool(def.name, def.d, h);\n";
+    let outcome = extract_text(Language::TypeScript, text);
+    let names: Vec<&str> = outcome.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "a_v2", "b_v2"]);
+    assert_eq!(outcome.unresolved.len(), 1);
+}
+
+#[test]
+fn unreadable_schema_lowers_confidence() {
+    let tool = only("server.tool('t', 'd', buildShape(), h);");
+    assert!(
+        tool.confidence < 1.0 && tool.confidence >= 0.5,
+        "{}",
+        tool.confidence
+    );
+    let tool = only("server.tool('t', 'd', { a: z.string().superSecret() }, h);");
+    assert!((tool.confidence - 0.9).abs() < 1e-9, "{}", tool.confidence);
+    let tool = only("server.tool('t', 'd', { a: z.string() }, h);");
+    assert_eq!(tool.confidence, 1.0);
+}
+
+#[test]
+fn annotations_are_declared_only_when_written() {
+    let with = only("server.tool('t', 'd', {}, { readOnlyHint: true }, h);");
+    assert_eq!(with.annotation_source, AnnotationSource::Declared);
+    assert_eq!(with.annotations, Some(json!({"readOnlyHint": true})));
+    let without = only("server.tool('t', 'd', {}, h);");
+    assert_eq!(without.annotation_source, AnnotationSource::Absent);
+    assert_eq!(without.annotations, None);
+}
+
+#[test]
+fn list_handler_reads_inline_tools_and_reports_computed_lists() {
+    let text = "server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [\n\
+          { name: 'a', description: 'A', inputSchema: { type: 'object', properties: { x: { type: 'string' } } } },\n\
+          ...EXTRA,\n\
+        ] }));\n\
+        const EXTRA = [{ name: 'b', description: 'B', inputSchema: z.toJSONSchema(z.object({ y: z.number() })) }];\n\
+        other.setRequestHandler('tools/list', async () => ({ tools: registry.list() }));\n";
+    let outcome = extract_text(Language::TypeScript, text);
+    let names: Vec<&str> = outcome.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(outcome.tools[1].input_schema["required"], json!(["y"]));
+    assert_eq!(outcome.unresolved.len(), 1);
+}
+
+#[test]
+fn the_sdks_own_list_handler_is_not_a_registration() {
+    let text = "class McpServer { setToolRequestHandlers() {\n\
+        this.server.setRequestHandler(ListToolsRequestSchema, () => ({\n\
+          tools: Object.entries(this._registeredTools).map(([name, tool]) => ({ name })) })); } }\n";
+    let outcome = extract_text(Language::JavaScript, text);
+    assert!(outcome.tools.is_empty() && outcome.unresolved.is_empty());
+}
+
+#[test]
+fn cyclic_constants_end() {
+    let outcome = extract_text(
+        Language::TypeScript,
+        "const a = b; const b = a; server.tool(a, 'd', h);",
+    );
+    assert!(outcome.tools.is_empty());
+    assert_eq!(outcome.unresolved.len(), 1);
+}
+
+#[test]
+fn hostile_nesting_gives_up_without_overflowing() {
+    let deep = format!(
+        "server.tool('t', {}1{}, h);",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let outcome = extract_text(Language::TypeScript, &deep);
+    assert_eq!(outcome.gave_up, Some(SkipReason::TooDeep));
+    // Just under the syntax limit: folded or not, it must return.
+    let nested = format!(
+        "server.tool('t', 'd', {}1{}, h);",
+        "[".repeat(120),
+        "]".repeat(120)
+    );
+    let outcome = extract_text(Language::TypeScript, &nested);
+    assert_eq!(outcome.gave_up, None);
+    assert_eq!(outcome.tools.len(), 1);
+}
+
+#[test]
+fn syntax_errors_keep_the_tools_around_them() {
+    let outcome = extract_text(
+        Language::TypeScript,
+        "server.tool('good', 'd', h);\nconst broken = ;\n",
+    );
+    assert_eq!(outcome.syntax_error_row, Some(1));
+    assert_eq!(outcome.tools.len(), 1);
+}
+
+#[test]
+fn one_argument_tool_calls_of_other_libraries_are_ignored() {
+    assert!(
+        extract_text(Language::TypeScript, "agent.tool(myFunction);")
+            .unresolved
+            .is_empty()
+    );
+}

@@ -210,10 +210,17 @@ pub fn parameters_schema(parameters: Node<'_>, context: &TypeContext<'_>) -> (Va
 
 /// `Context`, `fastmcp.Context`, `Context[ServerSession, None]`: injected, not an input.
 fn is_context(hint: Node<'_>, source: &str) -> bool {
-    let text = syntax::text(hint, source);
-    let base = text.split('[').next().unwrap_or(text).trim();
-    let last = base.rsplit('.').next().unwrap_or(base);
-    last == "Context" || last == "RequestContext"
+    // `Context | None` and `Optional[Context]` too.
+    syntax::text(hint, source).split('|').any(|member| {
+        let member = member.trim();
+        let member = member
+            .strip_prefix("Optional[")
+            .or_else(|| member.strip_prefix("typing.Optional["))
+            .unwrap_or(member);
+        let base = member.split('[').next().unwrap_or(member).trim();
+        let last = base.rsplit('.').next().unwrap_or(base);
+        last == "Context" || last == "RequestContext"
+    })
 }
 
 /// `Field(...)` (also `pydantic.Field(...)`), when `node` is that call.

@@ -1,0 +1,797 @@
+//! Python: FastMCP-style decorators (`@mcp.tool`, on any receiver, SDK 1.x `FastMCP`,
+//! SDK 2.x `MCPServer` and the standalone `fastmcp` package), `add_tool(...)` with a
+//! function or `Tool.from_function(...)`, and low-level servers that list `Tool(...)`
+//! objects from a `@server.list_tools()` handler or a `Server(on_list_tools=...)` one.
+//!
+//! Descriptions: the `description=` keyword, else the function's docstring cleaned the way
+//! `inspect.cleandoc` does (common indentation removed, leading and trailing blank lines
+//! dropped). The whole docstring is kept, `Args:` section included, because that is what
+//! FastMCP sends as the tool's description.
+//!
+//! Input schemas are built from the parameters and their type hints (`types`), the way
+//! pydantic would: a parameter with a default is not required, `self`/`cls` and `Context`
+//! parameters are not part of the schema, and a pydantic model becomes an object schema
+//! read from its class (in this file or one relative import away).
+
+pub mod types;
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+use tree_sitter::Node;
+
+use super::syntax::{self, MAX_DEPTH};
+use super::{FileOutcome, SkipReason, SourceFile, Unresolved};
+use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
+use types::{Models, TypeContext};
+
+/// Cheap literal check run before parsing: every shape read here spells one of these.
+pub fn might_define_tools(text: &str) -> bool {
+    text.contains(".tool") || text.contains("list_tools") || text.contains("add_tool")
+}
+
+pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
+    let mut outcome = FileOutcome::default();
+    let Some(tree) = syntax::parse(super::Language::Python, file.text) else {
+        outcome.gave_up = Some(SkipReason::Unreadable("the Python parser gave up".into()));
+        return outcome;
+    };
+    if syntax::deeper_than(&tree, MAX_DEPTH) {
+        outcome.gave_up = Some(SkipReason::TooDeep);
+        return outcome;
+    }
+    outcome.syntax_error_row = syntax::first_error_row(&tree);
+    let root = tree.root_node();
+    let module = Module::index(file, &tree);
+    let mut reader = Reader {
+        file,
+        module: &module,
+        outcome: &mut outcome,
+    };
+    reader.visit(root, 0);
+    outcome
+}
+
+/// What a file defines at any level, by name: functions, classes, string constants.
+pub(crate) struct Module<'t> {
+    functions: HashMap<String, Node<'t>>,
+    /// `NAME = "x"` and class constants `Names.FETCH = "fetch"` (also enum members).
+    constants: HashMap<String, String>,
+    /// Right-hand sides of `NAME = <expression>`, for values held in constants
+    /// (`annotations=READ_ONLY`).
+    assigned: HashMap<String, Node<'t>>,
+    /// Whether the file has a low-level list-tools handler, which makes `Tool(...)` calls
+    /// tool definitions.
+    lists_tools: bool,
+    pub(crate) models: Models,
+}
+
+impl<'t> Module<'t> {
+    fn index(file: &SourceFile<'_>, tree: &'t tree_sitter::Tree) -> Module<'t> {
+        let root = tree.root_node();
+        let mut module = Module {
+            functions: HashMap::new(),
+            constants: HashMap::new(),
+            assigned: HashMap::new(),
+            lists_tools: false,
+            models: Models::default(),
+        };
+        module.models.read_classes(file, tree, true);
+        let mut stack = vec![(root, 0usize, None::<String>)];
+        while let Some((node, depth, class)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                continue;
+            }
+            match node.kind() {
+                "function_definition" => {
+                    if let Some(name) = node.child_by_field_name("name") {
+                        module
+                            .functions
+                            .entry(syntax::text(name, file.text).to_owned())
+                            .or_insert(node);
+                    }
+                }
+                "assignment" => {
+                    if let (Some(left), Some(right)) = (
+                        node.child_by_field_name("left"),
+                        node.child_by_field_name("right"),
+                    ) && left.kind() == "identifier"
+                    {
+                        if class.is_none() {
+                            module
+                                .assigned
+                                .entry(syntax::text(left, file.text).to_owned())
+                                .or_insert(right);
+                        }
+                        if let Some(value) = string_value(right, file.text) {
+                            let name = syntax::text(left, file.text);
+                            let key = match &class {
+                                Some(class) => format!("{class}.{name}"),
+                                None => name.to_owned(),
+                            };
+                            module.constants.insert(key, value);
+                        }
+                    }
+                }
+                "keyword_argument" => {
+                    if node
+                        .child_by_field_name("name")
+                        .is_some_and(|name| syntax::text(name, file.text) == "on_list_tools")
+                    {
+                        module.lists_tools = true;
+                    }
+                }
+                "decorator" => {
+                    if decorator_method(node, file.text) == Some("list_tools") {
+                        module.lists_tools = true;
+                    }
+                }
+                _ => {}
+            }
+            let class_name = if node.kind() == "class_definition" {
+                node.child_by_field_name("name")
+                    .map(|name| syntax::text(name, file.text).to_owned())
+            } else if node.kind() == "function_definition" {
+                None
+            } else {
+                class.clone()
+            };
+            let mut cursor = node.walk();
+            for child in node.named_children(&mut cursor) {
+                stack.push((child, depth + 1, class_name.clone()));
+            }
+        }
+        module
+    }
+
+    /// A name the source spells as a string, an identifier bound to a string constant, or
+    /// a class / enum member (`Names.FETCH`, `Names.FETCH.value`).
+    fn resolve_string(&self, node: Node<'_>, source: &str) -> Option<String> {
+        if let Some(value) = string_value(node, source) {
+            return Some(value);
+        }
+        let text = syntax::text(node, source);
+        let text = text.strip_suffix(".value").unwrap_or(text);
+        match node.kind() {
+            "identifier" | "attribute" => {
+                let key = text.rsplit('.').take(2).collect::<Vec<_>>();
+                let key = match key.as_slice() {
+                    [member, class] => format!("{class}.{member}"),
+                    [name] => (*name).to_owned(),
+                    _ => return None,
+                };
+                self.constants.get(&key).cloned()
+            }
+            _ => None,
+        }
+    }
+}
+
+struct Reader<'a, 't> {
+    file: &'a SourceFile<'a>,
+    module: &'a Module<'t>,
+    outcome: &'a mut FileOutcome,
+}
+
+impl Reader<'_, '_> {
+    fn visit(&mut self, node: Node<'_>, depth: usize) {
+        if depth > MAX_DEPTH {
+            return;
+        }
+        match node.kind() {
+            "decorated_definition" => self.decorated(node),
+            "call" => self.call(node),
+            _ => {}
+        }
+        let mut cursor = node.walk();
+        for child in node.named_children(&mut cursor) {
+            self.visit(child, depth + 1);
+        }
+    }
+
+    /// `@<anything>.tool`, `@<anything>.tool(...)` on a function.
+    fn decorated(&mut self, node: Node<'_>) {
+        let Some(function) = node.child_by_field_name("definition") else {
+            return;
+        };
+        if function.kind() != "function_definition" {
+            return;
+        }
+        let mut cursor = node.walk();
+        for decorator in node.named_children(&mut cursor) {
+            if decorator.kind() != "decorator" {
+                continue;
+            }
+            if decorator_method(decorator, self.file.text) != Some("tool") {
+                continue;
+            }
+            let arguments = decorator
+                .named_child(0)
+                .filter(|expression| expression.kind() == "call")
+                .and_then(|call| call.child_by_field_name("arguments"));
+            let options = arguments
+                .map(|arguments| self.options(arguments, 0))
+                .unwrap_or_default();
+            self.tool_from_function(function, options, decorator);
+        }
+    }
+
+    fn call(&mut self, call: Node<'_>) {
+        let Some(function) = call.child_by_field_name("function") else {
+            return;
+        };
+        let Some(arguments) = call.child_by_field_name("arguments") else {
+            return;
+        };
+        match function.kind() {
+            "attribute" => {
+                let method = function
+                    .child_by_field_name("attribute")
+                    .map(|name| syntax::text(name, self.file.text));
+                match method {
+                    Some("add_tool") => self.add_tool(call, arguments),
+                    Some("Tool") if self.module.lists_tools => self.tool_object(call, arguments),
+                    _ => {}
+                }
+            }
+            "identifier" if self.module.lists_tools => {
+                if syntax::text(function, self.file.text) == "Tool" {
+                    self.tool_object(call, arguments);
+                }
+            }
+            // `mcp.tool(name="x")(handler)`: the decorator applied by hand.
+            "call" => {
+                let applies_tool = function
+                    .child_by_field_name("function")
+                    .filter(|inner| inner.kind() == "attribute")
+                    .and_then(|inner| inner.child_by_field_name("attribute"))
+                    .is_some_and(|name| syntax::text(name, self.file.text) == "tool");
+                if !applies_tool {
+                    return;
+                }
+                let options = function
+                    .child_by_field_name("arguments")
+                    .map(|inner| self.options(inner, 0))
+                    .unwrap_or_default();
+                self.register_function_argument(call, arguments, 0, options);
+            }
+            _ => {}
+        }
+    }
+
+    /// `server.add_tool(fn, name=..., description=...)` (SDK FastMCP) and
+    /// `server.add_tool(Tool.from_function(fn, name=..., ...))` (standalone fastmcp).
+    fn add_tool(&mut self, call: Node<'_>, arguments: Node<'_>) {
+        let Some(first) = positional(arguments, 0) else {
+            return;
+        };
+        if first.kind() == "call"
+            && let Some(function) = first.child_by_field_name("function")
+            && syntax::text(function, self.file.text).ends_with("from_function")
+            && let Some(inner) = first.child_by_field_name("arguments")
+        {
+            let options = self.options(inner, 1);
+            self.register_function_argument(first, inner, 0, options);
+            return;
+        }
+        let options = self.options(arguments, 1);
+        self.register_function_argument(call, arguments, 0, options);
+    }
+
+    /// Registers the function named by the `index`th positional argument of `arguments`,
+    /// or reports the registration unresolved when it is not a function of this file.
+    fn register_function_argument(
+        &mut self,
+        call: Node<'_>,
+        arguments: Node<'_>,
+        index: usize,
+        options: Options,
+    ) {
+        let target = positional(arguments, index);
+        let function = target
+            .filter(|node| node.kind() == "identifier")
+            .and_then(|node| {
+                self.module
+                    .functions
+                    .get(syntax::text(node, self.file.text))
+            })
+            .copied();
+        match function {
+            Some(function) => self.tool_from_function(function, options, call),
+            None if options.name.is_some() && target.is_some() => {
+                // A handler built at run time (a lambda, a factory call) under a known name.
+                let name = options.name.clone().unwrap_or_default();
+                let mut tool = ToolDef::new(name, options.description.clone().unwrap_or_default());
+                self.finish(&mut tool, options, call, 0.6);
+                self.outcome.tools.push(tool);
+            }
+            None => self.unresolved(
+                call,
+                format!(
+                    "the tool is `{}`, which is not a function defined in this file",
+                    target.map_or("", |node| syntax::text(node, self.file.text))
+                ),
+            ),
+        }
+    }
+
+    /// Reads `name=`, `description=`, `title=`, `annotations=` (and a positional name at
+    /// `name_index`, as `@mcp.tool("name")` allows).
+    fn options(&mut self, arguments: Node<'_>, name_index: usize) -> Options {
+        let mut options = Options::default();
+        if let Some(first) = positional(arguments, name_index)
+            && let Some(name) = string_value(first, self.file.text)
+        {
+            options.name = Some(name);
+        }
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            if argument.kind() != "keyword_argument" {
+                continue;
+            }
+            let (Some(key), Some(value)) = (
+                argument.child_by_field_name("name"),
+                argument.child_by_field_name("value"),
+            ) else {
+                continue;
+            };
+            match syntax::text(key, self.file.text) {
+                "name" => match self.module.resolve_string(value, self.file.text) {
+                    Some(name) => options.name = Some(name),
+                    None => {
+                        options.name_unresolved =
+                            Some(syntax::text(value, self.file.text).to_owned())
+                    }
+                },
+                "description" => {
+                    options.description = self.module.resolve_string(value, self.file.text)
+                }
+                "title" => options.title = self.module.resolve_string(value, self.file.text),
+                "annotations" => {
+                    let value = match value.kind() {
+                        "identifier" => self
+                            .module
+                            .assigned
+                            .get(syntax::text(value, self.file.text))
+                            .copied()
+                            .unwrap_or(value),
+                        _ => value,
+                    };
+                    options.annotations = annotations(value, self.file.text);
+                }
+                _ => {}
+            }
+        }
+        options
+    }
+
+    fn tool_from_function(&mut self, function: Node<'_>, options: Options, at: Node<'_>) {
+        if let Some(expression) = &options.name_unresolved {
+            let expression = expression.clone();
+            self.unresolved(
+                at,
+                format!("tool name is `{expression}`, known only at run time"),
+            );
+            return;
+        }
+        let source = self.file.text;
+        let function_name = function
+            .child_by_field_name("name")
+            .map(|name| syntax::text(name, source).to_owned())
+            .unwrap_or_default();
+        let name = options.name.clone().unwrap_or(function_name);
+        let description = options.description.clone().unwrap_or_else(|| {
+            docstring(function, source)
+                .map(|doc| clean_doc(&doc))
+                .unwrap_or_default()
+        });
+        let context = TypeContext {
+            file: self.file,
+            models: &self.module.models,
+        };
+        let (schema, complete) = function
+            .child_by_field_name("parameters")
+            .map(|parameters| types::parameters_schema(parameters, &context))
+            .unwrap_or((json!({"type": "object", "properties": {}}), true));
+        let mut tool = ToolDef::new(name, description);
+        tool.input_schema = schema;
+        self.finish(&mut tool, options, at, if complete { 0.95 } else { 0.8 });
+        self.outcome.tools.push(tool);
+    }
+
+    /// `Tool(name=..., description=..., inputSchema={...}, annotations=...)`.
+    fn tool_object(&mut self, call: Node<'_>, arguments: Node<'_>) {
+        let options = self.options(arguments, usize::MAX);
+        let Some(name) = options.name.clone() else {
+            let expression = options.name_unresolved.clone().unwrap_or_default();
+            self.unresolved(
+                call,
+                format!("tool name is `{expression}`, known only at run time"),
+            );
+            return;
+        };
+        let mut schema = None;
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            if argument.kind() != "keyword_argument" {
+                continue;
+            }
+            let (Some(key), Some(value)) = (
+                argument.child_by_field_name("name"),
+                argument.child_by_field_name("value"),
+            ) else {
+                continue;
+            };
+            if matches!(
+                syntax::text(key, self.file.text),
+                "inputSchema" | "input_schema"
+            ) {
+                schema = self.schema_value(value);
+            }
+        }
+        let complete = schema.is_some();
+        let mut tool = ToolDef::new(name, options.description.clone().unwrap_or_default());
+        tool.input_schema = schema.unwrap_or_else(|| json!({"type": "object"}));
+        self.finish(&mut tool, options, call, if complete { 0.9 } else { 0.7 });
+        self.outcome.tools.push(tool);
+    }
+
+    /// A literal JSON Schema (`{...}`), `Model.model_json_schema()` or `Model.schema()`.
+    fn schema_value(&self, value: Node<'_>) -> Option<Value> {
+        if value.kind() == "call"
+            && let Some(function) = value.child_by_field_name("function")
+            && function.kind() == "attribute"
+            && let (Some(object), Some(method)) = (
+                function.child_by_field_name("object"),
+                function.child_by_field_name("attribute"),
+            )
+            && matches!(
+                syntax::text(method, self.file.text),
+                "model_json_schema" | "schema"
+            )
+        {
+            let context = TypeContext {
+                file: self.file,
+                models: &self.module.models,
+            };
+            return types::model_schema(syntax::text(object, self.file.text), &context, 0);
+        }
+        literal(value, self.file.text, 0)
+    }
+
+    fn finish(&self, tool: &mut ToolDef, options: Options, at: Node<'_>, confidence: f64) {
+        tool.title = options.title;
+        if let Some(annotations) = options.annotations {
+            tool.annotations = Some(annotations);
+            tool.annotation_source = AnnotationSource::Declared;
+        }
+        tool.method = ExtractionMethod::StaticPy;
+        tool.location = Some(self.file.location(at.start_position().row));
+        tool.confidence = confidence;
+    }
+
+    fn unresolved(&mut self, at: Node<'_>, reason: String) {
+        self.outcome.unresolved.push(Unresolved {
+            location: self.file.location(at.start_position().row),
+            method: ExtractionMethod::StaticPy,
+            reason,
+        });
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Options {
+    name: Option<String>,
+    /// The source of a `name=` that is not a literal or known constant.
+    name_unresolved: Option<String>,
+    description: Option<String>,
+    title: Option<String>,
+    annotations: Option<Value>,
+}
+
+/// The method a decorator calls: `tool` for `@mcp.tool`, `@self.mcp.tool(...)`.
+fn decorator_method<'s>(decorator: Node<'_>, source: &'s str) -> Option<&'s str> {
+    let mut expression = decorator.named_child(0)?;
+    if expression.kind() == "call" {
+        expression = expression.child_by_field_name("function")?;
+    }
+    if expression.kind() != "attribute" {
+        return None;
+    }
+    Some(syntax::text(
+        expression.child_by_field_name("attribute")?,
+        source,
+    ))
+}
+
+fn positional(arguments: Node<'_>, index: usize) -> Option<Node<'_>> {
+    let mut cursor = arguments.walk();
+    arguments
+        .named_children(&mut cursor)
+        .filter(|node| !matches!(node.kind(), "keyword_argument" | "comment"))
+        .nth(index)
+}
+
+/// `ToolAnnotations(readOnlyHint=True, ...)` or a dict literal, as a JSON object.
+fn annotations(value: Node<'_>, source: &str) -> Option<Value> {
+    if value.kind() == "call" {
+        let arguments = value.child_by_field_name("arguments")?;
+        let mut object = Map::new();
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            if argument.kind() != "keyword_argument" {
+                continue;
+            }
+            let key = syntax::text(argument.child_by_field_name("name")?, source);
+            let value = literal(argument.child_by_field_name("value")?, source, 0)?;
+            object.insert(snake_to_camel(key), value);
+        }
+        return Some(Value::Object(object));
+    }
+    match literal(value, source, 0)? {
+        Value::Object(object) => Some(Value::Object(
+            object
+                .into_iter()
+                .map(|(key, value)| (snake_to_camel(&key), value))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// SDK 2.x spells annotation fields in snake case (`read_only_hint`); MCP in camel case.
+fn snake_to_camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for character in key.chars() {
+        if character == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(character.to_uppercase());
+            upper = false;
+        } else {
+            out.push(character);
+        }
+    }
+    out
+}
+
+/// A Python literal (dict, list, tuple, string, number, True/False/None) as JSON; `None`
+/// for anything computed.
+pub(crate) fn literal(node: Node<'_>, source: &str, depth: usize) -> Option<Value> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    match node.kind() {
+        "string" | "concatenated_string" => string_value(node, source).map(Value::String),
+        "integer" => {
+            let text = syntax::text(node, source).replace('_', "");
+            text.parse::<i64>().ok().map(Value::from)
+        }
+        "float" => {
+            let text = syntax::text(node, source).replace('_', "");
+            text.parse::<f64>().ok().map(Value::from)
+        }
+        "true" => Some(Value::Bool(true)),
+        "false" => Some(Value::Bool(false)),
+        "none" => Some(Value::Null),
+        "unary_operator" => {
+            let operand = literal(node.child_by_field_name("argument")?, source, depth + 1)?;
+            let text = syntax::text(node, source);
+            match (text.starts_with('-'), operand) {
+                (true, Value::Number(number)) => {
+                    if let Some(integer) = number.as_i64() {
+                        Some(Value::from(-integer))
+                    } else {
+                        number.as_f64().map(|float| Value::from(-float))
+                    }
+                }
+                (false, value) => Some(value),
+                _ => None,
+            }
+        }
+        "parenthesized_expression" => literal(node.named_child(0)?, source, depth + 1),
+        "list" | "tuple" | "set" => {
+            let mut cursor = node.walk();
+            node.named_children(&mut cursor)
+                .filter(|child| child.kind() != "comment")
+                .map(|child| literal(child, source, depth + 1))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array)
+        }
+        "dictionary" => {
+            let mut object = Map::new();
+            let mut cursor = node.walk();
+            for pair in node.named_children(&mut cursor) {
+                if pair.kind() != "pair" {
+                    continue;
+                }
+                let key = string_value(pair.child_by_field_name("key")?, source)?;
+                let value = literal(pair.child_by_field_name("value")?, source, depth + 1)?;
+                object.insert(key, value);
+            }
+            Some(Value::Object(object))
+        }
+        _ => None,
+    }
+}
+
+/// The value of a string literal (implicit concatenation and parentheses included);
+/// `None` for f-strings with expressions and byte strings.
+pub(crate) fn string_value(node: Node<'_>, source: &str) -> Option<String> {
+    match node.kind() {
+        "string" => {
+            let mut cursor = node.walk();
+            if node
+                .named_children(&mut cursor)
+                .any(|child| child.kind() == "interpolation")
+            {
+                return None;
+            }
+            decode_string(syntax::text(node, source))
+        }
+        "concatenated_string" => {
+            let mut cursor = node.walk();
+            let parts = node
+                .named_children(&mut cursor)
+                .filter(|child| child.kind() != "comment")
+                .map(|child| string_value(child, source))
+                .collect::<Option<Vec<_>>>()?;
+            Some(parts.concat())
+        }
+        "parenthesized_expression" => string_value(node.named_child(0)?, source),
+        _ => None,
+    }
+}
+
+/// Decodes a Python string literal's source (`r"..."`, `"""..."""`, escapes).
+fn decode_string(text: &str) -> Option<String> {
+    let quote_at = text.find(['"', '\''])?;
+    let prefix = text[..quote_at].to_ascii_lowercase();
+    if prefix.contains('b') {
+        return None;
+    }
+    let raw = prefix.contains('r');
+    let body = &text[quote_at..];
+    let delimiter = if body.starts_with("\"\"\"") || body.starts_with("'''") {
+        &body[..3]
+    } else {
+        &body[..1]
+    };
+    let inner = body
+        .strip_prefix(delimiter)?
+        .strip_suffix(delimiter)
+        .unwrap_or_else(|| &body[delimiter.len()..]);
+    if raw {
+        return Some(inner.to_owned());
+    }
+    Some(unescape(inner))
+}
+
+fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(character) = chars.next() {
+        if character != '\\' {
+            out.push(character);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some('\'') => out.push('\''),
+            Some('"') => out.push('"'),
+            Some('0') => out.push('\0'),
+            Some('\n') => {} // a line continuation inside the literal
+            Some('x') => {
+                let hex: String = (0..2).filter_map(|_| chars.next()).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(decoded) => out.push(decoded),
+                    None => {
+                        out.push_str("\\x");
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other @ ('u' | 'U')) => {
+                let width = if other == 'u' { 4 } else { 8 };
+                let hex: String = (0..width).filter_map(|_| chars.next()).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(decoded) => out.push(decoded),
+                    None => {
+                        out.push('\\');
+                        out.push(other);
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// The docstring of a function: its body's first statement, when that is a string.
+fn docstring(function: Node<'_>, source: &str) -> Option<String> {
+    let body = function.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let first = body
+        .named_children(&mut cursor)
+        .find(|child| child.kind() != "comment")?;
+    if first.kind() != "expression_statement" {
+        return None;
+    }
+    string_value(first.named_child(0)?, source)
+}
+
+/// `inspect.cleandoc`: tabs expanded, the first line stripped of leading whitespace, the
+/// common indentation of the other lines removed, leading and trailing blank lines dropped.
+pub fn clean_doc(doc: &str) -> String {
+    let expanded = doc.replace('\t', "        ");
+    let lines: Vec<&str> = expanded.lines().collect();
+    let margin = lines
+        .iter()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    let mut cleaned: Vec<String> = Vec::with_capacity(lines.len());
+    for (index, line) in lines.iter().enumerate() {
+        if index == 0 {
+            cleaned.push(line.trim_start().to_owned());
+        } else {
+            cleaned.push(
+                line.get(margin..)
+                    .unwrap_or("")
+                    .trim_end_matches(['\r'])
+                    .to_owned(),
+            );
+        }
+    }
+    while cleaned.first().is_some_and(|line| line.trim().is_empty()) {
+        cleaned.remove(0);
+    }
+    while cleaned.last().is_some_and(|line| line.trim().is_empty()) {
+        cleaned.pop();
+    }
+    cleaned.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docstrings_are_cleaned_like_inspect_cleandoc() {
+        assert_eq!(
+            clean_doc("Fetch a URL.\n\n    Args:\n        url: where\n    "),
+            "Fetch a URL.\n\nArgs:\n    url: where"
+        );
+        assert_eq!(
+            clean_doc("\n    Leading blank.\n    Two.\n"),
+            "Leading blank.\nTwo."
+        );
+        assert_eq!(clean_doc("One line."), "One line.");
+    }
+
+    #[test]
+    fn string_literals_are_decoded() {
+        assert_eq!(decode_string(r#""a\nb""#).as_deref(), Some("a\nb"));
+        assert_eq!(decode_string(r#"r"a\nb""#).as_deref(), Some(r"a\nb"));
+        assert_eq!(decode_string("'''x'y'''").as_deref(), Some("x'y"));
+        assert_eq!(decode_string(r#"b"x""#), None);
+    }
+
+    #[test]
+    fn annotation_keys_become_camel_case() {
+        assert_eq!(snake_to_camel("read_only_hint"), "readOnlyHint");
+        assert_eq!(snake_to_camel("readOnlyHint"), "readOnlyHint");
+    }
+}

@@ -1,0 +1,600 @@
+//! Python type hints to JSON Schema, the way pydantic (and so FastMCP) renders them:
+//! `str`, `int`, `float`, `bool`, `list[...]`, `dict[...]`, `Optional`, `Union`, `X | None`,
+//! `Literal[...]`, `Annotated[..., Field(description=...)]`, enums and pydantic models
+//! (classes with annotated fields) found in the file or one relative import away.
+//!
+//! A `(schema, complete)` pair comes back everywhere: `complete` is false when some part
+//! of the hint named a type this cannot see, which lowers the tool's confidence.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value, json};
+use tree_sitter::{Node, Tree};
+
+use super::{literal, string_value};
+use crate::extract::syntax::{self, MAX_DEPTH};
+use crate::extract::{Language, SourceFile};
+
+/// How deep model fields may nest models before the rest is left as `{"type":"object"}`.
+const MAX_MODEL_NESTING: usize = 8;
+
+/// Classes that can type a parameter: pydantic models, dataclasses, TypedDicts and enums,
+/// from the file itself and from the files it imports relatively.
+#[derive(Default)]
+pub struct Models {
+    /// Text and syntax tree of each file read (the file itself first).
+    sources: Vec<(String, Tree)>,
+    classes: HashMap<String, ClassRef>,
+}
+
+#[derive(Clone, Copy)]
+struct ClassRef {
+    source: usize,
+    start: usize,
+    end: usize,
+}
+
+/// What type conversion needs: the file (for relative reads) and the models it knows.
+pub struct TypeContext<'a> {
+    pub file: &'a SourceFile<'a>,
+    pub models: &'a Models,
+}
+
+impl Models {
+    /// Indexes the classes under `root` (the file being read) and, when `follow_imports`,
+    /// those of every module imported with `from .module import Name`.
+    pub fn read_classes(&mut self, file: &SourceFile<'_>, tree: &Tree, follow_imports: bool) {
+        let root = tree.root_node();
+        let index = self.sources.len();
+        self.index_classes(index, root, file.text);
+        // Tree clones share the parsed tree; the text copy is only for files with tools.
+        self.sources.push((file.text.to_owned(), tree.clone()));
+        if !follow_imports {
+            return;
+        }
+        let mut cursor = root.walk();
+        for statement in root.named_children(&mut cursor) {
+            if statement.kind() != "import_from_statement" {
+                continue;
+            }
+            let Some(module) = statement.child_by_field_name("module_name") else {
+                continue;
+            };
+            let module = syntax::text(module, file.text);
+            if !module.starts_with('.') {
+                continue;
+            }
+            for candidate in relative_module_paths(module) {
+                let Some((_, text)) = file.read_relative(&candidate) else {
+                    continue;
+                };
+                if let Some(tree) = syntax::parse(Language::Python, &text)
+                    && !syntax::deeper_than(&tree, MAX_DEPTH)
+                {
+                    let index = self.sources.len();
+                    self.index_classes(index, tree.root_node(), &text);
+                    self.sources.push((text, tree));
+                }
+                break;
+            }
+        }
+    }
+
+    fn index_classes(&mut self, source: usize, root: Node<'_>, text: &str) {
+        let mut stack = vec![(root, 0usize)];
+        while let Some((node, depth)) = stack.pop() {
+            if depth > MAX_DEPTH {
+                continue;
+            }
+            if node.kind() == "class_definition"
+                && let Some(name) = node.child_by_field_name("name")
+            {
+                self.classes
+                    .entry(syntax::text(name, text).to_owned())
+                    .or_insert(ClassRef {
+                        source,
+                        start: node.start_byte(),
+                        end: node.end_byte(),
+                    });
+            }
+            let mut cursor = node.walk();
+            for child in node.named_children(&mut cursor) {
+                stack.push((child, depth + 1));
+            }
+        }
+    }
+
+    /// The class node and its file's text.
+    fn class(&self, name: &str) -> Option<(Node<'_>, &str)> {
+        let class = self.classes.get(name)?;
+        let (text, tree) = self.sources.get(class.source)?;
+        let node = tree
+            .root_node()
+            .descendant_for_byte_range(class.start, class.end)?;
+        let node = ancestor_of_kind(node, "class_definition")?;
+        Some((node, text.as_str()))
+    }
+}
+
+fn ancestor_of_kind<'t>(mut node: Node<'t>, kind: &str) -> Option<Node<'t>> {
+    loop {
+        if node.kind() == kind {
+            return Some(node);
+        }
+        node = node.parent()?;
+    }
+}
+
+/// `.models` -> `models.py`, `models/__init__.py`; `..shared.types` -> `../shared/types.py`.
+fn relative_module_paths(module: &str) -> Vec<PathBuf> {
+    let dots = module.chars().take_while(|c| *c == '.').count();
+    let rest = &module[dots..];
+    let mut base = PathBuf::new();
+    for _ in 1..dots {
+        base.push("..");
+    }
+    if rest.is_empty() {
+        return vec![base.join("__init__.py")];
+    }
+    let mut path = base;
+    for part in rest.split('.') {
+        path.push(part);
+    }
+    vec![path.with_extension("py"), path.join("__init__.py")]
+}
+
+/// The input schema of a function from its `parameters` node.
+pub fn parameters_schema(parameters: Node<'_>, context: &TypeContext<'_>) -> (Value, bool) {
+    let source = context.file.text;
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut complete = true;
+    let mut cursor = parameters.walk();
+    for (index, parameter) in parameters.named_children(&mut cursor).enumerate() {
+        let (name, hint, default) = match parameter.kind() {
+            "identifier" => (Some(parameter), None, None),
+            "typed_parameter" => (
+                parameter
+                    .named_child(0)
+                    .filter(|node| node.kind() == "identifier"),
+                parameter.child_by_field_name("type"),
+                None,
+            ),
+            "default_parameter" | "typed_default_parameter" => (
+                parameter.child_by_field_name("name"),
+                parameter.child_by_field_name("type"),
+                parameter.child_by_field_name("value"),
+            ),
+            _ => continue, // *args, **kwargs, `*`, `/`
+        };
+        let Some(name) = name else { continue };
+        let name = syntax::text(name, source);
+        if index == 0 && matches!(name, "self" | "cls") {
+            continue;
+        }
+        if hint.is_some_and(|hint| is_context(hint, source))
+            || (hint.is_none() && matches!(name, "ctx" | "context"))
+        {
+            continue;
+        }
+        let (mut schema, known) = match hint {
+            Some(hint) => type_schema(hint, source, context, 0),
+            None => (json!({}), true),
+        };
+        complete &= known;
+        let mut is_required = default.is_none();
+        if let Some(default) = default {
+            if let Some(field) = field_call(default, source) {
+                apply_field(&mut schema, field, source);
+                is_required = !field_has_default(field, source);
+            } else if let Some(value) = literal(default, source, 0)
+                && let Value::Object(object) = &mut schema
+            {
+                object.insert("default".to_owned(), value);
+            }
+        }
+        properties.insert(name.to_owned(), schema);
+        if is_required {
+            required.push(Value::String(name.to_owned()));
+        }
+    }
+    let mut schema = Map::new();
+    schema.insert("type".to_owned(), json!("object"));
+    schema.insert("properties".to_owned(), Value::Object(properties));
+    if !required.is_empty() {
+        schema.insert("required".to_owned(), Value::Array(required));
+    }
+    (Value::Object(schema), complete)
+}
+
+/// `Context`, `fastmcp.Context`, `Context[ServerSession, None]`: injected, not an input.
+fn is_context(hint: Node<'_>, source: &str) -> bool {
+    // `Context | None` and `Optional[Context]` too.
+    syntax::text(hint, source).split('|').any(|member| {
+        let member = member.trim();
+        let member = member
+            .strip_prefix("Optional[")
+            .or_else(|| member.strip_prefix("typing.Optional["))
+            .unwrap_or(member);
+        let base = member.split('[').next().unwrap_or(member).trim();
+        let last = base.rsplit('.').next().unwrap_or(base);
+        last == "Context" || last == "RequestContext"
+    })
+}
+
+/// `Field(...)` (also `pydantic.Field(...)`), when `node` is that call.
+fn field_call<'t>(node: Node<'t>, source: &str) -> Option<Node<'t>> {
+    if node.kind() != "call" {
+        return None;
+    }
+    let function = node.child_by_field_name("function")?;
+    let name = syntax::text(function, source);
+    (name == "Field" || name.ends_with(".Field")).then_some(node)
+}
+
+fn keyword<'t>(call: Node<'t>, key: &str, source: &str) -> Option<Node<'t>> {
+    let arguments = call.child_by_field_name("arguments")?;
+    let mut cursor = arguments.walk();
+    arguments
+        .named_children(&mut cursor)
+        .filter(|argument| argument.kind() == "keyword_argument")
+        .find(|argument| {
+            argument
+                .child_by_field_name("name")
+                .is_some_and(|name| syntax::text(name, source) == key)
+        })
+        .and_then(|argument| argument.child_by_field_name("value"))
+}
+
+/// Copies `description=` and literal `default=` of a `Field(...)` into the schema.
+fn apply_field(schema: &mut Value, field: Node<'_>, source: &str) {
+    let Value::Object(object) = schema else {
+        return;
+    };
+    if let Some(description) =
+        keyword(field, "description", source).and_then(|value| string_value(value, source))
+    {
+        object.insert("description".to_owned(), Value::String(description));
+    }
+    let default = keyword(field, "default", source).or_else(|| {
+        let arguments = field.child_by_field_name("arguments")?;
+        arguments
+            .named_child(0)
+            .filter(|first| first.kind() != "keyword_argument")
+    });
+    if let Some(value) = default.and_then(|value| literal(value, source, 0)) {
+        object.insert("default".to_owned(), value);
+    }
+}
+
+/// `Field(default=...)`, `Field(default_factory=...)` or `Field(<value>)` other than `...`.
+fn field_has_default(field: Node<'_>, source: &str) -> bool {
+    if keyword(field, "default", source).is_some()
+        || keyword(field, "default_factory", source).is_some()
+    {
+        return true;
+    }
+    field
+        .child_by_field_name("arguments")
+        .and_then(|arguments| arguments.named_child(0))
+        .is_some_and(|first| first.kind() != "keyword_argument" && first.kind() != "ellipsis")
+}
+
+/// The JSON Schema of one type hint.
+pub fn type_schema(
+    node: Node<'_>,
+    source: &str,
+    context: &TypeContext<'_>,
+    depth: usize,
+) -> (Value, bool) {
+    if depth > MAX_DEPTH {
+        return (json!({}), false);
+    }
+    match node.kind() {
+        "type" | "parenthesized_expression" => match node.named_child(0) {
+            Some(inner) => type_schema(inner, source, context, depth + 1),
+            None => (json!({}), false),
+        },
+        "none" => (json!({"type": "null"}), true),
+        "identifier" | "attribute" | "member_type" => {
+            named_type(syntax::text(node, source), context, depth)
+        }
+        // A forward reference: `"Model"`.
+        "string" => match string_value(node, source) {
+            Some(name) => named_type(name.trim(), context, depth),
+            None => (json!({}), false),
+        },
+        "binary_operator" | "union_type" => {
+            let mut members = Vec::new();
+            let complete = collect_union(node, source, context, depth, &mut members);
+            (union(members), complete)
+        }
+        "generic_type" => {
+            let base = node
+                .named_child(0)
+                .map(|base| syntax::text(base, source))
+                .unwrap_or_default();
+            let arguments: Vec<Node<'_>> = node
+                .named_child(1)
+                .map(|parameters| {
+                    let mut cursor = parameters.walk();
+                    parameters.named_children(&mut cursor).collect()
+                })
+                .unwrap_or_default();
+            generic(base, &arguments, source, context, depth)
+        }
+        "subscript" => {
+            let base = node
+                .child_by_field_name("value")
+                .map(|base| syntax::text(base, source))
+                .unwrap_or_default();
+            let mut cursor = node.walk();
+            let arguments: Vec<Node<'_>> = node
+                .children_by_field_name("subscript", &mut cursor)
+                .flat_map(|argument| {
+                    // `Dict[str, int]` parses as one tuple-less list of subscripts, but
+                    // some versions give a single `expression_list`.
+                    if argument.kind() == "expression_list" || argument.kind() == "tuple" {
+                        let mut inner = argument.walk();
+                        argument.named_children(&mut inner).collect::<Vec<_>>()
+                    } else {
+                        vec![argument]
+                    }
+                })
+                .collect();
+            generic(base, &arguments, source, context, depth)
+        }
+        _ => (json!({}), false),
+    }
+}
+
+fn collect_union(
+    node: Node<'_>,
+    source: &str,
+    context: &TypeContext<'_>,
+    depth: usize,
+    members: &mut Vec<Value>,
+) -> bool {
+    if depth > MAX_DEPTH {
+        return false;
+    }
+    let node = if node.kind() == "type" {
+        match node.named_child(0) {
+            Some(inner) => inner,
+            None => return false,
+        }
+    } else {
+        node
+    };
+    if matches!(node.kind(), "binary_operator" | "union_type") {
+        let mut complete = true;
+        let mut cursor = node.walk();
+        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
+        for child in children {
+            complete &= collect_union(child, source, context, depth + 1, members);
+        }
+        return complete;
+    }
+    let (schema, complete) = type_schema(node, source, context, depth + 1);
+    members.push(schema);
+    complete
+}
+
+/// `anyOf` of the members, flattened; a single member stands alone.
+fn union(members: Vec<Value>) -> Value {
+    let mut flat = Vec::new();
+    for member in members {
+        match member.get("anyOf").and_then(Value::as_array) {
+            Some(inner) if member.as_object().is_some_and(|object| object.len() == 1) => {
+                flat.extend(inner.iter().cloned())
+            }
+            _ => flat.push(member),
+        }
+    }
+    if flat.len() == 1 {
+        return flat.pop().unwrap_or_else(|| json!({}));
+    }
+    json!({ "anyOf": flat })
+}
+
+fn last_segment(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name).trim()
+}
+
+fn generic(
+    base: &str,
+    arguments: &[Node<'_>],
+    source: &str,
+    context: &TypeContext<'_>,
+    depth: usize,
+) -> (Value, bool) {
+    let argument = |index: usize| {
+        arguments
+            .get(index)
+            .map(|node| type_schema(*node, source, context, depth + 1))
+    };
+    match last_segment(base) {
+        "Optional" => {
+            let (inner, complete) = argument(0).unwrap_or((json!({}), false));
+            (union(vec![inner, json!({"type": "null"})]), complete)
+        }
+        "Union" => {
+            let mut members = Vec::new();
+            let mut complete = true;
+            for index in 0..arguments.len() {
+                if let Some((schema, known)) = argument(index) {
+                    members.push(schema);
+                    complete &= known;
+                }
+            }
+            (union(members), complete)
+        }
+        "list" | "List" | "Sequence" | "MutableSequence" | "Iterable" | "set" | "Set"
+        | "frozenset" | "FrozenSet" | "tuple" | "Tuple" => match argument(0) {
+            Some((items, complete)) => (json!({"type": "array", "items": items}), complete),
+            None => (json!({"type": "array"}), true),
+        },
+        "dict" | "Dict" | "Mapping" | "MutableMapping" => match argument(1) {
+            Some((values, complete)) => (
+                json!({"type": "object", "additionalProperties": values}),
+                complete,
+            ),
+            None => (json!({"type": "object"}), true),
+        },
+        "Literal" => {
+            let values: Option<Vec<Value>> = arguments
+                .iter()
+                .map(|node| {
+                    let node = if node.kind() == "type" {
+                        node.named_child(0)?
+                    } else {
+                        *node
+                    };
+                    literal(node, source, 0)
+                })
+                .collect();
+            match values {
+                Some(values) => (literal_schema(values), true),
+                None => (json!({}), false),
+            }
+        }
+        "Annotated" => {
+            let (mut schema, complete) = argument(0).unwrap_or((json!({}), false));
+            for metadata in arguments.iter().skip(1) {
+                let metadata = if metadata.kind() == "type" {
+                    metadata.named_child(0).unwrap_or(*metadata)
+                } else {
+                    *metadata
+                };
+                if let Some(field) = field_call(metadata, source) {
+                    apply_field(&mut schema, field, source);
+                }
+            }
+            (schema, complete)
+        }
+        _ => named_type(base, context, depth),
+    }
+}
+
+/// `Literal["a", "b"]` -> `{"type": "string", "enum": ["a", "b"]}`.
+fn literal_schema(values: Vec<Value>) -> Value {
+    let kind = if values.iter().all(Value::is_string) {
+        Some("string")
+    } else if values.iter().all(|value| value.is_i64() || value.is_u64()) {
+        Some("integer")
+    } else if values.iter().all(Value::is_boolean) {
+        Some("boolean")
+    } else {
+        None
+    };
+    let mut schema = Map::new();
+    if let Some(kind) = kind {
+        schema.insert("type".to_owned(), json!(kind));
+    }
+    schema.insert("enum".to_owned(), Value::Array(values));
+    Value::Object(schema)
+}
+
+/// A bare type name: a builtin, a typing alias, or a class this file can see.
+fn named_type(name: &str, context: &TypeContext<'_>, depth: usize) -> (Value, bool) {
+    let schema = match last_segment(name) {
+        "str" | "bytes" | "datetime" | "date" | "time" | "UUID" | "Path" | "AnyUrl" | "HttpUrl"
+        | "EmailStr" => json!({"type": "string"}),
+        "int" => json!({"type": "integer"}),
+        "float" | "Decimal" => json!({"type": "number"}),
+        "bool" => json!({"type": "boolean"}),
+        "None" | "NoneType" => json!({"type": "null"}),
+        "list" | "List" | "set" | "Set" | "tuple" | "Tuple" | "Sequence" => {
+            json!({"type": "array"})
+        }
+        "dict" | "Dict" | "Mapping" => json!({"type": "object"}),
+        "Any" | "object" => json!({}),
+        other => {
+            return match model_schema(other, context, depth) {
+                Some(schema) => (schema, true),
+                None => (json!({}), false),
+            };
+        }
+    };
+    (schema, true)
+}
+
+/// The schema of a class the file can see: an enum's values, or a model's annotated
+/// fields as an object. `None` for classes it cannot see.
+pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Option<Value> {
+    if depth > MAX_MODEL_NESTING * 4 {
+        return Some(json!({"type": "object"}));
+    }
+    let (class, text) = context.models.class(last_segment(name))?;
+    let superclasses = class
+        .child_by_field_name("superclasses")
+        .map(|node| syntax::text(node, text))
+        .unwrap_or_default();
+    let body = class.child_by_field_name("body")?;
+    let mut cursor = body.walk();
+    let assignments: Vec<Node<'_>> = body
+        .named_children(&mut cursor)
+        .filter(|statement| statement.kind() == "expression_statement")
+        .filter_map(|statement| statement.named_child(0))
+        .filter(|expression| expression.kind() == "assignment")
+        .collect();
+    if superclasses.contains("Enum") {
+        let values: Vec<Value> = assignments
+            .iter()
+            .filter_map(|assignment| literal(assignment.child_by_field_name("right")?, text, 0))
+            .collect();
+        return Some(literal_schema(values));
+    }
+    let class_source = SourceFile {
+        text,
+        ..*context.file
+    };
+    let class_context = TypeContext {
+        file: &class_source,
+        models: context.models,
+    };
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for assignment in assignments {
+        let (Some(left), Some(hint)) = (
+            assignment.child_by_field_name("left"),
+            assignment.child_by_field_name("type"),
+        ) else {
+            continue;
+        };
+        if left.kind() != "identifier" {
+            continue;
+        }
+        let field_name = syntax::text(left, text);
+        if field_name.starts_with('_') || syntax::text(hint, text).starts_with("ClassVar") {
+            continue;
+        }
+        let (mut schema, _) = type_schema(hint, text, &class_context, depth + 4);
+        let mut is_required = true;
+        if let Some(default) = assignment.child_by_field_name("right") {
+            if let Some(field) = field_call(default, text) {
+                apply_field(&mut schema, field, text);
+                is_required = !field_has_default(field, text);
+            } else {
+                is_required = false;
+                if let Some(value) = literal(default, text, 0)
+                    && let Value::Object(object) = &mut schema
+                {
+                    object.insert("default".to_owned(), value);
+                }
+            }
+        }
+        properties.insert(field_name.to_owned(), schema);
+        if is_required {
+            required.push(Value::String(field_name.to_owned()));
+        }
+    }
+    let mut schema = Map::new();
+    schema.insert("type".to_owned(), json!("object"));
+    schema.insert("properties".to_owned(), Value::Object(properties));
+    if !required.is_empty() {
+        schema.insert("required".to_owned(), Value::Array(required));
+    }
+    Some(Value::Object(schema))
+}

@@ -66,7 +66,7 @@ impl Extractor {
         packages::download_and_unpack(client, url, folder.path(), UnpackLimits::default())
             .await
             .map_err(|error| format!("{url}: {error}"))?;
-        let tree = folder.path().join("tree");
+        let tree = extract::package_root(&folder.path().join("tree"));
         let extracted = self.from_dir(&tree, record).await;
         drop(folder);
         extracted

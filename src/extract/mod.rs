@@ -308,9 +308,23 @@ pub fn extract_path(path: &Path, options: &Options) -> Result<Extraction, Extrac
             path: path.to_path_buf(),
             message: error.to_string(),
         })?;
-    let mut extraction = extract_dir(&tree, options)?;
+    let mut extraction = extract_dir(&package_root(&tree), options)?;
     extraction.root = path.display().to_string();
     Ok(extraction)
+}
+
+/// The folder an unpacked archive's files live in: npm tarballs put everything under
+/// `package/`, sdists and GitHub tarballs under `<name>-<version>/`. Locations read better
+/// (and match the package's own paths) relative to that folder.
+pub fn package_root(tree: &Path) -> PathBuf {
+    let Ok(entries) = std::fs::read_dir(tree) else {
+        return tree.to_path_buf();
+    };
+    let entries: Vec<_> = entries.filter_map(Result::ok).take(2).collect();
+    match entries.as_slice() {
+        [only] if only.file_type().is_ok_and(|kind| kind.is_dir()) => only.path(),
+        _ => tree.to_path_buf(),
+    }
 }
 
 struct Group {

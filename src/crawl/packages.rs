@@ -149,8 +149,11 @@ pub async fn npm_package(
     let encoded = name.replace('/', "%2F");
     let url = format!("{}/{encoded}", registry.trim_end_matches('/'));
     let fetched = client.get(&url).await?;
-    let packument: Packument = serde_json::from_slice(&fetched.body)
-        .map_err(|source| PackageError::BadMetadata { url, source })?;
+    let packument: Packument =
+        serde_json::from_slice(&fetched.body).map_err(|source| PackageError::BadMetadata {
+            url: url.clone(),
+            source,
+        })?;
     let version = packument
         .dist_tags
         .get("latest")
@@ -167,10 +170,10 @@ pub async fn npm_package(
     let archive_url = manifest
         .pointer("/dist/tarball")
         .and_then(Value::as_str)
+        .map(|link| resolve_url(&url, link))
         .ok_or_else(|| PackageError::NoArchive {
             package: name.to_owned(),
-        })?
-        .to_owned();
+        })?;
     let text = |value: Option<&Value>| -> Option<String> {
         match value? {
             Value::String(text) => Some(text.clone()),
@@ -256,8 +259,11 @@ pub async fn pypi_package(
 ) -> Result<FoundPackage, PackageError> {
     let url = format!("{}/pypi/{name}/json", index.trim_end_matches('/'));
     let fetched = client.get(&url).await?;
-    let project: PypiProject = serde_json::from_slice(&fetched.body)
-        .map_err(|source| PackageError::BadMetadata { url, source })?;
+    let project: PypiProject =
+        serde_json::from_slice(&fetched.body).map_err(|source| PackageError::BadMetadata {
+            url: url.clone(),
+            source,
+        })?;
     let file = project
         .urls
         .iter()
@@ -306,8 +312,16 @@ pub async fn pypi_package(
     Ok(FoundPackage {
         record,
         version: info.version,
-        archive_url: file.url.clone(),
+        archive_url: resolve_url(&url, &file.url),
     })
+}
+
+/// `link` as an absolute URL: some indexes and mirrors answer with file URLs relative to
+/// the document that lists them (`../../packages/...`).
+fn resolve_url(document: &str, link: &str) -> String {
+    reqwest::Url::parse(document)
+        .and_then(|base| base.join(link))
+        .map_or_else(|_| link.to_owned(), String::from)
 }
 
 /// Downloads `url` into `scratch/archive` and unpacks it into `scratch/tree`.
@@ -340,6 +354,21 @@ pub async fn download_and_unpack(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_file_links_resolve_against_their_document() {
+        assert_eq!(
+            resolve_url(
+                "http://127.0.0.1:9/pypi/x/json",
+                "../../packages/a/x-1.tar.gz"
+            ),
+            "http://127.0.0.1:9/packages/a/x-1.tar.gz"
+        );
+        assert_eq!(
+            resolve_url("http://127.0.0.1:9/pypi/x/json", "http://127.0.0.1:8/f.tgz"),
+            "http://127.0.0.1:8/f.tgz"
+        );
+    }
 
     #[test]
     fn the_json_api_lives_beside_the_simple_index() {

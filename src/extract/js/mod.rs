@@ -35,7 +35,10 @@ use aho_corasick::AhoCorasick;
 use serde_json::{Value, json};
 use tree_sitter::Node;
 
-use self::value::{Env, Evaluator, ImportCache, Obj, Val, arguments_of, unwrap_callee};
+use self::value::{
+    Env, Evaluator, ImportCache, Obj, Val, arguments_of, bind_pattern, first_parameter,
+    unwrap_callee,
+};
 use super::syntax::{self, MAX_DEPTH};
 use super::walk::{Language, SkipReason};
 use super::{FileOutcome, SourceFile, Unresolved};
@@ -348,7 +351,13 @@ impl<'t> Reader<'_, 't, '_> {
         if !is_list_tools {
             return;
         }
-        let lists = tools_lists(*handler, evaluator.text);
+        let handler = match handler.kind() {
+            "identifier" => evaluator
+                .function_node(evaluator.node_text(*handler), *handler)
+                .unwrap_or(*handler),
+            _ => *handler,
+        };
+        let lists = tools_lists(handler, evaluator.text);
         if lists.is_empty() {
             // `setRequestHandler(ListToolsRequestSchema, listTools)`: a named handler
             // defined elsewhere, or one that builds its result at run time.
@@ -639,74 +648,6 @@ fn tools_lists<'t>(handler: Node<'t>, text: &str) -> Vec<Node<'t>> {
                 return lists;
             }
         }
-    }
-}
-
-fn first_parameter(function: Node<'_>) -> Option<Node<'_>> {
-    if let Some(parameter) = function.child_by_field_name("parameter") {
-        return Some(parameter);
-    }
-    let parameters = function.child_by_field_name("parameters")?;
-    let mut cursor = parameters.walk();
-    let first = parameters
-        .named_children(&mut cursor)
-        .find(|child| child.kind() != "comment");
-    first.map(|parameter| {
-        parameter
-            .child_by_field_name("pattern")
-            .unwrap_or(parameter)
-    })
-}
-
-/// Binds a loop pattern (`tool`, `{name, description}`, `[name, def]`) to a value.
-fn bind_pattern<'t>(evaluator: &Evaluator<'t, '_>, pattern: Node<'t>, value: Val, env: &mut Env) {
-    match pattern.kind() {
-        "identifier" => env.push((evaluator.node_text(pattern).to_owned(), value)),
-        "object_pattern" => {
-            let Val::Object(object) = value else {
-                return;
-            };
-            let mut cursor = pattern.walk();
-            for part in pattern.named_children(&mut cursor) {
-                match part.kind() {
-                    "shorthand_property_identifier_pattern" => {
-                        let key = evaluator.node_text(part);
-                        let value = object
-                            .get(key)
-                            .cloned()
-                            .unwrap_or_else(|| Val::unknown("missing property"));
-                        env.push((key.to_owned(), value));
-                    }
-                    "pair_pattern" => {
-                        if let (Some(key), Some(alias)) = (
-                            part.child_by_field_name("key"),
-                            part.child_by_field_name("value"),
-                        ) && alias.kind() == "identifier"
-                        {
-                            let value = object
-                                .get(evaluator.node_text(key))
-                                .cloned()
-                                .unwrap_or_else(|| Val::unknown("missing property"));
-                            env.push((evaluator.node_text(alias).to_owned(), value));
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        "array_pattern" => {
-            let Val::Array(items) = value else {
-                return;
-            };
-            let mut cursor = pattern.walk();
-            let parts: Vec<Node<'t>> = pattern.named_children(&mut cursor).collect();
-            for (part, item) in parts.into_iter().zip(items) {
-                if part.kind() == "identifier" {
-                    env.push((evaluator.node_text(part).to_owned(), item));
-                }
-            }
-        }
-        _ => {}
     }
 }
 

@@ -305,3 +305,31 @@ fn one_argument_tool_calls_of_other_libraries_are_ignored() {
             .is_empty()
     );
 }
+
+#[test]
+fn list_handler_by_name_and_tools_built_with_map() {
+    let text = "const DEFS = [\n\
+          { name: 'run_query', summary: 'Run a query', schema: z.object({ sql: z.string() }) },\n\
+          { name: 'list_tables', summary: 'List tables', schema: z.object({}) },\n\
+        ];\n\
+        async function listTools() {\n\
+          return { tools: DEFS.map((d) => ({ name: d.name, description: d.summary, inputSchema: zodToJsonSchema(d.schema) })) };\n\
+        }\n\
+        server.setRequestHandler(ListToolsRequestSchema, listTools);\n";
+    let outcome = extract_text(Language::TypeScript, text);
+    let names: Vec<&str> = outcome.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["run_query", "list_tables"],
+        "{:?}",
+        outcome.unresolved
+    );
+    assert_eq!(outcome.tools[0].description, "Run a query");
+    assert_eq!(outcome.tools[0].input_schema["required"], json!(["sql"]));
+}
+
+#[test]
+fn dedent_tagged_descriptions() {
+    let text = "server.tool('t', dedent`\n    First line.\n      Indented.\n    `, h);\n";
+    assert_eq!(only(text).description, "First line.\n  Indented.");
+}

@@ -192,7 +192,8 @@ enum Decl<'t> {
     },
     /// A TypeScript `enum`.
     Enum(Node<'t>),
-    Function,
+    /// A function declaration (its node, for handlers passed by name).
+    Function(Node<'t>),
     /// Bound at run time: a parameter, a loop or catch variable, a class.
     RunTime(&'static str),
 }
@@ -553,6 +554,21 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         };
         let arguments = arguments_of(node);
         let callee = unwrap_callee(callee);
+        // A tagged template: dedent`...` and String.raw`...` keep their text.
+        if let Some(template) = node.child_by_field_name("arguments")
+            && template.kind() == "template_string"
+        {
+            let tag = self.node_text(callee);
+            return match (tag, self.template(template, env)) {
+                ("dedent" | "outdent" | "stripIndent", Val::Str(text)) => Val::Str(dedent(&text)),
+                ("String.raw", Val::Str(_)) => {
+                    let raw = self.node_text(template);
+                    Val::Str(raw.trim_start_matches('`').trim_end_matches('`').to_owned())
+                }
+                (_, Val::Str(_)) => Val::unknown(format!("the template tag `{tag}`")),
+                (_, other) => other,
+            };
+        }
         match callee.kind() {
             "member_expression" => {
                 let (Some(object), Some(method)) = (
@@ -571,6 +587,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 match base {
                     Val::Zod(schema) => zod::modifier(self, *schema, method, &arguments, env),
                     Val::Str(text) => string_method(text, method, &arguments, self, env),
+                    Val::Array(items) if method == "map" => {
+                        self.map_array(items, arguments.first(), env)
+                    }
                     Val::Array(items) if method == "join" => {
                         let separator = match arguments.first().map(|a| self.eval(*a, env)) {
                             Some(Val::Str(separator)) => separator,
@@ -689,6 +708,43 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
     }
 
+    /// The function a name refers to at `at` (`function listTools() {...}`, `const
+    /// listTools = async () => ...`), for handlers passed by name.
+    pub fn function_node(&self, name: &str, at: Node<'t>) -> Option<Node<'t>> {
+        match self.lookup(name, at)? {
+            Decl::Function(node) => Some(node),
+            Decl::Value(value)
+                if matches!(
+                    value.kind(),
+                    "arrow_function" | "function_expression" | "function"
+                ) =>
+            {
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
+    /// `items.map((item) => ({...}))` over a folded array: the callback's returned
+    /// expression folded once per element with the parameter bound.
+    fn map_array(&self, items: Vec<Val>, callback: Option<&Node<'t>>, env: &Env) -> Val {
+        let Some(callback) = callback else {
+            return Val::unknown("map without a callback");
+        };
+        let (Some(pattern), Some(result)) =
+            (first_parameter(*callback), returned_expression(*callback))
+        else {
+            return Val::unknown("map with a callback that is not a simple function");
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let mut bound = env.clone();
+            bind_pattern(self, pattern, item, &mut bound);
+            out.push(self.eval(result, &bound));
+        }
+        Val::Array(out)
+    }
+
     /// Resolves a name at `at`: loop bindings first, then enclosing scopes outwards.
     pub fn identifier(&self, name: &str, at: Node<'t>, env: &Env) -> Val {
         if let Some((_, value)) = env.iter().rev().find(|(bound, _)| bound == name) {
@@ -737,7 +793,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }
             }
             Decl::Enum(body) => self.enum_value(body),
-            Decl::Function => Val::Function,
+            Decl::Function(_) => Val::Function,
             Decl::RunTime(what) => Val::unknown(format!("`{name}` is {what}, set at run time")),
         }
     }
@@ -984,7 +1040,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
                 let decl = if statement.kind().contains("class") {
                     Decl::RunTime("a class")
                 } else {
-                    Decl::Function
+                    Decl::Function(statement)
                 };
                 names.insert(syntax::text(name, text).to_owned(), decl);
             }
@@ -1344,4 +1400,113 @@ fn last_named_child(node: Node<'_>) -> Option<Node<'_>> {
     let count = node.named_child_count();
     let index = u32::try_from(count.checked_sub(1)?).ok()?;
     node.named_child(index)
+}
+
+/// What the `dedent` package does: drop the first and last line when blank and the
+/// indentation common to the other lines.
+fn dedent(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let text = text
+        .trim_end_matches([' ', '\t'])
+        .strip_suffix('\n')
+        .unwrap_or(text.trim_end_matches([' ', '\t']));
+    let indent = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|line| line.get(indent..).unwrap_or(line.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first parameter's binding pattern of a function node.
+pub fn first_parameter(function: Node<'_>) -> Option<Node<'_>> {
+    if let Some(parameter) = function.child_by_field_name("parameter") {
+        return Some(parameter);
+    }
+    let parameters = function.child_by_field_name("parameters")?;
+    let mut cursor = parameters.walk();
+    let first = parameters
+        .named_children(&mut cursor)
+        .find(|child| child.kind() != "comment");
+    first.map(|parameter| {
+        parameter
+            .child_by_field_name("pattern")
+            .unwrap_or(parameter)
+    })
+}
+
+/// The expression a simple function returns: an arrow's expression body, or the
+/// `return` that a block body ends with.
+fn returned_expression(function: Node<'_>) -> Option<Node<'_>> {
+    let body = function.child_by_field_name("body")?;
+    if body.kind() != "statement_block" {
+        return Some(body);
+    }
+    let mut cursor = body.walk();
+    let statement = body
+        .named_children(&mut cursor)
+        .filter(|statement| statement.kind() == "return_statement")
+        .last()?;
+    statement.named_child(0)
+}
+
+/// Binds a pattern (`tool`, `{name, description}`, `[name, def]`) to a value.
+pub fn bind_pattern<'t>(
+    evaluator: &Evaluator<'t, '_>,
+    pattern: Node<'t>,
+    value: Val,
+    env: &mut Env,
+) {
+    match pattern.kind() {
+        "identifier" => env.push((evaluator.node_text(pattern).to_owned(), value)),
+        "object_pattern" => {
+            let Val::Object(object) = value else {
+                return;
+            };
+            let mut cursor = pattern.walk();
+            for part in pattern.named_children(&mut cursor) {
+                match part.kind() {
+                    "shorthand_property_identifier_pattern" => {
+                        let key = evaluator.node_text(part);
+                        let value = object
+                            .get(key)
+                            .cloned()
+                            .unwrap_or_else(|| Val::unknown("missing property"));
+                        env.push((key.to_owned(), value));
+                    }
+                    "pair_pattern" => {
+                        if let (Some(key), Some(alias)) = (
+                            part.child_by_field_name("key"),
+                            part.child_by_field_name("value"),
+                        ) && alias.kind() == "identifier"
+                        {
+                            let value = object
+                                .get(evaluator.node_text(key))
+                                .cloned()
+                                .unwrap_or_else(|| Val::unknown("missing property"));
+                            env.push((evaluator.node_text(alias).to_owned(), value));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        "array_pattern" => {
+            let Val::Array(items) = value else {
+                return;
+            };
+            let mut cursor = pattern.walk();
+            let parts: Vec<Node<'t>> = pattern.named_children(&mut cursor).collect();
+            for (part, item) in parts.into_iter().zip(items) {
+                if part.kind() == "identifier" {
+                    env.push((evaluator.node_text(part).to_owned(), item));
+                }
+            }
+        }
+        _ => {}
+    }
 }

@@ -1,7 +1,7 @@
 //! Rust: rmcp's `#[tool(name = "...", description = "...", annotations(...))]` methods
 //! (inside `#[tool_router]` impl blocks, or the older `#[tool(tool_box)]` ones). The name
 //! defaults to the function's; the description to its doc comment (each `///` line
-//! trimmed, joined with newlines, as rmcp's macro does). Parameters come from the
+//! trimmed, blank lines dropped, joined with newlines, as rmcp's macro does). Parameters come from the
 //! `Parameters<T>` argument: `T`'s fields, their doc comments as descriptions, serde
 //! `rename`/`rename_all`/`default` applied and `Option<_>` not required, with `T` found in
 //! the same file or a sibling module file.
@@ -116,6 +116,8 @@ fn doc_comment(item: Node<'_>, source: &str) -> Option<String> {
             lines.push(unescape(&rest[start + 1..end]).trim().to_owned());
         }
     }
+    // rmcp trims each line and drops blank ones before joining.
+    lines.retain(|line| !line.is_empty());
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 

@@ -60,13 +60,12 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
                     }
                 }
             }
-            "composite_literal" => {
+            "composite_literal"
                 if node
                     .child_by_field_name("type")
-                    .is_some_and(|kind| type_base(kind, file.text) == "Tool")
-                {
-                    found.push((node, handler_of(node)));
-                }
+                    .is_some_and(|kind| type_base(kind, file.text) == "Tool") =>
+            {
+                found.push((node, handler_of(node)));
             }
             _ => {}
         }
@@ -745,13 +744,12 @@ fn collect_constants(
 /// A top-level function or method named `name`.
 fn find_function<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t>> {
     let mut cursor = root.walk();
-    let found = root.named_children(&mut cursor).find(|node| {
+    root.named_children(&mut cursor).find(|node| {
         matches!(node.kind(), "function_declaration" | "method_declaration")
             && node
                 .child_by_field_name("name")
                 .is_some_and(|found| syntax::text(found, source) == name)
-    });
-    found
+    })
 }
 
 /// The input parameter's type of a go-sdk handler `func(ctx, req, input In) (...)`: the

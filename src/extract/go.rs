@@ -38,25 +38,34 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
     let mut package = Package::new(file, &tree);
     let mut stack = vec![(tree.root_node(), 0usize)];
     let mut found: Vec<(Node<'_>, Option<Node<'_>>)> = Vec::new();
+    // `mcp.AddTool(server, toolVar, handler)`: the handler of a tool held in a variable.
+    let mut handlers_by_variable: HashMap<&str, Node<'_>> = HashMap::new();
     while let Some((node, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             continue;
         }
         match node.kind() {
             "call_expression" => {
-                if let Some(function) = node.child_by_field_name("function")
-                    && callee_name(function, file.text) == "NewTool"
-                {
+                let callee = node
+                    .child_by_field_name("function")
+                    .map_or("", |function| callee_name(function, file.text));
+                if callee == "NewTool" {
                     found.push((node, None));
+                } else if callee == "AddTool" {
+                    let arguments = arguments_of(node);
+                    for pair in arguments.windows(2) {
+                        if pair[0].kind() == "identifier" {
+                            handlers_by_variable.insert(syntax::text(pair[0], file.text), pair[1]);
+                        }
+                    }
                 }
             }
-            "composite_literal" => {
+            "composite_literal"
                 if node
                     .child_by_field_name("type")
-                    .is_some_and(|kind| type_base(kind, file.text) == "Tool")
-                {
-                    found.push((node, handler_of(node)));
-                }
+                    .is_some_and(|kind| type_base(kind, file.text) == "Tool") =>
+            {
+                found.push((node, handler_of(node)));
             }
             _ => {}
         }
@@ -67,6 +76,14 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
         }
     }
     found.sort_by_key(|(node, _)| node.start_byte());
+    for (node, handler) in &mut found {
+        if node.kind() == "composite_literal"
+            && handler.is_none()
+            && let Some(variable) = assigned_variable(*node, file.text)
+        {
+            *handler = handlers_by_variable.get(variable).copied();
+        }
+    }
     for (node, handler) in found {
         if node.kind() == "call_expression" {
             mark3labs_tool(file, &package, node, &mut outcome);
@@ -207,6 +224,39 @@ fn arguments_of(call: Node<'_>) -> Vec<Node<'_>> {
         .unwrap_or_default()
 }
 
+/// The variable a `&mcp.Tool{...}` is assigned to (`var t = ...`, `t := ...`).
+fn assigned_variable<'s>(literal: Node<'_>, source: &'s str) -> Option<&'s str> {
+    let mut node = literal.parent()?;
+    if node.kind() == "unary_expression" {
+        node = node.parent()?;
+    }
+    if node.kind() != "expression_list" {
+        return None;
+    }
+    let declaration = node.parent()?;
+    let names = match declaration.kind() {
+        "var_spec" => declaration.child_by_field_name("name")?,
+        "short_var_declaration" | "assignment_statement" => {
+            declaration.child_by_field_name("left")?.named_child(0)?
+        }
+        _ => return None,
+    };
+    Some(syntax::text(names, source))
+}
+
+/// A description given through a translation helper, `t("KEY", "default text")`: the
+/// default is what the server reports unless its operator overrides it.
+fn translated_default(node: Node<'_>, source: &str, package: &Package<'_>) -> Option<String> {
+    if node.kind() != "call_expression" {
+        return None;
+    }
+    let arguments = arguments_of(node);
+    if arguments.len() < 2 {
+        return None;
+    }
+    string_value(*arguments.last()?, source, package, 0)
+}
+
 /// `mcp.NewTool("name", options...)`.
 fn mark3labs_tool(
     file: &SourceFile<'_>,
@@ -261,8 +311,25 @@ fn mark3labs_tool(
         match callee_name(function, source) {
             "WithDescription" => match first_string() {
                 Some(description) => tool.description = description,
-                None => complete = false,
+                None => match values
+                    .first()
+                    .and_then(|value| translated_default(*value, source, package))
+                {
+                    Some(description) => tool.description = description,
+                    None => complete = false,
+                },
             },
+            "WithToolAnnotation" => {
+                let mut literal = values.first().copied();
+                if let Some(node) = literal
+                    && node.kind() == "unary_expression"
+                {
+                    literal = node.child_by_field_name("operand");
+                }
+                if let Some(literal) = literal {
+                    annotations.extend(annotation_fields(literal, source, package));
+                }
+            }
             "WithTitleAnnotation" => {
                 if let Some(title) = first_string() {
                     annotations.insert("title".into(), Value::String(title));
@@ -408,65 +475,40 @@ fn sdk_tool(
     let source = file.text;
     let location = file.location(literal.start_position().row);
     let fields = keyed_elements(literal, source);
-    let Some(name_node) = fields.get("Name") else {
+    let Some(name_node) = field(&fields, "Name") else {
         return; // a Tool literal without a name is not a definition (e.g. a zero value)
     };
-    let Some(name) = string_value(*name_node, source, package, 0) else {
+    let Some(name) = string_value(name_node, source, package, 0) else {
         outcome.unresolved.push(Unresolved {
             location,
             method: ExtractionMethod::StaticGo,
             reason: format!(
                 "tool name is `{}`, known only at run time",
-                syntax::text(*name_node, source)
+                syntax::text(name_node, source)
             ),
         });
         return;
     };
-    let description = fields
-        .get("Description")
-        .and_then(|value| string_value(*value, source, package, 0))
+    let description = field(&fields, "Description")
+        .and_then(|value| string_value(value, source, package, 0))
         .unwrap_or_default();
     let mut tool = ToolDef::new(name, description);
-    tool.title = fields
-        .get("Title")
-        .and_then(|value| string_value(*value, source, package, 0));
-    if let Some(annotations) = fields.get("Annotations") {
-        let mut inner = *annotations;
+    tool.title = field(&fields, "Title").and_then(|value| string_value(value, source, package, 0));
+    if let Some(annotations) = field(&fields, "Annotations") {
+        let mut inner = annotations;
         if inner.kind() == "unary_expression"
             && let Some(operand) = inner.child_by_field_name("operand")
         {
             inner = operand;
         }
-        let mut object = Map::new();
-        for (key, value) in keyed_elements(inner, source) {
-            let key = match key.as_str() {
-                "ReadOnlyHint" => "readOnlyHint",
-                "DestructiveHint" => "destructiveHint",
-                "IdempotentHint" => "idempotentHint",
-                "OpenWorldHint" => "openWorldHint",
-                "Title" => "title",
-                _ => continue,
-            };
-            let text = syntax::text(value, source);
-            // `DestructiveHint: jsonschema.Ptr(true)` / `&yes`: read the literal if there is one.
-            let value = if text.contains("true") {
-                Value::Bool(true)
-            } else if text.contains("false") {
-                Value::Bool(false)
-            } else if let Some(text) = string_value(value, source, package, 0) {
-                Value::String(text)
-            } else {
-                continue;
-            };
-            object.insert(key.into(), value);
-        }
+        let object = annotation_fields(inner, source, package);
         if !object.is_empty() {
             tool.annotations = Some(Value::Object(object));
             tool.annotation_source = AnnotationSource::Declared;
         }
     }
     let schema = handler.and_then(|handler| package.handler_input_schema(handler));
-    tool.confidence = if schema.is_some() || fields.contains_key("InputSchema") {
+    tool.confidence = if schema.is_some() || field(&fields, "InputSchema").is_some() {
         0.95
     } else {
         0.75
@@ -479,9 +521,45 @@ fn sdk_tool(
     outcome.tools.push(tool);
 }
 
-/// `Key: value` pairs of a composite literal.
-fn keyed_elements<'t>(literal: Node<'t>, source: &str) -> HashMap<String, Node<'t>> {
-    let mut fields = HashMap::new();
+/// `mcp.ToolAnnotations{ReadOnlyHint: true, DestructiveHint: ptr(true), Title: "..."}` as
+/// MCP annotation keys.
+fn annotation_fields(literal: Node<'_>, source: &str, package: &Package<'_>) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (key, value) in keyed_elements(literal, source) {
+        let key = match key.as_str() {
+            "ReadOnlyHint" => "readOnlyHint",
+            "DestructiveHint" => "destructiveHint",
+            "IdempotentHint" => "idempotentHint",
+            "OpenWorldHint" => "openWorldHint",
+            "Title" => "title",
+            _ => continue,
+        };
+        let text = syntax::text(value, source);
+        // `DestructiveHint: jsonschema.Ptr(true)`, `ToBoolPtr(false)`: read the literal.
+        let value = if let Some(text) = string_value(value, source, package, 0) {
+            Value::String(text)
+        } else if text.contains("true") {
+            Value::Bool(true)
+        } else if text.contains("false") {
+            Value::Bool(false)
+        } else {
+            continue;
+        };
+        object.insert(key.into(), value);
+    }
+    object
+}
+
+fn field<'t>(fields: &[(String, Node<'t>)], key: &str) -> Option<Node<'t>> {
+    fields
+        .iter()
+        .find(|(found, _)| found == key)
+        .map(|(_, node)| *node)
+}
+
+/// `Key: value` pairs of a composite literal, in source order.
+fn keyed_elements<'t>(literal: Node<'t>, source: &str) -> Vec<(String, Node<'t>)> {
+    let mut fields = Vec::new();
     let Some(body) = literal.child_by_field_name("body") else {
         return fields;
     };
@@ -498,7 +576,7 @@ fn keyed_elements<'t>(literal: Node<'t>, source: &str) -> HashMap<String, Node<'
         } else {
             value
         };
-        fields.insert(syntax::text(key, source).trim().to_owned(), value);
+        fields.push((syntax::text(key, source).trim().to_owned(), value));
     }
     fields
 }
@@ -666,13 +744,12 @@ fn collect_constants(
 /// A top-level function or method named `name`.
 fn find_function<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t>> {
     let mut cursor = root.walk();
-    let found = root.named_children(&mut cursor).find(|node| {
+    root.named_children(&mut cursor).find(|node| {
         matches!(node.kind(), "function_declaration" | "method_declaration")
             && node
                 .child_by_field_name("name")
                 .is_some_and(|found| syntax::text(found, source) == name)
-    });
-    found
+    })
 }
 
 /// The input parameter's type of a go-sdk handler `func(ctx, req, input In) (...)`: the
@@ -751,11 +828,7 @@ fn struct_fields(struct_type: Node<'_>, source: &str) -> Vec<GoField> {
         };
         let tag = declaration
             .child_by_field_name("tag")
-            .map(|tag| {
-                syntax::text(tag, source)
-                    .trim_matches(['`', '"'])
-                    .to_owned()
-            })
+            .map(|tag| struct_tag(syntax::text(tag, source)))
             .unwrap_or_default();
         let type_text = syntax::text(kind, source).to_owned();
         let mut names = declaration.walk();
@@ -810,6 +883,20 @@ pub fn field_from_tag(go_name: &str, type_text: &str, tag: &str) -> Option<GoFie
         required: !optional,
         description,
     })
+}
+
+/// A struct tag's content: a raw string's text, or an interpreted string's value.
+fn struct_tag(text: &str) -> String {
+    if let Some(raw) = text
+        .strip_prefix('`')
+        .and_then(|rest| rest.strip_suffix('`'))
+    {
+        return raw.to_owned();
+    }
+    text.strip_prefix('"')
+        .and_then(|rest| rest.strip_suffix('"'))
+        .map(unescape)
+        .unwrap_or_default()
 }
 
 /// The value of `key:"..."` in a struct tag.

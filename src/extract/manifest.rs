@@ -1,7 +1,8 @@
 //! MCPB / desktop-extension `manifest.json`: the `tools` list of `{name, description}` a
 //! bundle declares. Only a file that looks like such a manifest is read (it has
-//! `manifest_version` or `dxt_version`, and a `server` or `tools` key): browser-extension
-//! and web-app manifests share the file name and yield nothing.
+//! `manifest_version` or `dxt_version` as a string, and a `server` object or a `tools`
+//! list): browser-extension manifests (an integer `manifest_version`) and web-app
+//! manifests share the file name and yield nothing.
 //!
 //! A manifest declares tools without schemas, and the server may list others at run time,
 //! so these tools carry a lower confidence than ones read from source.
@@ -65,8 +66,14 @@ pub fn is_bundle_manifest(value: &Value) -> bool {
     let Some(object) = value.as_object() else {
         return false;
     };
-    (object.contains_key("manifest_version") || object.contains_key("dxt_version"))
-        && (object.contains_key("server") || object.contains_key("tools"))
+    // MCPB and DXT spell their version as a string ("0.2"); browser extensions use an
+    // integer `manifest_version` (2, 3).
+    let versioned = ["manifest_version", "dxt_version"]
+        .iter()
+        .any(|key| object.get(*key).is_some_and(Value::is_string));
+    versioned
+        && (object.get("server").is_some_and(Value::is_object)
+            || object.get("tools").is_some_and(Value::is_array))
 }
 
 /// The 0-based row of `"name": "<name>"` at or after byte `from`, and where to look for
@@ -97,8 +104,10 @@ mod tests {
         let bundle: Value =
             serde_json::from_str(r#"{"manifest_version":"0.3","server":{},"tools":[]}"#).unwrap();
         assert!(is_bundle_manifest(&bundle));
-        let browser: Value =
-            serde_json::from_str(r#"{"manifest_version":3,"name":"x","permissions":[]}"#).unwrap();
+        let browser: Value = serde_json::from_str(
+            r#"{"manifest_version":3,"name":"x","permissions":[],"tools":["a"]}"#,
+        )
+        .unwrap();
         assert!(!is_bundle_manifest(&browser));
         let pwa: Value = serde_json::from_str(r#"{"name":"x","start_url":"/"}"#).unwrap();
         assert!(!is_bundle_manifest(&pwa));

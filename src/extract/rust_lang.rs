@@ -1,7 +1,7 @@
 //! Rust: rmcp's `#[tool(name = "...", description = "...", annotations(...))]` methods
 //! (inside `#[tool_router]` impl blocks, or the older `#[tool(tool_box)]` ones). The name
 //! defaults to the function's; the description to its doc comment (each `///` line
-//! trimmed, joined with newlines, as rmcp's macro does). Parameters come from the
+//! trimmed, blank lines dropped, joined with newlines, as rmcp's macro does). Parameters come from the
 //! `Parameters<T>` argument: `T`'s fields, their doc comments as descriptions, serde
 //! `rename`/`rename_all`/`default` applied and `Option<_>` not required, with `T` found in
 //! the same file or a sibling module file.
@@ -116,6 +116,8 @@ fn doc_comment(item: Node<'_>, source: &str) -> Option<String> {
             lines.push(unescape(&rest[start + 1..end]).trim().to_owned());
         }
     }
+    // rmcp trims each line and drops blank ones before joining.
+    lines.retain(|line| !line.is_empty());
     (!lines.is_empty()).then(|| lines.join("\n"))
 }
 
@@ -373,11 +375,15 @@ impl Structs<'_> {
         let mut required = Vec::new();
         for field in fields {
             let (mut schema, optional) = rust_type_schema(&field.type_text);
-            if let Some(nested) = field.nested.as_deref()
+            if let Some((nested, list)) = field.nested.as_ref()
                 && depth < 8
                 && let Some(nested) = self.schema(nested, depth + 1)
             {
-                schema = nested;
+                schema = if *list {
+                    json!({"type": "array", "items": nested})
+                } else {
+                    nested
+                };
             }
             if let Some(description) = field.description
                 && let Value::Object(object) = &mut schema
@@ -433,8 +439,8 @@ pub struct RustField {
     pub type_text: String,
     pub description: Option<String>,
     pub has_default: bool,
-    /// A named type that may be a struct to inline.
-    pub nested: Option<String>,
+    /// A named type that may be a struct to inline, and whether it is in a `Vec`.
+    pub nested: Option<(String, bool)>,
 }
 
 fn struct_fields(item: Node<'_>, source: &str) -> Vec<RustField> {
@@ -617,15 +623,20 @@ fn generic_argument<'t>(text: &'t str, outer: &str) -> Option<&'t str> {
     text[open + 1..].strip_suffix('>')
 }
 
-/// A user type a field holds (directly, in an `Option` or a `Vec`), to inline.
-fn nested_type(type_text: &str) -> Option<String> {
+/// A user type a field holds (directly, in an `Option` or a `Vec`), to inline, and
+/// whether it is held in a list.
+fn nested_type(type_text: &str) -> Option<(String, bool)> {
     let text: String = type_text.chars().filter(|c| !c.is_whitespace()).collect();
     let inner = generic_argument(&text, "Option").unwrap_or(&text);
+    let (inner, list) = match generic_argument(inner, "Vec") {
+        Some(element) => (element, true),
+        None => (inner, false),
+    };
     if inner.contains('<') || inner.contains('&') || inner.contains('[') {
         return None;
     }
     let (schema, _) = rust_type_schema(inner);
-    (schema == json!({"type": "object"})).then(|| inner.to_owned())
+    (schema == json!({"type": "object"})).then(|| (inner.to_owned(), list))
 }
 
 #[cfg(test)]

@@ -113,18 +113,15 @@ impl<'t> Module<'t> {
                         }
                     }
                 }
-                "keyword_argument" => {
+                "keyword_argument"
                     if node
                         .child_by_field_name("name")
-                        .is_some_and(|name| syntax::text(name, file.text) == "on_list_tools")
-                    {
-                        module.lists_tools = true;
-                    }
+                        .is_some_and(|name| syntax::text(name, file.text) == "on_list_tools") =>
+                {
+                    module.lists_tools = true;
                 }
-                "decorator" => {
-                    if decorator_method(node, file.text) == Some("list_tools") {
-                        module.lists_tools = true;
-                    }
+                "decorator" if decorator_method(node, file.text) == Some("list_tools") => {
+                    module.lists_tools = true;
                 }
                 _ => {}
             }
@@ -234,10 +231,10 @@ impl Reader<'_, '_> {
                     _ => {}
                 }
             }
-            "identifier" if self.module.lists_tools => {
-                if syntax::text(function, self.file.text) == "Tool" {
-                    self.tool_object(call, arguments);
-                }
+            "identifier"
+                if self.module.lists_tools && syntax::text(function, self.file.text) == "Tool" =>
+            {
+                self.tool_object(call, arguments);
             }
             // `mcp.tool(name="x")(handler)`: the decorator applied by hand.
             "call" => {

@@ -598,3 +598,180 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
     }
     Some(Value::Object(schema))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use serde_json::json;
+
+    use super::*;
+
+    /// The input schema of the first function in `source`.
+    fn schema_of(source: &str) -> (Value, bool) {
+        let tree = syntax::parse(Language::Python, source).unwrap();
+        let file = SourceFile {
+            root: Path::new("."),
+            path: Path::new("./server.py"),
+            rel: "server.py",
+            text: source,
+            language: Language::Python,
+        };
+        let mut models = Models::default();
+        models.read_classes(&file, &tree, false);
+        let context = TypeContext {
+            file: &file,
+            models: &models,
+        };
+        let mut cursor = tree.root_node().walk();
+        let function = tree
+            .root_node()
+            .named_children(&mut cursor)
+            .find(|node| node.kind() == "function_definition")
+            .unwrap();
+        parameters_schema(
+            function.child_by_field_name("parameters").unwrap(),
+            &context,
+        )
+    }
+
+    fn property(schema: &Value, name: &str) -> Value {
+        schema["properties"][name].clone()
+    }
+
+    #[test]
+    fn builtin_hints_become_json_types() {
+        let (schema, complete) =
+            schema_of("def f(a: str, b: int, c: float, d: bool, e: bytes, f: Any): ...");
+        assert!(complete);
+        assert_eq!(property(&schema, "a"), json!({"type": "string"}));
+        assert_eq!(property(&schema, "b"), json!({"type": "integer"}));
+        assert_eq!(property(&schema, "c"), json!({"type": "number"}));
+        assert_eq!(property(&schema, "d"), json!({"type": "boolean"}));
+        assert_eq!(property(&schema, "e"), json!({"type": "string"}));
+        assert_eq!(property(&schema, "f"), json!({}));
+        assert_eq!(schema["required"], json!(["a", "b", "c", "d", "e", "f"]));
+    }
+
+    #[test]
+    fn containers_unions_and_literals() {
+        let (schema, _) = schema_of(
+            "def f(a: list[str], b: Dict[str, int], c: Optional[int] = None,\n\
+             d: str | None = None, e: Union[int, str] = 1, g: Literal['x', 'y'] = 'x',\n\
+             h: typing.List[float] = []): ...",
+        );
+        assert_eq!(
+            property(&schema, "a"),
+            json!({"type": "array", "items": {"type": "string"}})
+        );
+        assert_eq!(
+            property(&schema, "b"),
+            json!({"type": "object", "additionalProperties": {"type": "integer"}})
+        );
+        assert_eq!(
+            property(&schema, "c"),
+            json!({"anyOf": [{"type": "integer"}, {"type": "null"}], "default": null})
+        );
+        assert_eq!(
+            property(&schema, "d"),
+            json!({"anyOf": [{"type": "string"}, {"type": "null"}], "default": null})
+        );
+        assert_eq!(
+            property(&schema, "e"),
+            json!({"anyOf": [{"type": "integer"}, {"type": "string"}], "default": 1})
+        );
+        assert_eq!(
+            property(&schema, "g"),
+            json!({"type": "string", "enum": ["x", "y"], "default": "x"})
+        );
+        assert_eq!(
+            property(&schema, "h"),
+            json!({"type": "array", "items": {"type": "number"}, "default": []})
+        );
+        assert_eq!(schema["required"], json!(["a", "b"]));
+    }
+
+    #[test]
+    fn annotated_fields_and_field_defaults() {
+        let (schema, _) = schema_of(
+            "def f(a: Annotated[str, Field(description='The a')],\n\
+             b: int = Field(description='The b'),\n\
+             c: int = Field(5, description='The c'),\n\
+             d: list[str] = Field(default_factory=list),\n\
+             e: Annotated[int, Field(description='The e', ge=0)] = 3): ...",
+        );
+        assert_eq!(
+            property(&schema, "a"),
+            json!({"type": "string", "description": "The a"})
+        );
+        assert_eq!(
+            property(&schema, "b"),
+            json!({"type": "integer", "description": "The b"})
+        );
+        assert_eq!(
+            property(&schema, "c"),
+            json!({"type": "integer", "description": "The c", "default": 5})
+        );
+        assert_eq!(
+            property(&schema, "e"),
+            json!({"type": "integer", "description": "The e", "default": 3})
+        );
+        // `Field()` without a default leaves the parameter required, as pydantic does.
+        assert_eq!(schema["required"], json!(["a", "b"]));
+    }
+
+    #[test]
+    fn injected_and_receiver_parameters_are_not_inputs() {
+        let (schema, _) = schema_of(
+            "def f(self, query: str, ctx: Context, c2: Context[ServerSession, None] = None,\n\
+             c3: Context | None = None, *args, **kwargs): ...",
+        );
+        assert_eq!(schema["properties"].as_object().unwrap().len(), 1);
+        assert_eq!(schema["required"], json!(["query"]));
+    }
+
+    #[test]
+    fn models_and_enums_in_the_file_are_expanded() {
+        let (schema, complete) = schema_of(
+            "class Color(str, Enum):\n    RED = 'red'\n    BLUE = 'blue'\n\n\
+             class Item(BaseModel):\n    name: str\n    color: Color = Color.RED\n    tags: list[str] = []\n\n\
+             def f(item: Item, items: list['Item'], other: Unknown): ...",
+        );
+        assert!(
+            !complete,
+            "`Unknown` is not visible, so the schema is incomplete"
+        );
+        assert_eq!(
+            property(&schema, "item"),
+            json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "color": {"type": "string", "enum": ["red", "blue"]},
+                    "tags": {"type": "array", "items": {"type": "string"}, "default": []}
+                },
+                "required": ["name"]
+            })
+        );
+        assert_eq!(property(&schema, "items")["items"]["type"], json!("object"));
+        assert_eq!(property(&schema, "other"), json!({}));
+    }
+
+    #[test]
+    fn relative_modules_map_to_files() {
+        assert_eq!(
+            relative_module_paths(".models"),
+            vec![
+                PathBuf::from("models.py"),
+                PathBuf::from("models/__init__.py")
+            ]
+        );
+        assert_eq!(
+            relative_module_paths("..shared.types"),
+            vec![
+                PathBuf::from("../shared/types.py"),
+                PathBuf::from("../shared/types/__init__.py")
+            ]
+        );
+    }
+}

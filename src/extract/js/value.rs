@@ -951,10 +951,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 | "function"
                 | "method_definition"
                 | "generator_function"
-                | "generator_function_declaration" => {
-                    if binds_parameter(node, name, self.text) {
-                        return Some(Decl::RunTime("a function parameter"));
-                    }
+                | "generator_function_declaration"
+                    if binds_parameter(node, name, self.text) =>
+                {
+                    return Some(Decl::RunTime("a function parameter"));
                 }
                 "for_in_statement" | "for_statement" => {
                     // Only the loop's own binding, and only from inside the loop.
@@ -1206,10 +1206,9 @@ pub fn pattern_binds(pattern: Node<'_>, name: &str, text: &str) -> bool {
             .is_some_and(|inner| pattern_binds(inner, name, text)),
         _ => {
             let mut cursor = pattern.walk();
-            let found = pattern
+            pattern
                 .named_children(&mut cursor)
-                .any(|child| pattern_binds(child, name, text));
-            found
+                .any(|child| pattern_binds(child, name, text))
         }
     }
 }

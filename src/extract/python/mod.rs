@@ -81,7 +81,8 @@ impl<'t> Module<'t> {
             models: Models::default(),
         };
         module.models.read_classes(file, tree, true);
-        let mut stack = vec![(root, 0usize, None::<String>)];
+        // The enclosing class's name, borrowed from the text: no allocation per node.
+        let mut stack = vec![(root, 0usize, None::<&str>)];
         while let Some((node, depth, class)) = stack.pop() {
             if depth > MAX_DEPTH {
                 continue;
@@ -109,7 +110,7 @@ impl<'t> Module<'t> {
                         }
                         if let Some(value) = string_value(right, file.text) {
                             let name = syntax::text(left, file.text);
-                            let key = match &class {
+                            let key = match class {
                                 Some(class) => format!("{class}.{name}"),
                                 None => name.to_owned(),
                             };
@@ -131,15 +132,15 @@ impl<'t> Module<'t> {
             }
             let class_name = if node.kind() == "class_definition" {
                 node.child_by_field_name("name")
-                    .map(|name| syntax::text(name, file.text).to_owned())
+                    .map(|name| syntax::text(name, file.text))
             } else if node.kind() == "function_definition" {
                 None
             } else {
-                class.clone()
+                class
             };
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
-                stack.push((child, depth + 1, class_name.clone()));
+                stack.push((child, depth + 1, class_name));
             }
         }
         module

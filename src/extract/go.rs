@@ -139,6 +139,18 @@ fn handler_of(literal: Node<'_>) -> Option<Node<'_>> {
     None
 }
 
+/// `In` of `mcp.AddTool[In, Out](server, &mcp.Tool{...}, handler)`, when the tool literal
+/// is an argument of such a call.
+fn generic_input(literal: Node<'_>, source: &str) -> Option<String> {
+    let mut node = literal.parent()?;
+    if node.kind() == "unary_expression" {
+        node = node.parent()?;
+    }
+    let call = node.parent().filter(|_| node.kind() == "argument_list")?;
+    let arguments = call.child_by_field_name("type_arguments")?;
+    Some(syntax::text(arguments.named_child(0)?, source).to_owned())
+}
+
 /// A Go string literal's value: interpreted ("..." with escapes) or raw (`...`), and
 /// `+` concatenations of those and of constants.
 fn string_value(
@@ -507,7 +519,12 @@ fn sdk_tool(
             tool.annotation_source = AnnotationSource::Declared;
         }
     }
-    let schema = handler.and_then(|handler| package.handler_input_schema(handler));
+    let schema = handler
+        .and_then(|handler| package.handler_input_schema(handler))
+        .or_else(|| {
+            let input = generic_input(literal, source)?;
+            package.struct_schema(&input, 0)
+        });
     tool.confidence = if schema.is_some() || field(&fields, "InputSchema").is_some() {
         0.95
     } else {
@@ -642,8 +659,8 @@ impl<'a> Package<'a> {
     fn handler_input_schema(&mut self, handler: Node<'_>) -> Option<Value> {
         let source = self.file.text;
         if handler.kind() == "func_literal" {
-            let input = input_type(handler, source)?;
-            return self.struct_schema_from_type(input.0, input.1);
+            let input = input_type(handler, source)?.to_owned();
+            return self.struct_schema(&input, 0);
         }
         let name = match handler.kind() {
             "identifier" => syntax::text(handler, source).to_owned(),
@@ -652,24 +669,17 @@ impl<'a> Package<'a> {
             }
             _ => return None,
         };
-        let found = find_function(self.tree.root_node(), self.file.text, &name)
-            .and_then(|function| input_type(function, self.file.text))
-            .map(|(kind, text)| (kind.to_owned(), text.to_owned()));
-        let found = match found {
-            Some(found) => Some(found),
+        let found = find_function(self.tree.root_node(), source, &name)
+            .and_then(|function| input_type(function, source))
+            .map(str::to_owned);
+        let input = match found {
+            Some(found) => found,
             None => self.siblings().iter().find_map(|(text, tree)| {
                 let function = find_function(tree.root_node(), text, &name)?;
-                let (kind, type_text) = input_type(function, text)?;
-                Some((kind.to_owned(), type_text.to_owned()))
-            }),
+                input_type(function, text).map(str::to_owned)
+            })?,
         };
-        let (_, type_text) = found?;
-        self.struct_schema(&type_text, 0)
-    }
-
-    fn struct_schema_from_type(&mut self, _kind: &str, type_text: &str) -> Option<Value> {
-        let type_text = type_text.to_owned();
-        self.struct_schema(&type_text, 0)
+        self.struct_schema(&input, 0)
     }
 
     /// The object schema of the struct named by `type_text` (`SearchArgs`, `*SearchArgs`).
@@ -753,8 +763,8 @@ fn find_function<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t
 }
 
 /// The input parameter's type of a go-sdk handler `func(ctx, req, input In) (...)`: the
-/// third parameter. Returns the type node kind and its text.
-fn input_type<'s>(function: Node<'_>, source: &'s str) -> Option<(&'static str, &'s str)> {
+/// third parameter's type, as written.
+fn input_type<'s>(function: Node<'_>, source: &'s str) -> Option<&'s str> {
     let parameters = function.child_by_field_name("parameters")?;
     let mut cursor = parameters.walk();
     let mut types: Vec<Node<'_>> = Vec::new();
@@ -776,7 +786,7 @@ fn input_type<'s>(function: Node<'_>, source: &'s str) -> Option<(&'static str, 
         }
     }
     let input = types.get(2)?;
-    Some(("type", syntax::text(*input, source)))
+    Some(syntax::text(*input, source))
 }
 
 fn find_struct<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t>> {

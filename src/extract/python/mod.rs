@@ -1,7 +1,8 @@
 //! Python: FastMCP-style decorators (`@mcp.tool`, on any receiver, SDK 1.x `FastMCP`,
 //! SDK 2.x `MCPServer` and the standalone `fastmcp` package), `add_tool(...)` with a
-//! function or `Tool.from_function(...)`, and low-level servers that list `Tool(...)`
-//! objects from a `@server.list_tools()` handler or a `Server(on_list_tools=...)` one.
+//! function, `Tool.from_function(...)` (given to `add_tool` or `FastMCP(tools=[...])`),
+//! and low-level servers that list `Tool(...)` objects from a `@server.list_tools()`
+//! handler or a `Server(on_list_tools=...)` one.
 //!
 //! Descriptions: the `description=` keyword, else the function's docstring cleaned the way
 //! `inspect.cleandoc` does (common indentation removed, leading and trailing blank lines
@@ -27,7 +28,10 @@ use types::{Models, TypeContext};
 
 /// Cheap literal check run before parsing: every shape read here spells one of these.
 pub fn might_define_tools(text: &str) -> bool {
-    text.contains(".tool") || text.contains("list_tools") || text.contains("add_tool")
+    text.contains(".tool")
+        || text.contains("list_tools")
+        || text.contains("add_tool")
+        || text.contains("from_function")
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
@@ -77,7 +81,8 @@ impl<'t> Module<'t> {
             models: Models::default(),
         };
         module.models.read_classes(file, tree, true);
-        let mut stack = vec![(root, 0usize, None::<String>)];
+        // The enclosing class's name, borrowed from the text: no allocation per node.
+        let mut stack = vec![(root, 0usize, None::<&str>)];
         while let Some((node, depth, class)) = stack.pop() {
             if depth > MAX_DEPTH {
                 continue;
@@ -105,7 +110,7 @@ impl<'t> Module<'t> {
                         }
                         if let Some(value) = string_value(right, file.text) {
                             let name = syntax::text(left, file.text);
-                            let key = match &class {
+                            let key = match class {
                                 Some(class) => format!("{class}.{name}"),
                                 None => name.to_owned(),
                             };
@@ -127,15 +132,15 @@ impl<'t> Module<'t> {
             }
             let class_name = if node.kind() == "class_definition" {
                 node.child_by_field_name("name")
-                    .map(|name| syntax::text(name, file.text).to_owned())
+                    .map(|name| syntax::text(name, file.text))
             } else if node.kind() == "function_definition" {
                 None
             } else {
-                class.clone()
+                class
             };
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
-                stack.push((child, depth + 1, class_name.clone()));
+                stack.push((child, depth + 1, class_name));
             }
         }
         module
@@ -227,6 +232,12 @@ impl Reader<'_, '_> {
                     .map(|name| syntax::text(name, self.file.text));
                 match method {
                     Some("add_tool") => self.add_tool(call, arguments),
+                    // `Tool.from_function(fn, name=...)`, given to `add_tool` or to
+                    // `FastMCP(tools=[...])`.
+                    Some("from_function") if is_from_function(function, self.file.text) => {
+                        let options = self.options(arguments, 1);
+                        self.register_function_argument(call, arguments, 0, options);
+                    }
                     Some("Tool") if self.module.lists_tools => self.tool_object(call, arguments),
                     _ => {}
                 }
@@ -263,13 +274,11 @@ impl Reader<'_, '_> {
             return;
         };
         if first.kind() == "call"
-            && let Some(function) = first.child_by_field_name("function")
-            && syntax::text(function, self.file.text).ends_with("from_function")
-            && let Some(inner) = first.child_by_field_name("arguments")
+            && first
+                .child_by_field_name("function")
+                .is_some_and(|function| is_from_function(function, self.file.text))
         {
-            let options = self.options(inner, 1);
-            self.register_function_argument(first, inner, 0, options);
-            return;
+            return; // the `Tool.from_function(...)` call is read on its own
         }
         let options = self.options(arguments, 1);
         self.register_function_argument(call, arguments, 0, options);
@@ -499,6 +508,17 @@ fn decorator_method<'s>(decorator: Node<'_>, source: &'s str) -> Option<&'s str>
         expression.child_by_field_name("attribute")?,
         source,
     ))
+}
+
+/// `Tool.from_function`, `FunctionTool.from_function`, `tools.Tool.from_function`.
+fn is_from_function(function: Node<'_>, source: &str) -> bool {
+    function.kind() == "attribute"
+        && function
+            .child_by_field_name("object")
+            .is_some_and(|object| syntax::text(object, source).ends_with("Tool"))
+        && function
+            .child_by_field_name("attribute")
+            .is_some_and(|name| syntax::text(name, source) == "from_function")
 }
 
 fn positional(arguments: Node<'_>, index: usize) -> Option<Node<'_>> {

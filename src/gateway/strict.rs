@@ -46,7 +46,7 @@ pub fn parse(text: &str) -> Result<Value, StrictError> {
 /// Splits a JSON array into its elements' texts without judging them, so that one bad
 /// element of a batch does not hide the ids of the others.
 pub fn split_batch(text: &str) -> Result<Vec<&RawValue>, StrictError> {
-    serde_json::from_str::<Vec<&RawValue>>(text).map_err(|error| classify(error))
+    serde_json::from_str::<Vec<&RawValue>>(text).map_err(classify)
 }
 
 fn classify(error: serde_json::Error) -> StrictError {

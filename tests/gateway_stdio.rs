@@ -409,3 +409,107 @@ fn audit_tail_prints_the_records() {
     );
     assert!(text.contains("keys=[owner,repo]"), "{text}");
 }
+
+#[test]
+fn a_policy_file_edit_is_picked_up_without_a_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_path = dir.path().join("policy.json");
+    std::fs::write(
+        &policy_path,
+        json!({"version": "1", "default": "deny", "tools": {"echo": {}}}).to_string(),
+    )
+    .unwrap();
+    let mut gateway = Gateway::start_with(Options {
+        policy: &policy_path,
+        ..Options::default()
+    });
+    gateway.initialize(json!({}));
+    assert_eq!(gateway.list_tools(), ["echo"]);
+    std::fs::write(
+        &policy_path,
+        json!({"version": "1", "default": "deny", "tools": {"echo": {}, "add": {}}}).to_string(),
+    )
+    .unwrap();
+    wait_for(|| gateway.stderr().contains("policy reloaded"));
+    assert_eq!(gateway.list_tools(), ["echo", "add"]);
+}
+
+#[test]
+fn a_sqlite_audit_records_decisions_and_audit_tail_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = dir.path().join("audit.db");
+    let mut gateway = Gateway::start_with(Options {
+        extra_args: vec![
+            "--audit".into(),
+            database.display().to_string(),
+            "--audit-values".into(),
+        ],
+        ..Options::default()
+    });
+    gateway.initialize(json!({}));
+    gateway.call("read_file", json!({"path": "/etc/shadow"}));
+    gateway.call("echo", json!({"text": "kept"}));
+    let output = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        .args(["audit", "tail", "--json"])
+        .arg(&database)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Vec<Value> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let calls: Vec<(&str, &str)> = records
+        .iter()
+        .filter_map(|record| Some((record["tool"].as_str()?, record["verdict"].as_str()?)))
+        .collect();
+    assert_eq!(calls, [("read_file", "deny"), ("echo", "allow")]);
+    // --audit-values keeps the values too.
+    assert_eq!(records[0]["arguments"], json!({"path": "/etc/shadow"}));
+    assert_eq!(records[0]["rule"], json!("tools.read_file.deny_if[0]"));
+}
+
+#[test]
+fn a_batch_forwards_only_its_allowed_calls() {
+    let mut gateway = Gateway::initialized();
+    gateway.list_tools();
+    gateway.send(&json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "in a batch"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "delete_repo", "arguments": {"owner": "o", "repo": "r"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "run_command", "arguments": {"command": "id"}}}
+    ]));
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.extend(gateway.recv().as_array().unwrap().clone());
+    }
+    answers.sort_by_key(|answer| answer["id"].as_i64());
+    assert_eq!(
+        result_text(&answers[0]),
+        r#"echo ran with {"text":"in a batch"}"#
+    );
+    assert!(is_refusal(&answers[1]), "{}", answers[1]);
+    assert_eq!(answers[2]["error"]["code"], json!(-32602));
+    let names: Vec<Value> = gateway
+        .upstream_calls()
+        .iter()
+        .map(|call| call["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("echo")]);
+}
+
+#[test]
+fn the_client_leaving_mid_call_ends_the_gateway_cleanly() {
+    let mut gateway = Gateway::initialized();
+    let id = gateway.fresh_id();
+    gateway.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": "hang", "arguments": {}}}));
+    gateway.sync();
+    // The hanging call never ends: after the grace period the server's input is closed
+    // and it exits, and so does the gateway.
+    let status = gateway.close();
+    assert_eq!(status.code(), Some(0));
+}

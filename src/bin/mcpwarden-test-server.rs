@@ -94,11 +94,12 @@ fn main() {
             );
             continue;
         };
-        // Batches: answer each request, as JSON-RPC 2.0 allows.
-        let messages = match message {
-            Value::Array(items) => items,
-            single => vec![single],
+        // Batches: answer with one array, as JSON-RPC 2.0 says.
+        let (messages, is_batch) = match message {
+            Value::Array(items) => (items, true),
+            single => (vec![single], false),
         };
+        let mut answers: Vec<Value> = Vec::new();
         for message in messages {
             let Some(id) = message.get("id").cloned() else {
                 continue; // a notification
@@ -108,12 +109,12 @@ fn main() {
             };
             let params = message.get("params").cloned().unwrap_or(Value::Null);
             match method {
-                "initialize" => send(&json!({"jsonrpc": "2.0", "id": id, "result": {
+                "initialize" => answers.push(json!({"jsonrpc": "2.0", "id": id, "result": {
                     "protocolVersion": params.get("protocolVersion").cloned().unwrap_or(json!("2025-06-18")),
                     "capabilities": {"tools": {"listChanged": true}},
                     "serverInfo": {"name": "mcpwarden-test-server", "version": "1.0.0"}
                 }})),
-                "ping" => send(&json!({"jsonrpc": "2.0", "id": id, "result": {}})),
+                "ping" => answers.push(json!({"jsonrpc": "2.0", "id": id, "result": {}})),
                 "tools/list" => {
                     let all = tools(changed);
                     let start: usize = params
@@ -131,20 +132,20 @@ fn main() {
                     } else {
                         result["tools"] = Value::Array(all);
                     }
-                    send(&json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                    answers.push(json!({"jsonrpc": "2.0", "id": id, "result": result}));
                 }
                 "tools/call" => {
                     let name = params.get("name").and_then(Value::as_str).unwrap_or("");
                     let arguments = params.get("arguments").cloned().unwrap_or(json!({}));
                     match name {
-                        "fail" => send(&text_result(&id, "it failed".into(), true)),
-                        "rpc_fail" => send(&json!({"jsonrpc": "2.0", "id": id,
+                        "fail" => answers.push(text_result(&id, "it failed".into(), true)),
+                        "rpc_fail" => answers.push(json!({"jsonrpc": "2.0", "id": id,
                             "error": {"code": -32603, "message": "internal failure"}})),
                         "crash" => std::process::exit(3),
                         "hang" => {}
                         "change_tools" => {
                             changed = true;
-                            send(&text_result(&id, "changed".into(), false));
+                            answers.push(text_result(&id, "changed".into(), false));
                             send(
                                 &json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}),
                             );
@@ -152,22 +153,31 @@ fn main() {
                         "add" => {
                             let sum = arguments["a"].as_i64().unwrap_or(0)
                                 + arguments["b"].as_i64().unwrap_or(0);
-                            send(&text_result(&id, sum.to_string(), false));
+                            answers.push(text_result(&id, sum.to_string(), false));
                         }
                         known if tools(changed).iter().any(|tool| tool["name"] == known) => {
-                            send(&text_result(
+                            answers.push(text_result(
                                 &id,
                                 format!("{name} ran with {arguments}"),
                                 false,
                             ));
                         }
-                        _ => send(&json!({"jsonrpc": "2.0", "id": id,
+                        _ => answers.push(json!({"jsonrpc": "2.0", "id": id,
                             "error": {"code": -32602, "message": format!("Unknown tool: {name}")}})),
                     }
                 }
-                _ => send(&json!({"jsonrpc": "2.0", "id": id,
+                _ => answers.push(json!({"jsonrpc": "2.0", "id": id,
                     "error": {"code": -32601, "message": "Method not found"}})),
             }
         }
+        let (responses, notifications): (Vec<Value>, Vec<Value>) = answers
+            .into_iter()
+            .partition(|answer| answer.get("id").is_some());
+        if is_batch && !responses.is_empty() {
+            send(&Value::Array(responses));
+        } else {
+            responses.iter().for_each(&mut send);
+        }
+        notifications.iter().for_each(&mut send);
     }
 }

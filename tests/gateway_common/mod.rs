@@ -54,12 +54,11 @@ impl Gateway {
     pub fn start_with(options: Options<'_>) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+        command.arg("gateway").arg("--policy").arg(options.policy);
+        if !options.extra_args.iter().any(|arg| arg == "--audit") {
+            command.arg("--audit").arg(dir.path().join("audit.jsonl"));
+        }
         command
-            .arg("gateway")
-            .arg("--policy")
-            .arg(options.policy)
-            .arg("--audit")
-            .arg(dir.path().join("audit.jsonl"))
             .args(&options.extra_args)
             .arg("--")
             .args(&options.upstream)

@@ -55,6 +55,16 @@ pub enum Command {
     /// Generate, check, explain and compare default-deny policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Run an MCP server behind a policy: `mcpwarden gateway --policy P.json -- <command>`.
+    ///
+    /// The MCP client starts mcpwarden as if it were the server. mcpwarden starts the
+    /// server, relays JSON-RPC over stdio in both directions, hides and refuses tools as the
+    /// policy says, and exits with the server's exit code. The policy is reloaded when its
+    /// file changes and on SIGHUP; a policy that fails validation stops the start.
+    Gateway(GatewayArgs),
+    /// Read the gateway's audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Re-classify every tool in the catalogue: category, risk, signals, rationale and
     /// findings, by the built-in rules or those in --rules DIR. Run it after the rules
     /// change; each verdict records the rules' version. A summary goes to stderr.
@@ -359,6 +369,50 @@ pub struct PolicyExplainArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// The policy to enforce (checked like `policy check`; errors stop the start).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Record every decision: `.jsonl` for JSON Lines, `.db`/`.sqlite` for a SQLite table.
+    #[arg(long, value_name = "PATH")]
+    pub audit: Option<PathBuf>,
+    /// Record argument values in the audit, not only their keys.
+    #[arg(long)]
+    pub audit_values: bool,
+    /// Seconds a request may wait for the upstream before the client gets an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub call_timeout: f64,
+    /// Client messages longer than this many bytes are refused unread.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    pub max_message_bytes: usize,
+    /// Do not watch the policy file (SIGHUP still reloads it).
+    #[arg(long)]
+    pub no_watch: bool,
+    /// The server to run, and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print the records of an audit (JSON Lines or SQLite); with -f, keep following it.
+    Tail(AuditTailArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AuditTailArgs {
+    pub path: PathBuf,
+    /// Keep printing new records as they are written.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Print only the last N records first.
+    #[arg(short = 'n', long, value_name = "N")]
+    pub lines: Option<usize>,
+    #[command(flatten)]
+    pub output: JsonFlag,
+}
+
+#[derive(Debug, Args)]
 pub struct PolicyDiffArgs {
     pub old: PathBuf,
     pub new: PathBuf,
@@ -393,6 +447,8 @@ pub enum Outcome {
     Clean,
     /// 1: not found, findings, refused, or some input was bad.
     Findings,
+    /// The exit code of a process mcpwarden ran for (the gateway's upstream).
+    Exit(u8),
 }
 
 /// Parses the process arguments, runs the command and turns the result into an exit code.
@@ -401,6 +457,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Findings) => ExitCode::from(1),
+        Ok(Outcome::Exit(code)) => ExitCode::from(code),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
@@ -438,6 +495,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             PolicyCommand::Diff(args) => commands::policy::diff(&args),
             PolicyCommand::Schema => commands::policy::schema(),
         },
+        Command::Gateway(args) => commands::gateway::gateway(&args),
+        Command::Audit(AuditCommand::Tail(args)) => commands::gateway::audit_tail(&args),
         Command::Classify(args) => commands::classify::classify(&settings, &args),
         Command::Crawl(args) => commands::crawl::crawl(&settings, &args),
         Command::Report(args) => commands::report::report(&settings, &args),

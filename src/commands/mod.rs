@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod classify;
 pub mod crawl;
 pub mod extract;
+pub mod gateway;
 pub mod policy;
 pub mod report;
 pub mod reporter;

@@ -1,2 +1,14 @@
-//! The policy-enforcing MCP proxy: stdio and Streamable HTTP transports, decisions from
-//! `policy`, counters, approvals, audit. Not built yet: see issue "The gateway".
+//! The policy-enforcing MCP proxy. [`judge`] decides about every message with no I/O;
+//! [`stdio`] carries messages between a client on our stdin/stdout and a child server;
+//! [`audit`] records each decision; [`reload`] keeps the policy current.
+//!
+//! **Invariant:** the gateway never forwards what it could not parse or judge. Decisions
+//! come from [`crate::policy::CompiledPolicy::decide`], the engine `policy explain` uses.
+
+pub mod audit;
+pub mod judge;
+pub mod reload;
+pub mod stdio;
+pub mod strict;
+
+pub use judge::{Action, JudgeConfig, Session, Shared};

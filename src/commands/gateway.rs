@@ -1,0 +1,100 @@
+//! `mcpwarden gateway` (stdio) and `mcpwarden audit tail`.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::cli::{AuditTailArgs, GatewayArgs, Outcome};
+use crate::gateway::audit::{self, AuditSink, TailPosition};
+use crate::gateway::{JudgeConfig, Session, Shared};
+use crate::policy::{self, InMemoryCounters, SystemClock};
+
+pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
+    let compiled = match policy::load_file(&args.policy) {
+        Ok(compiled) => compiled,
+        Err(error) => {
+            // Every problem, with its path and position, before refusing to start.
+            if let policy::PolicyError::Invalid { problems } = &error {
+                for problem in problems {
+                    eprintln!("{}: {problem}", args.policy.display());
+                }
+            }
+            return Err(anyhow::Error::new(error).context(format!(
+                "the gateway did not start: the policy {} is not usable",
+                args.policy.display()
+            )));
+        }
+    };
+    if !(args.call_timeout.is_finite() && args.call_timeout > 0.0) {
+        anyhow::bail!(
+            "--call-timeout must be a positive number of seconds, not {}",
+            args.call_timeout
+        );
+    }
+    let audit: Option<Arc<dyn AuditSink>> = match &args.audit {
+        Some(path) => Some(Arc::from(audit::open(path)?)),
+        None => None,
+    };
+    let shared = Arc::new(Shared::new(
+        compiled,
+        Arc::new(InMemoryCounters::new()),
+        Arc::new(SystemClock),
+        audit,
+        JudgeConfig {
+            max_message_bytes: args.max_message_bytes,
+            call_timeout: Duration::from_secs_f64(args.call_timeout),
+            audit_values: args.audit_values,
+            ..JudgeConfig::default()
+        },
+    ));
+    let session_id = format!("stdio-{:016x}", fastrand::u64(..));
+    let session = Arc::new(Session::new(shared, session_id, None));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let ending = runtime.block_on(crate::gateway::stdio::run(
+        session,
+        &args.command,
+        Some(args.policy.clone()),
+        !args.no_watch,
+    ))?;
+    // Worker threads may be blocked on stdin, which never ends while the client is alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let code = u8::try_from(ending.code().clamp(0, 255)).unwrap_or(1);
+    Ok(Outcome::Exit(code))
+}
+
+pub fn audit_tail(args: &AuditTailArgs) -> anyhow::Result<Outcome> {
+    let (records, mut position) = audit::read_since(&args.path, TailPosition::default())?;
+    let skip = args
+        .lines
+        .map_or(0, |lines| records.len().saturating_sub(lines));
+    print_records(&records[skip..], args.output.json)?;
+    if !args.follow {
+        return Ok(Outcome::Clean);
+    }
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let (records, next) = audit::read_since(&args.path, position)?;
+        position = next;
+        print_records(&records, args.output.json)?;
+    }
+}
+
+fn print_records(records: &[audit::AuditRecord], json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for record in records {
+        if json {
+            serde_json::to_writer(&mut out, record)?;
+            writeln!(out)?;
+        } else {
+            writeln!(out, "{}", audit::render(record))?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

@@ -4,7 +4,8 @@
 //! trimmed, blank lines dropped, joined with newlines, as rmcp's macro does). Parameters come from the
 //! `Parameters<T>` argument: `T`'s fields, their doc comments as descriptions, serde
 //! `rename`/`rename_all`/`default` applied and `Option<_>` not required, with `T` found in
-//! the same file or a sibling module file.
+//! the same file or a sibling module file. Older rmcp (`#[tool(tool_box)]`) marked each
+//! argument `#[tool(param)]` or `#[tool(aggr)]`; those are read too.
 
 use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
@@ -291,7 +292,10 @@ fn tool(
             Some(schema) => tool.input_schema = schema,
             None => complete = false,
         },
-        None => tool.input_schema = json!({"type": "object", "properties": {}}),
+        None => match legacy_parameters(function, source, structs) {
+            Some(schema) => tool.input_schema = schema,
+            None => tool.input_schema = json!({"type": "object", "properties": {}}),
+        },
     }
     tool.method = ExtractionMethod::StaticRust;
     tool.location = Some(location);
@@ -324,6 +328,82 @@ fn parameters_type(function: Node<'_>, source: &str) -> Option<String> {
         return Some(syntax::text(argument, source).to_owned());
     }
     None
+}
+
+/// rmcp before `Parameters<T>` (the `#[tool(tool_box)]` era): each argument marked
+/// `#[tool(param)]` is a property (described by `#[schemars(description = "...")]`), and an
+/// argument marked `#[tool(aggr)]` holds the whole input as a struct.
+fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>) -> Option<Value> {
+    let parameters = function.child_by_field_name("parameters")?;
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    let mut attributes: Vec<&str> = Vec::new();
+    let mut found = false;
+    let mut cursor = parameters.walk();
+    for child in parameters.named_children(&mut cursor) {
+        match child.kind() {
+            "attribute_item" => attributes.push(syntax::text(child, source)),
+            // The grammar allows one attribute per parameter; a second one leaves the
+            // first inside an ERROR node. rustc accepts several, so read it anyway.
+            "ERROR" => {
+                let mut inner = child.walk();
+                attributes.extend(
+                    child
+                        .named_children(&mut inner)
+                        .filter(|node| node.kind() == "attribute_item")
+                        .map(|node| syntax::text(node, source)),
+                );
+            }
+            "parameter" => {
+                let marked = |marker: &str| {
+                    attributes.iter().any(|text| {
+                        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                        compact.contains(&format!("tool({marker})"))
+                    })
+                };
+                let kind = child
+                    .child_by_field_name("type")
+                    .map(|kind| syntax::text(kind, source))
+                    .unwrap_or_default();
+                if marked("aggr") {
+                    return structs.schema(kind, 0);
+                }
+                if marked("param") {
+                    found = true;
+                    let name = child
+                        .child_by_field_name("pattern")
+                        .map(|pattern| syntax::text(pattern, source).trim_start_matches("mut "))
+                        .unwrap_or_default()
+                        .to_owned();
+                    let (mut schema, optional) = rust_type_schema(kind);
+                    if let Some(description) = attributes
+                        .iter()
+                        .find(|text| text.contains("schemars"))
+                        .and_then(|text| serde_value(text, "description"))
+                        && let Value::Object(object) = &mut schema
+                    {
+                        object.insert("description".into(), Value::String(description));
+                    }
+                    if !optional {
+                        required.push(Value::String(name.clone()));
+                    }
+                    properties.insert(name, schema);
+                }
+                attributes.clear();
+            }
+            _ => attributes.clear(),
+        }
+    }
+    if !found {
+        return None;
+    }
+    let mut schema = Map::new();
+    schema.insert("type".into(), json!("object"));
+    schema.insert("properties".into(), Value::Object(properties));
+    if !required.is_empty() {
+        schema.insert("required".into(), Value::Array(required));
+    }
+    Some(Value::Object(schema))
 }
 
 /// Finds parameter structs in the file and, lazily, in sibling module files.

@@ -53,8 +53,11 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         if !args.pypi.is_empty() {
             sources.push(Source::Pypi);
         }
-        // Naming packages alone means "crawl these": no registry listing then.
-        if !args.npm.is_empty() || !args.pypi.is_empty() {
+        if !args.dirs.is_empty() {
+            sources.push(Source::Local);
+        }
+        // Naming packages or folders alone means "crawl these": no registry listing then.
+        if !args.npm.is_empty() || !args.pypi.is_empty() || !args.dirs.is_empty() {
             sources.retain(|source| !matches!(source, Source::Registry | Source::Seeds));
         }
     }
@@ -68,6 +71,11 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         pypi_index: args.pypi_index.clone(),
         npm_packages: args.npm.clone(),
         pypi_packages: args.pypi.clone(),
+        github_url: crate::crawl::github::github_api_url(Some(&args.github_url)),
+        github_token: std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|token| !token.trim().is_empty()),
+        local_dirs: args.dirs.clone(),
         limit: args.limit,
         since: args.since.clone(),
         resume: args.resume,

@@ -22,6 +22,7 @@ use super::http::{
 };
 use super::packages;
 use super::registry;
+use super::{github, local};
 use crate::catalog::{CachedHttp, Catalog, ServerEntry};
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -42,6 +43,10 @@ pub enum Source {
     Npm,
     /// PyPI projects by name (`--pypi NAME`, and every PyPI package another source names).
     Pypi,
+    /// GitHub repository search (and code search with a token), through `--github-url`.
+    Github,
+    /// Local checkouts: `--dir PATH`.
+    Local,
 }
 
 impl Source {
@@ -51,6 +56,8 @@ impl Source {
             Source::Seeds => "seeds",
             Source::Npm => "npm",
             Source::Pypi => "pypi",
+            Source::Github => "github",
+            Source::Local => "local",
         }
     }
 }
@@ -66,6 +73,14 @@ pub struct CrawlConfig {
     pub pypi_index: Option<String>,
     pub npm_packages: Vec<String>,
     pub pypi_packages: Vec<String>,
+    /// The GitHub API's base URL (see [`github::github_api_url`]).
+    pub github_url: String,
+    /// Sent to GitHub only; enables code search.
+    pub github_token: Option<String>,
+    /// The creation-date window GitHub searches cover (default: all of GitHub's history).
+    pub github_window: Option<github::Window>,
+    /// `--dir`: checkouts, or folders of checkouts.
+    pub local_dirs: Vec<PathBuf>,
     /// Stop after this many servers are stored.
     pub limit: Option<usize>,
     /// Only registry entries updated since this RFC 3339 time.
@@ -87,6 +102,10 @@ impl Default for CrawlConfig {
             pypi_index: None,
             npm_packages: Vec::new(),
             pypi_packages: Vec::new(),
+            github_url: github::DEFAULT_GITHUB_API.to_owned(),
+            github_token: None,
+            github_window: None,
+            local_dirs: Vec::new(),
             limit: None,
             since: None,
             resume: false,
@@ -192,10 +211,27 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),
-        Some(Arc::new(CatalogValidators(catalog.clone()))),
+        Some(validators.clone()),
     )?);
+    // GitHub gets a client of its own so its token is never sent to another host.
+    let github_client = if config.sources.contains(&Source::Github) {
+        Some(Arc::new(HttpClient::new(
+            HttpConfig {
+                headers: github::github_headers(config.github_token.as_deref()),
+                ..config.http.clone()
+            },
+            Some(validators),
+        )?))
+    } else {
+        None
+    };
+    let clients = Clients {
+        general: client,
+        github: github_client,
+    };
     let mut summary = CrawlSummary {
         resumed: config.resume,
         ..CrawlSummary::default()
@@ -220,27 +256,36 @@ pub async fn crawl(
         lock(&catalog).start_crawl_run(&options)?
     };
     if !config.resume {
-        discover(&catalog, &client, &config, &mut summary, progress).await?;
+        discover(&catalog, &clients, &config, &mut summary, progress).await?;
     }
-    let interrupted = work(&catalog, &client, &config, &mut summary, progress, stop).await?;
+    let interrupted = work(&catalog, &clients, &config, &mut summary, progress, stop).await?;
     summary.status = if interrupted {
         "interrupted"
     } else {
         "finished"
     }
     .to_owned();
-    summary.http = client.stats();
+    summary.http = clients.general.stats();
+    if let Some(github) = &clients.github {
+        summary.http = summary.http.plus(github.stats());
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     let stored = serde_json::to_value(&summary).unwrap_or(Value::Null);
     lock(&catalog).finish_crawl_run(summary.run_id, &summary.status, &stored)?;
     Ok(summary)
 }
 
+/// The crawl's HTTP clients: one for everything, one (with the token) for GitHub only.
+struct Clients {
+    general: Arc<HttpClient>,
+    github: Option<Arc<HttpClient>>,
+}
+
 /// Lists every enabled source into the frontier. Package names that a listing mentions
 /// are queued for the npm and PyPI sources when those are on.
 async fn discover(
     catalog: &SharedCatalog,
-    client: &HttpClient,
+    clients: &Clients,
     config: &CrawlConfig,
     summary: &mut CrawlSummary,
     progress: &dyn Progress,
@@ -251,7 +296,7 @@ async fn discover(
     if enabled(Source::Registry) {
         progress.message(&format!("listing the registry at {}", config.registry_url));
         let listed = registry::list_servers(
-            client,
+            &clients.general,
             &config.registry_url,
             config.since.as_deref(),
             100,
@@ -299,6 +344,73 @@ async fn discover(
             ));
         }
         records.extend(seeds);
+    }
+    if let Some(client) = &clients.github {
+        progress.message(&format!("searching GitHub at {}", config.github_url));
+        let code_queries: &[&str] = if config.github_token.is_some() {
+            github::CODE_QUERIES
+        } else {
+            &[]
+        };
+        let searched = github::search(
+            client,
+            &config.github_url,
+            github::REPOSITORY_QUERIES,
+            code_queries,
+            config.github_window.unwrap_or_else(github::Window::all_time),
+        )
+        .await;
+        let entry = summary.sources.entry("github".to_owned()).or_default();
+        match searched {
+            Ok(outcome) => {
+                entry.discovered = outcome.servers.len() + outcome.names_only.len();
+                for note in &outcome.notes {
+                    progress.message(&format!("github: {note}"));
+                }
+                for (key, record) in &outcome.servers {
+                    items.push(("github".to_owned(), key.clone(), record_payload(record)));
+                }
+                // Found by code search only: the item fetches the repository's metadata.
+                for name in &outcome.names_only {
+                    items.push(("github".to_owned(), name.clone(), json!({"full_name": name})));
+                }
+                records.extend(outcome.servers.into_values());
+            }
+            Err(error) => {
+                let reason = error_chain(&error);
+                progress.message(&format!(
+                    "GitHub unreachable, going on without it: {reason}"
+                ));
+                entry.unreachable = Some(reason);
+            }
+        }
+    }
+    if enabled(Source::Local) {
+        let entry = summary.sources.entry("local".to_owned()).or_default();
+        let mut problems = Vec::new();
+        for dir in &config.local_dirs {
+            match local::discover(dir) {
+                Ok(checkouts) => {
+                    entry.discovered += checkouts.len();
+                    for checkout in checkouts {
+                        items.push((
+                            "local".to_owned(),
+                            checkout.path.display().to_string(),
+                            record_payload(&checkout.record),
+                        ));
+                        records.push(checkout.record);
+                    }
+                }
+                Err(error) => problems.push(error.to_string()),
+            }
+        }
+        if config.local_dirs.is_empty() {
+            problems.push("no folder given: pass --dir PATH".to_owned());
+        }
+        if !problems.is_empty() {
+            progress.message(&format!("local: {}", problems.join("; ")));
+            entry.unreachable = Some(problems.join("; "));
+        }
     }
     for (source, prefix, named) in [
         (Source::Npm, "pkg:npm/", &config.npm_packages),
@@ -374,7 +486,7 @@ fn read_seeds(files: &[PathBuf]) -> Result<(Vec<ServerRecord>, Vec<String>), Cra
 /// Returns whether it was stopped.
 async fn work(
     catalog: &SharedCatalog,
-    client: &Arc<HttpClient>,
+    clients: &Clients,
     config: &CrawlConfig,
     summary: &mut CrawlSummary,
     progress: &dyn Progress,
@@ -392,7 +504,10 @@ async fn work(
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for item in pending {
-        let (catalog, client, permits) = (catalog.clone(), client.clone(), permits.clone());
+        let (catalog, client, permits) =
+            (catalog.clone(), clients.general.clone(), permits.clone());
+        let github_client = clients.github.clone();
+        let github_url = config.github_url.clone();
         let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
         let (npm_flag, pypi_flag) = (config.npm_registry.clone(), config.pypi_index.clone());
         tasks.spawn(async move {
@@ -400,7 +515,15 @@ async fn work(
                 return (item, Err("the crawl is shutting down".to_owned()));
             };
             let record = match item.source.as_str() {
-                "registry" | "seeds" => {
+                "github" if item.payload.get("name").is_none() => match &github_client {
+                    Some(github_client) => {
+                        github::repository(github_client, &github_url, &item.key)
+                            .await
+                            .map_err(|error| error_chain(&error))
+                    }
+                    None => Err("the GitHub source is off".to_owned()),
+                },
+                "registry" | "seeds" | "github" | "local" => {
                     serde_json::from_value::<ServerRecord>(item.payload.clone())
                         .map_err(|error| format!("bad frontier payload: {error}"))
                 }

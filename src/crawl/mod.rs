@@ -6,7 +6,9 @@
 //! frontier and `mcpwarden crawl` are the rest of the crawler issue.
 
 pub mod engine;
+pub mod github;
 pub mod http;
+pub mod local;
 pub mod lists;
 pub mod packages;
 pub mod registry;

@@ -134,7 +134,9 @@ fn extraction_matches_the_corpus_per_language() {
             .collect();
         let wanted: BTreeSet<&str> = expected.tools.iter().map(|t| t.name.as_str()).collect();
         for name in found.keys().filter(|name| !wanted.contains(*name)) {
-            problems.push(format!("{label}: extracted `{name}`, which is not expected"));
+            problems.push(format!(
+                "{label}: extracted `{name}`, which is not expected"
+            ));
         }
         for tool in &expected.tools {
             let Some(got) = found.get(tool.name.as_str()) else {
@@ -195,7 +197,14 @@ fn extraction_matches_the_corpus_per_language() {
 
     println!(
         "{:<12} {:>8} {:>6} {:>7} {:>9} {:>11} {:>12} {:>9}",
-        "language", "fixtures", "tools", "recall", "precision", "description", "property F1", "required"
+        "language",
+        "fixtures",
+        "tools",
+        "recall",
+        "precision",
+        "description",
+        "property F1",
+        "required"
     );
     for (language, score) in &scores {
         println!(
@@ -224,7 +233,11 @@ fn extraction_matches_the_corpus_per_language() {
         "fixtures whose unresolved registrations differ from expected.json (listed above)"
     );
     for (language, score) in &scores {
-        assert!(score.recall() >= 0.98, "{language}: recall {:.3} < 0.98", score.recall());
+        assert!(
+            score.recall() >= 0.98,
+            "{language}: recall {:.3} < 0.98",
+            score.recall()
+        );
         assert!(
             score.precision() >= 0.99,
             "{language}: precision {:.3} < 0.99",

@@ -357,7 +357,9 @@ async fn discover(
             &config.github_url,
             github::REPOSITORY_QUERIES,
             code_queries,
-            config.github_window.unwrap_or_else(github::Window::all_time),
+            config
+                .github_window
+                .unwrap_or_else(github::Window::all_time),
         )
         .await;
         let entry = summary.sources.entry("github".to_owned()).or_default();
@@ -372,7 +374,11 @@ async fn discover(
                 }
                 // Found by code search only: the item fetches the repository's metadata.
                 for name in &outcome.names_only {
-                    items.push(("github".to_owned(), name.clone(), json!({"full_name": name})));
+                    items.push((
+                        "github".to_owned(),
+                        name.clone(),
+                        json!({"full_name": name}),
+                    ));
                 }
                 records.extend(outcome.servers.into_values());
             }

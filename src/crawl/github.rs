@@ -187,9 +187,8 @@ impl Window {
 }
 
 fn iso(seconds: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     OffsetDateTime::from_unix_timestamp(seconds)
         .ok()
         .and_then(|moment| moment.format(&format).ok())
@@ -197,11 +196,10 @@ fn iso(seconds: i64) -> String {
 }
 
 fn search_url(api: &str, kind: &str, query: &str, page: u64) -> Result<String, GithubError> {
-    let mut url = reqwest::Url::parse(&format!("{api}/search/{kind}")).map_err(|_| {
-        HttpError::BadUrl {
+    let mut url =
+        reqwest::Url::parse(&format!("{api}/search/{kind}")).map_err(|_| HttpError::BadUrl {
             url: api.to_owned(),
-        }
-    })?;
+        })?;
     url.query_pairs_mut()
         .append_pair("q", query)
         .append_pair("per_page", &PER_PAGE.to_string())
@@ -237,11 +235,16 @@ pub fn repository_record(repository: &Repository) -> Option<ServerRecord> {
             license.spdx_id.clone()
         }
     });
-    let pushed_at = repository.pushed_at.map(|moment| moment.to_rfc3339());
+    let pushed_at = repository
+        .pushed_at
+        .map(|moment| moment.format("%Y-%m-%dT%H:%M:%SZ").to_string());
     Some(ServerRecord {
         repository: normalize_repository_url(&url),
         name: full_name.clone(),
-        description: repository.description.clone().filter(|text| !text.is_empty()),
+        description: repository
+            .description
+            .clone()
+            .filter(|text| !text.is_empty()),
         language: repository
             .language
             .as_ref()
@@ -262,11 +265,16 @@ pub fn repository_record(repository: &Repository) -> Option<ServerRecord> {
 /// Reads one search item (a repository) into a record; `None` with a note when it is not
 /// one.
 fn item_record(item: Value, url: &str, notes: &mut Vec<String>) -> Option<(ServerRecord, bool)> {
-    let archived = item.get("archived").and_then(Value::as_bool).unwrap_or(false);
+    let archived = item
+        .get("archived")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     match serde_json::from_value::<Repository>(item) {
         Ok(repository) => repository_record(&repository).map(|record| (record, archived)),
         Err(error) => {
-            notes.push(format!("{url}: skipped an item that is not a repository: {error}"));
+            notes.push(format!(
+                "{url}: skipped an item that is not a repository: {error}"
+            ));
             None
         }
     }
@@ -414,9 +422,11 @@ pub async fn search(
 fn collect(outcome: &mut SearchOutcome, items: Vec<Value>, url: &str) -> usize {
     let mut archived = 0;
     for item in items {
-        if let Some((record, is_archived)) = item_record(item, url, &mut outcome.notes) {
+        if let Some((record, is_archived)) = item_record(item, url, &mut outcome.notes)
+            && !outcome.servers.contains_key(&record.name)
+        {
             archived += usize::from(is_archived);
-            outcome.servers.entry(record.name.clone()).or_insert(record);
+            outcome.servers.insert(record.name.clone(), record);
         }
     }
     archived
@@ -437,9 +447,7 @@ pub async fn repository(
         })?;
     repository_record(&repository).ok_or_else(|| GithubError::BadRepository {
         url,
-        source: <serde_json::Error as serde::de::Error>::custom(
-            "it has no full name and no owner",
-        ),
+        source: <serde_json::Error as serde::de::Error>::custom("it has no full name and no owner"),
     })
 }
 

@@ -88,7 +88,9 @@ pub fn discover(dir: &Path) -> Result<Vec<Checkout>, LocalError> {
 }
 
 fn checkout(folder: &Path) -> Checkout {
-    let path = folder.canonicalize().unwrap_or_else(|_| folder.to_path_buf());
+    let path = folder
+        .canonicalize()
+        .unwrap_or_else(|_| folder.to_path_buf());
     let folder_name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())

@@ -8,8 +8,8 @@
 pub mod engine;
 pub mod github;
 pub mod http;
-pub mod local;
 pub mod lists;
+pub mod local;
 pub mod packages;
 pub mod registry;
 pub mod unpack;

@@ -350,19 +350,21 @@ pub fn semantic_problems(policy: &Policy) -> Vec<Problem> {
             }
         }
         if let Some(pin) = &rule.pin
-            && !is_pin(pin) {
-                problems.push(Problem::error(
-                    path.key("pin"),
-                    format!("pin `{pin}` must be `sha256:` followed by 64 lowercase hex digits"),
-                ));
-            }
+            && !is_pin(pin)
+        {
+            problems.push(Problem::error(
+                path.key("pin"),
+                format!("pin `{pin}` must be `sha256:` followed by 64 lowercase hex digits"),
+            ));
+        }
         if let Some(approval) = &rule.approval
-            && approval.message.trim().is_empty() {
-                problems.push(Problem::error(
-                    path.key("approval").key("message"),
-                    "approval message is empty; the approver must be told what they approve",
-                ));
-            }
+            && approval.message.trim().is_empty()
+        {
+            problems.push(Problem::error(
+                path.key("approval").key("message"),
+                "approval message is empty; the approver must be told what they approve",
+            ));
+        }
     }
     problems
 }
@@ -593,15 +595,16 @@ pub fn catalogue_problems(policy: &Policy, known: &KnownServer) -> Vec<Problem> 
             }
         }
         if let Some(pin) = &rule.pin
-            && *pin != tool.definition_hash {
-                problems.push(Problem::warning(
+            && *pin != tool.definition_hash
+        {
+            problems.push(Problem::warning(
                     path.key("pin"),
                     format!(
                         "pin differs from the catalogue's definition hash {}; the gateway refuses the tool until the pin is updated",
                         tool.definition_hash
                     ),
                 ));
-            }
+        }
     }
     problems
 }
@@ -612,10 +615,11 @@ fn missing_argument(schema: &Value, segments: &[&str], tool: &str) -> Option<Str
     let mut current = schema;
     for (depth, segment) in segments.iter().enumerate() {
         if let Some(items) = current.get("items")
-            && segment.parse::<usize>().is_ok() {
-                current = items;
-                continue;
-            }
+            && segment.parse::<usize>().is_ok()
+        {
+            current = items;
+            continue;
+        }
         // Declared `properties`, even empty, are the arguments the tool says it takes.
         let properties = current.get("properties").and_then(Value::as_object)?;
         match properties.get(*segment) {

@@ -17,7 +17,7 @@ pub fn crawl(settings: &Settings, args: &CrawlArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let reporter = super::reporter::BarReporter::counting_items();
+    let reporter = super::reporter::CrawlReporter::new();
     let stop = async {
         // If the signal handler cannot be installed, the crawl simply runs to its end.
         if tokio::signal::ctrl_c().await.is_err() {
@@ -80,6 +80,11 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         since: args.since.clone(),
         resume: args.resume,
         concurrency: args.concurrency,
+        // --concurrency bounds the requests in flight too; the per-host cap stays polite.
+        http: crate::crawl::http::HttpConfig {
+            max_concurrency: args.concurrency.max(1),
+            ..crate::crawl::http::HttpConfig::default()
+        },
         ..CrawlConfig::default()
     }
 }

@@ -23,7 +23,7 @@ use super::http::{
 use super::packages;
 use super::registry;
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, ServerEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, ServerEntry};
 use crate::model::ServerRecord;
 use crate::progress::Progress;
 
@@ -89,6 +89,11 @@ pub struct CrawlConfig {
     pub concurrency: usize,
     /// Tries per frontier item across runs before it is left failed.
     pub max_attempts: u32,
+    /// The most fetched items stored (and marked done) in one transaction.
+    pub store_batch: usize,
+    /// Store every discovered sighting again even when it is exactly what the last crawl
+    /// stored (the behaviour before unchanged items were skipped; for measurements).
+    pub revisit_unchanged: bool,
     pub http: HttpConfig,
 }
 
@@ -111,6 +116,8 @@ impl Default for CrawlConfig {
             resume: false,
             concurrency: 16,
             max_attempts: 3,
+            store_batch: STORE_BATCH,
+            revisit_unchanged: false,
             http: HttpConfig::default(),
         }
     }
@@ -120,6 +127,8 @@ impl Default for CrawlConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceSummary {
     pub discovered: usize,
+    /// Discovered exactly as in the last crawl that stored them: nothing to do.
+    pub unchanged: usize,
     pub stored: usize,
     pub failed: usize,
     /// Why the source could not be listed at all, if it could not.
@@ -291,7 +300,7 @@ async fn discover(
     progress: &dyn Progress,
 ) -> Result<(), CrawlError> {
     let enabled = |source| config.sources.contains(&source);
-    let mut items: Vec<(String, String, Value)> = Vec::new();
+    let mut items: Vec<(String, String, Value, bool)> = Vec::new();
     let mut records: Vec<ServerRecord> = Vec::new();
     if enabled(Source::Registry) {
         progress.message(&format!("listing the registry at {}", config.registry_url));
@@ -312,6 +321,7 @@ async fn discover(
                         "registry".to_owned(),
                         record.name.clone(),
                         record_payload(record),
+                        false,
                     ));
                 }
                 records.extend(listing.servers);
@@ -341,6 +351,7 @@ async fn discover(
                 "seeds".to_owned(),
                 record.name.clone(),
                 record_payload(record),
+                false,
             ));
         }
         records.extend(seeds);
@@ -370,7 +381,12 @@ async fn discover(
                     progress.message(&format!("github: {note}"));
                 }
                 for (key, record) in &outcome.servers {
-                    items.push(("github".to_owned(), key.clone(), record_payload(record)));
+                    items.push((
+                        "github".to_owned(),
+                        key.clone(),
+                        record_payload(record),
+                        false,
+                    ));
                 }
                 // Found by code search only: the item fetches the repository's metadata.
                 for name in &outcome.names_only {
@@ -378,6 +394,7 @@ async fn discover(
                         "github".to_owned(),
                         name.clone(),
                         json!({"full_name": name}),
+                        true,
                     ));
                 }
                 records.extend(outcome.servers.into_values());
@@ -399,10 +416,12 @@ async fn discover(
                 Ok(checkouts) => {
                     entry.discovered += checkouts.len();
                     for checkout in checkouts {
+                        // A checkout's files can change under an unchanged manifest.
                         items.push((
                             "local".to_owned(),
                             checkout.path.display().to_string(),
                             record_payload(&checkout.record),
+                            true,
                         ));
                         records.push(checkout.record);
                     }
@@ -444,10 +463,19 @@ async fn discover(
                 source.as_str().to_owned(),
                 name.clone(),
                 json!({"name": name}),
+                true,
             ));
         }
     }
-    lock(catalog).enqueue(summary.run_id, &items, true)?;
+    if config.revisit_unchanged {
+        for item in &mut items {
+            item.3 = true;
+        }
+    }
+    let unchanged = lock(catalog).enqueue(summary.run_id, &items, true)?;
+    for (source, count) in unchanged {
+        summary.sources.entry(source).or_default().unchanged = count;
+    }
     Ok(())
 }
 
@@ -505,13 +533,19 @@ async fn work(
         .collect();
     let pending = lock(catalog).pending_items(&source_names, config.max_attempts)?;
     progress.start("crawling", Some(pending.len() as u64));
+    let mut per_source: BTreeMap<&str, u64> = BTreeMap::new();
+    for item in &pending {
+        *per_source.entry(item.source.as_str()).or_default() += 1;
+    }
+    for (source, total) in per_source {
+        progress.start_source(source, total);
+    }
     let npm_registry = Arc::new(tokio::sync::OnceCell::new());
     let pypi_index = Arc::new(tokio::sync::OnceCell::new());
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for item in pending {
-        let (catalog, client, permits) =
-            (catalog.clone(), clients.general.clone(), permits.clone());
+        let (client, permits) = (clients.general.clone(), permits.clone());
         let github_client = clients.github.clone();
         let github_url = config.github_url.clone();
         let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
@@ -559,15 +593,7 @@ async fn work(
                 }
                 other => Err(format!("no source named {other}")),
             };
-            let outcome = match record {
-                Ok(record) => store_merged(&catalog, record).map_err(|error| error.to_string()),
-                Err(error) => Err(error),
-            };
-            let marked = match &outcome {
-                Ok(()) => lock(&catalog).mark_done(item.id),
-                Err(error) => lock(&catalog).mark_failed(item.id, error),
-            };
-            (item, outcome.and(marked.map_err(|error| error.to_string())))
+            (item, record)
         });
     }
     let mut stored_total = 0usize;
@@ -584,22 +610,45 @@ async fn work(
             next = tasks.join_next() => next,
         };
         let Some(joined) = next else { break };
-        let Ok((item, outcome)) = joined else {
+        let Ok(first) = joined else {
             continue;
         };
-        progress.advance(1);
-        let entry = summary.sources.entry(item.source.clone()).or_default();
-        match outcome {
-            Ok(()) => {
-                entry.stored += 1;
-                stored_total += 1;
+        // Everything else already finished joins this batch: one transaction for all.
+        let mut batch = vec![first];
+        while batch.len() < config.store_batch.max(1) {
+            match tasks.try_join_next() {
+                Some(Ok(done)) => batch.push(done),
+                Some(Err(_)) => continue,
+                None => break,
             }
-            Err(error) => {
-                entry.failed += 1;
-                if entry.errors.len() < QUOTED_ERRORS {
-                    entry.errors.push(format!("{}: {error}", item.key));
+        }
+        if let Some(limit) = config.limit {
+            // Past the limit, items stay pending for a later run.
+            let room = limit.saturating_sub(stored_total);
+            let mut kept = 0;
+            batch.retain(|(_, outcome)| {
+                let keep = outcome.is_err() || kept < room;
+                kept += usize::from(outcome.is_ok() && keep);
+                keep
+            });
+        }
+        let outcomes = store_batch(catalog, &batch);
+        for ((item, _), outcome) in batch.iter().zip(outcomes) {
+            progress.advance(1);
+            progress.advance_source(&item.source, outcome.is_err());
+            let entry = summary.sources.entry(item.source.clone()).or_default();
+            match outcome {
+                Ok(()) => {
+                    entry.stored += 1;
+                    stored_total += 1;
                 }
-                progress.message(&format!("{} {}: {error}", item.source, item.key));
+                Err(error) => {
+                    entry.failed += 1;
+                    if entry.errors.len() < QUOTED_ERRORS {
+                        entry.errors.push(format!("{}: {error}", item.key));
+                    }
+                    progress.message(&format!("{} {}: {error}", item.source, item.key));
+                }
             }
         }
         if config.limit.is_some_and(|limit| stored_total >= limit) {
@@ -609,6 +658,44 @@ async fn work(
     }
     progress.finish();
     Ok(false)
+}
+
+/// The most fetched items stored in one transaction. Batches form from whatever has
+/// finished while the last one was written, so an idle crawl still stores at once.
+const STORE_BATCH: usize = 512;
+
+/// Stores a batch of fetched items and marks them, in one transaction. If the batch
+/// cannot be written as a whole, each item is tried on its own, so one bad item fails
+/// alone.
+fn store_batch(
+    catalog: &SharedCatalog,
+    batch: &[(FrontierItem, Result<ServerRecord, String>)],
+) -> Vec<Result<(), String>> {
+    let rows: Vec<(i64, Result<ServerRecord, String>)> = batch
+        .iter()
+        .map(|(item, outcome)| (item.id, outcome.clone()))
+        .collect();
+    let mut guard = lock(catalog);
+    if let Ok(stored) = guard.store_crawled(&rows) {
+        return batch
+            .iter()
+            .zip(stored)
+            .map(|((_, outcome), _)| outcome.clone().map(|_| ()))
+            .collect();
+    }
+    drop(guard);
+    rows.into_iter()
+        .map(|(item_id, outcome)| {
+            let outcome = outcome.and_then(|record| {
+                store_merged(catalog, record).map_err(|error| error.to_string())
+            });
+            let marked = match &outcome {
+                Ok(()) => lock(catalog).mark_done(item_id),
+                Err(error) => lock(catalog).mark_failed(item_id, error),
+            };
+            outcome.and(marked.map_err(|error| error.to_string()))
+        })
+        .collect()
 }
 
 /// An error and every cause under it, on one line.

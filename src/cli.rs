@@ -174,8 +174,9 @@ pub struct ClassifyArgs {
 
 #[derive(Debug, Args)]
 pub struct CrawlArgs {
-    /// Sources to crawl (repeat or separate with commas). Default: registry and seeds, plus
-    /// npm or pypi when --npm or --pypi names packages.
+    /// Sources to crawl (repeat or separate with commas). Default: registry and seeds; naming
+    /// packages (--npm, --pypi) or folders (--dir) crawls just those instead. github is
+    /// only crawled when asked for.
     #[arg(long = "source", value_enum, value_delimiter = ',')]
     pub sources: Vec<crate::crawl::engine::Source>,
     /// The MCP registry's base URL.
@@ -197,6 +198,14 @@ pub struct CrawlArgs {
     /// The PyPI index; default: $PIP_INDEX_URL, then pip's configuration.
     #[arg(long, value_name = "URL")]
     pub pypi_index: Option<String>,
+    /// The GitHub API's base URL (GitHub Enterprise: https://HOST/api/v3). The token, if
+    /// any, comes from $GITHUB_TOKEN; without one, code search is skipped.
+    #[arg(long, value_name = "URL", env = "MCPWARDEN_GITHUB_URL", default_value = crate::crawl::github::DEFAULT_GITHUB_API)]
+    pub github_url: String,
+    /// Local checkouts to crawl: a checkout, or a folder whose subfolders are checkouts
+    /// (repeatable). Naming one alone means "crawl these".
+    #[arg(long = "dir", value_name = "PATH")]
+    pub dirs: Vec<PathBuf>,
     /// Stop after storing this many servers.
     #[arg(long)]
     pub limit: Option<usize>,

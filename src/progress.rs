@@ -11,6 +11,10 @@ pub trait Progress: Sync {
     fn message(&self, _text: &str) {}
     /// The phase is over.
     fn finish(&self) {}
+    /// Work from one named source begins (a crawl shows one bar per source).
+    fn start_source(&self, _source: &str, _total: u64) {}
+    /// One item of `source` is done; `failed` when it did not succeed.
+    fn advance_source(&self, _source: &str, _failed: bool) {}
 }
 
 /// Reports nothing.

@@ -484,6 +484,83 @@ async fn a_markdown_list_and_a_purl_list_feed_the_crawl_and_npm_fills_in_the_pac
     assert_eq!(listed.record.license.as_deref(), Some("MIT"));
 }
 
+#[tokio::test]
+async fn a_re_crawl_stores_only_what_changed_but_always_asks_packages_again() {
+    let fixture = Fixture::default();
+    let base = start(fixture.clone()).await;
+    let page = |description: &str| {
+        json!({
+            "servers": [
+                registry_entry("io.github.acme/one", "https://github.com/acme/one", None,
+                               json!({"registryType": "npm", "identifier": "pkg-one", "version": "1.0.0"})),
+                {
+                    "server": {"name": "io.github.acme/two", "description": description,
+                               "repository": {"url": "https://github.com/acme/two", "source": "github"}},
+                    "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}}
+                },
+            ],
+            "metadata": {}
+        })
+        .to_string()
+        .into_bytes()
+    };
+    {
+        let mut files = fixture.files.lock().unwrap();
+        files.insert("/v0.1/servers".to_owned(), page("first words"));
+        files.insert(
+            "/pkg-one".to_owned(),
+            packument("pkg-one", "https://github.com/acme/one"),
+        );
+    }
+    let catalog = shared(Catalog::open_in_memory().unwrap());
+    let config = CrawlConfig {
+        sources: vec![Source::Registry, Source::Npm],
+        registry_url: base.clone(),
+        npm_registry: Some(base.clone()),
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let first = crawl(catalog.clone(), config.clone(), &NoProgress, pending())
+        .await
+        .unwrap();
+    assert_eq!(first.sources["registry"].stored, 2);
+    assert_eq!(first.sources["registry"].unchanged, 0);
+
+    let second = crawl(catalog.clone(), config.clone(), &NoProgress, pending())
+        .await
+        .unwrap();
+    let registry = &second.sources["registry"];
+    assert_eq!(
+        (registry.discovered, registry.unchanged, registry.stored),
+        (2, 2, 0)
+    );
+    let npm = &second.sources["npm"];
+    assert_eq!(
+        (npm.unchanged, npm.stored),
+        (0, 1),
+        "packages are asked again"
+    );
+
+    // One entry changes: only it is stored again.
+    fixture
+        .files
+        .lock()
+        .unwrap()
+        .insert("/v0.1/servers".to_owned(), page("new words"));
+    let third = crawl(catalog.clone(), config, &NoProgress, pending())
+        .await
+        .unwrap();
+    let registry = &third.sources["registry"];
+    assert_eq!((registry.unchanged, registry.stored), (1, 1));
+    let catalog = catalog.lock().unwrap();
+    let two = catalog
+        .find_servers("io.github.acme/two")
+        .unwrap()
+        .remove(0);
+    assert_eq!(two.record.description.as_deref(), Some("new words"));
+    assert_eq!(catalog.stats().unwrap().servers, 2);
+}
+
 /// An npm tarball (`package/...` entries, gzip) holding these files.
 fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(

@@ -8,7 +8,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde_json::Value;
 
-use super::store::now_rfc3339;
+use super::store::{ServerEntry, now_rfc3339, store_in};
 use super::{Catalog, Result};
 
 /// One unit of crawl work.
@@ -103,16 +103,23 @@ impl Catalog {
         ))
     }
 
-    /// Adds work to the frontier for `run_id`. With `fresh`, an item seen in an earlier run
-    /// is made pending again (a new crawl revisits everything; conditional requests keep
-    /// that cheap); without it (resuming), an item already done stays done. Returns how
-    /// many items are now pending because of this call.
+    /// Adds work to the frontier for `run_id`: `(source, key, payload, revisit)`.
+    ///
+    /// With `fresh`, an item seen in an earlier run is made pending again, unless it was
+    /// done, has `revisit` false and its payload is byte-for-byte what was done: such a
+    /// payload is the whole sighting (a registry entry, a search result), a listing that
+    /// did not change it (typically answered by a 304) has nothing new to store, and a
+    /// re-crawl of an unchanged world then costs its listings alone. Items whose payload
+    /// only names what to fetch (a package name) set `revisit`. Without `fresh` (resuming),
+    /// an item already done stays done.
+    ///
+    /// Returns, per source, how many items stayed done because they were unchanged.
     pub fn enqueue(
         &mut self,
         run_id: i64,
-        items: &[(String, String, Value)],
+        items: &[(String, String, Value, bool)],
         fresh: bool,
-    ) -> Result<usize> {
+    ) -> Result<std::collections::BTreeMap<String, usize>> {
         let path = self.path.clone();
         let sql_error = |source| super::Error::Sqlite {
             path: path.clone(),
@@ -120,30 +127,89 @@ impl Catalog {
         };
         let now = now_rfc3339();
         let tx = self.conn.transaction().map_err(sql_error)?;
-        let mut pending = 0;
+        let mut unchanged = std::collections::BTreeMap::new();
         {
+            // `?6`: whether an unchanged, done item may stay done.
             let sql = if fresh {
                 "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
                  VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
                  ON CONFLICT (source, item_key) DO UPDATE SET
-                     payload = excluded.payload, state = 'pending', attempts = 0, last_error = NULL,
-                     run_id = excluded.run_id, updated_at = excluded.updated_at"
+                     state = CASE WHEN ?6 AND frontier.state = 'done' AND frontier.payload = excluded.payload
+                                  THEN 'done' ELSE 'pending' END,
+                     payload = excluded.payload, attempts = 0, last_error = NULL,
+                     run_id = excluded.run_id, updated_at = excluded.updated_at
+                 RETURNING state"
             } else {
                 "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
                  VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
                  ON CONFLICT (source, item_key) DO UPDATE SET
                      payload = excluded.payload, run_id = excluded.run_id
-                 WHERE frontier.state != 'done'"
+                 WHERE frontier.state != 'done' AND ?6 = ?6
+                 RETURNING state"
             };
             let mut statement = tx.prepare_cached(sql).map_err(sql_error)?;
-            for (source, key, payload) in items {
-                pending += statement
-                    .execute(params![source, key, payload.to_string(), run_id, now])
+            for (source, key, payload, revisit) in items {
+                let state: Option<String> = statement
+                    .query_row(
+                        params![source, key, payload.to_string(), run_id, now, !revisit],
+                        |row| row.get(0),
+                    )
+                    .optional()
                     .map_err(sql_error)?;
+                if fresh && state.as_deref() == Some("done") {
+                    *unchanged.entry(source.clone()).or_insert(0) += 1;
+                }
             }
         }
         tx.commit().map_err(sql_error)?;
-        Ok(pending)
+        Ok(unchanged)
+    }
+
+    /// Stores a batch of crawled items and marks each done (or failed, with its reason) in
+    /// one transaction: one commit per batch instead of two per item. Each sighting is
+    /// merged as [`Catalog::resolve_server_name`] decides, seeing the batch's earlier
+    /// sightings. Returns, per item, whether it ended stored.
+    pub fn store_crawled(
+        &mut self,
+        batch: &[(i64, std::result::Result<&ServerEntry, &str>)],
+    ) -> Result<Vec<bool>> {
+        let now = now_rfc3339();
+        // `unchecked_transaction` borrows the connection shared, so the look-ups below can
+        // run inside the same transaction and see what it wrote.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|source| self.sql_error(source))?;
+        let mut stored = Vec::with_capacity(batch.len());
+        for (item_id, outcome) in batch {
+            match outcome {
+                Ok(entry) => {
+                    let mut record = entry.server.clone();
+                    if let Some(existing) =
+                        self.resolve_server_name(record.repository.as_deref(), &record.packages)?
+                    {
+                        record.name = existing;
+                    }
+                    store_in(
+                        &tx,
+                        &ServerEntry {
+                            server: record,
+                            tools: entry.tools.clone(),
+                        },
+                        &now,
+                    )
+                    .map_err(|source| self.sql_error(source))?;
+                    self.set_state(*item_id, "done", None)?;
+                    stored.push(true);
+                }
+                Err(error) => {
+                    self.set_state(*item_id, "failed", Some(error))?;
+                    stored.push(false);
+                }
+            }
+        }
+        tx.commit().map_err(|source| self.sql_error(source))?;
+        Ok(stored)
     }
 
     /// Items not done yet for these sources, oldest first. Failed items are retried while

@@ -142,7 +142,11 @@ impl<'a> VerdictRow<'a> {
     }
 }
 
-fn store_in(tx: &Transaction, entry: &ServerEntry, now: &str) -> rusqlite::Result<StoreOutcome> {
+pub(super) fn store_in(
+    tx: &Transaction,
+    entry: &ServerEntry,
+    now: &str,
+) -> rusqlite::Result<StoreOutcome> {
     let incoming = &entry.server;
     let existing = tx
         .prepare_cached("SELECT id, content_hash, tools_hash FROM servers WHERE name = ?1")?

@@ -17,7 +17,7 @@ pub fn crawl(settings: &Settings, args: &CrawlArgs) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let reporter = super::reporter::BarReporter::counting_items();
+    let reporter = super::reporter::CrawlReporter::new();
     let stop = async {
         // If the signal handler cannot be installed, the crawl simply runs to its end.
         if tokio::signal::ctrl_c().await.is_err() {
@@ -53,8 +53,11 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         if !args.pypi.is_empty() {
             sources.push(Source::Pypi);
         }
-        // Naming packages alone means "crawl these": no registry listing then.
-        if !args.npm.is_empty() || !args.pypi.is_empty() {
+        if !args.dirs.is_empty() {
+            sources.push(Source::Local);
+        }
+        // Naming packages or folders alone means "crawl these": no registry listing then.
+        if !args.npm.is_empty() || !args.pypi.is_empty() || !args.dirs.is_empty() {
             sources.retain(|source| !matches!(source, Source::Registry | Source::Seeds));
         }
     }
@@ -68,11 +71,21 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         pypi_index: args.pypi_index.clone(),
         npm_packages: args.npm.clone(),
         pypi_packages: args.pypi.clone(),
+        github_url: crate::crawl::github::github_api_url(Some(&args.github_url)),
+        github_token: std::env::var("GITHUB_TOKEN")
+            .ok()
+            .filter(|token| !token.trim().is_empty()),
+        local_dirs: args.dirs.clone(),
         limit: args.limit,
         since: args.since.clone(),
         resume: args.resume,
         concurrency: args.concurrency,
         extract_tools: !args.no_extract,
+        // --concurrency bounds the requests in flight too; the per-host cap stays polite.
+        http: crate::crawl::http::HttpConfig {
+            max_concurrency: args.concurrency.max(1),
+            ..crate::crawl::http::HttpConfig::default()
+        },
         ..CrawlConfig::default()
     }
 }

@@ -22,8 +22,9 @@ use super::http::{
 };
 use super::packages;
 use super::registry;
-use super::tools::Extractor;
-use crate::catalog::{CachedHttp, Catalog, ServerEntry, ToolEntry};
+use super::tools::{Extractor, SourceToRead};
+use super::{github, local};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, ServerEntry, ToolEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -44,6 +45,10 @@ pub enum Source {
     Npm,
     /// PyPI projects by name (`--pypi NAME`, and every PyPI package another source names).
     Pypi,
+    /// GitHub repository search (and code search with a token), through `--github-url`.
+    Github,
+    /// Local checkouts: `--dir PATH`.
+    Local,
 }
 
 impl Source {
@@ -53,6 +58,8 @@ impl Source {
             Source::Seeds => "seeds",
             Source::Npm => "npm",
             Source::Pypi => "pypi",
+            Source::Github => "github",
+            Source::Local => "local",
         }
     }
 }
@@ -68,16 +75,30 @@ pub struct CrawlConfig {
     pub pypi_index: Option<String>,
     pub npm_packages: Vec<String>,
     pub pypi_packages: Vec<String>,
+    /// The GitHub API's base URL (see [`github::github_api_url`]).
+    pub github_url: String,
+    /// Sent to GitHub only; enables code search.
+    pub github_token: Option<String>,
+    /// The creation-date window GitHub searches cover (default: all of GitHub's history).
+    pub github_window: Option<github::Window>,
+    /// `--dir`: checkouts, or folders of checkouts.
+    pub local_dirs: Vec<PathBuf>,
     /// Stop after this many servers are stored.
     pub limit: Option<usize>,
     /// Only registry entries updated since this RFC 3339 time.
     pub since: Option<String>,
     pub resume: bool,
     pub concurrency: usize,
-    /// Download each package's archive and extract (and classify) its tools.
+    /// Download each package's archive (or GitHub tarball, or read each local checkout)
+    /// and extract and classify its tools.
     pub extract_tools: bool,
     /// Tries per frontier item across runs before it is left failed.
     pub max_attempts: u32,
+    /// The most fetched items stored (and marked done) in one transaction.
+    pub store_batch: usize,
+    /// Store every discovered sighting again even when it is exactly what the last crawl
+    /// stored (the behaviour before unchanged items were skipped; for measurements).
+    pub revisit_unchanged: bool,
     pub http: HttpConfig,
 }
 
@@ -91,12 +112,18 @@ impl Default for CrawlConfig {
             pypi_index: None,
             npm_packages: Vec::new(),
             pypi_packages: Vec::new(),
+            github_url: github::DEFAULT_GITHUB_API.to_owned(),
+            github_token: None,
+            github_window: None,
+            local_dirs: Vec::new(),
             limit: None,
             since: None,
             resume: false,
             concurrency: 16,
             extract_tools: true,
             max_attempts: 3,
+            store_batch: STORE_BATCH,
+            revisit_unchanged: false,
             http: HttpConfig::default(),
         }
     }
@@ -106,11 +133,13 @@ impl Default for CrawlConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceSummary {
     pub discovered: usize,
+    /// Discovered exactly as in the last crawl that stored them: nothing to do.
+    pub unchanged: usize,
     pub stored: usize,
     pub failed: usize,
     /// Tools extracted (and classified) from the servers this source stored.
     pub tools: usize,
-    /// Servers whose package could not be fetched or read for tools (stored without).
+    /// Servers whose source could not be fetched or read for tools (stored without).
     pub tools_failed: usize,
     /// Why the source could not be listed at all, if it could not.
     pub unreachable: Option<String>,
@@ -203,10 +232,27 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),
-        Some(Arc::new(CatalogValidators(catalog.clone()))),
+        Some(validators.clone()),
     )?);
+    // GitHub gets a client of its own so its token is never sent to another host.
+    let github_client = if config.sources.contains(&Source::Github) {
+        Some(Arc::new(HttpClient::new(
+            HttpConfig {
+                headers: github::github_headers(config.github_token.as_deref()),
+                ..config.http.clone()
+            },
+            Some(validators),
+        )?))
+    } else {
+        None
+    };
+    let clients = Clients {
+        general: client,
+        github: github_client,
+    };
     let mut summary = CrawlSummary {
         resumed: config.resume,
         ..CrawlSummary::default()
@@ -231,38 +277,47 @@ pub async fn crawl(
         lock(&catalog).start_crawl_run(&options)?
     };
     if !config.resume {
-        discover(&catalog, &client, &config, &mut summary, progress).await?;
+        discover(&catalog, &clients, &config, &mut summary, progress).await?;
     }
-    let interrupted = work(&catalog, &client, &config, &mut summary, progress, stop).await?;
+    let interrupted = work(&catalog, &clients, &config, &mut summary, progress, stop).await?;
     summary.status = if interrupted {
         "interrupted"
     } else {
         "finished"
     }
     .to_owned();
-    summary.http = client.stats();
+    summary.http = clients.general.stats();
+    if let Some(github) = &clients.github {
+        summary.http = summary.http.plus(github.stats());
+    }
     summary.seconds = started.elapsed().as_secs_f64();
     let stored = serde_json::to_value(&summary).unwrap_or(Value::Null);
     lock(&catalog).finish_crawl_run(summary.run_id, &summary.status, &stored)?;
     Ok(summary)
 }
 
+/// The crawl's HTTP clients: one for everything, one (with the token) for GitHub only.
+struct Clients {
+    general: Arc<HttpClient>,
+    github: Option<Arc<HttpClient>>,
+}
+
 /// Lists every enabled source into the frontier. Package names that a listing mentions
 /// are queued for the npm and PyPI sources when those are on.
 async fn discover(
     catalog: &SharedCatalog,
-    client: &HttpClient,
+    clients: &Clients,
     config: &CrawlConfig,
     summary: &mut CrawlSummary,
     progress: &dyn Progress,
 ) -> Result<(), CrawlError> {
     let enabled = |source| config.sources.contains(&source);
-    let mut items: Vec<(String, String, Value)> = Vec::new();
+    let mut items: Vec<(String, String, Value, bool)> = Vec::new();
     let mut records: Vec<ServerRecord> = Vec::new();
     if enabled(Source::Registry) {
         progress.message(&format!("listing the registry at {}", config.registry_url));
         let listed = registry::list_servers(
-            client,
+            &clients.general,
             &config.registry_url,
             config.since.as_deref(),
             100,
@@ -278,6 +333,7 @@ async fn discover(
                         "registry".to_owned(),
                         record.name.clone(),
                         record_payload(record),
+                        false,
                     ));
                 }
                 records.extend(listing.servers);
@@ -307,9 +363,91 @@ async fn discover(
                 "seeds".to_owned(),
                 record.name.clone(),
                 record_payload(record),
+                false,
             ));
         }
         records.extend(seeds);
+    }
+    if let Some(client) = &clients.github {
+        progress.message(&format!("searching GitHub at {}", config.github_url));
+        let code_queries: &[&str] = if config.github_token.is_some() {
+            github::CODE_QUERIES
+        } else {
+            &[]
+        };
+        let searched = github::search(
+            client,
+            &config.github_url,
+            github::REPOSITORY_QUERIES,
+            code_queries,
+            config
+                .github_window
+                .unwrap_or_else(github::Window::all_time),
+        )
+        .await;
+        let entry = summary.sources.entry("github".to_owned()).or_default();
+        match searched {
+            Ok(outcome) => {
+                entry.discovered = outcome.servers.len() + outcome.names_only.len();
+                for note in &outcome.notes {
+                    progress.message(&format!("github: {note}"));
+                }
+                for (key, record) in &outcome.servers {
+                    items.push((
+                        "github".to_owned(),
+                        key.clone(),
+                        record_payload(record),
+                        false,
+                    ));
+                }
+                // Found by code search only: the item fetches the repository's metadata.
+                for name in &outcome.names_only {
+                    items.push((
+                        "github".to_owned(),
+                        name.clone(),
+                        json!({"full_name": name}),
+                        true,
+                    ));
+                }
+                records.extend(outcome.servers.into_values());
+            }
+            Err(error) => {
+                let reason = error_chain(&error);
+                progress.message(&format!(
+                    "GitHub unreachable, going on without it: {reason}"
+                ));
+                entry.unreachable = Some(reason);
+            }
+        }
+    }
+    if enabled(Source::Local) {
+        let entry = summary.sources.entry("local".to_owned()).or_default();
+        let mut problems = Vec::new();
+        for dir in &config.local_dirs {
+            match local::discover(dir) {
+                Ok(checkouts) => {
+                    entry.discovered += checkouts.len();
+                    for checkout in checkouts {
+                        // A checkout's files can change under an unchanged manifest.
+                        items.push((
+                            "local".to_owned(),
+                            checkout.path.display().to_string(),
+                            record_payload(&checkout.record),
+                            true,
+                        ));
+                        records.push(checkout.record);
+                    }
+                }
+                Err(error) => problems.push(error.to_string()),
+            }
+        }
+        if config.local_dirs.is_empty() {
+            problems.push("no folder given: pass --dir PATH".to_owned());
+        }
+        if !problems.is_empty() {
+            progress.message(&format!("local: {}", problems.join("; ")));
+            entry.unreachable = Some(problems.join("; "));
+        }
     }
     for (source, prefix, named) in [
         (Source::Npm, "pkg:npm/", &config.npm_packages),
@@ -337,10 +475,19 @@ async fn discover(
                 source.as_str().to_owned(),
                 name.clone(),
                 json!({"name": name}),
+                true,
             ));
         }
     }
-    lock(catalog).enqueue(summary.run_id, &items, true)?;
+    if config.revisit_unchanged {
+        for item in &mut items {
+            item.3 = true;
+        }
+    }
+    let unchanged = lock(catalog).enqueue(summary.run_id, &items, true)?;
+    for (source, count) in unchanged {
+        summary.sources.entry(source).or_default().unchanged = count;
+    }
     Ok(())
 }
 
@@ -385,7 +532,7 @@ fn read_seeds(files: &[PathBuf]) -> Result<(Vec<ServerRecord>, Vec<String>), Cra
 /// Returns whether it was stopped.
 async fn work(
     catalog: &SharedCatalog,
-    client: &Arc<HttpClient>,
+    clients: &Clients,
     config: &CrawlConfig,
     summary: &mut CrawlSummary,
     progress: &dyn Progress,
@@ -398,6 +545,13 @@ async fn work(
         .collect();
     let pending = lock(catalog).pending_items(&source_names, config.max_attempts)?;
     progress.start("crawling", Some(pending.len() as u64));
+    let mut per_source: BTreeMap<&str, u64> = BTreeMap::new();
+    for item in &pending {
+        *per_source.entry(item.source.as_str()).or_default() += 1;
+    }
+    for (source, total) in per_source {
+        progress.start_source(source, total);
+    }
     let npm_registry = Arc::new(tokio::sync::OnceCell::new());
     let pypi_index = Arc::new(tokio::sync::OnceCell::new());
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
@@ -417,8 +571,10 @@ async fn work(
     };
     let mut tasks = tokio::task::JoinSet::new();
     for item in pending {
-        let (catalog, client, permits) = (catalog.clone(), client.clone(), permits.clone());
+        let (client, permits) = (clients.general.clone(), permits.clone());
         let extractor = extractor.clone();
+        let github_client = clients.github.clone();
+        let github_url = config.github_url.clone();
         let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
         let (npm_flag, pypi_flag) = (config.npm_registry.clone(), config.pypi_index.clone());
         tasks.spawn(async move {
@@ -430,9 +586,23 @@ async fn work(
                 );
             };
             let record = match item.source.as_str() {
-                "registry" | "seeds" => {
+                "github" if item.payload.get("name").is_none() => match &github_client {
+                    Some(github_client) => {
+                        github::repository(github_client, &github_url, &item.key)
+                            .await
+                            .map(|record| (record, SourceToRead::Github))
+                            .map_err(|error| error_chain(&error))
+                    }
+                    None => Err("the GitHub source is off".to_owned()),
+                },
+                "registry" | "seeds" | "github" | "local" => {
+                    let to_read = match item.source.as_str() {
+                        "github" => SourceToRead::Github,
+                        "local" => SourceToRead::Dir(PathBuf::from(&item.key)),
+                        _ => SourceToRead::Nothing,
+                    };
                     serde_json::from_value::<ServerRecord>(item.payload.clone())
-                        .map(|record| (record, None))
+                        .map(|record| (record, to_read))
                         .map_err(|error| format!("bad frontier payload: {error}"))
                 }
                 "npm" => {
@@ -442,7 +612,7 @@ async fn work(
                     match registry {
                         Ok(registry) => packages::npm_package(&client, registry, &item.key)
                             .await
-                            .map(|found| (found.record, Some(found.archive_url)))
+                            .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
                             .map_err(|error| error_chain(&error)),
                         Err(error) => Err(error_chain(&error)),
                     }
@@ -454,7 +624,7 @@ async fn work(
                     match index {
                         Ok(index) => packages::pypi_package(&client, index, &item.key)
                             .await
-                            .map(|found| (found.record, Some(found.archive_url)))
+                            .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
                             .map_err(|error| error_chain(&error)),
                         Err(error) => Err(error_chain(&error)),
                     }
@@ -462,11 +632,12 @@ async fn work(
                 other => Err(format!("no source named {other}")),
             };
             let mut extracted = Extracted::default();
-            let outcome = match record {
-                Ok((record, archive)) => {
-                    let tools = match (&extractor, archive) {
-                        (Some(extractor), Some(url)) => {
-                            match extractor.from_archive(&client, &url, &record).await {
+            let entry = match record {
+                Ok((record, to_read)) => {
+                    let tools = match &extractor {
+                        Some(extractor) => {
+                            let github = github_client.as_deref().map(|c| (c, github_url.as_str()));
+                            match extractor.read(&client, github, to_read, &record).await {
                                 Ok(found) => {
                                     extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
                                     found.tools
@@ -477,21 +648,16 @@ async fn work(
                                 }
                             }
                         }
-                        _ => None,
+                        None => None,
                     };
-                    store_merged(&catalog, record, tools).map_err(|error| error.to_string())
+                    Ok(ServerEntry {
+                        server: record,
+                        tools,
+                    })
                 }
                 Err(error) => Err(error),
             };
-            let marked = match &outcome {
-                Ok(()) => lock(&catalog).mark_done(item.id),
-                Err(error) => lock(&catalog).mark_failed(item.id, error),
-            };
-            (
-                item,
-                outcome.and(marked.map_err(|error| error.to_string())),
-                extracted,
-            )
+            (item, entry, extracted)
         });
     }
     let mut stored_total = 0usize;
@@ -508,35 +674,58 @@ async fn work(
             next = tasks.join_next() => next,
         };
         let Some(joined) = next else { break };
-        let Ok((item, outcome, extracted)) = joined else {
+        let Ok(first) = joined else {
             continue;
         };
-        progress.advance(1);
-        let entry = summary.sources.entry(item.source.clone()).or_default();
-        entry.tools += extracted.tools;
-        if let Some(error) = extracted.failure {
-            entry.tools_failed += 1;
-            if entry.errors.len() < QUOTED_ERRORS {
-                entry
-                    .errors
-                    .push(format!("{}: tools not read: {error}", item.key));
+        // Everything else already finished joins this batch: one transaction for all.
+        let mut batch = vec![first];
+        while batch.len() < config.store_batch.max(1) {
+            match tasks.try_join_next() {
+                Some(Ok(done)) => batch.push(done),
+                Some(Err(_)) => continue,
+                None => break,
             }
-            progress.message(&format!(
-                "{} {}: tools not read: {error}",
-                item.source, item.key
-            ));
         }
-        match outcome {
-            Ok(()) => {
-                entry.stored += 1;
-                stored_total += 1;
-            }
-            Err(error) => {
-                entry.failed += 1;
+        if let Some(limit) = config.limit {
+            // Past the limit, items stay pending for a later run.
+            let room = limit.saturating_sub(stored_total);
+            let mut kept = 0;
+            batch.retain(|(_, outcome, _)| {
+                let keep = outcome.is_err() || kept < room;
+                kept += usize::from(outcome.is_ok() && keep);
+                keep
+            });
+        }
+        let outcomes = store_batch(catalog, &batch);
+        for ((item, _, extracted), outcome) in batch.iter().zip(outcomes) {
+            progress.advance(1);
+            progress.advance_source(&item.source, outcome.is_err());
+            let entry = summary.sources.entry(item.source.clone()).or_default();
+            entry.tools += extracted.tools;
+            if let Some(error) = &extracted.failure {
+                entry.tools_failed += 1;
                 if entry.errors.len() < QUOTED_ERRORS {
-                    entry.errors.push(format!("{}: {error}", item.key));
+                    entry
+                        .errors
+                        .push(format!("{}: tools not read: {error}", item.key));
                 }
-                progress.message(&format!("{} {}: {error}", item.source, item.key));
+                progress.message(&format!(
+                    "{} {}: tools not read: {error}",
+                    item.source, item.key
+                ));
+            }
+            match outcome {
+                Ok(()) => {
+                    entry.stored += 1;
+                    stored_total += 1;
+                }
+                Err(error) => {
+                    entry.failed += 1;
+                    if entry.errors.len() < QUOTED_ERRORS {
+                        entry.errors.push(format!("{}: {error}", item.key));
+                    }
+                    progress.message(&format!("{} {}: {error}", item.source, item.key));
+                }
             }
         }
         if config.limit.is_some_and(|limit| stored_total >= limit) {
@@ -546,6 +735,45 @@ async fn work(
     }
     progress.finish();
     Ok(false)
+}
+
+/// The most fetched items stored in one transaction. Batches form from whatever has
+/// finished while the last one was written, so an idle crawl still stores at once.
+const STORE_BATCH: usize = 512;
+
+/// Stores a batch of fetched items and marks them, in one transaction. If the batch
+/// cannot be written as a whole, each item is tried on its own, so one bad item fails
+/// alone.
+fn store_batch(
+    catalog: &SharedCatalog,
+    batch: &[(FrontierItem, Result<ServerEntry, String>, Extracted)],
+) -> Vec<Result<(), String>> {
+    let rows: Vec<(i64, Result<&ServerEntry, &str>)> = batch
+        .iter()
+        .map(|(item, outcome, _)| (item.id, outcome.as_ref().map_err(String::as_str)))
+        .collect();
+    let mut guard = lock(catalog);
+    if let Ok(stored) = guard.store_crawled(&rows) {
+        return batch
+            .iter()
+            .zip(stored)
+            .map(|((_, outcome, _), _)| outcome.as_ref().map(|_| ()).map_err(Clone::clone))
+            .collect();
+    }
+    drop(guard);
+    rows.into_iter()
+        .map(|(item_id, outcome)| {
+            let outcome = outcome.map_err(str::to_owned).and_then(|entry| {
+                store_merged(catalog, entry.server.clone(), entry.tools.clone())
+                    .map_err(|error| error.to_string())
+            });
+            let marked = match &outcome {
+                Ok(()) => lock(catalog).mark_done(item_id),
+                Err(error) => lock(catalog).mark_failed(item_id, error),
+            };
+            outcome.and(marked.map_err(|error| error.to_string()))
+        })
+        .collect()
 }
 
 /// An error and every cause under it, on one line.

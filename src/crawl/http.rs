@@ -8,6 +8,8 @@
 //!   wait is returned as [`HttpError::RateLimited`] so the crawl can move on and resume.
 //! - Caps concurrency overall and per host, the time per request, and the size of a body
 //!   (counted as it streams in, so a lying or missing `Content-Length` does not matter).
+//! - When an answer that still succeeded says `X-RateLimit-Remaining: 0`, sends nothing
+//!   more to that host until its `X-RateLimit-Reset`.
 //! - Sends `If-None-Match` / `If-Modified-Since` from a [`ValidatorStore`] and answers a
 //!   304 with the stored body.
 //! - Counts what it did ([`HttpStats`]) for the crawl summary.
@@ -152,11 +154,28 @@ pub struct HttpStatsSnapshot {
     pub bytes: u64,
 }
 
+impl HttpStatsSnapshot {
+    /// Both clients' counts together.
+    pub fn plus(self, other: HttpStatsSnapshot) -> HttpStatsSnapshot {
+        HttpStatsSnapshot {
+            requests: self.requests + other.requests,
+            retries: self.retries + other.retries,
+            not_modified: self.not_modified + other.not_modified,
+            rate_limited_waits: self.rate_limited_waits + other.rate_limited_waits,
+            failures: self.failures + other.failures,
+            bytes: self.bytes + other.bytes,
+        }
+    }
+}
+
 pub struct HttpClient {
     client: reqwest::Client,
     config: HttpConfig,
     total: Arc<Semaphore>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Hosts that said their rate limit is used up (`X-RateLimit-Remaining: 0` on an
+    /// answer that still succeeded), and when it resets: no request goes there before.
+    paused: Mutex<HashMap<String, SystemTime>>,
     validators: Option<Arc<dyn ValidatorStore>>,
     stats: HttpStats,
 }
@@ -193,6 +212,7 @@ impl HttpClient {
             client,
             total: Arc::new(Semaphore::new(config.max_concurrency.max(1))),
             hosts: Mutex::new(HashMap::new()),
+            paused: Mutex::new(HashMap::new()),
             config,
             validators,
             stats: HttpStats::default(),
@@ -237,6 +257,7 @@ impl HttpClient {
         let cached = self.validators.as_ref().and_then(|store| store.get(url));
         let mut retries = 0;
         loop {
+            self.wait_for_reset(url, &host).await?;
             let attempt = {
                 // Closed semaphores never happen here (we never close them); treat it as a
                 // transport failure rather than panic.
@@ -250,7 +271,7 @@ impl HttpClient {
                     });
                 };
                 self.stats.requests.fetch_add(1, Ordering::Relaxed);
-                self.attempt(url, cached.as_ref()).await
+                self.attempt(url, &host, cached.as_ref()).await
             };
             let (after, reason) = match attempt {
                 Attempt::Done(mut fetched) => {
@@ -302,7 +323,54 @@ impl HttpClient {
         }
     }
 
-    async fn attempt(&self, url: &str, cached: Option<&CachedResponse>) -> Attempt {
+    /// Waits until a host whose rate limit ran out has reset it; a reset further away than
+    /// `max_wait` is [`HttpError::RateLimited`].
+    async fn wait_for_reset(&self, url: &str, host: &str) -> Result<(), HttpError> {
+        let until = {
+            let paused = self
+                .paused
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            paused.get(host).copied()
+        };
+        let Some(wait) = until.and_then(|until| until.duration_since(SystemTime::now()).ok())
+        else {
+            return Ok(());
+        };
+        if wait > self.config.max_wait {
+            self.stats.failures.fetch_add(1, Ordering::Relaxed);
+            return Err(HttpError::RateLimited {
+                url: url.to_owned(),
+                wait_secs: wait.as_secs(),
+                max_wait_secs: self.config.max_wait.as_secs(),
+            });
+        }
+        self.stats
+            .rate_limited_waits
+            .fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    /// Remembers that `host` has no requests left until its reset, when an answer says so.
+    fn note_remaining(&self, host: &str, headers: &HeaderMap) {
+        let text = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        if text("x-ratelimit-remaining").map(str::trim) != Some("0") {
+            return;
+        }
+        let Some(reset) = text("x-ratelimit-reset").and_then(|reset| reset.trim().parse().ok())
+        else {
+            return;
+        };
+        // One second of slack: the reset time is rounded down to the second.
+        let until = SystemTime::UNIX_EPOCH + Duration::from_secs(reset) + Duration::from_secs(1);
+        self.paused
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(host.to_owned(), until);
+    }
+
+    async fn attempt(&self, url: &str, host: &str, cached: Option<&CachedResponse>) -> Attempt {
         let mut request = self.client.get(url);
         if let Some(cached) = cached {
             if let Some(etag) = cached
@@ -330,6 +398,9 @@ impl HttpClient {
             }
         };
         let status = response.status();
+        if status.is_success() || status == StatusCode::NOT_MODIFIED {
+            self.note_remaining(host, response.headers());
+        }
         if status == StatusCode::NOT_MODIFIED
             && let Some(cached) = cached
         {

@@ -6,8 +6,10 @@
 //! frontier and `mcpwarden crawl` are the rest of the crawler issue.
 
 pub mod engine;
+pub mod github;
 pub mod http;
 pub mod lists;
+pub mod local;
 pub mod packages;
 pub mod registry;
 pub mod tools;

@@ -29,6 +29,21 @@ pub struct ExtractedTools {
     pub skipped: usize,
 }
 
+/// Where a crawled server's source can be read, by the source that found it.
+#[derive(Debug, Clone)]
+pub enum SourceToRead {
+    /// A package archive (npm tarball, sdist or wheel) at this URL.
+    Archive(String),
+    /// The default branch of the server's GitHub repository (its `repository` URL, with
+    /// a `/tree/HEAD/<folder>` when the server lives in a subfolder).
+    Github,
+    /// A local checkout.
+    Dir(PathBuf),
+    /// The sighting carries no source (registry and seed entries: their packages are
+    /// crawled as npm/PyPI items of their own).
+    Nothing,
+}
+
 /// Shared by all crawl workers.
 pub struct Extractor {
     rules: Arc<RuleSet>,
@@ -45,6 +60,59 @@ impl Extractor {
             scratch,
             options: extract::Options::default(),
         }
+    }
+
+    /// Reads the tools from wherever `to_read` says. `github` is the GitHub client and API
+    /// base when the GitHub source is on; without it a GitHub sighting reads nothing.
+    pub async fn read(
+        &self,
+        client: &HttpClient,
+        github: Option<(&HttpClient, &str)>,
+        to_read: SourceToRead,
+        record: &ServerRecord,
+    ) -> Result<ExtractedTools, String> {
+        match to_read {
+            SourceToRead::Archive(url) => self.from_archive(client, &url, record).await,
+            SourceToRead::Dir(dir) => self.from_dir(&dir, record).await,
+            SourceToRead::Github => match (github, record.repository.as_deref()) {
+                (Some((github, api)), Some(repository)) => {
+                    self.from_github(github, api, repository, record).await
+                }
+                _ => Ok(ExtractedTools::default()),
+            },
+            SourceToRead::Nothing => Ok(ExtractedTools::default()),
+        }
+    }
+
+    /// Downloads the repository's tarball (or its subfolder) and extracts its tools.
+    pub async fn from_github(
+        &self,
+        client: &HttpClient,
+        api: &str,
+        repository: &str,
+        record: &ServerRecord,
+    ) -> Result<ExtractedTools, String> {
+        let folder = tempfile::Builder::new()
+            .prefix("repo-")
+            .tempdir_in(&self.scratch)
+            .map_err(|error| {
+                format!(
+                    "cannot make a scratch folder in {}: {error}",
+                    self.scratch.display()
+                )
+            })?;
+        let source = crate::crawl::github::fetch_source(
+            client,
+            api,
+            repository,
+            folder.path(),
+            UnpackLimits::default(),
+        )
+        .await
+        .map_err(|error| format!("{repository}: {error}"))?;
+        let extracted = self.from_dir(&source, record).await;
+        drop(folder);
+        extracted
     }
 
     /// Downloads a package archive, unpacks it safely and extracts its tools.

@@ -1,0 +1,782 @@
+//! The GitHub source against a fixture GitHub API on 127.0.0.1 (axum): search partitioned
+//! past the 1,000-result cap, metadata mapping, rate limits (used-up budget and secondary
+//! limits), ETag reuse, code search with a token, tarballs, and merging with the registry.
+//! The fixture's repositories are written here, in the shapes GitHub's API answers with.
+
+use std::collections::HashMap;
+use std::future::pending;
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use mcpwarden::catalog::Catalog;
+use mcpwarden::crawl::engine::{CrawlConfig, Source, crawl};
+use mcpwarden::crawl::github::{self, Window};
+use mcpwarden::crawl::http::{HttpClient, HttpConfig, MemoryValidators};
+use mcpwarden::crawl::unpack::UnpackLimits;
+use mcpwarden::progress::NoProgress;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// 2020-01-01T00:00:00Z: the fixture's repositories are created from here on.
+const START: i64 = 1_577_836_800;
+
+fn user(login: &str) -> Value {
+    let api = format!("https://api.github.com/users/{login}");
+    json!({
+        "login": login, "id": 1000, "node_id": "MDQ6VXNlcjE=",
+        "avatar_url": "https://avatars.githubusercontent.com/u/1000?v=4", "gravatar_id": "",
+        "url": api, "html_url": format!("https://github.com/{login}"),
+        "followers_url": format!("{api}/followers"), "following_url": format!("{api}/following{{/other_user}}"),
+        "gists_url": format!("{api}/gists{{/gist_id}}"), "starred_url": format!("{api}/starred{{/owner}}{{/repo}}"),
+        "subscriptions_url": format!("{api}/subscriptions"), "organizations_url": format!("{api}/orgs"),
+        "repos_url": format!("{api}/repos"), "events_url": format!("{api}/events{{/privacy}}"),
+        "received_events_url": format!("{api}/received_events"), "type": "User", "site_admin": false
+    })
+}
+
+fn iso(seconds: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(seconds)
+        .unwrap()
+        .format(&Rfc3339)
+        .unwrap()
+}
+
+/// A repository as the search and repository endpoints return it.
+fn repo(owner: &str, name: &str, created: i64, topics: &[&str], description: &str) -> Value {
+    let full = format!("{owner}/{name}");
+    json!({
+        "id": created, "node_id": "R_kgDO", "name": name, "full_name": full,
+        "owner": user(owner), "private": false,
+        "html_url": format!("https://github.com/{full}"), "description": description,
+        "fork": false, "url": format!("https://api.github.com/repos/{full}"),
+        "created_at": iso(created), "updated_at": iso(created + 3600), "pushed_at": iso(created + 7200),
+        "stargazers_count": 3, "watchers_count": 3, "language": "TypeScript",
+        "forks_count": 0, "archived": false, "disabled": false, "open_issues_count": 0,
+        "license": {"key": "mit", "name": "MIT License", "spdx_id": "MIT", "url": "https://api.github.com/licenses/mit", "node_id": "MDc6TGljZW5zZTEz"},
+        "topics": topics, "visibility": "public", "default_branch": "main", "score": 1.0
+    })
+}
+
+#[derive(Clone, Default)]
+struct Fixture {
+    repos: Arc<Mutex<Vec<Value>>>,
+    /// Raw files by path (registry pages, tarballs).
+    files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    /// Every request: (path and query, whether it carried a token, arrival time).
+    asked: Arc<Mutex<Vec<(String, bool, SystemTime)>>>,
+    /// Answers to give before the normal ones, one per request, in order.
+    scripted: Arc<Mutex<Vec<Scripted>>>,
+    not_modified: Arc<AtomicUsize>,
+    over_cap: Arc<AtomicUsize>,
+}
+
+#[derive(Clone)]
+enum Scripted {
+    /// A 403 secondary limit with `Retry-After: 1`.
+    SecondaryLimit,
+    /// The normal answer, saying the budget is used up until `reset` (Unix seconds).
+    LastOfBudget { reset: u64 },
+}
+
+/// Splits `q` into its words and its `created:A..B` window.
+fn parse_query(q: &str) -> (String, Option<(i64, i64)>) {
+    let mut words = Vec::new();
+    let mut window = None;
+    for word in q.split(' ') {
+        if let Some(range) = word.strip_prefix("created:") {
+            let (from, to) = range.split_once("..").unwrap();
+            let parse = |text: &str| {
+                OffsetDateTime::parse(text, &Rfc3339)
+                    .unwrap()
+                    .unix_timestamp()
+            };
+            window = Some((parse(from), parse(to)));
+        } else {
+            words.push(word);
+        }
+    }
+    (words.join(" "), window)
+}
+
+fn matches(repo: &Value, query: &str) -> bool {
+    let topics: Vec<&str> = repo["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    match query {
+        "topic:mcp-server" => topics.contains(&"mcp-server"),
+        "topic:mcp" => topics.contains(&"mcp"),
+        "\"mcp server\" in:name,description" => repo["description"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("mcp server"),
+        other => panic!("the fixture does not know the query {other:?}"),
+    }
+}
+
+fn etag_of(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    format!("\"{:x}\"", digest)
+}
+
+/// Answers with `body` as JSON, or 304 when the client already has it.
+fn conditional(fixture: &Fixture, headers: &HeaderMap, body: Vec<u8>) -> Response {
+    let etag = etag_of(&body);
+    if headers
+        .get("if-none-match")
+        .is_some_and(|value| value.to_str().unwrap() == etag)
+    {
+        fixture.not_modified.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+    }
+    (
+        [
+            ("etag", etag),
+            ("content-type", "application/json".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn search_repositories(
+    State(fixture): State<Fixture>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (words, window) = parse_query(&query["q"]);
+    let page: usize = query["page"].parse().unwrap();
+    let per_page: usize = query["per_page"].parse().unwrap();
+    if page * per_page > 1000 {
+        fixture.over_cap.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Only the first 1000 search results are available",
+        )
+            .into_response();
+    }
+    let mut found: Vec<Value> = fixture
+        .repos
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|repo| matches(repo, &words))
+        .filter(|repo| {
+            let created = OffsetDateTime::parse(repo["created_at"].as_str().unwrap(), &Rfc3339)
+                .unwrap()
+                .unix_timestamp();
+            window.is_none_or(|(from, to)| from <= created && created <= to)
+        })
+        .cloned()
+        .collect();
+    found.sort_by_key(|repo| repo["id"].as_i64().unwrap());
+    let total = found.len();
+    let items: Vec<Value> = found
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let body = json!({"total_count": total, "incomplete_results": false, "items": items});
+    conditional(&fixture, &headers, body.to_string().into_bytes())
+}
+
+async fn search_code(State(fixture): State<Fixture>, headers: HeaderMap) -> Response {
+    if headers.get("authorization").is_none() {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Requires authentication"}"#,
+        )
+            .into_response();
+    }
+    let items: Vec<Value> = fixture
+        .repos
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|repo| repo["topics"].as_array().unwrap().is_empty())
+        .map(|repo| {
+            json!({"name": "package.json", "path": "package.json", "sha": "abc",
+                   "repository": {"id": repo["id"], "name": repo["name"], "full_name": repo["full_name"]}})
+        })
+        .collect();
+    let body = json!({"total_count": items.len(), "incomplete_results": false, "items": items});
+    conditional(&fixture, &headers, body.to_string().into_bytes())
+}
+
+async fn fallback(State(fixture): State<Fixture>, headers: HeaderMap, uri: Uri) -> Response {
+    let path = uri.path().to_owned();
+    if let Some(full) = path.strip_prefix("/repos/")
+        && !full.ends_with("/tarball")
+    {
+        let found = fixture
+            .repos
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|repo| {
+                repo["full_name"]
+                    .as_str()
+                    .unwrap()
+                    .eq_ignore_ascii_case(full)
+            })
+            .cloned();
+        return match found {
+            Some(repo) => conditional(&fixture, &headers, repo.to_string().into_bytes()),
+            None => StatusCode::NOT_FOUND.into_response(),
+        };
+    }
+    match fixture.files.lock().unwrap().get(&path).cloned() {
+        Some(body) => body.into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn start(fixture: Fixture) -> String {
+    let app = Router::new()
+        .route(
+            "/search/repositories",
+            axum::routing::get(search_repositories),
+        )
+        .route("/search/code", axum::routing::get(search_code))
+        .fallback(fallback)
+        .layer(axum::middleware::from_fn_with_state(
+            fixture.clone(),
+            |State(fixture): State<Fixture>,
+             request: axum::extract::Request,
+             next: axum::middleware::Next| async move {
+                let uri = request.uri().to_string();
+                let token = request.headers().contains_key("authorization");
+                fixture
+                    .asked
+                    .lock()
+                    .unwrap()
+                    .push((uri, token, SystemTime::now()));
+                let scripted = {
+                    let mut scripted = fixture.scripted.lock().unwrap();
+                    (!scripted.is_empty()).then(|| scripted.remove(0))
+                };
+                match scripted {
+                    Some(Scripted::SecondaryLimit) => (
+                        StatusCode::FORBIDDEN,
+                        [("retry-after", "1")],
+                        r#"{"message":"You have exceeded a secondary rate limit."}"#,
+                    )
+                        .into_response(),
+                    Some(Scripted::LastOfBudget { reset }) => {
+                        let mut response = next.run(request).await;
+                        let headers = response.headers_mut();
+                        headers.insert("x-ratelimit-remaining", "0".parse().unwrap());
+                        headers.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
+                        response
+                    }
+                    None => next.run(request).await,
+                }
+            },
+        ))
+        .with_state(fixture);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+fn quick_http() -> HttpConfig {
+    HttpConfig {
+        max_retries: 2,
+        base_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_wait: Duration::from_secs(5),
+        timeout: Duration::from_secs(10),
+        max_concurrency: 16,
+        per_host_concurrency: 8,
+        ..HttpConfig::default()
+    }
+}
+
+fn client(validators: Option<Arc<MemoryValidators>>) -> Arc<HttpClient> {
+    Arc::new(
+        HttpClient::new(
+            quick_http(),
+            validators.map(|v| v as Arc<dyn mcpwarden::crawl::http::ValidatorStore>),
+        )
+        .unwrap(),
+    )
+}
+
+/// From the fixture's start to the end of 2024.
+fn fixture_window() -> Window {
+    Window {
+        from: START,
+        to: START + 5 * 365 * 86_400,
+    }
+}
+
+#[tokio::test]
+async fn search_is_split_by_creation_date_until_every_window_fits_under_the_cap() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        // 2,500 repositories, one every ~15 hours over four years.
+        for index in 0..2_500i64 {
+            repos.push(repo(
+                "owner",
+                &format!("server-{index:04}"),
+                START + index * 54_000,
+                &["mcp-server"],
+                "an MCP server",
+            ));
+        }
+        // 1,005 created in the same second: more than one window can ever list.
+        for index in 0..1_005i64 {
+            repos.push(repo(
+                "burst",
+                &format!("s-{index:04}"),
+                START + 4 * 365 * 86_400 + 17,
+                &["mcp-server"],
+                "an MCP server",
+            ));
+        }
+    }
+    let base = start(fixture.clone()).await;
+    let outcome = github::search(
+        &client(None),
+        &base,
+        &["topic:mcp-server"],
+        &[],
+        fixture_window(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.servers.len(),
+        2_500 + 1_000,
+        "every repository but the burst's last 5"
+    );
+    assert!(outcome.servers.contains_key("owner/server-0000"));
+    assert!(outcome.servers.contains_key("owner/server-2499"));
+    assert!(outcome.splits >= 3, "{} splits", outcome.splits);
+    assert_eq!(
+        fixture.over_cap.load(Ordering::SeqCst),
+        0,
+        "never asked past result 1,000"
+    );
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|note| note.contains("1005 repositories created in one second")),
+        "{:?}",
+        outcome.notes
+    );
+    assert_eq!(outcome.requests, fixture.asked.lock().unwrap().len());
+}
+
+#[tokio::test]
+async fn queries_are_merged_and_metadata_is_mapped() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        let mut weather = repo(
+            "Acme",
+            "Weather-MCP",
+            START + 10,
+            &["mcp", "mcp-server"],
+            "Weather MCP server",
+        );
+        weather["stargazers_count"] = json!(4242);
+        weather["language"] = json!("Rust");
+        weather["archived"] = json!(true);
+        weather["pushed_at"] = json!("2025-03-04T05:06:07Z");
+        weather["license"] = json!({"key": "apache-2.0", "name": "Apache License 2.0", "spdx_id": "Apache-2.0", "node_id": "x"});
+        repos.push(weather);
+        let mut other = repo("beta", "notes", START + 20, &[], "notes over MCP server");
+        other["license"] =
+            json!({"key": "other", "name": "Other", "spdx_id": "NOASSERTION", "node_id": "y"});
+        other["language"] = Value::Null;
+        repos.push(other);
+        // Not a repository at all: reported and skipped, the page still counts.
+        repos.push(json!({"id": START + 30, "name": "broken", "created_at": iso(START + 30), "topics": ["mcp"], "description": ""}));
+    }
+    let base = start(fixture.clone()).await;
+    let outcome = github::search(
+        &client(None),
+        &base,
+        github::REPOSITORY_QUERIES,
+        &[],
+        fixture_window(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcome.servers.keys().collect::<Vec<_>>(),
+        ["acme/weather-mcp", "beta/notes"]
+    );
+    let weather = &outcome.servers["acme/weather-mcp"];
+    assert_eq!(
+        weather.repository.as_deref(),
+        Some("https://github.com/acme/weather-mcp")
+    );
+    assert_eq!(weather.stars, Some(4242));
+    assert_eq!(weather.language.as_deref(), Some("Rust"));
+    assert_eq!(weather.license.as_deref(), Some("Apache-2.0"));
+    assert_eq!(weather.last_commit.as_deref(), Some("2025-03-04T05:06:07Z"));
+    assert_eq!(weather.description.as_deref(), Some("Weather MCP server"));
+    assert_eq!(weather.sources[0].source, "github");
+    assert_eq!(weather.sources[0].id, "acme/weather-mcp");
+    let notes = &outcome.servers["beta/notes"];
+    assert_eq!(
+        notes.license.as_deref(),
+        Some("other"),
+        "NOASSERTION gives way to the key"
+    );
+    assert_eq!(notes.language, None);
+    assert!(
+        outcome.notes.iter().any(|n| n.contains("not a repository")),
+        "{:?}",
+        outcome.notes
+    );
+    assert!(
+        outcome
+            .notes
+            .iter()
+            .any(|n| n.contains("1 of the repositories found are archived")),
+        "{:?}",
+        outcome.notes
+    );
+}
+
+#[tokio::test]
+async fn a_used_up_budget_is_waited_out_and_a_secondary_limit_retried() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        for index in 0..250i64 {
+            repos.push(repo(
+                "o",
+                &format!("r{index}"),
+                START + index,
+                &["mcp"],
+                "x",
+            ));
+        }
+    }
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
+    // The first answer is fine but spends the last of the budget; the next request gets
+    // a secondary limit.
+    *fixture.scripted.lock().unwrap() =
+        vec![Scripted::LastOfBudget { reset }, Scripted::SecondaryLimit];
+    let base = start(fixture.clone()).await;
+    let client = client(None);
+    let outcome = github::search(&client, &base, &["topic:mcp"], &[], fixture_window())
+        .await
+        .unwrap();
+    assert_eq!(outcome.servers.len(), 250, "nothing lost to the limits");
+    let asked = fixture.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked.len(),
+        4,
+        "probe, one refused page, then pages 2 and 3"
+    );
+    let reset_at = UNIX_EPOCH + Duration::from_secs(reset);
+    for (uri, _, at) in &asked[1..] {
+        assert!(
+            *at >= reset_at,
+            "{uri} was sent before the rate limit reset"
+        );
+    }
+    let stats = client.stats();
+    assert_eq!(stats.rate_limited_waits, 3, "{stats:?}"); // two budget waits + Retry-After
+    assert_eq!(stats.retries, 1, "the secondary limit's page was retried");
+    assert_eq!(stats.failures, 0);
+}
+
+#[tokio::test]
+async fn a_budget_reset_too_far_away_is_an_error_not_a_hang() {
+    let fixture = Fixture::default();
+    fixture
+        .repos
+        .lock()
+        .unwrap()
+        .extend((0..150i64).map(|i| repo("o", &format!("r{i}"), START + i, &["mcp"], "x")));
+    let reset = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3_600;
+    *fixture.scripted.lock().unwrap() = vec![Scripted::LastOfBudget { reset }];
+    let base = start(fixture.clone()).await;
+    let error = github::search(&client(None), &base, &["topic:mcp"], &[], fixture_window())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("rate limited"), "{error}");
+}
+
+#[tokio::test]
+async fn a_second_search_is_answered_by_etags_alone() {
+    let fixture = Fixture::default();
+    fixture.repos.lock().unwrap().extend(
+        (0..1_500i64).map(|i| repo("o", &format!("r{i}"), START + i * 60_000, &["mcp"], "x")),
+    );
+    let base = start(fixture.clone()).await;
+    let validators = Arc::new(MemoryValidators::default());
+    let first = github::search(
+        &client(Some(validators.clone())),
+        &base,
+        &["topic:mcp"],
+        &[],
+        fixture_window(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(fixture.not_modified.load(Ordering::SeqCst), 0);
+    let second_client = client(Some(validators));
+    let second = github::search(&second_client, &base, &["topic:mcp"], &[], fixture_window())
+        .await
+        .unwrap();
+    assert_eq!(first.servers, second.servers);
+    let stats = second_client.stats();
+    assert_eq!(stats.not_modified, stats.requests, "{stats:?}");
+    assert_eq!(stats.bytes, 0, "no body was sent again");
+    assert_eq!(
+        fixture.not_modified.load(Ordering::SeqCst) as u64,
+        stats.requests
+    );
+}
+
+fn registry_page(entries: Vec<Value>) -> Vec<u8> {
+    json!({"servers": entries, "metadata": {}})
+        .to_string()
+        .into_bytes()
+}
+
+fn registry_entry(name: &str, repository: &str) -> Value {
+    json!({
+        "server": {"name": name, "description": format!("{name} from the registry"),
+                   "repository": {"url": repository, "source": "github"}},
+        "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active"}}
+    })
+}
+
+#[tokio::test]
+async fn a_crawl_merges_github_with_the_registry_and_sends_the_token_only_to_github() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        let mut weather = repo("acme", "weather", START + 1, &["mcp-server"], "Weather");
+        weather["stargazers_count"] = json!(77);
+        repos.push(weather);
+        repos.push(repo("solo", "thing", START + 2, &["mcp"], "A thing"));
+        // Found only by code search (no topic, no words): its metadata is fetched.
+        repos.push(repo("quiet", "sdk-user", START + 3, &[], "uses the SDK"));
+    }
+    fixture.files.lock().unwrap().insert(
+        "/v0.1/servers".to_owned(),
+        registry_page(vec![registry_entry(
+            "io.github.acme/weather",
+            "https://github.com/Acme/weather.git",
+        )]),
+    );
+    let base = start(fixture.clone()).await;
+    let catalog = Arc::new(Mutex::new(Catalog::open_in_memory().unwrap()));
+    let config = CrawlConfig {
+        sources: vec![Source::Registry, Source::Github],
+        registry_url: base.clone(),
+        github_url: base.clone(),
+        github_token: Some("test-token".to_owned()),
+        github_window: Some(fixture_window()),
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let summary = crawl(catalog.clone(), config, &NoProgress, pending())
+        .await
+        .unwrap();
+    assert!(!summary.has_problems(), "{summary:?}");
+    assert_eq!(summary.sources["github"].discovered, 3);
+    assert_eq!(summary.sources["github"].stored, 3);
+    let catalog = catalog.lock().unwrap();
+    assert_eq!(catalog.stats().unwrap().servers, 3, "weather is one server");
+    let weather = catalog
+        .find_servers("io.github.acme/weather")
+        .unwrap()
+        .into_iter()
+        .chain(catalog.find_servers("acme/weather").unwrap())
+        .next()
+        .unwrap();
+    let mut sources: Vec<&str> = weather
+        .record
+        .sources
+        .iter()
+        .map(|s| s.source.as_str())
+        .collect();
+    sources.sort();
+    assert_eq!(sources, ["github", "registry"]);
+    assert_eq!(
+        weather.record.stars,
+        Some(77),
+        "GitHub's metadata merged in"
+    );
+    let quiet = catalog.find_servers("quiet/sdk-user").unwrap().remove(0);
+    assert_eq!(quiet.record.license.as_deref(), Some("MIT"));
+    let asked = fixture.asked.lock().unwrap();
+    for (uri, token, _) in asked.iter() {
+        assert_eq!(
+            *token,
+            !uri.starts_with("/v0.1/"),
+            "{uri}: the token goes to GitHub and nowhere else"
+        );
+    }
+    assert!(
+        asked
+            .iter()
+            .any(|(uri, ..)| uri.starts_with("/search/code"))
+    );
+    assert!(asked.iter().any(|(uri, ..)| uri == "/repos/quiet/sdk-user"));
+}
+
+#[tokio::test]
+async fn without_a_token_there_is_no_code_search_and_an_unreachable_github_is_reported() {
+    let fixture = Fixture::default();
+    fixture
+        .repos
+        .lock()
+        .unwrap()
+        .push(repo("quiet", "sdk-user", START + 3, &[], "uses the SDK"));
+    let base = start(fixture.clone()).await;
+    let catalog = Arc::new(Mutex::new(Catalog::open_in_memory().unwrap()));
+    let config = CrawlConfig {
+        sources: vec![Source::Github],
+        github_url: base.clone(),
+        github_window: Some(fixture_window()),
+        http: quick_http(),
+        ..CrawlConfig::default()
+    };
+    let summary = crawl(catalog.clone(), config.clone(), &NoProgress, pending())
+        .await
+        .unwrap();
+    assert!(!summary.has_problems(), "{summary:?}");
+    assert_eq!(summary.sources["github"].discovered, 0);
+    assert!(
+        !fixture
+            .asked
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(uri, ..)| uri.starts_with("/search/code"))
+    );
+
+    let unreachable = CrawlConfig {
+        github_url: "http://127.0.0.1:1".to_owned(),
+        http: HttpConfig {
+            max_retries: 0,
+            ..quick_http()
+        },
+        ..config
+    };
+    let summary = crawl(catalog, unreachable, &NoProgress, pending())
+        .await
+        .unwrap();
+    let reason = summary.sources["github"].unreachable.as_deref().unwrap();
+    assert!(reason.contains("127.0.0.1:1"), "{reason}");
+}
+
+/// A gzipped tarball laid out like GitHub's: one `owner-repo-<commit>/` folder.
+fn tarball(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, text) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, text.as_bytes())
+            .unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test]
+async fn the_source_tarball_unpacks_to_the_repository_or_its_subfolder() {
+    let fixture = Fixture::default();
+    fixture.files.lock().unwrap().insert(
+        "/repos/acme/servers/tarball".to_owned(),
+        tarball(&[
+            ("acme-servers-1a2b3c/README.md", "# servers"),
+            (
+                "acme-servers-1a2b3c/src/fetch/package.json",
+                "{\"name\": \"fetch\"}",
+            ),
+        ]),
+    );
+    let base = start(fixture.clone()).await;
+    let client = client(None);
+    assert_eq!(
+        github::tarball_url(&base, "acme/servers"),
+        format!("{base}/repos/acme/servers/tarball")
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let root = github::fetch_source(
+        &client,
+        &base,
+        "https://github.com/acme/servers",
+        &scratch.path().join("whole"),
+        UnpackLimits::default(),
+    )
+    .await
+    .unwrap();
+    assert!(root.join("README.md").is_file());
+    let folder = github::fetch_source(
+        &client,
+        &base,
+        "https://github.com/acme/servers/tree/HEAD/src/fetch",
+        &scratch.path().join("folder"),
+        UnpackLimits::default(),
+    )
+    .await
+    .unwrap();
+    assert!(folder.join("package.json").is_file());
+    assert!(folder.starts_with(scratch.path()));
+    let missing = github::fetch_source(
+        &client,
+        &base,
+        "https://github.com/acme/servers/tree/HEAD/src/nope",
+        &scratch.path().join("missing"),
+        UnpackLimits::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        missing.to_string().contains("no folder `src/nope`"),
+        "{missing}"
+    );
+    let not_github = github::fetch_source(
+        &client,
+        &base,
+        "https://gitlab.com/acme/servers",
+        &scratch.path().join("x"),
+        UnpackLimits::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        not_github.to_string().contains("not a GitHub repository"),
+        "{not_github}"
+    );
+}

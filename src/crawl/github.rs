@@ -154,11 +154,13 @@ pub struct Window {
 }
 
 impl Window {
-    /// From GitHub's opening to now.
+    /// From GitHub's opening to the end of today (UTC). The end is the day's, not the
+    /// moment's, so a repeated crawl asks the same URLs and its ETags answer with 304.
     pub fn all_time() -> Window {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
         Window {
             from: GITHUB_EPOCH,
-            to: OffsetDateTime::now_utc().unix_timestamp(),
+            to: (now / 86_400 + 1) * 86_400 - 1,
         }
     }
 
@@ -529,6 +531,9 @@ mod tests {
         assert_eq!(early, Window { from: 0, to: 4 });
         assert_eq!(late, Window { from: 5, to: 9 });
         assert_eq!(Window { from: 3, to: 3 }.halves(), None);
+        // The whole history ends with today, so repeated crawls ask the same URLs.
+        assert_eq!(Window::all_time().to % 86_400, 86_399);
+        assert_eq!(Window::all_time(), Window::all_time());
         assert_eq!(
             Window {
                 from: GITHUB_EPOCH,

@@ -134,6 +134,10 @@ async fn run(path: &std::path::Path, base: &str) -> (f64, CrawlSummary) {
         registry_url: base.to_owned(),
         github_url: base.to_owned(),
         concurrency: 64,
+        // Discovery, metadata and storing at scale; downloading and extracting each
+        // repository is measured by benches/extract.rs (the simulated API serves no
+        // tarballs).
+        extract_tools: false,
         store_batch: env_number(
             "CRAWL_BENCH_BATCH",
             CrawlConfig::default().store_batch as u64,

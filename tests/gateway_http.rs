@@ -54,10 +54,10 @@ impl HttpGateway {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 writeln!(file, "{line}").unwrap();
-                if let Some(url) = line.strip_prefix("mcpwarden: listening on ") {
-                    if let Some(sender) = sender.take() {
-                        let _ = sender.send(url.to_owned());
-                    }
+                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(url.to_owned());
                 }
             }
         });
@@ -507,10 +507,10 @@ async fn next_event(
                     .filter_map(|line| line.strip_prefix("data:"))
                     .map(str::trim_start)
                     .collect();
-                if let Ok(value) = serde_json::from_str::<Value>(&data) {
-                    if want(&value) {
-                        return value;
-                    }
+                if let Ok(value) = serde_json::from_str::<Value>(&data)
+                    && want(&value)
+                {
+                    return value;
                 }
             }
             let chunk = response
@@ -722,4 +722,43 @@ async fn a_thousand_concurrent_sessions() {
     );
     assert_eq!(gateway.children(), SESSIONS as usize);
     assert_eq!(gateway.upstream_call_names().len(), SESSIONS as usize);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_gateway_and_every_upstream() {
+    let mut gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    for _ in 0..3 {
+        open(&gateway.client, &gateway.url, &[]).await;
+    }
+    let pid = gateway.child.id().to_string();
+    let children: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            status
+                .lines()
+                .any(|line| line.strip_prefix("PPid:").map(str::trim) == Some(pid.as_str()))
+                .then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    assert_eq!(children.len(), 3);
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut code = None;
+    for _ in 0..200 {
+        if let Some(status) = gateway.child.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, Some(143));
+    for child in children {
+        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+        let alive = status
+            .lines()
+            .any(|line| line.starts_with("State:") && !line.contains('Z'));
+        assert!(!alive, "upstream {child} outlived the gateway: {status}");
+    }
 }

@@ -405,10 +405,10 @@ impl HttpSession {
                         single => vec![single],
                     };
                     for item in items {
-                        if let Some(left) = self.deliver(item) {
-                            if let Some(unclaimed) = unclaimed.as_deref_mut() {
-                                unclaimed.push(left);
-                            }
+                        if let (Some(left), Some(unclaimed)) =
+                            (self.deliver(item), unclaimed.as_deref_mut())
+                        {
+                            unclaimed.push(left);
                         }
                     }
                 }
@@ -422,10 +422,10 @@ impl HttpSession {
         let is_response = item.get("method").is_none();
         if is_response {
             let key = item.get("id").map(id_key).unwrap_or_default();
-            if let Some(waiter) = router.waiters.get(&key) {
-                if waiter.send(item.clone()).is_ok() {
-                    return None;
-                }
+            if let Some(waiter) = router.waiters.get(&key)
+                && waiter.send(item.clone()).is_ok()
+            {
+                return None;
             }
             return Some(item);
         }
@@ -475,6 +475,19 @@ fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
+/// An HTTP-level refusal, before the judge sees anything.
+struct Refusal(Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+fn refuse(code: StatusCode, message: &str) -> Refusal {
+    Refusal(Box::new(status(code, message)))
+}
+
 fn status(code: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null,
         "error": {"code": -32600, "message": message}});
@@ -487,11 +500,11 @@ fn status(code: StatusCode, message: &str) -> Response {
 }
 
 /// The checks every method shares. Returns the grant the request holds.
-fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Response> {
+fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(app, origin) {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::FORBIDDEN,
                 &format!("Forbidden: the Origin {origin:?} is not allowed"),
             ));
@@ -519,7 +532,7 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Response> {
                     response
                         .headers_mut()
                         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-                    return Err(response);
+                    return Err(Refusal(Box::new(response)));
                 }
             }
         }
@@ -527,7 +540,7 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Response> {
     if let Some(version) = headers.get(VERSION_HEADER) {
         let version = version.to_str().unwrap_or("");
         if !PROTOCOL_VERSIONS.contains(&version) {
-            return Err(status(
+            return Err(refuse(
                 StatusCode::BAD_REQUEST,
                 &format!(
                     "Bad Request: unsupported MCP-Protocol-Version {version:?} (supported: {})",
@@ -578,22 +591,22 @@ fn find_session(
     app: &App,
     headers: &HeaderMap,
     grant: &Option<String>,
-) -> Result<Arc<HttpSession>, Response> {
+) -> Result<Arc<HttpSession>, Refusal> {
     let Some(id) = headers.get(SESSION_HEADER) else {
-        return Err(status(
+        return Err(refuse(
             StatusCode::BAD_REQUEST,
             "Bad Request: Mcp-Session-Id header is required",
         ));
     };
     let id = id.to_str().unwrap_or("");
     let Some(session) = app.lock_sessions().get(id).cloned() else {
-        return Err(status(
+        return Err(refuse(
             StatusCode::NOT_FOUND,
             "Session not found: it ended or never existed; initialize again",
         ));
     };
     if &session.grant != grant {
-        return Err(status(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             "Forbidden: the session belongs to another credential",
         ));
@@ -629,7 +642,7 @@ impl Drop for Waiters<'_> {
 async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let grant = match admit(&app, &headers) {
         Ok(grant) => grant,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let json_ok = accepts(&headers, "application/json");
     if !json_ok && !accepts(&headers, "text/event-stream") {
@@ -659,7 +672,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),
-            Err(response) => return response,
+            Err(refusal) => return refusal.into_response(),
         }
     } else if is_initialize && !is_batch {
         match app.open_session(grant) {
@@ -768,10 +781,8 @@ fn reply(
             .collect();
         (code, Sse::new(futures_util::stream::iter(events))).into_response()
     };
-    if let Some(id) = session {
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(SESSION_HEADER, value);
-        }
+    if let Some(value) = session.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
 }
@@ -779,11 +790,11 @@ fn reply(
 async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let grant = match admit(&app, &headers) {
         Ok(grant) => grant,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let session = match find_session(&app, &headers, &grant) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     if !accepts(&headers, "text/event-stream") {
         return status(
@@ -816,11 +827,11 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
 async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let grant = match admit(&app, &headers) {
         Ok(grant) => grant,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     let session = match find_session(&app, &headers, &grant) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(refusal) => return refusal.into_response(),
     };
     app.lock_sessions().remove(&session.id);
     session.end().await;

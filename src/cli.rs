@@ -409,6 +409,10 @@ pub struct GatewayArgs {
     /// requests without a valid token get 401.
     #[arg(long, value_name = "FILE", requires = "listen")]
     pub grants: Option<PathBuf>,
+    /// At most this many HTTP sessions (each with its own server process) at once; an
+    /// `initialize` past it gets 503.
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "listen")]
+    pub max_sessions: usize,
     /// The server to run, and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -307,6 +307,8 @@ async fn session_ids_protocol_versions_origins_and_body_size_are_checked() {
             "https://app.example",
             "--max-message-bytes",
             "2000",
+            "--max-sessions",
+            "1",
         ],
     );
     let (client, url) = (&gateway.client, gateway.url.as_str());
@@ -328,6 +330,9 @@ async fn session_ids_protocol_versions_origins_and_body_size_are_checked() {
     let session = open(client, url, &[]).await;
     let (status, _, body) = post(client, url, Some(&session), &[], list).await;
     assert_eq!(status, 200, "{body}");
+    // --max-sessions 1: a second session is refused until the first ends.
+    let (status, header, _) = post(client, url, None, &[], &init_body(0)).await;
+    assert_eq!((status, header), (503, None));
 
     // Protocol versions: both supported revisions pass, anything else is 400.
     for (version, expected) in [

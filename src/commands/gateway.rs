@@ -63,6 +63,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             command: args.command.clone(),
             allowed_origins: args.allow_origin.clone(),
             grants,
+            max_sessions: args.max_sessions,
             policy_path: Some(args.policy.clone()),
             watch: !args.no_watch,
         };

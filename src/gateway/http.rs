@@ -157,6 +157,8 @@ pub struct HttpOptions {
     /// Origins allowed besides the localhost ones (when listening on loopback).
     pub allowed_origins: Vec<String>,
     pub grants: Option<Grants>,
+    /// Sessions alive at once; each holds a child process.
+    pub max_sessions: usize,
     pub policy_path: Option<PathBuf>,
     pub watch: bool,
 }
@@ -192,6 +194,7 @@ pub async fn run(
             .collect(),
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
+        max_sessions: options.max_sessions,
     });
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
@@ -248,6 +251,13 @@ struct App {
     allowed_origins: Vec<String>,
     loopback: bool,
     grants: Option<Grants>,
+    max_sessions: usize,
+}
+
+/// Why a session could not be opened.
+enum OpenError {
+    Full(usize),
+    Spawn(String),
 }
 
 impl App {
@@ -258,12 +268,18 @@ impl App {
     }
 
     /// Starts the upstream for a new session and registers it.
-    fn open_session(self: &Arc<Self>, grant: Option<String>) -> Result<Arc<HttpSession>, String> {
+    fn open_session(
+        self: &Arc<Self>,
+        grant: Option<String>,
+    ) -> Result<Arc<HttpSession>, OpenError> {
+        if self.lock_sessions().len() >= self.max_sessions {
+            return Err(OpenError::Full(self.max_sessions));
+        }
         let id = format!("{:032x}", fastrand::u128(..));
         let (program, args) = self
             .command
             .split_first()
-            .ok_or_else(|| "no server command".to_owned())?;
+            .ok_or_else(|| OpenError::Spawn("no server command".to_owned()))?;
         let mut child = Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::piped())
@@ -272,13 +288,15 @@ impl App {
             .kill_on_drop(true)
             .spawn()
             .map_err(|error| {
-                format!(
+                OpenError::Spawn(format!(
                     "cannot start the server `{}`: {error}",
                     program.to_string_lossy()
-                )
+                ))
             })?;
         let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err("the child's pipes were not created".to_owned());
+            return Err(OpenError::Spawn(
+                "the child's pipes were not created".to_owned(),
+            ));
         };
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
@@ -335,8 +353,24 @@ impl App {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend([writer, reader]);
-        self.lock_sessions().insert(id, session.clone());
-        Ok(session)
+        {
+            // Checked again under the lock: sessions opened at the same moment may have
+            // filled the last places.
+            let mut sessions = self.lock_sessions();
+            if sessions.len() < self.max_sessions {
+                sessions.insert(id, session.clone());
+                return Ok(session);
+            }
+        }
+        for task in session
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort(); // the child is killed when the session is dropped
+        }
+        Err(OpenError::Full(self.max_sessions))
     }
 }
 
@@ -677,7 +711,15 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     } else if is_initialize && !is_batch {
         match app.open_session(grant) {
             Ok(session) => (session, true),
-            Err(why) => {
+            Err(OpenError::Full(max)) => {
+                return status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "Service Unavailable: {max} sessions are open, the most allowed (--max-sessions)"
+                    ),
+                );
+            }
+            Err(OpenError::Spawn(why)) => {
                 eprintln!("mcpwarden: {why}");
                 return status(
                     StatusCode::BAD_GATEWAY,

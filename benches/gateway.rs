@@ -7,6 +7,12 @@
 //!   sequential round trips each way and prints p50/p99, then the gateway's resident memory
 //!   while idle.
 //!
+//! - Then an HTTP load driver (`gateway --listen` on loopback, one test-server child per
+//!   session): `MCPWARDEN_BENCH_CALLS` sequential calls on one session (p50/p99), the
+//!   throughput of `MCPWARDEN_BENCH_HTTP_SESSIONS` (default 64) sessions calling at once,
+//!   and the gateway's memory per idle HTTP session (VmRSS with 200 idle sessions minus
+//!   with none, over 200).
+//!
 //! Run with `cargo bench --bench gateway`. Loopback and child processes only.
 
 use std::hint::black_box;
@@ -195,6 +201,182 @@ fn load_driver() {
     );
 }
 
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `mcpwarden gateway --listen 127.0.0.1:0` with the test server; its URL.
+fn http_gateway() -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        .args([
+            "gateway",
+            "--policy",
+            POLICY,
+            "--listen",
+            "127.0.0.1:0",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the gateway");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr
+        .read_line(&mut line)
+        .expect("the gateway's first line");
+    let url = line
+        .trim()
+        .strip_prefix("mcpwarden: listening on ")
+        .expect("the listening line")
+        .to_owned();
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, url)
+}
+
+async fn http_post(
+    client: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    body: String,
+) -> (Option<String>, Vec<u8>) {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body);
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    let response = request.send().await.expect("POST");
+    assert!(response.status().is_success(), "{}", response.status());
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|value| value.to_str().expect("ascii").to_owned());
+    (session, response.bytes().await.expect("body").to_vec())
+}
+
+async fn http_session(client: &reqwest::Client, url: &str) -> String {
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "1"}}});
+    let (session, _) = http_post(client, url, None, init.to_string()).await;
+    let session = session.expect("a session id");
+    http_post(
+        client,
+        url,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_owned(),
+    )
+    .await;
+    session
+}
+
+async fn http_echo(client: &reqwest::Client, url: &str, session: &str, id: u64) {
+    let call = format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"hello"}}}}}}"#
+    );
+    let (_, body) = http_post(client, url, Some(session), call).await;
+    assert!(
+        body.windows(8).any(|w| w == b"echo ran"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+}
+
+fn http_load_driver() {
+    let calls: u64 = std::env::var("MCPWARDEN_BENCH_CALLS")
+        .ok()
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(5_000);
+    let sessions: u64 = std::env::var("MCPWARDEN_BENCH_HTTP_SESSIONS")
+        .ok()
+        .and_then(|sessions| sessions.parse().ok())
+        .unwrap_or(64);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut gateway, url) = http_gateway();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    runtime.block_on(async {
+        // Sequential calls on one session.
+        let session = http_session(&client, &url).await;
+        for id in 0..200 {
+            http_echo(&client, &url, &session, id).await;
+        }
+        let mut samples = Vec::with_capacity(calls as usize);
+        for id in 0..calls {
+            let started = Instant::now();
+            http_echo(&client, &url, &session, 1_000 + id).await;
+            samples.push(started.elapsed());
+        }
+        let (p50, p99) = percentiles(samples);
+        println!("load/http: {calls} sequential echo calls over HTTP (one session): p50 {p50:?}, p99 {p99:?}");
+
+        // Throughput: many sessions calling at once, each with its own upstream child.
+        let mut ids = Vec::new();
+        for _ in 0..sessions {
+            ids.push(http_session(&client, &url).await);
+        }
+        let per_session = (calls * 4 / sessions).max(1);
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for session in ids {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move {
+                for id in 0..per_session {
+                    http_echo(&client, &url, &session, id).await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("a load task");
+        }
+        let elapsed = started.elapsed();
+        let total = per_session * sessions;
+        println!(
+            "load/http: {total} echo calls from {sessions} concurrent sessions in {elapsed:?}: {:.0} calls/s",
+            total as f64 / elapsed.as_secs_f64()
+        );
+    });
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+
+    // Memory per idle session: a fresh gateway, before and after 200 idle sessions.
+    let (mut gateway, url) = http_gateway();
+    runtime.block_on(async {
+        let session = http_session(&client, &url).await;
+        http_echo(&client, &url, &session, 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = rss_kib(gateway.id());
+        for _ in 0..200 {
+            let session = http_session(&client, &url).await;
+            http_echo(&client, &url, &session, 1).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = rss_kib(gateway.id());
+        println!(
+            "load/http: gateway VmRSS {before} KiB with 1 session, {after} KiB with 201: {:.1} KiB per idle session (each session's test-server child is a separate process)",
+            after.saturating_sub(before) as f64 / 200.0
+        );
+    });
+    let _ = gateway.kill();
+    let _ = gateway.wait();
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     judge(&mut criterion);
@@ -202,5 +384,6 @@ fn main() {
     criterion.final_summary();
     if std::env::args().any(|arg| arg == "--bench") {
         load_driver();
+        http_load_driver();
     }
 }

@@ -397,6 +397,22 @@ pub struct GatewayArgs {
     /// Do not watch the policy file (SIGHUP still reloads it).
     #[arg(long)]
     pub no_watch: bool,
+    /// Serve Streamable HTTP on this address (`/mcp`) instead of stdio; each HTTP session
+    /// gets its own child server.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// An Origin allowed to call the HTTP gateway (repeatable). Localhost origins are
+    /// allowed when listening on a loopback address; every other Origin gets 403.
+    #[arg(long, value_name = "ORIGIN", requires = "listen")]
+    pub allow_origin: Vec<String>,
+    /// Bearer tokens (stored as SHA-256 hashes) and the grant each holds; with it, HTTP
+    /// requests without a valid token get 401.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub grants: Option<PathBuf>,
+    /// At most this many HTTP sessions (each with its own server process) at once; an
+    /// `initialize` past it gets 503.
+    #[arg(long, value_name = "N", default_value_t = 1024, requires = "listen")]
+    pub max_sessions: usize,
     /// The server to run, and its arguments.
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -85,7 +85,9 @@ fn main() {
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         if let Some(log) = log.as_mut() {
-            writeln!(log, "{line}").expect("log");
+            // One write per line: with O_APPEND, lines from many servers sharing the log
+            // (one per HTTP session) never interleave.
+            log.write_all(format!("{line}\n").as_bytes()).expect("log");
             log.flush().expect("flush log");
         }
         let Ok(message) = serde_json::from_str::<Value>(&line) else {

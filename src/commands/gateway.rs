@@ -1,4 +1,4 @@
-//! `mcpwarden gateway` (stdio) and `mcpwarden audit tail`.
+//! `mcpwarden gateway` (stdio, or Streamable HTTP with `--listen`) and `mcpwarden audit tail`.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -49,6 +49,31 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             ..JudgeConfig::default()
         },
     ));
+    if let Some(listen) = args.listen {
+        let grants = match &args.grants {
+            Some(path) => Some(crate::gateway::http::Grants::load(path)?),
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let options = crate::gateway::http::HttpOptions {
+            listen,
+            command: args.command.clone(),
+            allowed_origins: args.allow_origin.clone(),
+            grants,
+            max_sessions: args.max_sessions,
+            policy_path: Some(args.policy.clone()),
+            watch: !args.no_watch,
+        };
+        let code = runtime.block_on(crate::gateway::http::run(shared, options, |addr| {
+            // Tests and scripts read the bound address (useful with port 0) from here.
+            eprintln!("mcpwarden: listening on http://{addr}/mcp");
+        }))?;
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        return Ok(Outcome::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)));
+    }
     let session_id = format!("stdio-{:016x}", fastrand::u64(..));
     let session = Arc::new(Session::new(shared, session_id, None));
     let runtime = tokio::runtime::Builder::new_multi_thread()

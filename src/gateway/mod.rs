@@ -1,11 +1,13 @@
 //! The policy-enforcing MCP proxy. [`judge`] decides about every message with no I/O;
 //! [`stdio`] carries messages between a client on our stdin/stdout and a child server;
+//! [`http`] serves Streamable HTTP clients, one child server per HTTP session;
 //! [`audit`] records each decision; [`reload`] keeps the policy current.
 //!
 //! **Invariant:** the gateway never forwards what it could not parse or judge. Decisions
 //! come from [`crate::policy::CompiledPolicy::decide`], the engine `policy explain` uses.
 
 pub mod audit;
+pub mod http;
 pub mod judge;
 pub mod reload;
 pub mod stdio;

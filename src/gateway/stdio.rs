@@ -333,19 +333,19 @@ pub async fn read_line_capped(
     }
 }
 
-enum Signal {
+pub(crate) enum Signal {
     Reload,
     Stop(i32),
 }
 
-struct Signals {
+pub(crate) struct Signals {
     hangup: Option<tokio::signal::unix::Signal>,
     interrupt: Option<tokio::signal::unix::Signal>,
     terminate: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
-    fn new() -> Signals {
+    pub(crate) fn new() -> Signals {
         use tokio::signal::unix::{SignalKind, signal};
         Signals {
             hangup: signal(SignalKind::hangup()).ok(),
@@ -354,7 +354,7 @@ impl Signals {
         }
     }
 
-    async fn next(&mut self) -> Signal {
+    pub(crate) async fn next(&mut self) -> Signal {
         async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) {
             match signal {
                 Some(signal) => {

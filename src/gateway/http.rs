@@ -1,0 +1,886 @@
+//! The Streamable HTTP transport: clients POST JSON-RPC to `/mcp`, open a stream of
+//! server-initiated messages with GET, and end their session with DELETE. Each HTTP
+//! session has its own judge [`Session`] and its own upstream: a child process spoken to
+//! over stdio, started at `initialize` and killed when the session ends or the gateway
+//! stops. The judge is the same one the stdio transport uses.
+//!
+//! Routing: the judge returns messages for the client without saying which HTTP request
+//! they belong to, so responses are matched to the POST that carried the request by their
+//! JSON-RPC id. Server-initiated requests and notifications (elicitation for approvals,
+//! `list_changed`) go to the session's GET stream, or wait (bounded) until one opens.
+//! POST answers are `application/json` unless the client accepts only `text/event-stream`.
+//!
+//! Checks before anything reaches the judge, in this order: the Origin (403), the bearer
+//! token when `--grants` is given (401), `MCP-Protocol-Version` (400), the session id
+//! (400 when missing, 404 when unknown or ended), the body size (413).
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::judge::{Action, Session, Shared};
+use super::stdio::{Line, read_line_capped};
+
+/// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+/// Server-initiated messages kept for a session with no GET stream open; older ones are
+/// dropped first.
+const MAX_QUEUED: usize = 1024;
+/// Upstream lines longer than this are dropped (and said so) rather than buffered.
+const MAX_UPSTREAM_LINE: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("no server command given (put it after `--`)")]
+    NoCommand,
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server on {addr} failed")]
+    Serve {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the grants file {path}")]
+    GrantsRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the grants file {path} is not valid: {why}")]
+    GrantsInvalid { path: PathBuf, why: String },
+}
+
+/// What `--grants FILE` holds: bearer tokens, only as SHA-256 hashes, each with a name.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsFile {
+    tokens: Vec<TokenEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntry {
+    /// Lower-case hex SHA-256 of the token.
+    sha256: String,
+    /// The credential's name: what `scope: "grant"` limits count by and what the audit
+    /// records as the grant.
+    name: String,
+    /// Labels for the people who manage the file; the policy engine keys on `name`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    grants: Vec<String>,
+}
+
+/// The accepted tokens, by the hash of the token.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    by_hash: HashMap<[u8; 32], String>,
+}
+
+impl Grants {
+    pub fn load(path: &Path) -> Result<Grants, HttpError> {
+        let text = std::fs::read_to_string(path).map_err(|source| HttpError::GrantsRead {
+            path: path.to_owned(),
+            source,
+        })?;
+        Grants::parse(&text).map_err(|why| HttpError::GrantsInvalid {
+            path: path.to_owned(),
+            why,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Grants, String> {
+        let file: GrantsFile = serde_json::from_str(text).map_err(|error| error.to_string())?;
+        let mut by_hash = HashMap::new();
+        for (index, entry) in file.tokens.iter().enumerate() {
+            let hash = parse_hash(&entry.sha256).ok_or_else(|| {
+                format!("tokens[{index}].sha256 must be 64 lower-case hex digits (the SHA-256 of the token)")
+            })?;
+            if entry.name.trim().is_empty() {
+                return Err(format!("tokens[{index}].name is empty"));
+            }
+            if by_hash.insert(hash, entry.name.clone()).is_some() {
+                return Err(format!(
+                    "tokens[{index}] repeats the hash of an earlier token"
+                ));
+            }
+        }
+        Ok(Grants { by_hash })
+    }
+
+    /// The name of the grant this token holds, if it is one of ours.
+    pub fn lookup(&self, token: &str) -> Option<&str> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.by_hash.get(&hash).map(String::as_str)
+    }
+}
+
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (index, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// How the HTTP gateway is set up.
+pub struct HttpOptions {
+    pub listen: SocketAddr,
+    pub command: Vec<OsString>,
+    /// Origins allowed besides the localhost ones (when listening on loopback).
+    pub allowed_origins: Vec<String>,
+    pub grants: Option<Grants>,
+    /// Sessions alive at once; each holds a child process.
+    pub max_sessions: usize,
+    pub policy_path: Option<PathBuf>,
+    pub watch: bool,
+}
+
+/// Runs the HTTP gateway until SIGINT or SIGTERM; returns the conventional exit code.
+/// `ready` is told the bound address (useful with port 0).
+pub async fn run(
+    shared: Arc<Shared>,
+    options: HttpOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<i32, HttpError> {
+    if options.command.is_empty() {
+        return Err(HttpError::NoCommand);
+    }
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let app = Arc::new(App {
+        shared: shared.clone(),
+        command: options.command,
+        sessions: Mutex::new(HashMap::new()),
+        allowed_origins: options
+            .allowed_origins
+            .iter()
+            .map(|origin| origin.trim_end_matches('/').to_owned())
+            .collect(),
+        loopback: addr.ip().is_loopback(),
+        grants: options.grants,
+        max_sessions: options.max_sessions,
+    });
+    let ticker = tokio::spawn(tick(app.clone()));
+    let router = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::post(post)
+                .get(get)
+                .delete(delete)
+                .layer(DefaultBodyLimit::max(shared.config.max_message_bytes)),
+        )
+        .with_state(app.clone());
+    let _watcher = options
+        .policy_path
+        .as_ref()
+        .filter(|_| options.watch)
+        .and_then(|path| {
+            super::reload::watch(path, shared.clone())
+                .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
+                .ok()
+        });
+    ready(addr);
+    let server = axum::serve(listener, router).into_future();
+    tokio::pin!(server);
+    let mut signals = super::stdio::Signals::new();
+    let code = loop {
+        tokio::select! {
+            result = &mut server => {
+                result.map_err(|source| HttpError::Serve { addr, source })?;
+                break 0;
+            }
+            signal = signals.next() => match signal {
+                super::stdio::Signal::Reload => {
+                    if let Some(path) = &options.policy_path {
+                        super::reload::reload_now(path, &shared);
+                    }
+                }
+                super::stdio::Signal::Stop(code) => break code,
+            }
+        }
+    };
+    ticker.abort();
+    // Every child goes with us.
+    let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
+    for session in sessions {
+        session.end().await;
+    }
+    Ok(code)
+}
+
+struct App {
+    shared: Arc<Shared>,
+    command: Vec<OsString>,
+    sessions: Mutex<HashMap<String, Arc<HttpSession>>>,
+    allowed_origins: Vec<String>,
+    loopback: bool,
+    grants: Option<Grants>,
+    max_sessions: usize,
+}
+
+/// Why a session could not be opened.
+enum OpenError {
+    Full(usize),
+    Spawn(String),
+}
+
+impl App {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HttpSession>>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts the upstream for a new session and registers it.
+    fn open_session(
+        self: &Arc<Self>,
+        grant: Option<String>,
+    ) -> Result<Arc<HttpSession>, OpenError> {
+        if self.lock_sessions().len() >= self.max_sessions {
+            return Err(OpenError::Full(self.max_sessions));
+        }
+        let id = format!("{:032x}", fastrand::u128(..));
+        let (program, args) = self
+            .command
+            .split_first()
+            .ok_or_else(|| OpenError::Spawn("no server command".to_owned()))?;
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|error| {
+                OpenError::Spawn(format!(
+                    "cannot start the server `{}`: {error}",
+                    program.to_string_lossy()
+                ))
+            })?;
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(OpenError::Spawn(
+                "the child's pipes were not created".to_owned(),
+            ));
+        };
+        let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
+        let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
+        let session = Arc::new(HttpSession {
+            id: id.clone(),
+            judge,
+            grant,
+            to_child,
+            router: Mutex::new(Router::default()),
+            child: Mutex::new(Some(child)),
+            tasks: Mutex::new(Vec::new()),
+        });
+        let writer = tokio::spawn(async move {
+            while let Some(message) = child_queue.recv().await {
+                if stdin.write_all(&message).await.is_err()
+                    || stdin.write_all(b"\n").await.is_err()
+                    || stdin.flush().await.is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let reader = {
+            let session = session.clone();
+            let app = self.clone();
+            tokio::spawn(async move {
+                let mut stdout = BufReader::with_capacity(16 << 10, stdout);
+                let mut line = Vec::new();
+                loop {
+                    match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await {
+                        Ok(Line::Eof) | Err(_) => break,
+                        Ok(Line::TooLong(length)) => {
+                            eprintln!(
+                                "mcpwarden: dropped a message from the upstream of {length} bytes or more"
+                            );
+                        }
+                        Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
+                        Ok(Line::Text) => {
+                            let actions = session.judge.from_upstream(&line);
+                            session.perform(actions, None).await;
+                        }
+                    }
+                }
+                // The upstream is gone: every request left unanswered gets an error, and
+                // the session ends.
+                let actions = session.judge.upstream_closed("it exited");
+                session.perform(actions, None).await;
+                app.lock_sessions().remove(&session.id);
+                session.router().stream = None;
+            })
+        };
+        session
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend([writer, reader]);
+        {
+            // Checked again under the lock: sessions opened at the same moment may have
+            // filled the last places.
+            let mut sessions = self.lock_sessions();
+            if sessions.len() < self.max_sessions {
+                sessions.insert(id, session.clone());
+                return Ok(session);
+            }
+        }
+        for task in session
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort(); // the child is killed when the session is dropped
+        }
+        Err(OpenError::Full(self.max_sessions))
+    }
+}
+
+/// Times out what waits too long, in every session.
+async fn tick(app: Arc<App>) {
+    let period = (app.shared.config.call_timeout / 10)
+        .clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().values().cloned().collect();
+        let now = Instant::now();
+        for session in sessions {
+            let actions = session.judge.expire(now);
+            if !actions.is_empty() {
+                session.perform(actions, None).await;
+            }
+        }
+    }
+}
+
+struct HttpSession {
+    id: String,
+    judge: Arc<Session>,
+    grant: Option<String>,
+    to_child: mpsc::Sender<Vec<u8>>,
+    router: Mutex<Router>,
+    child: Mutex<Option<Child>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Where messages for the client go.
+#[derive(Default)]
+struct Router {
+    /// Responses, by the id of the request, to the POST that carried it.
+    waiters: HashMap<String, mpsc::UnboundedSender<Value>>,
+    /// The GET stream, if one is open.
+    stream: Option<mpsc::Sender<Value>>,
+    /// Server-initiated messages waiting for a GET stream.
+    queued: VecDeque<Value>,
+}
+
+impl HttpSession {
+    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
+        self.router
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Carries out the judge's actions. Responses nobody waits for go to `unclaimed` when
+    /// given (the POST being judged: its parse errors have no id to route by), else are
+    /// dropped (their POST has gone).
+    async fn perform(&self, actions: Vec<Action>, mut unclaimed: Option<&mut Vec<Value>>) {
+        for action in actions {
+            match action {
+                Action::ToUpstream(message) => {
+                    // A closed queue means the child is gone; the reader answers for it.
+                    let _ = self.to_child.send(message).await;
+                }
+                Action::ToClient(message) => {
+                    let Ok(value) = serde_json::from_slice::<Value>(&message) else {
+                        continue; // the judge only writes JSON
+                    };
+                    let items = match value {
+                        Value::Array(items) => items,
+                        single => vec![single],
+                    };
+                    for item in items {
+                        if let (Some(left), Some(unclaimed)) =
+                            (self.deliver(item), unclaimed.as_deref_mut())
+                        {
+                            unclaimed.push(left);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Routes one message; gives it back if it is a response nobody waits for.
+    fn deliver(&self, item: Value) -> Option<Value> {
+        let mut router = self.router();
+        let is_response = item.get("method").is_none();
+        if is_response {
+            let key = item.get("id").map(id_key).unwrap_or_default();
+            if let Some(waiter) = router.waiters.get(&key)
+                && waiter.send(item.clone()).is_ok()
+            {
+                return None;
+            }
+            return Some(item);
+        }
+        if let Some(stream) = &router.stream {
+            match stream.try_send(item) {
+                Ok(()) => return None,
+                Err(mpsc::error::TrySendError::Full(item))
+                | Err(mpsc::error::TrySendError::Closed(item)) => {
+                    router.stream = None;
+                    router.queued.push_back(item);
+                }
+            }
+        } else {
+            router.queued.push_back(item);
+        }
+        while router.queued.len() > MAX_QUEUED {
+            router.queued.pop_front();
+        }
+        None
+    }
+
+    /// Kills the upstream and stops the session's tasks.
+    async fn end(&self) {
+        let child = self
+            .child
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut child) = child {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        }
+        let tasks: Vec<_> = self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for task in tasks {
+            task.abort();
+        }
+        self.router().stream = None;
+    }
+}
+
+fn id_key(id: &Value) -> String {
+    id.to_string()
+}
+
+/// An HTTP-level refusal, before the judge sees anything.
+struct Refusal(Box<Response>);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+fn refuse(code: StatusCode, message: &str) -> Refusal {
+    Refusal(Box::new(status(code, message)))
+}
+
+fn status(code: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": null,
+        "error": {"code": -32600, "message": message}});
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The checks every method shares. Returns the grant the request holds.
+fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("");
+        if !origin_allowed(app, origin) {
+            return Err(refuse(
+                StatusCode::FORBIDDEN,
+                &format!("Forbidden: the Origin {origin:?} is not allowed"),
+            ));
+        }
+    }
+    let grant = match &app.grants {
+        None => None,
+        Some(grants) => {
+            let token = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| {
+                    value
+                        .strip_prefix("Bearer ")
+                        .or_else(|| value.strip_prefix("bearer "))
+                })
+                .map(str::trim);
+            match token.and_then(|token| grants.lookup(token)) {
+                Some(name) => Some(name.to_owned()),
+                None => {
+                    let mut response = status(
+                        StatusCode::UNAUTHORIZED,
+                        "Unauthorized: a valid bearer token is required",
+                    );
+                    response
+                        .headers_mut()
+                        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                    return Err(Refusal(Box::new(response)));
+                }
+            }
+        }
+    };
+    if let Some(version) = headers.get(VERSION_HEADER) {
+        let version = version.to_str().unwrap_or("");
+        if !PROTOCOL_VERSIONS.contains(&version) {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                &format!(
+                    "Bad Request: unsupported MCP-Protocol-Version {version:?} (supported: {})",
+                    PROTOCOL_VERSIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(grant)
+}
+
+fn origin_allowed(app: &App, origin: &str) -> bool {
+    let origin = origin.trim_end_matches('/');
+    if app.allowed_origins.iter().any(|allowed| allowed == origin) {
+        return true;
+    }
+    if !app.loopback {
+        return false;
+    }
+    let Some(rest) = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"))
+    else {
+        return false;
+    };
+    let host = if let Some(bracketed) = rest.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((host, port)) if port.is_empty() || is_port(port) => host,
+            _ => return false,
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) if is_port(&format!(":{port}")) => host,
+            Some(_) => return false,
+            None => rest,
+        }
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
+}
+
+fn is_port(text: &str) -> bool {
+    text.strip_prefix(':')
+        .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Finds the session a request names, and checks it belongs to the same grant.
+fn find_session(
+    app: &App,
+    headers: &HeaderMap,
+    grant: &Option<String>,
+) -> Result<Arc<HttpSession>, Refusal> {
+    let Some(id) = headers.get(SESSION_HEADER) else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required",
+        ));
+    };
+    let id = id.to_str().unwrap_or("");
+    let Some(session) = app.lock_sessions().get(id).cloned() else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "Session not found: it ended or never existed; initialize again",
+        ));
+    };
+    if &session.grant != grant {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Forbidden: the session belongs to another credential",
+        ));
+    }
+    Ok(session)
+}
+
+fn accepts(headers: &HeaderMap, kind: &str) -> bool {
+    match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        None => kind == "application/json",
+        Some(accept) => accept.split(',').any(|part| {
+            let media = part.split(';').next().unwrap_or("").trim();
+            media == kind || media == "*/*"
+        }),
+    }
+}
+
+/// Removes a POST's waiters when it finishes or its client goes away.
+struct Waiters<'a> {
+    session: &'a HttpSession,
+    keys: Vec<String>,
+}
+
+impl Drop for Waiters<'_> {
+    fn drop(&mut self) {
+        let mut router = self.session.router();
+        for key in &self.keys {
+            router.waiters.remove(key);
+        }
+    }
+}
+
+async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let json_ok = accepts(&headers, "application/json");
+    if !json_ok && !accepts(&headers, "text/event-stream") {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: accept application/json or text/event-stream",
+        );
+    }
+    // A lenient read, only to know which requests this POST carries (for routing their
+    // answers back) and whether it is an initialize; the judge parses strictly.
+    let lenient: Option<Value> = serde_json::from_slice(&body).ok();
+    let is_batch = matches!(lenient, Some(Value::Array(_)));
+    let elements: Vec<&Value> = match &lenient {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    let request_ids: Vec<String> = elements
+        .iter()
+        .filter(|item| item.get("method").is_some_and(Value::is_string))
+        .filter_map(|item| item.get("id").map(id_key))
+        .collect();
+    let is_initialize = elements
+        .iter()
+        .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
+
+    let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
+        match find_session(&app, &headers, &grant) {
+            Ok(session) => (session, false),
+            Err(refusal) => return refusal.into_response(),
+        }
+    } else if is_initialize && !is_batch {
+        match app.open_session(grant) {
+            Ok(session) => (session, true),
+            Err(OpenError::Full(max)) => {
+                return status(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &format!(
+                        "Service Unavailable: {max} sessions are open, the most allowed (--max-sessions)"
+                    ),
+                );
+            }
+            Err(OpenError::Spawn(why)) => {
+                eprintln!("mcpwarden: {why}");
+                return status(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("the upstream could not start: {why}"),
+                );
+            }
+        }
+    } else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required (only a single initialize request may come without one)",
+        );
+    };
+
+    let (sender, mut answers) = mpsc::unbounded_channel();
+    let guard = {
+        let mut router = session.router();
+        for key in &request_ids {
+            router.waiters.insert(key.clone(), sender.clone());
+        }
+        Waiters {
+            session: &session,
+            keys: request_ids.clone(),
+        }
+    };
+    drop(sender);
+    let mut collected: Vec<Value> = Vec::new();
+    let actions = session.judge.from_client(&body);
+    session.perform(actions, Some(&mut collected)).await;
+
+    if request_ids.is_empty() {
+        drop(guard);
+        if collected.is_empty() {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        // Nothing to wait for, but the judge refused something (a parse error).
+        return reply(StatusCode::BAD_REQUEST, collected, is_batch, json_ok, None);
+    }
+    let mut remaining: std::collections::HashSet<String> = request_ids.iter().cloned().collect();
+    let deadline = tokio::time::Instant::now()
+        + session.judge.shared().config.call_timeout
+        + Duration::from_secs(5);
+    while !remaining.is_empty() {
+        match tokio::time::timeout_at(deadline, answers.recv()).await {
+            Ok(Some(answer)) => {
+                let key = answer.get("id").map(id_key).unwrap_or_default();
+                if remaining.remove(&key) {
+                    collected.push(answer);
+                }
+            }
+            // Every sender is gone (the session ended) or time is up: the judge answers
+            // timeouts itself, so this is a backstop.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(guard);
+    for key in remaining {
+        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+        collected.push(serde_json::json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE,
+                      "message": "the upstream did not answer"}}));
+    }
+    let mut session_header = None;
+    if new_session {
+        let succeeded = collected
+            .iter()
+            .any(|answer| answer.get("result").is_some());
+        if succeeded {
+            session_header = Some(session.id.clone());
+        } else {
+            app.lock_sessions().remove(&session.id);
+            session.end().await;
+        }
+    }
+    reply(StatusCode::OK, collected, is_batch, json_ok, session_header)
+}
+
+fn reply(
+    code: StatusCode,
+    mut messages: Vec<Value>,
+    is_batch: bool,
+    json: bool,
+    session: Option<String>,
+) -> Response {
+    let mut response = if json {
+        let body = if is_batch || messages.len() > 1 {
+            Value::Array(messages)
+        } else {
+            messages.pop().unwrap_or(Value::Null)
+        };
+        (
+            code,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response()
+    } else {
+        let events: Vec<Result<Event, std::convert::Infallible>> = messages
+            .iter()
+            .map(|message| Ok(Event::default().event("message").data(message.to_string())))
+            .collect();
+        (code, Sse::new(futures_util::stream::iter(events))).into_response()
+    };
+    if let Some(value) = session.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(SESSION_HEADER, value);
+    }
+    response
+}
+
+async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: GET opens a text/event-stream",
+        );
+    }
+    let (sender, receiver) = mpsc::channel::<Value>(MAX_QUEUED);
+    {
+        let mut router = session.router();
+        while let Some(message) = router.queued.pop_front() {
+            if sender.try_send(message).is_err() {
+                break;
+            }
+        }
+        // One stream at a time: a new GET replaces the old one, so each message goes to
+        // exactly one stream.
+        router.stream = Some(sender);
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        let event = Event::default().event("message").data(message.to_string());
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    app.lock_sessions().remove(&session.id);
+    session.end().await;
+    // Requests still waiting get their error from the judge.
+    let actions = session
+        .judge
+        .upstream_closed("the client ended the session");
+    session.perform(actions, None).await;
+    StatusCode::OK.into_response()
+}

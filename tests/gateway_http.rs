@@ -1,0 +1,769 @@
+//! `mcpwarden gateway --listen` end to end over loopback HTTP, with the test server as
+//! the upstream (one child per HTTP session): the same allowed, hidden, denied,
+//! rate-limited and invalid calls as over stdio; the HTTP rules (session ids, protocol
+//! version, Origin, body size, bearer tokens); GET streams; DELETE; the upstream crashing;
+//! and 1,000 concurrent sessions.
+
+mod gateway_common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gateway_common::{POLICY, WAIT, is_refusal, result_text};
+use serde_json::{Value, json};
+use sha2::Digest;
+
+const INIT_PARAMS: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"http-test","version":"1"}}"#;
+
+struct HttpGateway {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl HttpGateway {
+    fn start(policy: &Path, extra_args: &[&str]) -> HttpGateway {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+            .arg("gateway")
+            .arg("--policy")
+            .arg(policy)
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--audit")
+            .arg(dir.path().join("audit.jsonl"))
+            .args(extra_args)
+            .arg("--")
+            .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
+            .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let log = dir.path().join("stderr.log");
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(log).unwrap();
+            let mut sender = Some(sender);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                writeln!(file, "{line}").unwrap();
+                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(url.to_owned());
+                }
+            }
+        });
+        let url = receiver
+            .recv_timeout(WAIT)
+            .expect("the gateway said where it listens");
+        let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+        HttpGateway {
+            child,
+            url,
+            dir,
+            client,
+        }
+    }
+
+    fn upstream_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("upstream.log")).unwrap_or_default()
+    }
+
+    fn upstream_call_names(&self) -> Vec<String> {
+        self.upstream_log()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .flat_map(|value| match value {
+                Value::Array(items) => items,
+                single => vec![single],
+            })
+            .filter(|item| item["method"] == "tools/call")
+            .map(|item| item["params"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// How many live children the gateway has right now (from every process's PPid).
+    fn children(&self) -> usize {
+        let pid = self.child.id().to_string();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path().join("status")).ok())
+            .filter(|status| {
+                let field = |name: &str| {
+                    status
+                        .lines()
+                        .find_map(|line| line.strip_prefix(name).map(str::trim).map(str::to_owned))
+                };
+                field("PPid:").as_deref() == Some(pid.as_str())
+                    && !field("State:").is_some_and(|state| state.starts_with('Z'))
+            })
+            .count()
+    }
+}
+
+impl Drop for HttpGateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A POST with the headers a client sends; returns status, session header and body.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Option<String>, Value) {
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    if let Some(session) = session {
+        request = request
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-06-18");
+    }
+    for (key, value) in headers {
+        request = request.header(*key, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let session = response
+        .headers()
+        .get("mcp-session-id")
+        .map(|value| value.to_str().unwrap().to_owned());
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| json!({"raw": String::from_utf8_lossy(&bytes)}))
+    };
+    (status, session, body)
+}
+
+fn init_body(id: u64) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"initialize","params":{INIT_PARAMS}}}"#)
+}
+
+/// Initializes a session (with these extra headers) and returns its id.
+async fn open(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> String {
+    let (status, session, body) = post(client, url, None, headers, &init_body(0)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["serverInfo"]["name"],
+        "mcpwarden-test-server"
+    );
+    let session = session.expect("an Mcp-Session-Id on initialize");
+    assert_eq!(session.len(), 32, "128 bits of hex: {session}");
+    let (status, _, _) = post(
+        client,
+        url,
+        Some(&session),
+        headers,
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+    assert_eq!(status, 202);
+    session
+}
+
+fn call_body(id: u64, name: &str, arguments: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+        "params": {"name": name, "arguments": arguments}})
+    .to_string()
+}
+
+async fn call(gateway: &HttpGateway, session: &str, id: u64, name: &str, args: Value) -> Value {
+    let (status, _, body) = post(
+        &gateway.client,
+        &gateway.url,
+        Some(session),
+        &[],
+        &call_body(id, name, args),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], json!(id), "{body}");
+    body
+}
+
+#[tokio::test]
+async fn allowed_hidden_denied_rate_limited_and_invalid_calls_over_http() {
+    let gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    let session = open(&gateway.client, &gateway.url, &[]).await;
+
+    let (_, _, listed) = post(
+        &gateway.client,
+        &gateway.url,
+        Some(&session),
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"echo"), "{names:?}");
+    assert!(!names.contains(&"run_command"), "hidden tools are removed");
+
+    let allowed = call(&gateway, &session, 2, "echo", json!({"text": "hello"})).await;
+    assert_eq!(result_text(&allowed), r#"echo ran with {"text":"hello"}"#);
+
+    let hidden = call(
+        &gateway,
+        &session,
+        3,
+        "run_command",
+        json!({"command": "ls"}),
+    )
+    .await;
+    assert_eq!(hidden["error"]["code"], json!(-32602), "{hidden}");
+
+    let denied = call(
+        &gateway,
+        &session,
+        4,
+        "delete_repo",
+        json!({"owner": "o", "repo": "r"}),
+    )
+    .await;
+    assert_eq!(
+        result_text(&denied),
+        "[POLICY DENIED] tools.delete_repo.deny_if[0]: Deleting repositories is not allowed."
+    );
+
+    for id in [5, 6] {
+        let sum = call(&gateway, &session, id, "add", json!({"a": 1, "b": 2})).await;
+        assert_eq!(result_text(&sum), "3");
+    }
+    let limited = call(&gateway, &session, 7, "add", json!({"a": 1, "b": 2})).await;
+    assert!(is_refusal(&limited), "{limited}");
+    assert!(
+        result_text(&limited).contains("rate limit reached"),
+        "{limited}"
+    );
+
+    let invalid = call(&gateway, &session, 8, "echo", json!({"text": 5})).await;
+    assert!(is_refusal(&invalid), "{invalid}");
+    assert!(result_text(&invalid).starts_with("[POLICY DENIED] inputSchema:"));
+
+    // A batch: each element judged, the answers come back as one array.
+    let batch = format!(
+        "[{},{}]",
+        call_body(9, "echo", json!({"text": "b"})),
+        call_body(10, "delete_repo", json!({"owner": "o", "repo": "r"}))
+    );
+    let (status, _, answers) =
+        post(&gateway.client, &gateway.url, Some(&session), &[], &batch).await;
+    assert_eq!(status, 200);
+    let answers = answers.as_array().expect("a batch answer");
+    assert_eq!(answers.len(), 2);
+    let by_id = |id: u64| answers.iter().find(|a| a["id"] == json!(id)).unwrap();
+    assert_eq!(by_id(9)["result"]["isError"], json!(false));
+    assert!(is_refusal(by_id(10)));
+
+    // Malformed JSON: a parse error, and the session goes on.
+    let (status, _, parse) = post(&gateway.client, &gateway.url, Some(&session), &[], "{bad").await;
+    assert_eq!(status, 400);
+    assert_eq!(parse["error"]["code"], json!(-32700), "{parse}");
+    let again = call(
+        &gateway,
+        &session,
+        11,
+        "echo",
+        json!({"text": "still here"}),
+    )
+    .await;
+    assert_eq!(again["result"]["isError"], json!(false));
+
+    // The upstream saw exactly the allowed calls.
+    assert_eq!(
+        gateway.upstream_call_names(),
+        vec!["echo", "add", "add", "echo", "echo"]
+    );
+}
+
+#[tokio::test]
+async fn session_ids_protocol_versions_origins_and_body_size_are_checked() {
+    let gateway = HttpGateway::start(
+        Path::new(POLICY),
+        &[
+            "--allow-origin",
+            "https://app.example",
+            "--max-message-bytes",
+            "2000",
+            "--max-sessions",
+            "1",
+        ],
+    );
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+    let list = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#;
+
+    // No session id on anything but initialize: 400; an unknown one: 404.
+    let (status, _, body) = post(client, url, None, &[], list).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _, _) = post(
+        client,
+        url,
+        Some("0123456789abcdef0123456789abcdef"),
+        &[],
+        list,
+    )
+    .await;
+    assert_eq!(status, 404);
+
+    let session = open(client, url, &[]).await;
+    let (status, _, body) = post(client, url, Some(&session), &[], list).await;
+    assert_eq!(status, 200, "{body}");
+    // --max-sessions 1: a second session is refused until the first ends.
+    let (status, header, _) = post(client, url, None, &[], &init_body(0)).await;
+    assert_eq!((status, header), (503, None));
+
+    // Protocol versions: both supported revisions pass, anything else is 400.
+    for (version, expected) in [
+        ("2025-11-25", 200),
+        ("2025-06-18", 200),
+        ("1999-01-01", 400),
+    ] {
+        let response = client
+            .post(url)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", &session)
+            .header("mcp-protocol-version", version)
+            .body(list)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{version}");
+    }
+
+    // Origins: localhost (we listen on loopback) and --allow-origin pass; others are 403.
+    for (origin, expected) in [
+        ("http://localhost:3000", 200),
+        ("http://127.0.0.1", 200),
+        ("https://app.example", 200),
+        ("https://evil.example", 403),
+        ("http://localhost.evil.example", 403),
+        ("null", 403),
+    ] {
+        let (status, _, _) = post(client, url, Some(&session), &[("origin", origin)], list).await;
+        assert_eq!(status, expected, "{origin}");
+    }
+    // A refused Origin cannot even open a session.
+    let (status, session_header, _) = post(
+        client,
+        url,
+        None,
+        &[("origin", "https://evil.example")],
+        &init_body(0),
+    )
+    .await;
+    assert_eq!((status, session_header), (403, None));
+
+    // Oversized bodies: 413, and nothing reaches the upstream.
+    let big = call_body(2, "echo", json!({"text": "x".repeat(5000)}));
+    let (status, _, _) = post(client, url, Some(&session), &[], &big).await;
+    assert_eq!(status, 413);
+    assert!(!gateway.upstream_log().contains("xxxxxxxx"));
+}
+
+fn grants_file(dir: &Path) -> std::path::PathBuf {
+    let hash = |token: &str| format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
+    let path = dir.join("grants.json");
+    std::fs::write(
+        &path,
+        json!({"tokens": [
+            {"sha256": hash("token-of-ci"), "grants": ["ci"], "name": "ci-bot"},
+            {"sha256": hash("token-of-ann"), "grants": ["people"], "name": "ann"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_required_with_grants_and_never_reach_the_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let grants = grants_file(dir.path());
+    // `add` limited per grant: two tokens have separate counts.
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({"version": "1", "default": "deny", "tools": {
+            "add": {"limits": [{"counter": "add", "window": "day", "max": 1, "scope": "grant"}]}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let gateway = HttpGateway::start(&policy, &["--grants", grants.to_str().unwrap()]);
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+
+    let (status, _, _) = post(client, url, None, &[], &init_body(0)).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = post(
+        client,
+        url,
+        None,
+        &[("authorization", "Bearer wrong")],
+        &init_body(0),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        gateway.children(),
+        0,
+        "no upstream starts without a valid token"
+    );
+
+    let ci = [("authorization", "Bearer token-of-ci")];
+    let ann = [("authorization", "Bearer token-of-ann")];
+    let ci_session = open(client, url, &ci).await;
+    let ann_session = open(client, url, &ann).await;
+
+    // A session is bound to its credential; without a token it is 401.
+    let add = call_body(1, "add", json!({"a": 1, "b": 1}));
+    let (status, _, _) = post(client, url, Some(&ci_session), &ann, &add).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = post(client, url, Some(&ci_session), &[], &add).await;
+    assert_eq!(status, 401);
+
+    // Per-grant limits count per token name.
+    let (_, _, first) = post(client, url, Some(&ci_session), &ci, &add).await;
+    assert_eq!(result_text(&first), "2", "{first}");
+    let (_, _, second) = post(
+        client,
+        url,
+        Some(&ci_session),
+        &ci,
+        &call_body(2, "add", json!({"a": 1, "b": 1})),
+    )
+    .await;
+    assert!(is_refusal(&second), "{second}");
+    assert!(result_text(&second).contains("per grant"), "{second}");
+    let (_, _, other) = post(client, url, Some(&ann_session), &ann, &add).await;
+    assert_eq!(result_text(&other), "2", "ann's count is her own: {other}");
+
+    // The audit names the grant; the upstream never saw a token.
+    let audit = std::fs::read_to_string(gateway.dir.path().join("audit.jsonl")).unwrap();
+    assert!(audit.contains("ci-bot") && audit.contains("ann"), "{audit}");
+    let log = gateway.upstream_log();
+    assert!(!log.is_empty());
+    assert!(
+        !log.contains("token-of") && !log.to_lowercase().contains("bearer"),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn bad_grants_files_stop_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grants.json");
+    std::fs::write(&path, r#"{"tokens": [{"sha256": "not-hex", "name": "x"}]}"#).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        .args([
+            "gateway",
+            "--policy",
+            POLICY,
+            "--listen",
+            "127.0.0.1:0",
+            "--grants",
+        ])
+        .arg(&path)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("grants.json") && stderr.contains("tokens[0].sha256"),
+        "{stderr}"
+    );
+}
+
+/// Reads SSE events from a streaming response until one satisfies `want`.
+async fn next_event(
+    response: &mut reqwest::Response,
+    buffer: &mut String,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    let found = tokio::time::timeout(WAIT, async {
+        loop {
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|line| line.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if let Ok(value) = serde_json::from_str::<Value>(&data)
+                    && want(&value)
+                {
+                    return value;
+                }
+            }
+            let chunk = response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await;
+    found.expect("the event arrived in time")
+}
+
+#[tokio::test]
+async fn server_messages_and_approvals_go_through_the_get_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({"version": "1", "default": "deny", "tools": {
+            "echo": {"approval": {"message": "Echo needs a person's yes."}},
+            "change_tools": {}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let gateway = Arc::new(HttpGateway::start(&policy, &[]));
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}},
+        "clientInfo": {"name": "http-test", "version": "1"}}});
+    let (_, session, _) = post(client, url, None, &[], &init.to_string()).await;
+    let session = session.unwrap();
+    post(
+        client,
+        url,
+        Some(&session),
+        &[],
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    )
+    .await;
+
+    let mut stream = client
+        .get(url)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &session)
+        .timeout(Duration::from_secs(120))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut buffer = String::new();
+
+    // An approval: the call's POST waits while the elicitation goes out on the stream.
+    let waiting = {
+        let gateway = gateway.clone();
+        let session = session.clone();
+        tokio::spawn(async move { call(&gateway, &session, 5, "echo", json!({"text": "x"})).await })
+    };
+    let ask = next_event(&mut stream, &mut buffer, |v| {
+        v["method"] == "elicitation/create"
+    })
+    .await;
+    let (status, _, _) = post(
+        client,
+        url,
+        Some(&session),
+        &[],
+        &json!({"jsonrpc": "2.0", "id": ask["id"],
+            "result": {"action": "accept", "content": {"approve": true}}})
+        .to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+    let answer = waiting.await.unwrap();
+    assert_eq!(
+        result_text(&answer),
+        r#"echo ran with {"text":"x"}"#,
+        "{answer}"
+    );
+
+    // A notification from the upstream reaches the stream.
+    call(&gateway, &session, 6, "change_tools", json!({})).await;
+    next_event(&mut stream, &mut buffer, |v| {
+        v["method"] == "notifications/tools/list_changed"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn delete_ends_the_session_and_its_upstream() {
+    let gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+    let first = open(client, url, &[]).await;
+    let second = open(client, url, &[]).await;
+    assert_ne!(first, second);
+    assert_eq!(gateway.children(), 2, "one upstream per session");
+
+    let response = client
+        .delete(url)
+        .header("mcp-session-id", &first)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, _, _) = post(
+        client,
+        url,
+        Some(&first),
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+    )
+    .await;
+    assert_eq!(status, 404);
+    for _ in 0..100 {
+        if gateway.children() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gateway.children(),
+        1,
+        "the ended session's upstream is gone"
+    );
+    let (status, _, _) = post(
+        client,
+        url,
+        Some(&second),
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_upstream_crash_answers_the_call_and_ends_only_that_session() {
+    let gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+    let doomed = open(client, url, &[]).await;
+    let other = open(client, url, &[]).await;
+    let answer = call(&gateway, &doomed, 1, "crash", json!({})).await;
+    assert_eq!(answer["error"]["code"], json!(-32001), "{answer}");
+    let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = post(client, url, Some(&doomed), &[], ping).await.0;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 404, "the crashed session is gone");
+    let fine = call(&gateway, &other, 3, "echo", json!({"text": "ok"})).await;
+    assert_eq!(fine["result"]["isError"], json!(false));
+}
+
+/// 1,000 sessions open at once on loopback, each with its own upstream child: each
+/// initializes and makes one call; every request has a time bound and so does the whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_thousand_concurrent_sessions() {
+    const SESSIONS: u64 = 1000;
+    let gateway = Arc::new(HttpGateway::start(Path::new(POLICY), &[]));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(SESSIONS as usize)
+        .build()
+        .unwrap();
+    let everything = async {
+        let mut tasks = Vec::new();
+        for index in 0..SESSIONS {
+            let client = client.clone();
+            let url = gateway.url.clone();
+            tasks.push(tokio::spawn(async move {
+                let session = open(&client, &url, &[]).await;
+                let text = format!("session {index}");
+                let (status, _, answer) = post(
+                    &client,
+                    &url,
+                    Some(&session),
+                    &[],
+                    &call_body(index, "echo", json!({"text": text})),
+                )
+                .await;
+                assert_eq!(status, 200, "{answer}");
+                assert_eq!(
+                    result_text(&answer),
+                    format!(r#"echo ran with {{"text":"session {index}"}}"#)
+                );
+                session
+            }));
+        }
+        let mut sessions = Vec::new();
+        for task in tasks {
+            sessions.push(task.await.unwrap());
+        }
+        sessions
+    };
+    let sessions = tokio::time::timeout(Duration::from_secs(240), everything)
+        .await
+        .expect("1,000 sessions finished in the time bound");
+    let unique: std::collections::HashSet<_> = sessions.iter().collect();
+    assert_eq!(
+        unique.len(),
+        SESSIONS as usize,
+        "every session id is distinct"
+    );
+    assert_eq!(gateway.children(), SESSIONS as usize);
+    assert_eq!(gateway.upstream_call_names().len(), SESSIONS as usize);
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_gateway_and_every_upstream() {
+    let mut gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    for _ in 0..3 {
+        open(&gateway.client, &gateway.url, &[]).await;
+    }
+    let pid = gateway.child.id().to_string();
+    let children: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+            status
+                .lines()
+                .any(|line| line.strip_prefix("PPid:").map(str::trim) == Some(pid.as_str()))
+                .then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    assert_eq!(children.len(), 3);
+    let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let mut code = None;
+    for _ in 0..200 {
+        if let Some(status) = gateway.child.try_wait().unwrap() {
+            code = status.code();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(code, Some(143));
+    for child in children {
+        let status = std::fs::read_to_string(format!("/proc/{child}/status")).unwrap_or_default();
+        let alive = status
+            .lines()
+            .any(|line| line.starts_with("State:") && !line.contains('Z'));
+        assert!(!alive, "upstream {child} outlived the gateway: {status}");
+    }
+}

@@ -413,8 +413,24 @@ pub struct GatewayArgs {
     /// `initialize` past it gets 503.
     #[arg(long, value_name = "N", default_value_t = 1024, requires = "listen")]
     pub max_sessions: usize,
+    /// With --listen: forward to this remote Streamable HTTP server instead of running a
+    /// command. The client's headers (Authorization included) are never forwarded.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "listen",
+        conflicts_with = "command"
+    )]
+    pub upstream: Option<String>,
+    /// A header added to every request to --upstream, as `Name: value` (repeatable).
+    #[arg(long, value_name = "HEADER", requires = "upstream")]
+    pub upstream_header: Vec<String>,
     /// The server to run, and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(
+        last = true,
+        required_unless_present = "upstream",
+        value_name = "COMMAND"
+    )]
     pub command: Vec<std::ffi::OsString>,
 }
 

@@ -27,6 +27,13 @@ struct HttpGateway {
 
 impl HttpGateway {
     fn start(policy: &Path, extra_args: &[&str]) -> HttpGateway {
+        let mut args: Vec<&str> = extra_args.to_vec();
+        args.extend(["--", env!("CARGO_BIN_EXE_mcpwarden-test-server")]);
+        HttpGateway::start_args(policy, &args)
+    }
+
+    /// Starts with exactly these arguments after the policy, listen and audit ones.
+    fn start_args(policy: &Path, extra_args: &[&str]) -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
             .arg("gateway")
@@ -37,8 +44,6 @@ impl HttpGateway {
             .arg("--audit")
             .arg(dir.path().join("audit.jsonl"))
             .args(extra_args)
-            .arg("--")
-            .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
             .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -161,10 +166,7 @@ fn init_body(id: u64) -> String {
 async fn open(client: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> String {
     let (status, session, body) = post(client, url, None, headers, &init_body(0)).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["result"]["serverInfo"]["name"],
-        "mcpwarden-test-server"
-    );
+    assert!(body["result"]["serverInfo"]["name"].is_string(), "{body}");
     let session = session.expect("an Mcp-Session-Id on initialize");
     assert_eq!(session.len(), 32, "128 bits of hex: {session}");
     let (status, _, _) = post(
@@ -765,5 +767,165 @@ async fn sigterm_stops_the_gateway_and_every_upstream() {
             .lines()
             .any(|line| line.starts_with("State:") && !line.contains('Z'));
         assert!(!alive, "upstream {child} outlived the gateway: {status}");
+    }
+}
+
+type Headers = Vec<(String, String)>;
+
+/// What the remote test server saw: each request's method, headers and body.
+#[derive(Default)]
+struct Seen {
+    requests: Vec<(String, Headers, String)>,
+}
+
+/// A small remote Streamable HTTP server on loopback: JSON answers, except `tools/call`,
+/// which it answers as an SSE stream; it records every request.
+async fn remote_server(seen: Arc<std::sync::Mutex<Seen>>) -> String {
+    use axum::http::{HeaderMap, Method};
+    use axum::response::IntoResponse;
+    let handler = move |method: Method, headers: HeaderMap, body: String| {
+        let seen = seen.clone();
+        async move {
+            let header_list = headers
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            seen.lock()
+                .unwrap()
+                .requests
+                .push((method.to_string(), header_list, body.clone()));
+            if method == Method::DELETE {
+                return axum::http::StatusCode::OK.into_response();
+            }
+            let message: Value = serde_json::from_str(&body).unwrap();
+            let id = message["id"].clone();
+            let json_answer = |result: Value| {
+                (
+                    [
+                        ("content-type", "application/json"),
+                        ("mcp-session-id", "up-1"),
+                    ],
+                    json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+                )
+                    .into_response()
+            };
+            match message["method"].as_str() {
+                Some("initialize") => json_answer(json!({"protocolVersion": "2025-06-18",
+                    "capabilities": {"tools": {}}, "serverInfo": {"name": "remote", "version": "1"}})),
+                Some("tools/list") => json_answer(json!({"tools": [
+                    {"name": "echo", "inputSchema": {"type": "object",
+                        "properties": {"text": {"type": "string"}}, "required": ["text"]}},
+                    {"name": "delete_repo", "inputSchema": {"type": "object"}},
+                    {"name": "run_command", "inputSchema": {"type": "object"}}
+                ]})),
+                Some("tools/call") => {
+                    let text = format!("remote echo {}", message["params"]["arguments"]["text"]);
+                    let event = json!({"jsonrpc": "2.0", "id": id, "result": {
+                        "content": [{"type": "text", "text": text}], "isError": false}});
+                    (
+                        [("content-type", "text/event-stream")],
+                        format!("event: message\ndata: {event}\n\n"),
+                    )
+                        .into_response()
+                }
+                Some(_) if id.is_null() => axum::http::StatusCode::ACCEPTED.into_response(),
+                Some(_) => json_answer(json!({})),
+                None => axum::http::StatusCode::ACCEPTED.into_response(),
+            }
+        }
+    };
+    let router = axum::Router::new().route("/mcp", axum::routing::any(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/mcp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_upstream_gets_the_injected_headers_and_never_the_clients_token() {
+    let seen = Arc::new(std::sync::Mutex::new(Seen::default()));
+    let upstream = remote_server(seen.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let grants = grants_file(dir.path());
+    let gateway = HttpGateway::start_args(
+        Path::new(POLICY),
+        &[
+            "--grants",
+            grants.to_str().unwrap(),
+            "--upstream",
+            &upstream,
+            "--upstream-header",
+            "X-Api-Key: remote-secret",
+        ],
+    );
+    let (client, url) = (&gateway.client, gateway.url.as_str());
+    let auth = [("authorization", "Bearer token-of-ci")];
+    let session = open(client, url, &auth).await;
+
+    let echo = call_body(1, "echo", json!({"text": "hi"}));
+    let (status, _, answer) = post(client, url, Some(&session), &auth, &echo).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(result_text(&answer), r#"remote echo "hi""#, "{answer}");
+    let denied = call_body(2, "delete_repo", json!({}));
+    let (_, _, denied) = post(client, url, Some(&session), &auth, &denied).await;
+    assert!(is_refusal(&denied), "{denied}");
+    let hidden = call_body(3, "run_command", json!({}));
+    let (_, _, hidden) = post(client, url, Some(&session), &auth, &hidden).await;
+    assert_eq!(hidden["error"]["code"], json!(-32602), "{hidden}");
+
+    let response = client
+        .delete(url)
+        .header("mcp-session-id", &session)
+        .header("authorization", "Bearer token-of-ci")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+
+    let seen = seen.lock().unwrap();
+    let methods: Vec<String> = seen
+        .requests
+        .iter()
+        .map(|(method, _, body)| {
+            let name = serde_json::from_str::<Value>(body)
+                .ok()
+                .and_then(|v| v["method"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{method} {name}")
+        })
+        .collect();
+    assert_eq!(
+        methods,
+        vec![
+            "POST initialize",
+            "POST notifications/initialized",
+            "POST tools/list",
+            "POST tools/call",
+            "DELETE "
+        ],
+        "the gateway listed the tools itself; only the allowed call went upstream"
+    );
+    assert!(seen.requests[3].2.contains(r#""name":"echo""#));
+    for (index, (_, headers, _)) in seen.requests.iter().enumerate() {
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(
+            get("authorization"),
+            None,
+            "the client's token never goes upstream"
+        );
+        assert_eq!(get("x-api-key"), Some("remote-secret"));
+        if index > 0 {
+            assert_eq!(get("mcp-session-id"), Some("up-1"), "request {index}");
+            assert_eq!(get("mcp-protocol-version"), Some("2025-06-18"));
+        }
+        assert!(
+            !headers.iter().any(|(_, v)| v.contains("token-of-ci")),
+            "{headers:?}"
+        );
     }
 }

@@ -54,6 +54,10 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             Some(path) => Some(crate::gateway::http::Grants::load(path)?),
             None => None,
         };
+        let remote = match &args.upstream {
+            Some(url) => Some(remote(url, &args.upstream_header)?),
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -64,6 +68,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             allowed_origins: args.allow_origin.clone(),
             grants,
             max_sessions: args.max_sessions,
+            remote,
             policy_path: Some(args.policy.clone()),
             watch: !args.no_watch,
         };
@@ -91,6 +96,34 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
     runtime.shutdown_timeout(Duration::from_millis(100));
     let code = u8::try_from(ending.code().clamp(0, 255)).unwrap_or(1);
     Ok(Outcome::Exit(code))
+}
+
+/// `--upstream URL` and its `--upstream-header`s, checked before the gateway starts.
+fn remote(url: &str, headers: &[String]) -> anyhow::Result<crate::gateway::http::Remote> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("--upstream {url:?} is not an http:// or https:// URL");
+    }
+    let mut map = HeaderMap::new();
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--upstream-header {header:?} is not `Name: value`"))?;
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .with_context(|| format!("--upstream-header {header:?}: bad header name"))?;
+        let value = HeaderValue::from_str(value.trim())
+            .with_context(|| format!("--upstream-header {header:?}: bad header value"))?;
+        map.append(name, value);
+    }
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("cannot build the HTTP client for --upstream")?;
+    Ok(crate::gateway::http::Remote {
+        url: url.to_owned(),
+        headers: map,
+        client,
+    })
 }
 
 pub fn audit_tail(args: &AuditTailArgs) -> anyhow::Result<Outcome> {

@@ -159,6 +159,8 @@ pub struct HttpOptions {
     pub grants: Option<Grants>,
     /// Sessions alive at once; each holds a child process.
     pub max_sessions: usize,
+    /// Forward to this remote server instead of starting `command` per session.
+    pub remote: Option<Remote>,
     pub policy_path: Option<PathBuf>,
     pub watch: bool,
 }
@@ -170,7 +172,7 @@ pub async fn run(
     options: HttpOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<i32, HttpError> {
-    if options.command.is_empty() {
+    if options.command.is_empty() && options.remote.is_none() {
         return Err(HttpError::NoCommand);
     }
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -195,6 +197,7 @@ pub async fn run(
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
         max_sessions: options.max_sessions,
+        remote: options.remote.map(Arc::new),
     });
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
@@ -252,6 +255,7 @@ struct App {
     loopback: bool,
     grants: Option<Grants>,
     max_sessions: usize,
+    remote: Option<Arc<Remote>>,
 }
 
 /// Why a session could not be opened.
@@ -276,6 +280,31 @@ impl App {
             return Err(OpenError::Full(self.max_sessions));
         }
         let id = format!("{:032x}", fastrand::u128(..));
+        if let Some(remote) = &self.remote {
+            let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
+            let (to_child, queue) = mpsc::channel::<Vec<u8>>(256);
+            let session = Arc::new(HttpSession {
+                id: id.clone(),
+                judge,
+                grant,
+                to_child,
+                router: Mutex::new(Router::default()),
+                child: Mutex::new(None),
+                tasks: Mutex::new(Vec::new()),
+                remote: Some((
+                    remote.clone(),
+                    Arc::new(Mutex::new(None)),
+                    Arc::new(Mutex::new(None)),
+                )),
+            });
+            let writer = tokio::spawn(remote_writer(session.clone(), queue));
+            session
+                .tasks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(writer);
+            return self.register(session);
+        }
         let (program, args) = self
             .command
             .split_first()
@@ -308,6 +337,7 @@ impl App {
             router: Mutex::new(Router::default()),
             child: Mutex::new(Some(child)),
             tasks: Mutex::new(Vec::new()),
+            remote: None,
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = child_queue.recv().await {
@@ -353,12 +383,17 @@ impl App {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend([writer, reader]);
+        self.register(session)
+    }
+
+    /// Adds a session to the table, unless the table is full.
+    fn register(&self, session: Arc<HttpSession>) -> Result<Arc<HttpSession>, OpenError> {
         {
             // Checked again under the lock: sessions opened at the same moment may have
             // filled the last places.
             let mut sessions = self.lock_sessions();
             if sessions.len() < self.max_sessions {
-                sessions.insert(id, session.clone());
+                sessions.insert(session.id.clone(), session.clone());
                 return Ok(session);
             }
         }
@@ -400,6 +435,20 @@ struct HttpSession {
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// With `--upstream URL`: the remote and the session id it gave us.
+    remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
+}
+
+/// A value several tasks read and set: the remote's session id; the protocol version
+/// it chose.
+type SharedSlot = Arc<Mutex<Option<String>>>;
+
+/// A remote Streamable HTTP server (`--upstream URL`).
+pub struct Remote {
+    pub url: String,
+    /// Added to every request upstream (`--upstream-header`); nothing of the client's is.
+    pub headers: reqwest::header::HeaderMap,
+    pub client: reqwest::Client,
 }
 
 /// Where messages for the client go.
@@ -502,7 +551,204 @@ impl HttpSession {
             task.abort();
         }
         self.router().stream = None;
+        if let Some((remote, upstream_session, version)) = &self.remote {
+            let id = upstream_session
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let version = version
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone();
+            if let Some(id) = id {
+                let mut request = remote
+                    .client
+                    .delete(&remote.url)
+                    .headers(remote.headers.clone())
+                    .header(SESSION_HEADER, id);
+                if let Some(version) = version {
+                    request = request.header(VERSION_HEADER, version);
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), request.send()).await;
+            }
+        }
     }
+}
+
+/// Carries one session's messages to a remote server: each is POSTed on its own, with the
+/// configured headers and the remote's session id only. `initialize` is awaited before
+/// anything else is sent, so the remote's session id is known for what follows. A
+/// failure is answered as if the remote had sent a JSON-RPC error, so the judge gives
+/// back what the call reserved.
+async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<u8>>) {
+    let Some((remote, upstream_session, version)) = session.remote.clone() else {
+        return;
+    };
+    while let Some(message) = queue.recv().await {
+        let parsed: Option<Value> = serde_json::from_slice(&message).ok();
+        let is_initialize = parsed
+            .as_ref()
+            .and_then(|value| value.get("method"))
+            .and_then(Value::as_str)
+            == Some("initialize");
+        let job = remote_post(
+            session.clone(),
+            remote.clone(),
+            upstream_session.clone(),
+            version.clone(),
+            message,
+            parsed,
+        );
+        if is_initialize {
+            job.await;
+        } else {
+            tokio::spawn(job);
+        }
+    }
+}
+
+async fn remote_post(
+    session: Arc<HttpSession>,
+    remote: Arc<Remote>,
+    upstream_session: Arc<Mutex<Option<String>>>,
+    version: Arc<Mutex<Option<String>>>,
+    message: Vec<u8>,
+    parsed: Option<Value>,
+) {
+    let lock = |slot: &Mutex<Option<String>>| {
+        slot.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    };
+    let mut request = remote
+        .client
+        .post(&remote.url)
+        .headers(remote.headers.clone())
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .body(message);
+    if let Some(id) = lock(&upstream_session) {
+        request = request.header(SESSION_HEADER, id);
+    }
+    if let Some(version) = lock(&version) {
+        request = request.header(VERSION_HEADER, version);
+    }
+    // The ids of the requests in this message, to answer them if the remote fails.
+    let ids: Vec<Value> = match &parsed {
+        Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    }
+    .into_iter()
+    .filter(|item| item.get("method").is_some())
+    .filter_map(|item| item.get("id").cloned())
+    .collect();
+    let fail = |why: String| {
+        ids.iter()
+            .map(|id| {
+                serde_json::to_vec(&serde_json::json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE, "message": why}}))
+                .unwrap_or_default()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut answers: Vec<Vec<u8>> = Vec::new();
+    match request.send().await {
+        Err(error) => answers = fail(format!("the upstream could not be reached: {error}")),
+        Ok(response) if !response.status().is_success() => {
+            answers = fail(format!("the upstream answered HTTP {}", response.status()));
+        }
+        Ok(mut response) => {
+            if let Some(id) = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|value| value.to_str().ok())
+            {
+                *upstream_session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.to_owned());
+            }
+            let is_sse = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|kind| kind.starts_with("text/event-stream"));
+            if is_sse {
+                // Each event's data is one message; handled as it arrives.
+                let mut buffer: Vec<u8> = Vec::new();
+                while let Ok(Some(chunk)) = response.chunk().await {
+                    buffer.extend_from_slice(&chunk);
+                    if buffer.len() > MAX_UPSTREAM_LINE {
+                        eprintln!(
+                            "mcpwarden: dropped an upstream event stream over the size limit"
+                        );
+                        break;
+                    }
+                    for data in take_events(&mut buffer) {
+                        note_version(&data, &version);
+                        let actions = session.judge.from_upstream(&data);
+                        session.perform(actions, None).await;
+                    }
+                }
+            } else {
+                match response.bytes().await {
+                    Ok(body) if !body.iter().all(u8::is_ascii_whitespace) => {
+                        note_version(&body, &version);
+                        answers.push(body.to_vec());
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        answers = fail(format!("the upstream's answer could not be read: {error}"));
+                    }
+                }
+            }
+        }
+    }
+    for answer in answers {
+        let actions = session.judge.from_upstream(&answer);
+        session.perform(actions, None).await;
+    }
+}
+
+/// Remembers the protocol version the remote chose in its `initialize` answer, for the
+/// `MCP-Protocol-Version` header of what follows.
+fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
+    let Ok(value) = serde_json::from_slice::<Value>(message) else {
+        return;
+    };
+    if let Some(chosen) = value
+        .pointer("/result/protocolVersion")
+        .and_then(Value::as_str)
+        .filter(|chosen| PROTOCOL_VERSIONS.contains(chosen))
+    {
+        *version
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(chosen.to_owned());
+    }
+}
+
+/// Takes the complete SSE events out of `buffer`, returning each one's data.
+fn take_events(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
+    let mut events = Vec::new();
+    loop {
+        let text = String::from_utf8_lossy(buffer);
+        let normalised = text.replace("\r\n", "\n");
+        let Some(end) = normalised.find("\n\n") else {
+            break;
+        };
+        let event = &normalised[..end];
+        let data: Vec<&str> = event
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(|data| data.strip_prefix(' ').unwrap_or(data))
+            .collect();
+        if !data.is_empty() {
+            events.push(data.join("\n").into_bytes());
+        }
+        let rest = normalised.as_bytes()[end + 2..].to_vec();
+        *buffer = rest;
+    }
+    events
 }
 
 fn id_key(id: &Value) -> String {

@@ -949,6 +949,9 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         .iter()
         .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
 
+    if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
+        return refusal.into_response();
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),
@@ -1041,6 +1044,51 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     reply(StatusCode::OK, collected, is_batch, json_ok, session_header)
+}
+
+/// The 2026-07-28 draft's `Mcp-Method` and `Mcp-Name` headers, when a client sends them,
+/// must say what the body says: a proxy that routed or judged by the headers could
+/// otherwise be told one thing and sent another. Checked for any revision.
+fn check_method_headers(
+    headers: &HeaderMap,
+    is_batch: bool,
+    elements: &[&Value],
+) -> Result<(), Refusal> {
+    let method_header = headers.get("mcp-method");
+    let name_header = headers.get("mcp-name");
+    if method_header.is_none() && name_header.is_none() {
+        return Ok(());
+    }
+    let mismatch = |what: &str| {
+        Err(refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("Bad Request: the {what} header does not match the message body"),
+        ))
+    };
+    let [message] = elements else {
+        return mismatch("Mcp-Method");
+    };
+    if is_batch {
+        return mismatch("Mcp-Method");
+    }
+    let method = message.get("method").and_then(Value::as_str);
+    if let Some(header) = method_header
+        && method != Some(header.to_str().unwrap_or("\u{0}"))
+    {
+        return mismatch("Mcp-Method");
+    }
+    if let Some(header) = name_header {
+        let params = message.get("params");
+        let name = match method {
+            Some("resources/read") => params.and_then(|p| p.get("uri")),
+            _ => params.and_then(|p| p.get("name")),
+        }
+        .and_then(Value::as_str);
+        if name != Some(header.to_str().unwrap_or("\u{0}")) {
+            return mismatch("Mcp-Name");
+        }
+    }
+    Ok(())
 }
 
 fn reply(

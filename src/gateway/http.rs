@@ -576,8 +576,7 @@ impl HttpSession {
 }
 
 /// Carries one session's messages to a remote server: each is POSTed on its own, with the
-/// configured headers and the remote's session id only. `initialize` is awaited before
-/// anything else is sent, so the remote's session id is known for what follows. A
+/// configured headers and the remote's session id only. A
 /// failure is answered as if the remote had sent a JSON-RPC error, so the judge gives
 /// back what the call reserved.
 async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<u8>>) {
@@ -586,11 +585,21 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
     };
     while let Some(message) = queue.recv().await {
         let parsed: Option<Value> = serde_json::from_slice(&message).ok();
-        let is_initialize = parsed
-            .as_ref()
-            .and_then(|value| value.get("method"))
-            .and_then(Value::as_str)
-            == Some("initialize");
+        // `initialize` (whose answer carries the remote's session id) and messages that
+        // hold no request (notifications, responses: answered at once with 202) are sent
+        // in order, each before the next; requests, which may take long, go concurrently.
+        let items: Vec<&Value> = match &parsed {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(single) => vec![single],
+            None => Vec::new(),
+        };
+        let is_initialize = items
+            .iter()
+            .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
+        let holds_request = items
+            .iter()
+            .any(|item| item.get("method").is_some() && item.get("id").is_some());
+        let in_order = is_initialize || !holds_request;
         let job = remote_post(
             session.clone(),
             remote.clone(),
@@ -599,7 +608,7 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
             message,
             parsed,
         );
-        if is_initialize {
+        if in_order {
             job.await;
         } else {
             tokio::spawn(job);

@@ -354,6 +354,18 @@ async fn session_ids_protocol_versions_origins_and_body_size_are_checked() {
         assert_eq!(response.status().as_u16(), expected, "{version}");
     }
 
+    // Mcp-Method / Mcp-Name (2026-07-28 draft), when sent, must match the body.
+    let echo = call_body(3, "echo", json!({"text": "h"}));
+    for (method, name, expected) in [
+        ("tools/call", "echo", 200),
+        ("tools/call", "Echo", 400),
+        ("tools/list", "echo", 400),
+    ] {
+        let headers = [("mcp-method", method), ("mcp-name", name)];
+        let (status, _, body) = post(client, url, Some(&session), &headers, &echo).await;
+        assert_eq!(status, expected, "{method} {name}: {body}");
+    }
+
     // Origins: localhost (we listen on loopback) and --allow-origin pass; others are 403.
     for (origin, expected) in [
         ("http://localhost:3000", 200),

@@ -576,8 +576,7 @@ impl HttpSession {
 }
 
 /// Carries one session's messages to a remote server: each is POSTed on its own, with the
-/// configured headers and the remote's session id only. `initialize` is awaited before
-/// anything else is sent, so the remote's session id is known for what follows. A
+/// configured headers and the remote's session id only. A
 /// failure is answered as if the remote had sent a JSON-RPC error, so the judge gives
 /// back what the call reserved.
 async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<u8>>) {
@@ -586,11 +585,21 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
     };
     while let Some(message) = queue.recv().await {
         let parsed: Option<Value> = serde_json::from_slice(&message).ok();
-        let is_initialize = parsed
-            .as_ref()
-            .and_then(|value| value.get("method"))
-            .and_then(Value::as_str)
-            == Some("initialize");
+        // `initialize` (whose answer carries the remote's session id) and messages that
+        // hold no request (notifications, responses: answered at once with 202) are sent
+        // in order, each before the next; requests, which may take long, go concurrently.
+        let items: Vec<&Value> = match &parsed {
+            Some(Value::Array(items)) => items.iter().collect(),
+            Some(single) => vec![single],
+            None => Vec::new(),
+        };
+        let is_initialize = items
+            .iter()
+            .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
+        let holds_request = items
+            .iter()
+            .any(|item| item.get("method").is_some() && item.get("id").is_some());
+        let in_order = is_initialize || !holds_request;
         let job = remote_post(
             session.clone(),
             remote.clone(),
@@ -599,7 +608,7 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
             message,
             parsed,
         );
-        if is_initialize {
+        if in_order {
             job.await;
         } else {
             tokio::spawn(job);
@@ -949,6 +958,9 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         .iter()
         .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
 
+    if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
+        return refusal.into_response();
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),
@@ -1041,6 +1053,51 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     reply(StatusCode::OK, collected, is_batch, json_ok, session_header)
+}
+
+/// The 2026-07-28 draft's `Mcp-Method` and `Mcp-Name` headers, when a client sends them,
+/// must say what the body says: a proxy that routed or judged by the headers could
+/// otherwise be told one thing and sent another. Checked for any revision.
+fn check_method_headers(
+    headers: &HeaderMap,
+    is_batch: bool,
+    elements: &[&Value],
+) -> Result<(), Refusal> {
+    let method_header = headers.get("mcp-method");
+    let name_header = headers.get("mcp-name");
+    if method_header.is_none() && name_header.is_none() {
+        return Ok(());
+    }
+    let mismatch = |what: &str| {
+        Err(refuse(
+            StatusCode::BAD_REQUEST,
+            &format!("Bad Request: the {what} header does not match the message body"),
+        ))
+    };
+    let [message] = elements else {
+        return mismatch("Mcp-Method");
+    };
+    if is_batch {
+        return mismatch("Mcp-Method");
+    }
+    let method = message.get("method").and_then(Value::as_str);
+    if let Some(header) = method_header
+        && method != Some(header.to_str().unwrap_or("\u{0}"))
+    {
+        return mismatch("Mcp-Method");
+    }
+    if let Some(header) = name_header {
+        let params = message.get("params");
+        let name = match method {
+            Some("resources/read") => params.and_then(|p| p.get("uri")),
+            _ => params.and_then(|p| p.get("name")),
+        }
+        .and_then(Value::as_str);
+        if name != Some(header.to_str().unwrap_or("\u{0}")) {
+            return mismatch("Mcp-Name");
+        }
+    }
+    Ok(())
 }
 
 fn reply(

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
 
 use super::syntax::{self, MAX_DEPTH};
-use super::{FileOutcome, Language, SkipReason, SourceFile, Unresolved};
+use super::{FileOutcome, Language, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 
 /// Files of the same package folder read for handler input structs, at most.
@@ -25,16 +25,19 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let mut outcome = FileOutcome::default();
-    let Some(tree) = syntax::parse(Language::Go, file.text) else {
-        outcome.gave_up = Some(SkipReason::Unreadable("the Go parser gave up".into()));
-        return outcome;
+    let (tree, syntax_error_row) = match syntax::parse_for_extraction(Language::Go, file.text) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return FileOutcome {
+                gave_up: Some(reason),
+                ..FileOutcome::default()
+            };
+        }
     };
-    if syntax::deeper_than(&tree, MAX_DEPTH) {
-        outcome.gave_up = Some(SkipReason::TooDeep);
-        return outcome;
-    }
-    outcome.syntax_error_row = syntax::first_error_row(&tree);
+    let mut outcome = FileOutcome {
+        syntax_error_row,
+        ..FileOutcome::default()
+    };
     let mut package = Package::new(file, &tree);
     let mut stack = vec![(tree.root_node(), 0usize)];
     let mut found: Vec<(Node<'_>, Option<Node<'_>>)> = Vec::new();

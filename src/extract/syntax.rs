@@ -71,6 +71,39 @@ pub fn parse(language: Language, text: &str) -> Option<Tree> {
     })
 }
 
+/// Parses a file for an extractor: the tree and the row of its first syntax error, or why
+/// the file cannot be read (the parser gave up; code nested deeper than [`MAX_DEPTH`]).
+///
+/// JavaScript and TypeScript nest blocks in braces, so a byte scan of bracket depth
+/// ([`brackets_deeper_than`]) decides whether the exact tree walk is needed at all. Python
+/// nests by indentation, and the Go and Rust extractors recurse over expressions that
+/// nest without brackets, so those always get the exact walk.
+pub fn parse_for_extraction(
+    language: Language,
+    text: &str,
+) -> Result<(Tree, Option<usize>), super::SkipReason> {
+    let tree = parse(language, text).ok_or_else(|| {
+        super::SkipReason::Unreadable(format!(
+            "the {} parser gave up on this file",
+            language.label()
+        ))
+    })?;
+    let cheap_check_suffices = matches!(
+        language,
+        Language::TypeScript | Language::Tsx | Language::JavaScript
+    );
+    let too_deep = if cheap_check_suffices {
+        brackets_deeper_than(text, MAX_DEPTH) && deeper_than(&tree, MAX_DEPTH)
+    } else {
+        deeper_than(&tree, MAX_DEPTH)
+    };
+    if too_deep {
+        return Err(super::SkipReason::TooDeep);
+    }
+    let error_row = first_error_row(&tree);
+    Ok((tree, error_row))
+}
+
 /// The 0-based row of the first ERROR or MISSING node, if the parse had any.
 pub fn first_error_row(tree: &Tree) -> Option<usize> {
     let root = tree.root_node();

@@ -39,8 +39,8 @@ use self::value::{
     Env, Evaluator, ImportCache, Obj, Val, arguments_of, bind_pattern, first_parameter,
     unwrap_callee,
 };
-use super::syntax::{self, MAX_DEPTH};
-use super::walk::{Language, SkipReason};
+use super::syntax;
+use super::walk::Language;
 use super::{FileOutcome, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 
@@ -78,18 +78,19 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
         Language::JavaScript => Language::JavaScript,
         _ => Language::TypeScript,
     };
-    let mut outcome = FileOutcome::default();
-    let Some(tree) = syntax::parse(language, file.text) else {
-        outcome.gave_up = Some(SkipReason::Unreadable(
-            "the parser gave up on this file".to_owned(),
-        ));
-        return outcome;
+    let (tree, syntax_error_row) = match syntax::parse_for_extraction(language, file.text) {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return FileOutcome {
+                gave_up: Some(reason),
+                ..FileOutcome::default()
+            };
+        }
     };
-    outcome.syntax_error_row = syntax::first_error_row(&tree);
-    if syntax::brackets_deeper_than(file.text, MAX_DEPTH) && syntax::deeper_than(&tree, MAX_DEPTH) {
-        outcome.gave_up = Some(SkipReason::TooDeep);
-        return outcome;
-    }
+    let mut outcome = FileOutcome {
+        syntax_error_row,
+        ..FileOutcome::default()
+    };
     let imports = ImportCache::default();
     let evaluator = Evaluator::new(file.text, file, &imports);
     let mut reader = Reader {

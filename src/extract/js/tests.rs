@@ -275,7 +275,7 @@ fn hostile_nesting_gives_up_without_overflowing() {
         "]".repeat(20_000)
     );
     let outcome = extract_text(Language::TypeScript, &deep);
-    assert_eq!(outcome.gave_up, Some(SkipReason::TooDeep));
+    assert_eq!(outcome.gave_up, Some(crate::extract::SkipReason::TooDeep));
     // Just under the syntax limit: folded or not, it must return.
     let nested = format!(
         "server.tool('t', 'd', {}1{}, h);",

@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use tree_sitter::Node;
 
 use super::syntax::{self, MAX_DEPTH};
-use super::{FileOutcome, SkipReason, SourceFile, Unresolved};
+use super::{FileOutcome, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 use types::{Models, TypeContext};
 
@@ -35,16 +35,20 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let mut outcome = FileOutcome::default();
-    let Some(tree) = syntax::parse(super::Language::Python, file.text) else {
-        outcome.gave_up = Some(SkipReason::Unreadable("the Python parser gave up".into()));
-        return outcome;
+    let (tree, syntax_error_row) =
+        match syntax::parse_for_extraction(super::Language::Python, file.text) {
+            Ok(parsed) => parsed,
+            Err(reason) => {
+                return FileOutcome {
+                    gave_up: Some(reason),
+                    ..FileOutcome::default()
+                };
+            }
+        };
+    let mut outcome = FileOutcome {
+        syntax_error_row,
+        ..FileOutcome::default()
     };
-    if syntax::deeper_than(&tree, MAX_DEPTH) {
-        outcome.gave_up = Some(SkipReason::TooDeep);
-        return outcome;
-    }
-    outcome.syntax_error_row = syntax::first_error_row(&tree);
     let root = tree.root_node();
     let module = Module::index(file, &tree);
     let mut reader = Reader {

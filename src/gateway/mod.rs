@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod http;
+pub mod inproc;
 pub mod judge;
 pub mod reload;
 pub mod stdio;

@@ -151,6 +151,12 @@ fn stdio(c: &mut Criterion) {
     });
 }
 
+/// The mean: what criterion's estimate is (each criterion sample is the mean of many
+/// back-to-back iterations), unlike the driver's p50, which scheduler stalls hardly move.
+fn mean(samples: &[Duration]) -> Duration {
+    samples.iter().sum::<Duration>() / samples.len().max(1) as u32
+}
+
 fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
@@ -173,9 +179,10 @@ fn load_driver() {
             peer.call();
             samples.push(started.elapsed());
         }
+        let average = mean(&samples);
         let (p50, p99) = percentiles(samples);
         println!(
-            "load/{label}: {calls} sequential echo calls over stdio: p50 {p50:?}, p99 {p99:?}"
+            "load/{label}: {calls} sequential echo calls over stdio: p50 {p50:?}, p99 {p99:?}, mean {average:?}"
         );
         results.push((p50, p99));
         if label == "gateway" {
@@ -201,6 +208,26 @@ fn load_driver() {
     );
 }
 
+/// CPU time (user + system) a process has used, from `/proc/PID/stat` (clock ticks of
+/// 10 ms on Linux). Unlike wall time it hardly depends on what else the machine runs, so
+/// CPU time per call says what throughput two quiet cores would give.
+fn cpu_time(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which is in parentheses and may hold spaces).
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |index: usize| -> u64 {
+        fields
+            .get(index)
+            .and_then(|field| field.parse().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -210,18 +237,55 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `mcpwarden gateway --listen 127.0.0.1:0` with the test server; its URL.
-fn http_gateway() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
-        .args([
-            "gateway",
-            "--policy",
-            POLICY,
-            "--listen",
-            "127.0.0.1:0",
-            "--",
-        ])
-        .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
+/// Where the HTTP gateway's upstream runs, and whether it audits.
+#[derive(Clone, Copy, PartialEq)]
+enum Upstream {
+    /// One `mcpwarden-test-server` child per session.
+    Child,
+    /// The hidden in-process test server (`--in-process-test-upstream`).
+    InProcess,
+    /// The same, with `--audit FILE.jsonl` on.
+    InProcessAudited,
+}
+
+impl Upstream {
+    fn label(self) -> &'static str {
+        match self {
+            Upstream::Child => "child upstream",
+            Upstream::InProcess => "in-process upstream",
+            Upstream::InProcessAudited => "in-process upstream, audit to JSON Lines",
+        }
+    }
+}
+
+/// `mcpwarden gateway --listen 127.0.0.1:0` with this upstream; its URL.
+fn http_gateway(upstream: Upstream, audit_dir: &std::path::Path) -> (Child, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+    command.args([
+        "gateway",
+        "--no-watch",
+        "--policy",
+        POLICY,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    match upstream {
+        Upstream::Child => {
+            command
+                .arg("--")
+                .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"));
+        }
+        Upstream::InProcess => {
+            command.arg("--in-process-test-upstream");
+        }
+        Upstream::InProcessAudited => {
+            command
+                .arg("--in-process-test-upstream")
+                .arg("--audit")
+                .arg(audit_dir.join("audit.jsonl"));
+        }
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -306,75 +370,102 @@ fn http_load_driver() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (mut gateway, url) = http_gateway();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
-    runtime.block_on(async {
-        // Sequential calls on one session.
-        let session = http_session(&client, &url).await;
-        for id in 0..200 {
-            http_echo(&client, &url, &session, id).await;
-        }
-        let mut samples = Vec::with_capacity(calls as usize);
-        for id in 0..calls {
+    let audit_dir = tempfile::tempdir().expect("a folder for the audit");
+    for upstream in [
+        Upstream::Child,
+        Upstream::InProcess,
+        Upstream::InProcessAudited,
+    ] {
+        let label = upstream.label();
+        let (mut gateway, url) = http_gateway(upstream, audit_dir.path());
+        runtime.block_on(async {
+            // Sequential calls on one session.
+            let session = http_session(&client, &url).await;
+            for id in 0..200 {
+                http_echo(&client, &url, &session, id).await;
+            }
+            let mut samples = Vec::with_capacity(calls as usize);
+            for id in 0..calls {
+                let started = Instant::now();
+                http_echo(&client, &url, &session, 1_000 + id).await;
+                samples.push(started.elapsed());
+            }
+            let average = mean(&samples);
+            let (p50, p99) = percentiles(samples);
+            println!("load/http ({label}): {calls} sequential echo calls (one session): p50 {p50:?}, p99 {p99:?}, mean {average:?}");
+
+            // Throughput: many sessions calling at once, for at most a fixed count of
+            // calls and a fixed time.
+            let mut ids = Vec::new();
+            for _ in 0..sessions {
+                ids.push(http_session(&client, &url).await);
+            }
+            let per_session = (calls * 4 / sessions).max(1);
+            let gateway_pid = gateway.id().to_string();
+            let (gateway_cpu, driver_cpu) = (cpu_time(&gateway_pid), cpu_time("self"));
             let started = Instant::now();
-            http_echo(&client, &url, &session, 1_000 + id).await;
-            samples.push(started.elapsed());
+            let cap = started + Duration::from_secs(60);
+            let mut tasks = Vec::new();
+            for session in ids {
+                let (client, url) = (client.clone(), url.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut done = 0u64;
+                    for id in 0..per_session {
+                        if Instant::now() > cap {
+                            break;
+                        }
+                        http_echo(&client, &url, &session, id).await;
+                        done += 1;
+                    }
+                    done
+                }));
+            }
+            let mut total = 0;
+            for task in tasks {
+                total += task.await.expect("a load task");
+            }
+            let elapsed = started.elapsed();
+            let gateway_cpu = cpu_time(&gateway_pid).saturating_sub(gateway_cpu);
+            let driver_cpu = cpu_time("self").saturating_sub(driver_cpu);
+            let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / total.max(1) as f64;
+            let (gateway_us, driver_us) = (per_call(gateway_cpu), per_call(driver_cpu));
+            println!(
+                "load/http ({label}): {total} echo calls from {sessions} concurrent sessions in {elapsed:?}: {:.0} calls/s; CPU per call: gateway {gateway_us:.1} µs, load driver {driver_us:.1} µs; two cores fully given to the gateway would serve {:.0} calls/s",
+                total as f64 / elapsed.as_secs_f64(),
+                2e6 / gateway_us.max(0.001),
+            );
+        });
+        let _ = gateway.kill();
+        let _ = gateway.wait();
+        if upstream == Upstream::InProcessAudited {
+            break;
         }
-        let (p50, p99) = percentiles(samples);
-        println!("load/http: {calls} sequential echo calls over HTTP (one session): p50 {p50:?}, p99 {p99:?}");
 
-        // Throughput: many sessions calling at once, each with its own upstream child.
-        let mut ids = Vec::new();
-        for _ in 0..sessions {
-            ids.push(http_session(&client, &url).await);
-        }
-        let per_session = (calls * 4 / sessions).max(1);
-        let started = Instant::now();
-        let mut tasks = Vec::new();
-        for session in ids {
-            let (client, url) = (client.clone(), url.clone());
-            tasks.push(tokio::spawn(async move {
-                for id in 0..per_session {
-                    http_echo(&client, &url, &session, id).await;
-                }
-            }));
-        }
-        for task in tasks {
-            task.await.expect("a load task");
-        }
-        let elapsed = started.elapsed();
-        let total = per_session * sessions;
-        println!(
-            "load/http: {total} echo calls from {sessions} concurrent sessions in {elapsed:?}: {:.0} calls/s",
-            total as f64 / elapsed.as_secs_f64()
-        );
-    });
-    let _ = gateway.kill();
-    let _ = gateway.wait();
-
-    // Memory per idle session: a fresh gateway, before and after 200 idle sessions.
-    let (mut gateway, url) = http_gateway();
-    runtime.block_on(async {
-        let session = http_session(&client, &url).await;
-        http_echo(&client, &url, &session, 1).await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let before = rss_kib(gateway.id());
-        for _ in 0..200 {
+        // Memory per idle session: a fresh gateway, before and after 200 idle sessions.
+        let (mut gateway, url) = http_gateway(upstream, audit_dir.path());
+        runtime.block_on(async {
             let session = http_session(&client, &url).await;
             http_echo(&client, &url, &session, 1).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let after = rss_kib(gateway.id());
-        println!(
-            "load/http: gateway VmRSS {before} KiB with 1 session, {after} KiB with 201: {:.1} KiB per idle session (each session's test-server child is a separate process)",
-            after.saturating_sub(before) as f64 / 200.0
-        );
-    });
-    let _ = gateway.kill();
-    let _ = gateway.wait();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let before = rss_kib(gateway.id());
+            for _ in 0..200 {
+                let session = http_session(&client, &url).await;
+                http_echo(&client, &url, &session, 1).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let after = rss_kib(gateway.id());
+            println!(
+                "load/http ({label}): gateway VmRSS {before} KiB with 1 session, {after} KiB with 201: {:.1} KiB per idle session",
+                after.saturating_sub(before) as f64 / 200.0
+            );
+        });
+        let _ = gateway.kill();
+        let _ = gateway.wait();
+    }
 }
 
 fn main() {

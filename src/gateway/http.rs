@@ -31,7 +31,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::io::BufReader;
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
@@ -367,10 +367,7 @@ impl App {
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = child_queue.recv().await {
-                if stdin.write_all(&message).await.is_err()
-                    || stdin.write_all(b"\n").await.is_err()
-                    || stdin.flush().await.is_err()
-                {
+                if super::stdio::write_line(&mut stdin, message).await.is_err() {
                     break;
                 }
             }
@@ -482,11 +479,11 @@ pub struct Remote {
 #[derive(Default)]
 struct Router {
     /// Responses, by the id of the request, to the POST that carried it.
-    waiters: HashMap<String, mpsc::UnboundedSender<Value>>,
+    waiters: HashMap<String, mpsc::UnboundedSender<(String, Vec<u8>)>>,
     /// The GET stream, if one is open.
-    stream: Option<mpsc::Sender<Value>>,
+    stream: Option<mpsc::Sender<Vec<u8>>>,
     /// Server-initiated messages waiting for a GET stream.
-    queued: VecDeque<Value>,
+    queued: VecDeque<Vec<u8>>,
 }
 
 impl HttpSession {
@@ -499,7 +496,10 @@ impl HttpSession {
     /// Carries out the judge's actions. Responses nobody waits for go to `unclaimed` when
     /// given (the POST being judged: its parse errors have no id to route by), else are
     /// dropped (their POST has gone).
-    async fn perform(&self, actions: Vec<Action>, mut unclaimed: Option<&mut Vec<Value>>) {
+    ///
+    /// Messages are carried as the judge wrote them, never parsed whole or re-serialised:
+    /// routing reads only their `id` and `method` ([`Head`]).
+    async fn perform(&self, actions: Vec<Action>, mut unclaimed: Option<&mut Vec<Vec<u8>>>) {
         for action in actions {
             match action {
                 Action::ToUpstream(message) => {
@@ -507,16 +507,9 @@ impl HttpSession {
                     let _ = self.to_child.send(message).await;
                 }
                 Action::ToClient(message) => {
-                    let Ok(value) = serde_json::from_slice::<Value>(&message) else {
-                        continue; // the judge only writes JSON
-                    };
-                    let items = match value {
-                        Value::Array(items) => items,
-                        single => vec![single],
-                    };
-                    for item in items {
+                    for (item, head) in split_messages(message) {
                         if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item), unclaimed.as_deref_mut())
+                            (self.deliver(item, head), unclaimed.as_deref_mut())
                         {
                             unclaimed.push(left);
                         }
@@ -527,17 +520,14 @@ impl HttpSession {
     }
 
     /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Value) -> Option<Value> {
+    fn deliver(&self, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
         let mut router = self.router();
-        let is_response = item.get("method").is_none();
-        if is_response {
-            let key = item.get("id").map(id_key).unwrap_or_default();
-            if let Some(waiter) = router.waiters.get(&key)
-                && waiter.send(item.clone()).is_ok()
-            {
-                return None;
-            }
-            return Some(item);
+        if head.method.is_none() {
+            let key = head.id.as_ref().map(id_key).unwrap_or_default();
+            return match router.waiters.get(&key) {
+                Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
+                None => Some(item),
+            };
         }
         if let Some(stream) = &router.stream {
             match stream.try_send(item) {
@@ -800,6 +790,60 @@ fn id_key(id: &Value) -> String {
     id.to_string()
 }
 
+/// What routing needs of a JSON-RPC message: its `id` and `method`, each `Some` when the
+/// key is present (even as `null`, as `Value::get` would say). The rest is skipped
+/// without being built.
+#[derive(Debug, Default, Deserialize)]
+struct Head {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(value).map(Some)
+}
+
+impl Head {
+    /// An object holding just the id and method, for code that reads a `Value`.
+    fn into_value(self) -> Value {
+        let mut object = serde_json::Map::new();
+        if let Some(id) = self.id {
+            object.insert("id".to_owned(), id);
+        }
+        if let Some(method) = self.method {
+            object.insert("method".to_owned(), method);
+        }
+        Value::Object(object)
+    }
+}
+
+fn is_array(bytes: &[u8]) -> bool {
+    bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[')
+}
+
+/// One message from the judge, or each element of a batch, with its [`Head`]. A
+/// message that does not parse is dropped (the judge only writes JSON).
+fn split_messages(message: Vec<u8>) -> Vec<(Vec<u8>, Head)> {
+    if !is_array(&message) {
+        return match serde_json::from_slice::<Head>(&message) {
+            Ok(head) => vec![(message, head)],
+            Err(_) => Vec::new(),
+        };
+    }
+    let Ok(items) = serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(&message) else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let head = serde_json::from_str::<Head>(item.get()).unwrap_or_default();
+            (item.get().as_bytes().to_vec(), head)
+        })
+        .collect()
+}
+
 /// An HTTP-level refusal, before the judge sees anything.
 struct Refusal(Box<Response>);
 
@@ -978,7 +1022,17 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     }
     // A lenient read, only to know which requests this POST carries (for routing their
     // answers back) and whether it is an initialize; the judge parses strictly.
-    let lenient: Option<Value> = serde_json::from_slice(&body).ok();
+    // Only the id and method of a single message are built; batches and requests that
+    // carry the method headers (checked against the body) are read whole.
+    let read_whole =
+        is_array(&body) || headers.contains_key("mcp-method") || headers.contains_key("mcp-name");
+    let lenient: Option<Value> = match read_whole {
+        false => serde_json::from_slice::<Head>(&body)
+            .map(Head::into_value)
+            .ok()
+            .or_else(|| serde_json::from_slice(&body).ok()),
+        true => serde_json::from_slice(&body).ok(),
+    };
     let is_batch = matches!(lenient, Some(Value::Array(_)));
     let elements: Vec<&Value> = match &lenient {
         Some(Value::Array(items)) => items.iter().collect(),
@@ -1040,7 +1094,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
     };
     drop(sender);
-    let mut collected: Vec<Value> = Vec::new();
+    let mut collected: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(&body);
     session.perform(actions, Some(&mut collected)).await;
     if session.closed.load(Ordering::SeqCst) {
@@ -1063,8 +1117,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         + Duration::from_secs(5);
     while !remaining.is_empty() {
         match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some(answer)) => {
-                let key = answer.get("id").map(id_key).unwrap_or_default();
+            Ok(Some((key, answer))) => {
                 if remaining.remove(&key) {
                     collected.push(answer);
                 }
@@ -1077,15 +1130,18 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     drop(guard);
     for key in remaining {
         let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(serde_json::json!({"jsonrpc": "2.0", "id": id,
-            "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE,
-                      "message": "the upstream did not answer"}}));
+        collected.push(super::judge::error_response(
+            &id,
+            super::judge::code::UPSTREAM_UNAVAILABLE,
+            "the upstream did not answer",
+        ));
     }
     let mut session_header = None;
     if new_session {
-        let succeeded = collected
-            .iter()
-            .any(|answer| answer.get("result").is_some());
+        let succeeded = collected.iter().any(|answer| {
+            serde_json::from_slice::<Value>(answer)
+                .is_ok_and(|answer| answer.get("result").is_some())
+        });
         if succeeded {
             session_header = Some(session.id.clone());
         } else {
@@ -1143,27 +1199,42 @@ fn check_method_headers(
 
 fn reply(
     code: StatusCode,
-    mut messages: Vec<Value>,
+    mut messages: Vec<Vec<u8>>,
     is_batch: bool,
     json: bool,
     session: Option<String>,
 ) -> Response {
     let mut response = if json {
+        // The messages are the judge's JSON, joined as they are.
         let body = if is_batch || messages.len() > 1 {
-            Value::Array(messages)
+            let mut body =
+                Vec::with_capacity(messages.iter().map(|m| m.len() + 1).sum::<usize>() + 1);
+            body.push(b'[');
+            for (index, message) in messages.iter().enumerate() {
+                if index > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(message);
+            }
+            body.push(b']');
+            body
         } else {
-            messages.pop().unwrap_or(Value::Null)
+            messages.pop().unwrap_or_else(|| b"null".to_vec())
         };
         (
             code,
             [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
+            axum::body::Body::from(body),
         )
             .into_response()
     } else {
         let events: Vec<Result<Event, std::convert::Infallible>> = messages
             .iter()
-            .map(|message| Ok(Event::default().event("message").data(message.to_string())))
+            .map(|message| {
+                Ok(Event::default()
+                    .event("message")
+                    .data(String::from_utf8_lossy(message)))
+            })
             .collect();
         (code, Sse::new(futures_util::stream::iter(events))).into_response()
     };
@@ -1188,7 +1259,7 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             "Not Acceptable: GET opens a text/event-stream",
         );
     }
-    let (sender, receiver) = mpsc::channel::<Value>(MAX_QUEUED);
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
     {
         let mut router = session.router();
         while let Some(message) = router.queued.pop_front() {
@@ -1202,7 +1273,9 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     }
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         let message = receiver.recv().await?;
-        let event = Event::default().event("message").data(message.to_string());
+        let event = Event::default()
+            .event("message")
+            .data(String::from_utf8_lossy(&message));
         Some((Ok::<_, std::convert::Infallible>(event), receiver))
     });
     Sse::new(stream)

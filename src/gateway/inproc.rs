@@ -194,7 +194,12 @@ fn text_result(id: &Value, text: String, is_error: bool) -> Value {
     }})
 }
 
-fn tools() -> Vec<Value> {
+fn tools() -> &'static [Value] {
+    static TOOLS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    TOOLS.get_or_init(build_tools)
+}
+
+fn build_tools() -> Vec<Value> {
     let text_schema = |property: &str| {
         json!({
             "type": "object",

@@ -94,7 +94,7 @@ pub async fn run(
     let child_writer = tokio::spawn(async move {
         let mut stdin = child_stdin;
         while let Some(Some(message)) = child_queue.recv().await {
-            if write_line(&mut stdin, &message).await.is_err() {
+            if write_line(&mut stdin, message).await.is_err() {
                 break;
             }
         }
@@ -103,7 +103,7 @@ pub async fn run(
     let client_writer = tokio::spawn(async move {
         let mut stdout = tokio::io::stdout();
         while let Some(message) = client_queue.recv().await {
-            if write_line(&mut stdout, &message).await.is_err() {
+            if write_line(&mut stdout, message).await.is_err() {
                 break;
             }
         }
@@ -266,12 +266,15 @@ async fn dispatch(
     }
 }
 
-async fn write_line(
+/// Writes one message and its newline in a single write: the reader wakes once, for a
+/// whole line. (Two writes cost a second pipe wake-up on the other side and, on our
+/// stdout, a second trip through tokio's blocking pool before the line is complete.)
+pub(crate) async fn write_line(
     writer: &mut (impl tokio::io::AsyncWrite + Unpin),
-    message: &[u8],
+    mut message: Vec<u8>,
 ) -> std::io::Result<()> {
-    writer.write_all(message).await?;
-    writer.write_all(b"\n").await?;
+    message.push(b'\n');
+    writer.write_all(&message).await?;
     writer.flush().await
 }
 

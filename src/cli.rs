@@ -209,9 +209,14 @@ pub struct CrawlArgs {
     /// Stop after storing this many servers.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only registry entries updated since this RFC 3339 time (an incremental crawl).
+    /// Only registry entries updated since this time, and GitHub repositories pushed since
+    /// it: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// List every source in full: ignore the registry time and GitHub search windows the
+    /// last crawl remembered (a re-crawl is incremental otherwise).
+    #[arg(long)]
+    pub full: bool,
     /// Finish the last interrupted crawl instead of starting a new one.
     #[arg(long)]
     pub resume: bool,

@@ -37,8 +37,14 @@ use tokio::sync::mpsc;
 use super::judge::{Action, Session, Shared};
 use super::stdio::{Line, read_line_capped};
 
+mod stateless;
+
 /// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25", STATELESS_VERSION];
+
+/// The stateless revision: no `initialize`, no session; each POST stands alone and says
+/// what it is in `Mcp-Method` (and `Mcp-Name`).
+pub const STATELESS_VERSION: &str = "2026-07-28";
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -89,10 +95,6 @@ struct TokenEntry {
     /// The credential's name: what `scope: "grant"` limits count by and what the audit
     /// records as the grant.
     name: String,
-    /// Labels for the people who manage the file; the policy engine keys on `name`.
-    #[serde(default)]
-    #[allow(dead_code)]
-    grants: Vec<String>,
 }
 
 /// The accepted tokens, by the hash of the token.
@@ -995,6 +997,11 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
 
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
+    }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) == Some(STATELESS_VERSION)
+    {
+        return stateless::post(&app, &headers, &body, grant, is_batch, &elements, json_ok).await;
     }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {

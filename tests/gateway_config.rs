@@ -95,13 +95,17 @@ struct StdioGateway {
 
 impl StdioGateway {
     fn start() -> StdioGateway {
+        StdioGateway::start_with(Path::new(POLICIES))
+    }
+
+    fn start_with(policies: &Path) -> StdioGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
             .args(["gateway", "--config"])
             .arg(&config)
             .arg("--policies")
-            .arg(POLICIES)
+            .arg(policies)
             .arg("--audit")
             .arg(dir.path().join("audit.jsonl"))
             .stdin(Stdio::piped())
@@ -174,8 +178,12 @@ impl StdioGateway {
     }
 
     fn initialize(&mut self) -> Value {
+        self.initialize_with(json!({}))
+    }
+
+    fn initialize_with(&mut self, capabilities: Value) -> Value {
         let (answer, _) = self.request(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
-            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+            "params": {"protocolVersion": "2025-06-18", "capabilities": capabilities,
                        "clientInfo": {"name": "config-test", "version": "1"}}}));
         self.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
         answer
@@ -340,6 +348,65 @@ fn one_server_dying_leaves_the_other_working_over_stdio() {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("the gateway did not exit after its client left");
+}
+
+#[test]
+fn approvals_from_two_servers_get_distinct_ids_and_go_back_to_their_server() {
+    // Both judges number their own elicitations from 1: the client must still be able to
+    // tell them apart, and each answer must reach the server that asked.
+    let policies = tempfile::tempdir().unwrap();
+    for server in ["alpha", "beta"] {
+        std::fs::write(
+            policies.path().join(format!("{server}.json")),
+            json!({"version": "1", "default": "deny", "tools": {
+                "read_file": {"approval": {"message": format!("{server} asks a person.")}}
+            }})
+            .to_string(),
+        )
+        .unwrap();
+    }
+    let mut gateway = StdioGateway::start_with(policies.path());
+    gateway.initialize_with(json!({"elicitation": {}}));
+    gateway.list();
+    let ask = |gateway: &mut StdioGateway, id: u64, name: &str| {
+        gateway.send(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": name, "arguments": {"path": "/p"}}})
+            .to_string(),
+        );
+        let request = gateway.recv();
+        assert_eq!(request["method"], "elicitation/create", "{request}");
+        request
+    };
+    let from_alpha = ask(&mut gateway, 1, "alpha__read_file");
+    let from_beta = ask(&mut gateway, 2, "beta__read_file");
+    assert!(
+        from_alpha["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("alpha asks")
+    );
+    assert_ne!(from_alpha["id"], from_beta["id"]);
+    // Beta's is approved, alpha's declined, answered in the other order.
+    gateway.send(
+        &json!({"jsonrpc": "2.0", "id": from_beta["id"],
+            "result": {"action": "accept", "content": {"approve": true}}})
+        .to_string(),
+    );
+    let answer = gateway.recv();
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert!(text(&answer).starts_with("read_file ran"), "{answer}");
+    gateway.send(
+        &json!({"jsonrpc": "2.0", "id": from_alpha["id"],
+            "result": {"action": "decline"}})
+        .to_string(),
+    );
+    let answer = gateway.recv();
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert!(is_refusal(&answer), "{answer}");
+    let dir = gateway.dir.path().to_owned();
+    assert!(calls_seen(&dir, "alpha").is_empty());
+    assert_eq!(calls_seen(&dir, "beta"), ["read_file"]);
 }
 
 /// Runs `gateway --config` and expects it to refuse to start.

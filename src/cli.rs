@@ -385,8 +385,17 @@ pub struct PolicyExplainArgs {
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// The policy to enforce (checked like `policy check`; errors stop the start).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "config")]
+    pub policy: Option<PathBuf>,
+    /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
+    /// with its own policy (`--policies DIR/<server>.json`); tools are named
+    /// `<server>__<tool>`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "command", "upstream"])]
+    pub config: Option<PathBuf>,
+    /// With --config: the folder of policies, one `<server>.json` each. Default:
+    /// `mcpwarden-policies` beside the config file (as `wrap` uses).
+    #[arg(long, value_name = "DIR", requires = "config")]
+    pub policies: Option<PathBuf>,
     /// Record every decision: `.jsonl` for JSON Lines, `.db`/`.sqlite` for a SQLite table.
     #[arg(long, value_name = "PATH")]
     pub audit: Option<PathBuf>,
@@ -433,7 +442,7 @@ pub struct GatewayArgs {
     /// The server to run, and its arguments.
     #[arg(
         last = true,
-        required_unless_present = "upstream",
+        required_unless_present_any = ["upstream", "config"],
         value_name = "COMMAND"
     )]
     pub command: Vec<std::ffi::OsString>,

@@ -164,9 +164,11 @@ fn percentiles(mut samples: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn load_driver() {
-    let calls: usize = std::env::var("MCPWARDEN_BENCH_CALLS")
-        .ok()
-        .and_then(|calls| calls.parse().ok())
+    // `MCPWARDEN_BENCH_STDIO_CALLS` runs the stdio rows longer than the HTTP ones: a run of
+    // a few seconds meets the same scheduler as criterion's samples do.
+    let calls: usize = ["MCPWARDEN_BENCH_STDIO_CALLS", "MCPWARDEN_BENCH_CALLS"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse().ok())
         .unwrap_or(5_000);
     let mut results = Vec::new();
     for (label, mut peer) in [("direct", Peer::direct()), ("gateway", Peer::gateway())] {

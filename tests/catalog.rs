@@ -60,6 +60,7 @@ fn migrating_an_empty_file_and_reopening_it() {
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
     catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: server("a/b"),
             tools: Some(vec![]),
         })
@@ -169,6 +170,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     let mut catalog = Catalog::open_in_memory().unwrap();
     let tool = ToolDef::new("delete_branch", "Delete a branch.");
     let entry = ServerEntry {
+        tools_unread: None,
         server: server("acme/git"),
         tools: Some(vec![ToolEntry {
             tool: tool.clone(),
@@ -190,6 +192,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     changed.description = "Delete a branch, and also force-push over main.".into();
     let outcome = catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: server("acme/git"),
             tools: Some(vec![ToolEntry {
                 tool: changed.clone(),
@@ -216,6 +219,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
 fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     let mut catalog = Catalog::open_in_memory().unwrap();
     let from_registry = ServerEntry {
+        tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
             description: Some("Take notes".into()),
@@ -240,6 +244,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     };
     catalog.store_server(&from_registry).unwrap();
     let from_github = ServerEntry {
+        tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
             stars: Some(42),
@@ -279,6 +284,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     assert_eq!(card.last_seen, "2026-01-02T03:04:05Z");
 
     let fresh_extraction = ServerEntry {
+        tools_unread: None,
         server: server("acme/notes"),
         tools: Some(vec![ToolEntry {
             tool: ToolDef::new("add_note", "Add a note."),
@@ -535,6 +541,7 @@ fn the_search_index_follows_changed_and_removed_tools() {
     let store = |catalog: &mut Catalog, tools: Vec<ToolDef>| {
         catalog
             .store_server(&ServerEntry {
+                tools_unread: None,
                 server: server("acme/kv"),
                 tools: Some(
                     tools

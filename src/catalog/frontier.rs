@@ -193,6 +193,7 @@ impl Catalog {
                     store_in(
                         &tx,
                         &ServerEntry {
+                            tools_unread: None,
                             server: record,
                             tools: entry.tools.clone(),
                         },

@@ -24,8 +24,13 @@ pub use query::{
 pub use store::{ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 
 /// Every migration, in order. Append only: a released migration never changes.
-const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0003_tools_unread",
+        include_str!("../../migrations/0003_tools_unread.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;

@@ -634,23 +634,24 @@ async fn work(
             let mut extracted = Extracted::default();
             let entry = match record {
                 Ok((record, to_read)) => {
-                    let tools = match &extractor {
+                    let (tools, tools_unread) = match &extractor {
                         Some(extractor) => {
                             let github = github_client.as_deref().map(|c| (c, github_url.as_str()));
                             match extractor.read(&client, github, to_read, &record).await {
                                 Ok(found) => {
                                     extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
-                                    found.tools
+                                    (found.tools, found.unread)
                                 }
                                 Err(error) => {
                                     extracted.failure = Some(error);
-                                    None
+                                    (None, None)
                                 }
                             }
                         }
-                        None => None,
+                        None => (None, None),
                     };
                     Ok(ServerEntry {
+                        tools_unread,
                         server: record,
                         tools,
                     })
@@ -802,6 +803,7 @@ fn store_merged(
         record.name = existing;
     }
     catalog.store_server(&ServerEntry {
+        tools_unread: None,
         server: record,
         tools,
     })?;

@@ -159,15 +159,22 @@ fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOu
         let before = windows.clone();
         for name in &missing {
             for at in whole_word_occurrences(text, name) {
-                if !windows.contains(at) {
+                if windows.contains(at) {
+                    continue;
+                }
+                let index = starts.partition_point(|start| *start <= at);
+                let statement = starts
+                    .get(index.saturating_sub(1)..=index.min(starts.len() - 1))
+                    .and_then(|pair| text.get(pair[0]..pair[pair.len() - 1]));
+                if statement.is_some_and(|statement| window::declares(statement, name)) {
                     windows.add_statement_at(&starts, at);
                 }
             }
         }
         windows.normalise();
         if windows == before {
-            // Every name the registrations use is declared in the windows, or nowhere in
-            // the file: the whole file would read the same.
+            // Every name the registrations use is declared in the windows, or in no
+            // top-level statement of the file: the whole file would read the same.
             return Some(outcome);
         }
     }

@@ -30,6 +30,26 @@ use tree_sitter::{Point, Range};
 pub fn statement_starts(text: &str) -> Option<Vec<usize>> {
     let bytes = text.as_bytes();
     let mut starts = vec![0usize];
+    scan(text, |at, byte, depth| {
+        if depth != 0 {
+            return;
+        }
+        match byte {
+            b';' => push_start(&mut starts, at + 1),
+            b'\n' if starts_declaration(&bytes[at + 1..]) => push_start(&mut starts, at + 1),
+            _ => {}
+        }
+    })?;
+    push_start(&mut starts, bytes.len());
+    Some(starts)
+}
+
+/// Walks `text` as JavaScript tokens and calls `on_code(offset, byte, depth)` for each
+/// newline, `;` and punctuation byte that is code (not inside a string, template text,
+/// comment or regular expression), with the bracket depth there. `None` when the text does
+/// not end balanced and outside any literal.
+fn scan(text: &str, mut on_code: impl FnMut(usize, u8, usize)) -> Option<()> {
+    let bytes = text.as_bytes();
     let mut depth = 0usize;
     // Depths at which a template literal's `${` opened; its `}` resumes the template.
     let mut templates: Vec<usize> = Vec::new();
@@ -42,9 +62,7 @@ pub fn statement_starts(text: &str) -> Option<Vec<usize>> {
         let byte = bytes[i];
         match byte {
             b'\n' => {
-                if depth == 0 && starts_declaration(&bytes[i + 1..]) {
-                    push_start(&mut starts, i + 1);
-                }
+                on_code(i, byte, depth);
                 i += 1;
             }
             b' ' | b'\t' | b'\r' => i += 1,
@@ -103,9 +121,7 @@ pub fn statement_starts(text: &str) -> Option<Vec<usize>> {
                 last_word_is_keyword = false;
             }
             b';' => {
-                if depth == 0 {
-                    push_start(&mut starts, i + 1);
-                }
+                on_code(i, byte, depth);
                 last = byte;
                 last_word_is_keyword = false;
                 i += 1;
@@ -120,17 +136,103 @@ pub fn statement_starts(text: &str) -> Option<Vec<usize>> {
                 last_word_is_keyword = REGEX_AFTER.contains(&word);
             }
             _ => {
+                on_code(i, byte, depth);
                 last = byte;
                 last_word_is_keyword = false;
                 i += 1;
             }
         }
     }
-    if depth != 0 || !templates.is_empty() {
-        return None;
+    (depth == 0 && templates.is_empty()).then_some(())
+}
+
+/// Whether the top-level statement `statement` declares `name` in the program's scope,
+/// the way the evaluator's scope reads declarations: a name bound by `const`/`let`/`var`
+/// (before a declarator's `=`), the name of a `function`, `class` or `enum`, or any name
+/// in an `import`. Errs towards yes (a name in a type annotation counts); a statement
+/// that only uses the name (`var A = z.object(...)` for `z`) does not declare it.
+pub fn declares(statement: &str, name: &str) -> bool {
+    let mut rest = skip_trivia(statement);
+    for prefix in ["export ", "default ", "declare ", "async ", "abstract "] {
+        if let Some(stripped) = rest.strip_prefix(prefix) {
+            rest = skip_trivia(stripped);
+        }
     }
-    push_start(&mut starts, bytes.len());
-    Some(starts)
+    let has_word = |text: &str| {
+        let bytes = text.as_bytes();
+        text.match_indices(name).any(|(start, _)| {
+            let end = start + name.len();
+            (start == 0 || !is_ident(bytes[start - 1]))
+                && bytes.get(end).is_none_or(|byte| !is_ident(*byte))
+        })
+    };
+    if rest.starts_with("import") {
+        return has_word(rest);
+    }
+    for keyword in ["function", "class ", "enum ", "const enum "] {
+        if let Some(after) = rest.strip_prefix(keyword) {
+            let head_end = after.find(['(', '{', '<']).unwrap_or(after.len());
+            let head = &after[..head_end];
+            let head = head.split(" extends ").next().unwrap_or(head);
+            return has_word(head);
+        }
+    }
+    let Some(body) = ["const ", "let ", "var ", "using "]
+        .iter()
+        .find_map(|keyword| rest.strip_prefix(keyword))
+    else {
+        return false;
+    };
+    // Binding parts: from the keyword or a depth-0 `,` to the next depth-0 `=`.
+    let bytes = body.as_bytes();
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    let mut part_start = Some(0usize);
+    let balanced = scan(body, |at, byte, depth| {
+        if depth != 0 {
+            return;
+        }
+        match byte {
+            b'=' if part_start.is_some()
+                && !matches!(bytes.get(at + 1), Some(b'=' | b'>'))
+                && !matches!(at.checked_sub(1).map(|before| bytes[before]), Some(b'=' | b'!' | b'<' | b'>')) =>
+            {
+                if let Some(start) = part_start.take() {
+                    parts.push((start, at));
+                }
+            }
+            b',' => {
+                if let Some(start) = part_start.take() {
+                    parts.push((start, at));
+                }
+                part_start = Some(at + 1);
+            }
+            _ => {}
+        }
+    });
+    if balanced.is_none() {
+        // Not understood: say yes, which only makes a window larger.
+        return true;
+    }
+    if let Some(start) = part_start {
+        parts.push((start, body.len()));
+    }
+    parts
+        .into_iter()
+        .any(|(start, end)| body.get(start..end).is_some_and(has_word))
+}
+
+/// `text` past leading whitespace and comments.
+fn skip_trivia(mut text: &str) -> &str {
+    loop {
+        text = text.trim_start();
+        if let Some(rest) = text.strip_prefix("//") {
+            text = rest.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(rest) = text.strip_prefix("/*") {
+            text = rest.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return text;
+        }
+    }
 }
 
 /// Keywords after which `/` begins a regular expression rather than a division.
@@ -398,6 +500,22 @@ mod tests {
         assert!(parts[1].starts_with("// a comment"), "{parts:?}");
         assert!(parts[2].starts_with("const r ="), "{parts:?}");
         assert!(parts[3].starts_with("const s ="), "{parts:?}");
+    }
+
+    #[test]
+    fn declarations_are_told_from_uses() {
+        assert!(declares("const TOOL_NAME = \"x\";", "TOOL_NAME"));
+        assert!(declares("export const A = 1, B = f(A);", "B"));
+        assert!(declares("var { a, b: c } = obj;", "c"));
+        assert!(declares("const X: Tool = { name: \"x\" };", "X"));
+        assert!(declares("// note\nexport default function listTools() {}", "listTools"));
+        assert!(declares("class Cache extends Base {}", "Cache"));
+        assert!(declares("import { z } from \"zod\";", "z"));
+        assert!(declares("var x = 1, /* y */ y = /[,=]/.test(s) ? 1 : 2, w = 3;", "w"));
+        assert!(!declares("var Settings1Schema = z.object({ a: z.string() });", "z"));
+        assert!(!declares("function f(z) { return z; }", "z"));
+        assert!(!declares("server.tool(NAME, () => {});", "NAME"));
+        assert!(!declares("const a = (x, y) => x === y, b = 2;", "x"));
     }
 
     #[test]

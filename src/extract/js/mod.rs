@@ -81,7 +81,7 @@ pub const WINDOW_MIN_BYTES: usize = 32 * 1024;
 const WINDOW_MAX_SHARE: f64 = 0.5;
 
 /// Rounds of adding the statements that hold names the windows did not declare.
-const WINDOW_MAX_ROUNDS: usize = 4;
+const WINDOW_MAX_ROUNDS: usize = 8;
 
 /// Extracts the tools one TypeScript or JavaScript file registers.
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
@@ -158,16 +158,21 @@ fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOu
         let (outcome, missing) = read_tree(file, &tree);
         let before = windows.clone();
         for name in &missing {
-            for at in whole_word_occurrences(text, name) {
-                if windows.contains(at) {
+            // Each statement that holds the name outside the windows, once.
+            let mut statements: Vec<usize> = whole_word_occurrences(text, name)
+                .filter(|at| !windows.contains(*at))
+                .map(|at| starts.partition_point(|start| *start <= at))
+                .collect();
+            statements.dedup();
+            for index in statements {
+                let (Some(begin), Some(end)) = (starts.get(index - 1), starts.get(index)) else {
                     continue;
-                }
-                let index = starts.partition_point(|start| *start <= at);
-                let statement = starts
-                    .get(index.saturating_sub(1)..=index.min(starts.len() - 1))
-                    .and_then(|pair| text.get(pair[0]..pair[pair.len() - 1]));
-                if statement.is_some_and(|statement| window::declares(statement, name)) {
-                    windows.add_statement_at(&starts, at);
+                };
+                if text
+                    .get(*begin..*end)
+                    .is_some_and(|statement| window::declares(statement, name))
+                {
+                    windows.add_statement_at(&starts, *begin);
                 }
             }
         }

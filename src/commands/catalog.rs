@@ -395,7 +395,10 @@ fn write_server_card(out: &mut impl Write, card: &ServerCard) -> std::io::Result
     if card.tools.is_empty()
         && let Some(reason) = &card.tools_unread
     {
-        writeln!(out, "  tools: could not be read (unknown, not none): {reason}")?;
+        writeln!(
+            out,
+            "  tools: could not be read (unknown, not none): {reason}"
+        )?;
         return Ok(());
     }
     writeln!(out, "  tools ({})", card.tools.len())?;

@@ -24,7 +24,7 @@ use super::packages;
 use super::registry;
 use super::tools::{Extractor, SourceToRead};
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, FrontierItem, ServerEntry, ToolEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, ServerEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -764,10 +764,9 @@ fn store_batch(
     drop(guard);
     rows.into_iter()
         .map(|(item_id, outcome)| {
-            let outcome = outcome.map_err(str::to_owned).and_then(|entry| {
-                store_merged(catalog, entry.server.clone(), entry.tools.clone())
-                    .map_err(|error| error.to_string())
-            });
+            let outcome = outcome
+                .map_err(str::to_owned)
+                .and_then(|entry| store_merged(catalog, entry).map_err(|error| error.to_string()));
             let marked = match &outcome {
                 Ok(()) => lock(catalog).mark_done(item_id),
                 Err(error) => lock(catalog).mark_failed(item_id, error),
@@ -791,11 +790,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Stores a sighting, merged into the server already known by its repository or a package.
 /// Resolving and storing happen under one lock, so two sightings of a new server arriving
 /// at once cannot both create it.
-fn store_merged(
-    catalog: &SharedCatalog,
-    mut record: ServerRecord,
-    tools: Option<Vec<ToolEntry>>,
-) -> Result<(), crate::catalog::Error> {
+fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crate::catalog::Error> {
+    let mut record = entry.server.clone();
     let mut catalog = lock(catalog);
     if let Some(existing) =
         catalog.resolve_server_name(record.repository.as_deref(), &record.packages)?
@@ -803,9 +799,9 @@ fn store_merged(
         record.name = existing;
     }
     catalog.store_server(&ServerEntry {
-        tools_unread: None,
+        tools_unread: entry.tools_unread.clone(),
         server: record,
-        tools,
+        tools: entry.tools.clone(),
     })?;
     Ok(())
 }

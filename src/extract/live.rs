@@ -195,7 +195,10 @@ pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
     capabilities
         .extensions
         .get_or_insert_with(Default::default)
-        .insert(rmcp::model::TASKS_EXTENSION_ID.to_owned(), Default::default());
+        .insert(
+            rmcp::model::TASKS_EXTENSION_ID.to_owned(),
+            Default::default(),
+        );
     let info = ClientConfig::new(
         capabilities,
         Implementation::new("mcpwarden-inspect", env!("CARGO_PKG_VERSION")),

@@ -25,7 +25,11 @@ pub struct SdkImport {
 
 /// (literal, languages it counts in, SDK name). Python patterns must start a line.
 const PATTERNS: &[(&str, Family, &str)] = &[
-    ("@modelcontextprotocol/sdk", Family::Js, "@modelcontextprotocol/sdk"),
+    (
+        "@modelcontextprotocol/sdk",
+        Family::Js,
+        "@modelcontextprotocol/sdk",
+    ),
     (
         "@modelcontextprotocol/server",
         Family::Js,
@@ -38,7 +42,11 @@ const PATTERNS: &[(&str, Family, &str)] = &[
     ("import mcp", Family::Python, "mcp"),
     ("from fastmcp", Family::Python, "fastmcp"),
     ("import fastmcp", Family::Python, "fastmcp"),
-    ("\"github.com/mark3labs/mcp-go", Family::Go, "mark3labs/mcp-go"),
+    (
+        "\"github.com/mark3labs/mcp-go",
+        Family::Go,
+        "mark3labs/mcp-go",
+    ),
     (
         "\"github.com/modelcontextprotocol/go-sdk",
         Family::Go,
@@ -112,7 +120,8 @@ mod tests {
 
     #[test]
     fn finds_each_sdk_in_its_own_language_only() {
-        let found = |language, text| sdk_import(language, text).map(|import| (import.row, import.sdk));
+        let found =
+            |language, text| sdk_import(language, text).map(|import| (import.row, import.sdk));
         assert_eq!(
             found(
                 Language::TypeScript,
@@ -121,21 +130,33 @@ mod tests {
             Some((1, "@modelcontextprotocol/sdk"))
         );
         assert_eq!(
-            found(Language::JavaScript, "const { FastMCP } = require('fastmcp');"),
+            found(
+                Language::JavaScript,
+                "const { FastMCP } = require('fastmcp');"
+            ),
             Some((0, "fastmcp"))
         );
         assert_eq!(
-            found(Language::Python, "import os\nfrom mcp.server.fastmcp import FastMCP\n"),
+            found(
+                Language::Python,
+                "import os\nfrom mcp.server.fastmcp import FastMCP\n"
+            ),
             Some((1, "mcp"))
         );
-        assert_eq!(found(Language::Python, "import mcpx\nfrom mcpserver import a\n"), None);
+        assert_eq!(
+            found(Language::Python, "import mcpx\nfrom mcpserver import a\n"),
+            None
+        );
         assert_eq!(
             found(Language::Python, "x = 'from mcp.server import y'\n"),
             None,
             "not at the start of a line"
         );
         assert_eq!(
-            found(Language::Go, "import (\n\t\"github.com/mark3labs/mcp-go/mcp\"\n)"),
+            found(
+                Language::Go,
+                "import (\n\t\"github.com/mark3labs/mcp-go/mcp\"\n)"
+            ),
             Some((1, "mark3labs/mcp-go"))
         );
         assert_eq!(
@@ -143,7 +164,10 @@ mod tests {
             Some((0, "rmcp"))
         );
         assert_eq!(
-            found(Language::Python, "import { x } from \"@modelcontextprotocol/sdk\""),
+            found(
+                Language::Python,
+                "import { x } from \"@modelcontextprotocol/sdk\""
+            ),
             None
         );
         assert_eq!(found(Language::Manifest, "{\"rmcp::\": 1}"), None);

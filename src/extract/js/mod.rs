@@ -104,8 +104,7 @@ fn grammar_of(file: &SourceFile<'_>) -> Language {
 
 /// Parses the whole file and reads every registration in it.
 pub fn extract_whole(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(grammar_of(file), file.text)
-    {
+    let (tree, syntax_error_row) = match syntax::parse_for_extraction(grammar_of(file), file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {

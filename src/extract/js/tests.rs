@@ -350,7 +350,9 @@ fn windows_read_every_fixture_file_as_the_whole_file_does() {
         if !matches!(
             language,
             Language::TypeScript | Language::Tsx | Language::JavaScript
-        ) || path.components().any(|part| part.as_os_str() == "node_modules")
+        ) || path
+            .components()
+            .any(|part| part.as_os_str() == "node_modules")
         {
             continue;
         }
@@ -365,7 +367,11 @@ fn windows_read_every_fixture_file_as_the_whole_file_does() {
             .ancestors()
             .find(|dir| dir.parent() == Some(corpus.as_path()))
             .unwrap();
-        let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let file = SourceFile {
             root,
             path,
@@ -395,7 +401,8 @@ fn windows_read_every_fixture_file_as_the_whole_file_does() {
 /// reading finds.
 #[test]
 fn windows_grow_to_the_declarations_a_registration_uses() {
-    let mut text = String::from("import { z } from \"zod\";\nimport { helper } from \"./helper.js\";\n");
+    let mut text =
+        String::from("import { z } from \"zod\";\nimport { helper } from \"./helper.js\";\n");
     text.push_str("const TOOL_NAME = \"far_away\";\n");
     text.push_str("const Shape = { path: z.string().describe(\"Where\") };\n");
     text.push_str("const TOOLS = [{ name: \"listed\", description: \"From a list\", inputSchema: { type: \"object\" } }];\n");
@@ -421,7 +428,11 @@ fn windows_grow_to_the_declarations_a_registration_uses() {
     let windowed = extract_windowed(&file).expect("read through windows");
     assert_eq!(windowed.tools, whole.tools);
     assert_eq!(windowed.unresolved, whole.unresolved);
-    let names: Vec<&str> = windowed.tools.iter().map(|tool| tool.name.as_str()).collect();
+    let names: Vec<&str> = windowed
+        .tools
+        .iter()
+        .map(|tool| tool.name.as_str())
+        .collect();
     assert_eq!(names, ["far_away", "listed"]);
     assert_eq!(
         windowed.tools[0].input_schema["properties"]["path"]["description"],

@@ -76,11 +76,7 @@ fn scan(text: &str, mut on_code: impl FnMut(usize, u8, usize)) -> Option<()> {
                 let regex = last_word_is_keyword
                     || !(last.is_ascii_alphanumeric()
                         || matches!(last, b'_' | b'$' | b')' | b']' | b'}' | b'"' | b'\'' | b'`'));
-                i = if regex {
-                    skip_regex(bytes, i)?
-                } else {
-                    i + 1
-                };
+                i = if regex { skip_regex(bytes, i)? } else { i + 1 };
                 last = b'/';
                 last_word_is_keyword = false;
                 if regex {
@@ -194,7 +190,10 @@ pub fn declares(statement: &str, name: &str) -> bool {
         match byte {
             b'=' if part_start.is_some()
                 && !matches!(bytes.get(at + 1), Some(b'=' | b'>'))
-                && !matches!(at.checked_sub(1).map(|before| bytes[before]), Some(b'=' | b'!' | b'<' | b'>')) =>
+                && !matches!(
+                    at.checked_sub(1).map(|before| bytes[before]),
+                    Some(b'=' | b'!' | b'<' | b'>')
+                ) =>
             {
                 if let Some(start) = part_start.take() {
                     parts.push((start, at));
@@ -451,7 +450,11 @@ impl LineIndex {
 
     fn point(&self, at: usize) -> Point {
         let row = self.newlines.partition_point(|newline| *newline < at);
-        let line_start = if row == 0 { 0 } else { self.newlines[row - 1] + 1 };
+        let line_start = if row == 0 {
+            0
+        } else {
+            self.newlines[row - 1] + 1
+        };
         Point {
             row,
             column: at - line_start,
@@ -508,11 +511,20 @@ mod tests {
         assert!(declares("export const A = 1, B = f(A);", "B"));
         assert!(declares("var { a, b: c } = obj;", "c"));
         assert!(declares("const X: Tool = { name: \"x\" };", "X"));
-        assert!(declares("// note\nexport default function listTools() {}", "listTools"));
+        assert!(declares(
+            "// note\nexport default function listTools() {}",
+            "listTools"
+        ));
         assert!(declares("class Cache extends Base {}", "Cache"));
         assert!(declares("import { z } from \"zod\";", "z"));
-        assert!(declares("var x = 1, /* y */ y = /[,=]/.test(s) ? 1 : 2, w = 3;", "w"));
-        assert!(!declares("var Settings1Schema = z.object({ a: z.string() });", "z"));
+        assert!(declares(
+            "var x = 1, /* y */ y = /[,=]/.test(s) ? 1 : 2, w = 3;",
+            "w"
+        ));
+        assert!(!declares(
+            "var Settings1Schema = z.object({ a: z.string() });",
+            "z"
+        ));
         assert!(!declares("function f(z) { return z; }", "z"));
         assert!(!declares("server.tool(NAME, () => {});", "NAME"));
         assert!(!declares("const a = (x, y) => x === y, b = 2;", "x"));

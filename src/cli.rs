@@ -61,6 +61,10 @@ pub enum Command {
     /// server, relays JSON-RPC over stdio in both directions, hides and refuses tools as the
     /// policy says, and exits with the server's exit code. The policy is reloaded when its
     /// file changes and on SIGHUP; a policy that fails validation stops the start.
+    ///
+    /// Several servers behind one endpoint: `mcpwarden gateway --config mcp.json
+    /// --policies DIR` runs every server of an MCP client's `mcpServers` file, each under
+    /// `DIR/<server>.json`, with tools named `<server>__<tool>`.
     Gateway(GatewayArgs),
     /// Read the gateway's audit log.
     #[command(subcommand)]

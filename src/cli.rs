@@ -443,10 +443,20 @@ pub struct GatewayArgs {
     /// A header added to every request to --upstream, as `Name: value` (repeatable).
     #[arg(long, value_name = "HEADER", requires = "upstream")]
     pub upstream_header: Vec<String>,
+    /// Hidden, for benchmarks and tests: with --listen, the upstream is a test server
+    /// running inside the gateway (the tools of `mcpwarden-test-server`), so a measurement
+    /// sees the gateway alone. It logs what it receives to `MCPWARDEN_TEST_LOG` if set.
+    #[arg(
+        long,
+        hide = true,
+        requires = "listen",
+        conflicts_with_all = ["command", "upstream"]
+    )]
+    pub in_process_test_upstream: bool,
     /// The server to run, and its arguments.
     #[arg(
         last = true,
-        required_unless_present_any = ["upstream", "config"],
+        required_unless_present_any = ["upstream", "config", "in_process_test_upstream"],
         value_name = "COMMAND"
     )]
     pub command: Vec<std::ffi::OsString>,

@@ -394,7 +394,11 @@ pub struct GatewayArgs {
     /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
     /// with its own policy (`--policies DIR/<server>.json`); tools are named
     /// `<server>__<tool>`.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "command", "upstream"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["policy", "command", "upstream", "in_process_test_upstream"]
+    )]
     pub config: Option<PathBuf>,
     /// With --config: the folder of policies, one `<server>.json` each. Default:
     /// `mcpwarden-policies` beside the config file (as `wrap` uses).

@@ -27,6 +27,10 @@ pub struct ServerEntry {
     pub server: ServerRecord,
     /// `None`: this sighting knows nothing of the tools; keep what is stored.
     pub tools: Option<Vec<ToolEntry>>,
+    /// Why the tools could not be read, when `tools` is `None` because the source uses an
+    /// MCP SDK but no tool of it was readable. Stored as the server's "could not read"
+    /// marker until a tool list is stored.
+    pub tools_unread: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +313,9 @@ pub(super) fn store_in(
             sync_tools(tx, server_id, tools)?;
             tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
                 .execute(params![server_id, tools_hash])?;
+        } else if let Some(reason) = &entry.tools_unread {
+            tx.prepare_cached("UPDATE servers SET tools_unread = ?2 WHERE id = ?1")?
+                .execute(params![server_id, reason])?;
         }
         return Ok(StoreOutcome::Inserted);
     };
@@ -329,6 +336,20 @@ pub(super) fn store_in(
         tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
             .execute(params![server_id, tools_hash])?;
         changed = true;
+    }
+    // A tool list clears the "could not read" marker; a marker is kept until then.
+    let unread = match (&tools, &entry.tools_unread) {
+        (Some(_), _) => Some(None),
+        (None, Some(reason)) => Some(Some(reason.as_str())),
+        (None, None) => None,
+    };
+    if let Some(unread) = unread {
+        let updated = tx
+            .prepare_cached(
+                "UPDATE servers SET tools_unread = ?2 WHERE id = ?1 AND tools_unread IS NOT ?2",
+            )?
+            .execute(params![server_id, unread])?;
+        changed |= updated > 0;
     }
     if changed {
         tx.prepare_cached("UPDATE servers SET last_seen = ?2 WHERE id = ?1")?
@@ -351,8 +372,9 @@ fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite
     let seen = latest_sighting(record).unwrap_or(now);
     tx.prepare_cached(
         "INSERT INTO servers (name, name_key, title, description, repository_url, remotes, language,
-                              license, stars, last_commit, first_seen, last_seen, content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                              license, stars, last_commit, first_seen, last_seen, content_hash,
+                              archived)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
     )?
     .execute(params![
         record.name,
@@ -367,6 +389,7 @@ fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite
         record.last_commit,
         seen,
         hash_record(&merge_records(&ServerRecord::default(), record)),
+        record.archived,
     ])?;
     let server_id = tx.last_insert_rowid();
     index_server(tx, server_id, record)?;
@@ -422,7 +445,8 @@ fn update_server(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE servers SET title = ?2, description = ?3, repository_url = ?4, remotes = ?5,
-                language = ?6, license = ?7, stars = ?8, last_commit = ?9, content_hash = ?10
+                language = ?6, license = ?7, stars = ?8, last_commit = ?9, content_hash = ?10,
+                archived = ?11
          WHERE id = ?1",
     )?
     .execute(params![
@@ -436,6 +460,7 @@ fn update_server(
         record.stars,
         record.last_commit,
         content_hash,
+        record.archived,
     ])?;
     index_server(tx, server_id, record)
 }
@@ -445,7 +470,7 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
     let mut record = tx
         .prepare_cached(
             "SELECT name, title, description, repository_url, remotes, language, license, stars,
-                    last_commit
+                    last_commit, archived
              FROM servers WHERE id = ?1",
         )?
         .query_row([server_id], |row| {
@@ -460,6 +485,7 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
                 license: row.get(6)?,
                 stars: row.get(7)?,
                 last_commit: row.get(8)?,
+                archived: row.get(9)?,
                 packages: Vec::new(),
                 sources: Vec::new(),
             })
@@ -498,6 +524,7 @@ fn merge_records(stored: &ServerRecord, incoming: &ServerRecord) -> ServerRecord
         license: pick(&incoming.license, &stored.license),
         stars: pick(&incoming.stars, &stored.stars),
         last_commit: pick(&incoming.last_commit, &stored.last_commit),
+        archived: pick(&incoming.archived, &stored.archived),
         sources: Vec::new(),
     }
 }

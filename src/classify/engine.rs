@@ -256,7 +256,7 @@ impl RegexGate {
 
     /// False only when no regex can match `text`.
     fn may_match(&self, text: &str) -> bool {
-        if self.needs.iter().any(|need| *need == 0) || !text.is_ascii() {
+        if self.needs.contains(&0) || !text.is_ascii() {
             return true;
         }
         let Some(automaton) = &self.automaton else {

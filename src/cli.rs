@@ -385,8 +385,17 @@ pub struct PolicyExplainArgs {
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// The policy to enforce (checked like `policy check`; errors stop the start).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "config")]
+    pub policy: Option<PathBuf>,
+    /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
+    /// with its own policy (`--policies DIR/<server>.json`); tools are named
+    /// `<server>__<tool>`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "command", "upstream"])]
+    pub config: Option<PathBuf>,
+    /// With --config: the folder of policies, one `<server>.json` each. Default:
+    /// `mcpwarden-policies` beside the config file (as `wrap` uses).
+    #[arg(long, value_name = "DIR", requires = "config")]
+    pub policies: Option<PathBuf>,
     /// Record every decision: `.jsonl` for JSON Lines, `.db`/`.sqlite` for a SQLite table.
     #[arg(long, value_name = "PATH")]
     pub audit: Option<PathBuf>,
@@ -430,10 +439,20 @@ pub struct GatewayArgs {
     /// A header added to every request to --upstream, as `Name: value` (repeatable).
     #[arg(long, value_name = "HEADER", requires = "upstream")]
     pub upstream_header: Vec<String>,
+    /// Hidden, for benchmarks and tests: with --listen, the upstream is a test server
+    /// running inside the gateway (the tools of `mcpwarden-test-server`), so a measurement
+    /// sees the gateway alone. It logs what it receives to `MCPWARDEN_TEST_LOG` if set.
+    #[arg(
+        long,
+        hide = true,
+        requires = "listen",
+        conflicts_with_all = ["command", "upstream"]
+    )]
+    pub in_process_test_upstream: bool,
     /// The server to run, and its arguments.
     #[arg(
         last = true,
-        required_unless_present = "upstream",
+        required_unless_present_any = ["upstream", "config", "in_process_test_upstream"],
         value_name = "COMMAND"
     )]
     pub command: Vec<std::ffi::OsString>,

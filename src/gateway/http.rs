@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,17 +35,24 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use super::inproc::InProcess;
 use super::judge::{Action, Session, Shared};
 use super::stdio::{Line, read_line_capped};
 
-/// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+mod stateless;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+/// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25", STATELESS_VERSION];
+
+/// The stateless revision: no `initialize`, no session; each POST stands alone and says
+/// what it is in `Mcp-Method` (and `Mcp-Name`).
+pub const STATELESS_VERSION: &str = "2026-07-28";
+
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Server-initiated messages kept for a session with no GET stream open; older ones are
 /// dropped first.
-const MAX_QUEUED: usize = 1024;
+pub(super) const MAX_QUEUED: usize = 1024;
 /// Upstream lines longer than this are dropped (and said so) rather than buffered.
 const MAX_UPSTREAM_LINE: usize = 64 << 20;
 
@@ -89,10 +97,6 @@ struct TokenEntry {
     /// The credential's name: what `scope: "grant"` limits count by and what the audit
     /// records as the grant.
     name: String,
-    /// Labels for the people who manage the file; the policy engine keys on `name`.
-    #[serde(default)]
-    #[allow(dead_code)]
-    grants: Vec<String>,
 }
 
 /// The accepted tokens, by the hash of the token.
@@ -161,6 +165,9 @@ pub struct HttpOptions {
     pub max_sessions: usize,
     /// Forward to this remote server instead of starting `command` per session.
     pub remote: Option<Remote>,
+    /// Start this server inside the gateway per session instead of `command` (benchmarks
+    /// and tests: it measures the gateway without a child's pipes).
+    pub in_process: Option<InProcess>,
     pub policy_path: Option<PathBuf>,
     pub watch: bool,
 }
@@ -172,7 +179,7 @@ pub async fn run(
     options: HttpOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<i32, HttpError> {
-    if options.command.is_empty() && options.remote.is_none() {
+    if options.command.is_empty() && options.remote.is_none() && options.in_process.is_none() {
         return Err(HttpError::NoCommand);
     }
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -198,6 +205,7 @@ pub async fn run(
         grants: options.grants,
         max_sessions: options.max_sessions,
         remote: options.remote.map(Arc::new),
+        in_process: options.in_process,
     });
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
@@ -256,6 +264,38 @@ struct App {
     grants: Option<Grants>,
     max_sessions: usize,
     remote: Option<Arc<Remote>>,
+    in_process: Option<InProcess>,
+}
+
+/// What the checks before the judge need to know; `multi_http` shares them.
+pub(super) trait Admission {
+    fn allowed_origins(&self) -> &[String];
+    fn loopback(&self) -> bool;
+    fn grants(&self) -> Option<&Grants>;
+}
+
+impl<T: Admission> Admission for Arc<T> {
+    fn allowed_origins(&self) -> &[String] {
+        (**self).allowed_origins()
+    }
+    fn loopback(&self) -> bool {
+        (**self).loopback()
+    }
+    fn grants(&self) -> Option<&Grants> {
+        (**self).grants()
+    }
+}
+
+impl Admission for App {
+    fn allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
+    }
+    fn loopback(&self) -> bool {
+        self.loopback
+    }
+    fn grants(&self) -> Option<&Grants> {
+        self.grants.as_ref()
+    }
 }
 
 /// Why a session could not be opened.
@@ -291,6 +331,7 @@ impl App {
                 router: Mutex::new(Router::default()),
                 child: Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
                 remote: Some((
                     remote.clone(),
                     Arc::new(Mutex::new(None)),
@@ -304,6 +345,10 @@ impl App {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(writer);
             return self.register(session);
+        }
+        if let Some(in_process) = &self.in_process {
+            let (stdout, stdin) = tokio::io::split(in_process.connect());
+            return self.attach(id, grant, stdin, stdout, None);
         }
         let (program, args) = self
             .command
@@ -322,11 +367,24 @@ impl App {
                     program.to_string_lossy()
                 ))
             })?;
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(OpenError::Spawn(
                 "the child's pipes were not created".to_owned(),
             ));
         };
+        self.attach(id, grant, stdin, stdout, Some(child))
+    }
+
+    /// Starts a session whose upstream speaks newline-delimited JSON-RPC on `stdin` and
+    /// `stdout`: a child's pipes, or an in-process server's end of an in-memory pipe.
+    fn attach(
+        self: &Arc<Self>,
+        id: String,
+        grant: Option<String>,
+        mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+        child: Option<Child>,
+    ) -> Result<Arc<HttpSession>, OpenError> {
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
         let session = Arc::new(HttpSession {
@@ -335,8 +393,9 @@ impl App {
             grant,
             to_child,
             router: Mutex::new(Router::default()),
-            child: Mutex::new(Some(child)),
+            child: Mutex::new(child),
             tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
             remote: None,
         });
         let writer = tokio::spawn(async move {
@@ -372,9 +431,8 @@ impl App {
                 }
                 // The upstream is gone: every request left unanswered gets an error, and
                 // the session ends.
-                let actions = session.judge.upstream_closed("it exited");
-                session.perform(actions, None).await;
                 app.lock_sessions().remove(&session.id);
+                session.close_upstream("it exited").await;
                 session.router().stream = None;
             })
         };
@@ -435,6 +493,8 @@ struct HttpSession {
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set once the upstream has gone, before its requests are answered with errors.
+    closed: AtomicBool,
     /// With `--upstream URL`: the remote and the session id it gave us.
     remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
 }
@@ -528,6 +588,15 @@ impl HttpSession {
             router.queued.pop_front();
         }
         None
+    }
+
+    /// The upstream has gone: every request in flight gets an error. A POST that reached
+    /// the judge just before this looks at `closed` afterwards and answers its own
+    /// requests the same way, so none waits for an upstream that is no longer there.
+    async fn close_upstream(&self, why: &str) {
+        self.closed.store(true, Ordering::SeqCst);
+        let actions = self.judge.upstream_closed(why);
+        self.perform(actions, None).await;
     }
 
     /// Kills the upstream and stops the session's tasks.
@@ -765,7 +834,7 @@ fn id_key(id: &Value) -> String {
 }
 
 /// An HTTP-level refusal, before the judge sees anything.
-struct Refusal(Box<Response>);
+pub(super) struct Refusal(Box<Response>);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -773,11 +842,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(code: StatusCode, message: &str) -> Refusal {
+pub(super) fn refuse(code: StatusCode, message: &str) -> Refusal {
     Refusal(Box::new(status(code, message)))
 }
 
-fn status(code: StatusCode, message: &str) -> Response {
+pub(super) fn status(code: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null,
         "error": {"code": -32600, "message": message}});
     (
@@ -789,7 +858,7 @@ fn status(code: StatusCode, message: &str) -> Response {
 }
 
 /// The checks every method shares. Returns the grant the request holds.
-fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+pub(super) fn admit(app: &impl Admission, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(app, origin) {
@@ -799,7 +868,7 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
             ));
         }
     }
-    let grant = match &app.grants {
+    let grant = match app.grants() {
         None => None,
         Some(grants) => {
             let token = headers
@@ -841,12 +910,16 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     Ok(grant)
 }
 
-fn origin_allowed(app: &App, origin: &str) -> bool {
+fn origin_allowed(app: &impl Admission, origin: &str) -> bool {
     let origin = origin.trim_end_matches('/');
-    if app.allowed_origins.iter().any(|allowed| allowed == origin) {
+    if app
+        .allowed_origins()
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
         return true;
     }
-    if !app.loopback {
+    if !app.loopback() {
         return false;
     }
     let Some(rest) = origin
@@ -903,7 +976,7 @@ fn find_session(
     Ok(session)
 }
 
-fn accepts(headers: &HeaderMap, kind: &str) -> bool {
+pub(super) fn accepts(headers: &HeaderMap, kind: &str) -> bool {
     match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         None => kind == "application/json",
         Some(accept) => accept.split(',').any(|part| {
@@ -961,6 +1034,11 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
     }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) == Some(STATELESS_VERSION)
+    {
+        return stateless::post(&app, &headers, &body, grant, is_batch, &elements, json_ok).await;
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),
@@ -1007,6 +1085,11 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     let mut collected: Vec<Value> = Vec::new();
     let actions = session.judge.from_client(&body);
     session.perform(actions, Some(&mut collected)).await;
+    if session.closed.load(Ordering::SeqCst) {
+        // The upstream went away while this POST was being judged (see `close_upstream`).
+        let actions = session.judge.upstream_closed("it exited");
+        session.perform(actions, Some(&mut collected)).await;
+    }
 
     if request_ids.is_empty() {
         drop(guard);
@@ -1058,7 +1141,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
 /// The 2026-07-28 draft's `Mcp-Method` and `Mcp-Name` headers, when a client sends them,
 /// must say what the body says: a proxy that routed or judged by the headers could
 /// otherwise be told one thing and sent another. Checked for any revision.
-fn check_method_headers(
+pub(super) fn check_method_headers(
     headers: &HeaderMap,
     is_batch: bool,
     elements: &[&Value],
@@ -1100,7 +1183,7 @@ fn check_method_headers(
     Ok(())
 }
 
-fn reply(
+pub(super) fn reply(
     code: StatusCode,
     mut messages: Vec<Value>,
     is_batch: bool,
@@ -1181,9 +1264,6 @@ async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     app.lock_sessions().remove(&session.id);
     session.end().await;
     // Requests still waiting get their error from the judge.
-    let actions = session
-        .judge
-        .upstream_closed("the client ended the session");
-    session.perform(actions, None).await;
+    session.close_upstream("the client ended the session").await;
     StatusCode::OK.into_response()
 }

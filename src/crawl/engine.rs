@@ -239,6 +239,10 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    // A bad --since is refused before a run is recorded (it would look resumable).
+    if let Some(since) = &config.since {
+        since_forms(since)?;
+    }
     let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),

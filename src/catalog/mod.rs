@@ -30,6 +30,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_crawl_state",
         include_str!("../../migrations/0002_crawl_state.sql"),
     ),
+    (
+        "0003_tools_unread",
+        include_str!("../../migrations/0003_tools_unread.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -40,6 +40,9 @@ pub struct ServerCard {
     pub first_seen: String,
     pub last_seen: String,
     pub tools: Vec<ToolCard>,
+    /// Why the tools could not be read (the server uses an MCP SDK but extraction found
+    /// no tool): the tool list is unknown, not empty.
+    pub tools_unread: Option<String>,
 }
 
 /// What the classifier needs to judge one tool.
@@ -365,12 +368,20 @@ impl Catalog {
         record.packages = self.packages_of(server_id)?;
         record.sources = self.sources_of(server_id)?;
         let tools = self.tool_cards("WHERE t.server_id = ?1 ORDER BY t.name", [server_id])?;
+        let tools_unread = self
+            .conn
+            .prepare_cached("SELECT tools_unread FROM servers WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.query_row([server_id], |row| row.get::<_, Option<String>>(0))
+            })
+            .map_err(|source| self.sql_error(source))?;
         Ok(ServerCard {
             id: server_id,
             record,
             first_seen,
             last_seen,
             tools,
+            tools_unread,
         })
     }
 

@@ -26,6 +26,10 @@ pub struct ServerEntry {
     pub server: ServerRecord,
     /// `None`: this sighting knows nothing of the tools; keep what is stored.
     pub tools: Option<Vec<ToolEntry>>,
+    /// Why the tools could not be read, when `tools` is `None` because the source uses an
+    /// MCP SDK but no tool of it was readable. Stored as the server's "could not read"
+    /// marker until a tool list is stored.
+    pub tools_unread: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +172,9 @@ pub(super) fn store_in(
             sync_tools(tx, server_id, tools)?;
             tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
                 .execute(params![server_id, tools_hash])?;
+        } else if let Some(reason) = &entry.tools_unread {
+            tx.prepare_cached("UPDATE servers SET tools_unread = ?2 WHERE id = ?1")?
+                .execute(params![server_id, reason])?;
         }
         return Ok(StoreOutcome::Inserted);
     };
@@ -188,6 +195,20 @@ pub(super) fn store_in(
         tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
             .execute(params![server_id, tools_hash])?;
         changed = true;
+    }
+    // A tool list clears the "could not read" marker; a marker is kept until then.
+    let unread = match (&tools, &entry.tools_unread) {
+        (Some(_), _) => Some(None),
+        (None, Some(reason)) => Some(Some(reason.as_str())),
+        (None, None) => None,
+    };
+    if let Some(unread) = unread {
+        let updated = tx
+            .prepare_cached(
+                "UPDATE servers SET tools_unread = ?2 WHERE id = ?1 AND tools_unread IS NOT ?2",
+            )?
+            .execute(params![server_id, unread])?;
+        changed |= updated > 0;
     }
     if changed {
         tx.prepare_cached("UPDATE servers SET last_seen = ?2 WHERE id = ?1")?

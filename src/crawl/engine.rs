@@ -906,7 +906,7 @@ async fn work_item(
     let mut extracted = Extracted::default();
     let entry = match record {
         Ok((record, to_read)) => {
-            let tools = match &context.extractor {
+            let (tools, tools_unread) = match &context.extractor {
                 Some(extractor) => {
                     let github = context
                         .github_client
@@ -918,17 +918,18 @@ async fn work_item(
                     {
                         Ok(found) => {
                             extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
-                            found.tools
+                            (found.tools, found.unread)
                         }
                         Err(error) => {
                             extracted.failure = Some(error);
-                            None
+                            (None, None)
                         }
                     }
                 }
-                None => None,
+                None => (None, None),
             };
             Ok(ServerEntry {
+                tools_unread,
                 server: record,
                 tools,
             })
@@ -964,10 +965,9 @@ fn store_batch(
     drop(guard);
     rows.into_iter()
         .map(|(item_id, outcome)| {
-            let outcome = outcome.map_err(str::to_owned).and_then(|entry| {
-                store_merged(catalog, entry.server.clone(), entry.tools.clone())
-                    .map_err(|error| error.to_string())
-            });
+            let outcome = outcome
+                .map_err(str::to_owned)
+                .and_then(|entry| store_merged(catalog, entry).map_err(|error| error.to_string()));
             let marked = match &outcome {
                 Ok(()) => lock(catalog).mark_done(item_id),
                 Err(error) => lock(catalog).mark_failed(item_id, error),
@@ -991,11 +991,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Stores a sighting, merged into the server already known by its repository or a package.
 /// Resolving and storing happen under one lock, so two sightings of a new server arriving
 /// at once cannot both create it.
-fn store_merged(
-    catalog: &SharedCatalog,
-    mut record: ServerRecord,
-    tools: Option<Vec<ToolEntry>>,
-) -> Result<(), crate::catalog::Error> {
+fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crate::catalog::Error> {
+    let mut record = entry.server.clone();
     let mut catalog = lock(catalog);
     if let Some(existing) =
         catalog.resolve_server_name(record.repository.as_deref(), &record.packages)?
@@ -1003,8 +1000,9 @@ fn store_merged(
         record.name = existing;
     }
     catalog.store_server(&ServerEntry {
+        tools_unread: entry.tools_unread.clone(),
         server: record,
-        tools,
+        tools: entry.tools.clone(),
     })?;
     Ok(())
 }

@@ -24,7 +24,7 @@ use super::packages;
 use super::registry;
 use super::tools::{Extractor, SourceToRead};
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry, ToolEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;

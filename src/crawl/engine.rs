@@ -24,7 +24,7 @@ use super::packages;
 use super::registry;
 use super::tools::{Extractor, SourceToRead};
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry, ToolEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -239,6 +239,10 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    // A bad --since is refused before a run is recorded (it would look resumable).
+    if let Some(since) = &config.since {
+        since_forms(since)?;
+    }
     let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),
@@ -319,6 +323,9 @@ fn registry_state_key(registry_url: &str) -> String {
 fn github_state_key(api: &str) -> String {
     format!("github-windows {}", api.trim_end_matches('/'))
 }
+
+/// Per full query, the GitHub search windows a search ended with.
+type SearchWindows = BTreeMap<String, Vec<github::Window>>;
 
 /// How far before its start a listing's time is recorded: the registry stamps `updatedAt`
 /// with its own clock, and an entry updated while we listed must be asked for again.
@@ -418,16 +425,15 @@ async fn discover(
     };
     let registry_started = time::OffsetDateTime::now_utc() - REGISTRY_CLOCK_MARGIN;
     let github_key = github_state_key(&config.github_url);
-    let remembered: Option<BTreeMap<String, Vec<github::Window>>> =
-        if incremental && clients.github.is_some() {
-            let catalog = lock(catalog);
-            let value = catalog.crawl_state(&github_key)?;
-            // Forgotten until this search's items are in the frontier (see above).
-            catalog.set_crawl_state(&github_key, None)?;
-            value.and_then(|value| serde_json::from_value(value).ok())
-        } else {
-            None
-        };
+    let remembered: Option<SearchWindows> = if incremental && clients.github.is_some() {
+        let catalog = lock(catalog);
+        let value = catalog.crawl_state(&github_key)?;
+        // Forgotten until this search's items are in the frontier (see above).
+        catalog.set_crawl_state(&github_key, None)?;
+        value.and_then(|value| serde_json::from_value(value).ok())
+    } else {
+        None
+    };
     let registry_listing = async {
         if !enabled(Source::Registry) {
             return None;
@@ -512,7 +518,8 @@ async fn discover(
             items.push(sighting_item("seeds", record.name.clone(), &record, None));
         }
     }
-    let mut github_done: Option<(BTreeMap<String, Vec<github::Window>>, Vec<String>)> = None;
+    // The windows the search ended with, and those it did not read again.
+    let mut github_done: Option<(SearchWindows, Vec<String>)> = None;
     if let Some(searched) = github_search {
         let entry = summary.sources.entry("github".to_owned()).or_default();
         match searched {

@@ -7,7 +7,9 @@
 //! Run: `cargo bench --bench crawl`. Environment: CRAWL_BENCH_ROUNDS (default 3),
 //! CRAWL_BENCH_SERVERS (50000), CRAWL_BENCH_LATENCY_MS (20), CRAWL_BENCH_PER_HOST (the
 //! client's default, 4), CRAWL_BENCH_BATCH (items per store transaction; 1 = one per
-//! item), CRAWL_BENCH_REVISIT=1 (store unchanged sightings again, as before skipping).
+//! item), CRAWL_BENCH_REVISIT=1 (store unchanged sightings again, as before skipping),
+//! CRAWL_BENCH_FULL=1 (`--full`: list every source in full, every page a 304, as before
+//! incremental listings).
 //!
 //! A whole crawl takes seconds, so this is a plain timed harness (medians over rounds), not
 //! criterion's many-sample loop. The fixture runs in a child process (this same binary,
@@ -38,6 +40,8 @@ const START: i64 = 1_577_836_800;
 const REGISTRY_SHARE: usize = 10;
 /// Of the registry's servers, one in this many is also found on GitHub (merged).
 const OVERLAP_EVERY: usize = 5;
+/// When every registry entry was last updated (`_meta`'s `updatedAt`).
+const REGISTRY_UPDATED_AT: &str = "2026-01-01T00:00:00Z";
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -78,10 +82,11 @@ fn main() {
     let mut firsts = Vec::new();
     let mut seconds = Vec::new();
     println!(
-        "crawl bench: {servers} servers, {latency} ms per response, concurrency 64, {rounds} rounds, per host {}, batch {}, revisit {}",
+        "crawl bench: {servers} servers, {latency} ms per response, concurrency 64, {rounds} rounds, per host {}, batch {}, revisit {}, full listing {}",
         std::env::var("CRAWL_BENCH_PER_HOST").unwrap_or_else(|_| "default".to_owned()),
         std::env::var("CRAWL_BENCH_BATCH").unwrap_or_else(|_| "default".to_owned()),
         std::env::var_os("CRAWL_BENCH_REVISIT").is_some(),
+        std::env::var_os("CRAWL_BENCH_FULL").is_some(),
     );
     for round in 1..=rounds {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -104,9 +109,19 @@ fn main() {
             first / second,
         );
         assert_eq!(stored as usize, servers, "every server stored once");
-        assert_eq!(
-            second_summary.http.not_modified, second_summary.http.requests,
-            "the re-run was answered by 304s alone"
+        // Every request of the re-run is a 304 but the registry's incremental listing (a
+        // new URL: `updated_since` the first run), which lists nothing.
+        assert!(
+            second_summary.http.requests - second_summary.http.not_modified <= 1,
+            "the re-run was answered by 304s and one empty listing: {:?}",
+            second_summary.http
+        );
+        assert!(
+            second_summary
+                .sources
+                .values()
+                .all(|source| source.stored == 0),
+            "the re-run stored nothing: {second_summary:?}"
         );
         firsts.push(first);
         seconds.push(second);
@@ -143,6 +158,7 @@ async fn run(path: &std::path::Path, base: &str) -> (f64, CrawlSummary) {
             CrawlConfig::default().store_batch as u64,
         ) as usize,
         revisit_unchanged: std::env::var_os("CRAWL_BENCH_REVISIT").is_some(),
+        full_listing: std::env::var_os("CRAWL_BENCH_FULL").is_some(),
         http: HttpConfig {
             max_concurrency: 64,
             per_host_concurrency: env_number(
@@ -229,7 +245,7 @@ fn build_fixture(servers: usize, latency: Duration) -> Fixture {
                     "packages": [{"registryType": "npm", "identifier": format!("@reg{}/server-{index}", index % 100), "version": "1.0.0",
                                   "transport": {"type": "stdio"}}],
                 },
-                "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active", "updatedAt": "2026-01-01T00:00:00Z", "isLatest": true}}
+                "_meta": {"io.modelcontextprotocol.registry/official": {"status": "active", "updatedAt": REGISTRY_UPDATED_AT, "isLatest": true}}
             })
         })
         .collect();
@@ -309,6 +325,19 @@ async fn registry(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     tokio::time::sleep(fixture.latency).await;
+    // `updated_since`, as the registry does it: only entries updated after that time.
+    // Every entry here was updated at REGISTRY_UPDATED_AT.
+    if let Some(since) = query.get("updated_since") {
+        let parse = |text: &str| OffsetDateTime::parse(text, &Rfc3339).map(|t| t.unix_timestamp());
+        let (Ok(since), Ok(updated)) = (parse(since), parse(REGISTRY_UPDATED_AT)) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        if since >= updated {
+            return conditional(&headers, etag("registry-none"), || {
+                json!({"servers": [], "metadata": {"nextCursor": null, "count": 0}}).to_string()
+            });
+        }
+    }
     let index: usize = query
         .get("cursor")
         .and_then(|c| c.strip_prefix("page-")?.parse().ok())
@@ -354,10 +383,18 @@ async fn search(
     if page * per_page > 1000 {
         return StatusCode::UNPROCESSABLE_ENTITY.into_response();
     }
-    let tag = etag(&format!("{q}-{page}-{per_page}"));
+    // `sort=updated&order=desc`: every repository here was updated an hour after it was
+    // created, so most recently updated first is newest first.
+    let newest_first = query.get("sort").map(String::as_str) == Some("updated")
+        && query.get("order").map(String::as_str) != Some("asc");
+    let tag = etag(&format!("{q}-{page}-{per_page}-{newest_first}"));
     conditional(&headers, tag, || {
-        let items: Vec<&str> = found
-            .iter()
+        let ordered: Box<dyn Iterator<Item = &(i64, String)>> = if newest_first {
+            Box::new(found.iter().rev())
+        } else {
+            Box::new(found.iter())
+        };
+        let items: Vec<&str> = ordered
             .skip((page - 1) * per_page)
             .take(per_page)
             .map(|(_, json)| json.as_str())

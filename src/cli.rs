@@ -209,9 +209,14 @@ pub struct CrawlArgs {
     /// Stop after storing this many servers.
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Only registry entries updated since this RFC 3339 time (an incremental crawl).
+    /// Only registry entries updated since this time, and GitHub repositories pushed since
+    /// it: a date (YYYY-MM-DD, midnight UTC) or an RFC 3339 time.
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
+    /// List every source in full: ignore the registry time and GitHub search windows the
+    /// last crawl remembered (a re-crawl is incremental otherwise).
+    #[arg(long)]
+    pub full: bool,
     /// Finish the last interrupted crawl instead of starting a new one.
     #[arg(long)]
     pub resume: bool,
@@ -380,8 +385,17 @@ pub struct PolicyExplainArgs {
 #[derive(Debug, Args)]
 pub struct GatewayArgs {
     /// The policy to enforce (checked like `policy check`; errors stop the start).
-    #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "config")]
+    pub policy: Option<PathBuf>,
+    /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
+    /// with its own policy (`--policies DIR/<server>.json`); tools are named
+    /// `<server>__<tool>`.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "command", "upstream"])]
+    pub config: Option<PathBuf>,
+    /// With --config: the folder of policies, one `<server>.json` each. Default:
+    /// `mcpwarden-policies` beside the config file (as `wrap` uses).
+    #[arg(long, value_name = "DIR", requires = "config")]
+    pub policies: Option<PathBuf>,
     /// Record every decision: `.jsonl` for JSON Lines, `.db`/`.sqlite` for a SQLite table.
     #[arg(long, value_name = "PATH")]
     pub audit: Option<PathBuf>,
@@ -428,7 +442,7 @@ pub struct GatewayArgs {
     /// The server to run, and its arguments.
     #[arg(
         last = true,
-        required_unless_present = "upstream",
+        required_unless_present_any = ["upstream", "config"],
         value_name = "COMMAND"
     )]
     pub command: Vec<std::ffi::OsString>,

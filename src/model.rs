@@ -29,6 +29,10 @@ pub struct ServerRecord {
     pub stars: Option<u64>,
     /// RFC 3339 time of the last commit or release, when known.
     pub last_commit: Option<String>,
+    /// Whether the repository is archived (read-only, no longer maintained), when a
+    /// source says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
     /// Which sources saw this server.
     pub sources: Vec<SourceRef>,
 }

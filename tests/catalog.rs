@@ -633,3 +633,65 @@ fn the_could_not_read_marker_lasts_until_tools_are_stored() {
     assert_eq!(card.tools.len(), 1);
     assert_eq!(card.tools_unread, None, "a stored tool list clears it");
 }
+
+#[test]
+fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        // Exactly what a catalogue created by schema 1 holds.
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+        old.execute(
+            "INSERT INTO servers (name, name_key, repository_url, stars, first_seen, last_seen, content_hash)
+             VALUES ('acme/weather', 'acme/weather', 'https://github.com/acme/weather', 5,
+                     '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z', 'old')",
+            [],
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO frontier (source, item_key, payload, state, updated_at)
+             VALUES ('github', 'acme/weather', '{}', 'done', '2025-01-01T00:00:00Z')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut catalog = Catalog::open(&path).unwrap();
+    assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(SCHEMA_VERSION >= 2);
+    let card = catalog.find_servers("acme/weather").unwrap().remove(0);
+    assert_eq!(card.record.stars, Some(5), "the old row is kept");
+    assert_eq!(card.record.archived, None, "unknown until a source says");
+    assert_eq!(card.first_seen, "2025-01-01T00:00:00Z");
+    assert_eq!(
+        catalog.frontier_counts().unwrap(),
+        vec![("done".to_owned(), 1)]
+    );
+    // The new column is written, and a later sighting that does not know keeps it.
+    catalog
+        .store_server(&ServerEntry {
+            tools_unread: None,
+            server: ServerRecord {
+                archived: Some(true),
+                ..server("acme/weather")
+            },
+            tools: None,
+        })
+        .unwrap();
+    catalog
+        .store_server(&ServerEntry {
+            tools_unread: None,
+            server: server("acme/weather"),
+            tools: None,
+        })
+        .unwrap();
+    let card = catalog.find_servers("acme/weather").unwrap().remove(0);
+    assert_eq!(card.record.archived, Some(true));
+    assert_eq!(card.record.stars, Some(5));
+    drop(catalog);
+    // Opening again migrates nothing more.
+    let catalog = Catalog::open(&path).unwrap();
+    assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
+}

@@ -299,3 +299,43 @@ fn help_teaches_with_examples() {
         .success()
         .stdout(predicate::str::contains("ignores case"));
 }
+
+#[test]
+fn show_says_when_a_repository_is_archived() {
+    let env = Env::new();
+    let line = r#"{"name":"acme/old-weather","repository":"https://github.com/acme/old-weather","archived":true}"#;
+    let lines = env.dir.path().join("archived.jsonl");
+    std::fs::write(&lines, format!("{line}\n")).unwrap();
+    env.cmd()
+        .args(["catalog", "import"])
+        .arg(&lines)
+        .assert()
+        .success();
+    env.cmd()
+        .args(["catalog", "show", "acme/old-weather"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("archived    yes"));
+    let output = env
+        .cmd()
+        .args(["catalog", "show", "acme/old-weather", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let json = json_of(&output);
+    assert_eq!(json["servers"][0]["archived"], Value::Bool(true), "{json}");
+    let exported = env
+        .cmd()
+        .args(["catalog", "export"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(
+        String::from_utf8_lossy(&exported).contains(r#""archived":true"#),
+        "the exchange format carries it"
+    );
+}

@@ -402,8 +402,8 @@ fn grants_file(dir: &Path) -> std::path::PathBuf {
     std::fs::write(
         &path,
         json!({"tokens": [
-            {"sha256": hash("token-of-ci"), "grants": ["ci"], "name": "ci-bot"},
-            {"sha256": hash("token-of-ann"), "grants": ["people"], "name": "ann"}
+            {"sha256": hash("token-of-ci"), "name": "ci-bot"},
+            {"sha256": hash("token-of-ann"), "name": "ann"}
         ]})
         .to_string(),
     )

@@ -85,11 +85,15 @@ enum Scripted {
     LastOfBudget { reset: u64 },
 }
 
-/// Splits `q` into its words and its `created:A..B` window.
+/// Splits `q` into its words and its `created:A..B` window (a `pushed:>=DATE` qualifier
+/// is read by [`pushed_since`]).
 fn parse_query(q: &str) -> (String, Option<(i64, i64)>) {
     let mut words = Vec::new();
     let mut window = None;
     for word in q.split(' ') {
+        if word.starts_with("pushed:") {
+            continue;
+        }
         if let Some(range) = word.strip_prefix("created:") {
             let (from, to) = range.split_once("..").unwrap();
             let parse = |text: &str| {
@@ -103,6 +107,28 @@ fn parse_query(q: &str) -> (String, Option<(i64, i64)>) {
         }
     }
     (words.join(" "), window)
+}
+
+/// The `pushed:>=YYYY-MM-DD` qualifier of `q`, as Unix seconds.
+fn pushed_since(q: &str) -> Option<i64> {
+    let date = q
+        .split(' ')
+        .find_map(|word| word.strip_prefix("pushed:>="))?;
+    let text = format!("{date}T00:00:00Z");
+    Some(
+        OffsetDateTime::parse(&text, &Rfc3339)
+            .expect("the qualifier is a date")
+            .unix_timestamp(),
+    )
+}
+
+/// A time field of a repository as Unix seconds; 0 when the repository has none.
+fn seconds(repo: &Value, field: &str) -> i64 {
+    repo[field].as_str().map_or(0, |text| {
+        OffsetDateTime::parse(text, &Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+    })
 }
 
 fn matches(repo: &Value, query: &str) -> bool {
@@ -156,6 +182,7 @@ async fn search_repositories(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let (words, window) = parse_query(&query["q"]);
+    let pushed = pushed_since(&query["q"]);
     let page: usize = query["page"].parse().unwrap();
     let per_page: usize = query["per_page"].parse().unwrap();
     if page * per_page > 1000 {
@@ -178,9 +205,14 @@ async fn search_repositories(
                 .unix_timestamp();
             window.is_none_or(|(from, to)| from <= created && created <= to)
         })
+        .filter(|repo| pushed.is_none_or(|since| seconds(repo, "pushed_at") >= since))
         .cloned()
         .collect();
     found.sort_by_key(|repo| repo["id"].as_i64().unwrap());
+    if query.get("sort").map(String::as_str) == Some("updated") {
+        // Most recently updated first, as GitHub sorts with `sort=updated&order=desc`.
+        found.sort_by_key(|repo| std::cmp::Reverse(seconds(repo, "updated_at")));
+    }
     let total = found.len();
     let items: Vec<Value> = found
         .into_iter()
@@ -779,4 +811,243 @@ async fn the_source_tarball_unpacks_to_the_repository_or_its_subfolder() {
         not_github.to_string().contains("not a GitHub repository"),
         "{not_github}"
     );
+}
+
+/// A crawl of the registry and GitHub into an on-disk catalogue, without tool extraction.
+fn incremental_config(base: &str) -> CrawlConfig {
+    CrawlConfig {
+        sources: vec![Source::Registry, Source::Github],
+        registry_url: base.to_owned(),
+        github_url: base.to_owned(),
+        github_window: Some(fixture_window()),
+        extract_tools: false,
+        http: quick_http(),
+        ..CrawlConfig::default()
+    }
+}
+
+fn search_uris(fixture: &Fixture) -> Vec<String> {
+    fixture
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(uri, ..)| uri.clone())
+        .filter(|uri| uri.starts_with("/search/repositories"))
+        .collect()
+}
+
+/// A query parameter of a request the fixture saw, decoded.
+fn param(uri: &str, name: &str) -> Option<String> {
+    reqwest::Url::parse(&format!("http://fixture{uri}"))
+        .unwrap()
+        .query_pairs()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.into_owned())
+}
+
+#[tokio::test]
+async fn a_second_crawl_asks_only_what_changed_and_still_marks_everything_seen() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        // 1,500 repositories over ~2.9 years: the first search splits its window.
+        repos.extend((0..1_500i64).map(|i| {
+            repo(
+                "o",
+                &format!("r{i}"),
+                START + i * 60_000,
+                &["mcp-server"],
+                "x",
+            )
+        }));
+        repos[7]["archived"] = json!(true);
+    }
+    fixture.files.lock().unwrap().insert(
+        "/v0.1/servers".to_owned(),
+        registry_page(vec![registry_entry(
+            "io.github.acme/weather",
+            "https://github.com/acme/weather",
+        )]),
+    );
+    let base = start(fixture.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let catalog = Arc::new(Mutex::new(Catalog::open(&path).unwrap()));
+
+    let first = crawl(
+        catalog.clone(),
+        incremental_config(&base),
+        &NoProgress,
+        pending(),
+    )
+    .await
+    .unwrap();
+    assert!(!first.has_problems(), "{first:?}");
+    assert_eq!(first.sources["github"].stored, 1_500);
+    {
+        let catalog = catalog.lock().unwrap();
+        let archived = catalog.find_servers("o/r7").unwrap().remove(0);
+        assert_eq!(
+            archived.record.archived,
+            Some(true),
+            "GitHub's flag is stored"
+        );
+        let active = catalog.find_servers("o/r8").unwrap().remove(0);
+        assert_eq!(active.record.archived, Some(false));
+    }
+    let first_searches = search_uris(&fixture);
+    assert!(
+        first_searches
+            .iter()
+            .any(|uri| param(uri, "page").as_deref() == Some("2")),
+        "the first crawl reads every page"
+    );
+    fixture.asked.lock().unwrap().clear();
+    // Age every server, to see which ones the second crawl marks seen.
+    let sql = rusqlite::Connection::open(&path).unwrap();
+    sql.execute("UPDATE servers SET last_seen = '2000-01-01T00:00:00Z'", [])
+        .unwrap();
+
+    let second = crawl(
+        catalog.clone(),
+        incremental_config(&base),
+        &NoProgress,
+        pending(),
+    )
+    .await
+    .unwrap();
+    assert!(!second.has_problems(), "{second:?}");
+    let github = &second.sources["github"];
+    assert_eq!((github.stored, github.unchanged), (0, 1_500), "{github:?}");
+    assert_eq!(second.sources["registry"].stored, 0);
+    let searches = search_uris(&fixture);
+    assert!(
+        searches.len() < first_searches.len() / 3,
+        "{} searches, {} the first time",
+        searches.len(),
+        first_searches.len()
+    );
+    for uri in &searches {
+        assert_eq!(param(uri, "page").as_deref(), Some("1"), "{uri}");
+        assert_eq!(param(uri, "sort").as_deref(), Some("updated"), "{uri}");
+    }
+    let registry_asks: Vec<String> = fixture
+        .asked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(uri, ..)| uri.clone())
+        .filter(|uri| uri.starts_with("/v0.1/servers"))
+        .collect();
+    assert_eq!(registry_asks.len(), 1);
+    let since = param(&registry_asks[0], "updated_since").expect("an incremental listing");
+    assert!(since.ends_with('Z') && since.len() == 20, "{since}");
+    let stale: i64 = sql
+        .query_row(
+            "SELECT count(*) FROM servers WHERE last_seen = '2000-01-01T00:00:00Z'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stale, 0, "every server seen again advanced last_seen");
+
+    // One repository is archived and starred: its update brings it to the first page of
+    // its window, which is read again; nothing else is.
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        repos[42]["archived"] = json!(true);
+        repos[42]["stargazers_count"] = json!(999);
+        repos[42]["updated_at"] = json!(iso(START + 6 * 365 * 86_400));
+    }
+    fixture.asked.lock().unwrap().clear();
+    let third = crawl(
+        catalog.clone(),
+        incremental_config(&base),
+        &NoProgress,
+        pending(),
+    )
+    .await
+    .unwrap();
+    assert!(!third.has_problems(), "{third:?}");
+    assert_eq!(third.sources["github"].stored, 1, "{third:?}");
+    let changed = catalog
+        .lock()
+        .unwrap()
+        .find_servers("o/r42")
+        .unwrap()
+        .remove(0);
+    assert_eq!(changed.record.archived, Some(true));
+    assert_eq!(changed.record.stars, Some(999));
+    assert!(
+        search_uris(&fixture)
+            .iter()
+            .any(|uri| param(uri, "page").as_deref() == Some("2")),
+        "the changed window is read in full"
+    );
+}
+
+#[tokio::test]
+async fn since_reaches_github_as_pushed_and_the_registry_as_updated_since() {
+    let fixture = Fixture::default();
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        repos.push(repo("old", "quiet", START + 10, &["mcp-server"], "x"));
+        let mut fresh = repo("new", "busy", START + 20, &["mcp-server"], "x");
+        fresh["pushed_at"] = json!("2025-06-01T00:00:00Z");
+        repos.push(fresh);
+    }
+    fixture
+        .files
+        .lock()
+        .unwrap()
+        .insert("/v0.1/servers".to_owned(), registry_page(vec![]));
+    let base = start(fixture.clone()).await;
+    let catalog = Arc::new(Mutex::new(Catalog::open_in_memory().unwrap()));
+    let config = CrawlConfig {
+        since: Some("2025-01-01".to_owned()),
+        ..incremental_config(&base)
+    };
+    let summary = crawl(catalog.clone(), config.clone(), &NoProgress, pending())
+        .await
+        .unwrap();
+    assert!(!summary.has_problems(), "{summary:?}");
+    assert_eq!(summary.sources["github"].stored, 1);
+    assert_eq!(
+        catalog
+            .lock()
+            .unwrap()
+            .find_servers("new/busy")
+            .unwrap()
+            .len(),
+        1
+    );
+    let searches = search_uris(&fixture);
+    assert!(!searches.is_empty());
+    for uri in &searches {
+        let q = param(uri, "q").unwrap();
+        assert!(q.contains(" pushed:>=2025-01-01 "), "{q}");
+    }
+    let asked = fixture.asked.lock().unwrap().clone();
+    let registry = asked
+        .iter()
+        .find(|(uri, ..)| uri.starts_with("/v0.1/servers"))
+        .unwrap();
+    assert_eq!(
+        param(&registry.0, "updated_since").as_deref(),
+        Some("2025-01-01T00:00:00Z")
+    );
+
+    let error = crawl(
+        catalog,
+        CrawlConfig {
+            since: Some("last tuesday".to_owned()),
+            ..config
+        },
+        &NoProgress,
+        pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("last tuesday"), "{error}");
 }

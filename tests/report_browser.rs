@@ -377,3 +377,196 @@ fn search_filter_and_tool_page_work_in_chromium() {
 
     let _ = cdp.try_call("Browser.close", json!({}));
 }
+
+/// Servers in the scale test: the issue's "pages stay usable at 50,000 servers".
+const SCALE_SERVERS: usize = 50_000;
+
+/// A catalogue of [`SCALE_SERVERS`] servers, one classified tool each, as JSON Lines. The
+/// last server's tool has a name no other tool shares, so a search must reach the last
+/// data chunk to find it.
+fn scale_catalogue() -> String {
+    const VERDICTS: [(&str, &str); 5] = [
+        ("Read", "Low"),
+        ("Write", "Medium"),
+        ("Execute", "High"),
+        ("Destructive", "Critical"),
+        ("Financial", "Critical"),
+    ];
+    let mut out = String::with_capacity(SCALE_SERVERS * 600);
+    for s in 0..SCALE_SERVERS {
+        let (category, risk) = VERDICTS[s % VERDICTS.len()];
+        let name = if s == SCALE_SERVERS - 1 {
+            "rotate_signing_keys_everywhere".to_owned()
+        } else {
+            format!("get_record_{}", s % 977)
+        };
+        let line = json!({
+            "name": format!("io.github.owner{}/server-{s:05}", s % 997),
+            "description": "A synthetic server for the scale test.",
+            "tools": [{
+                "name": name,
+                "description": format!("Reads record {s} of the service and returns it as JSON."),
+                "input_schema": {"type": "object", "properties": {
+                    "id": {"type": "string", "description": "The record id"}
+                }, "required": ["id"]},
+                "classification": {
+                    "category": category, "risk": risk,
+                    "signals": [], "rationale": "Synthetic verdict for the scale test.",
+                    "rule_ids": ["scale.test"], "findings": [],
+                    "confidence": 0.9, "version": "scale"
+                }
+            }]
+        });
+        out.push_str(&line.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+/// Where the 100,001-page site goes: a memory-backed folder (`/dev/shm`) when it has room,
+/// because creating and then deleting 100,000 files on this kind of virtual disk takes
+/// minutes (measured: 300 s to delete the site while other builds ran) and says nothing
+/// about the report. Any other place works the same, only slower.
+fn scratch_dir_for_many_files() -> tempfile::TempDir {
+    const NEEDED_KIB: u64 = 2 * 1024 * 1024;
+    let shm = Path::new("/dev/shm");
+    let available_kib = Command::new("df")
+        .args(["-Pk", "/dev/shm"])
+        .output()
+        .ok()
+        .and_then(|output| {
+            let text = String::from_utf8(output.stdout).ok()?;
+            text.lines()
+                .nth(1)?
+                .split_whitespace()
+                .nth(3)?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    if shm.is_dir() && available_kib >= NEEDED_KIB {
+        tempfile::tempdir_in(shm).expect("temp dir in /dev/shm")
+    } else {
+        eprintln!("/dev/shm has {available_kib} KiB free; writing the scale site to the temp dir");
+        tempfile::tempdir().expect("temp dir")
+    }
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .len()
+}
+
+/// At 50,000 servers every page stays small (the index carries no rows itself, the search
+/// data is cut into bounded chunks, a server page holds only its own tools), and in
+/// Chromium the index shows its first page of results, pages through them and finds a
+/// tool that only the last chunk holds.
+#[test]
+fn the_index_stays_small_and_searchable_at_50000_servers() {
+    let started = Instant::now();
+    let mut catalog = mcpwarden::catalog::Catalog::open_in_memory().expect("catalogue");
+    let imported = mcpwarden::catalog::import_jsonl(
+        &mut catalog,
+        std::io::Cursor::new(scale_catalogue()),
+        &mcpwarden::progress::NoProgress,
+    )
+    .expect("import");
+    assert!(imported.errors.is_empty(), "{:?}", imported.errors);
+    let dir = scratch_dir_for_many_files();
+    let summary = common::generate_into(&catalog, dir.path());
+    drop(catalog);
+    eprintln!(
+        "scale test: catalogue and site of {SCALE_SERVERS} servers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(summary.servers, SCALE_SERVERS as u64);
+    assert_eq!(summary.tools, SCALE_SERVERS as u64);
+    assert_eq!(summary.pages, 1 + 2 * SCALE_SERVERS as u64);
+    let site = dir.path().join("site");
+
+    // The index page is the same few kilobytes whatever the catalogue's size: its rows
+    // come from the data chunks.
+    let index = file_size(&site.join("index.html"));
+    assert!(index < 16 * 1024, "index.html is {index} bytes");
+    let mut chunks: Vec<PathBuf> = std::fs::read_dir(site.join("data"))
+        .expect("data dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with("servers-"))
+        })
+        .collect();
+    chunks.sort();
+    assert_eq!(chunks.len() as u64, summary.data_chunks);
+    assert!(
+        chunks.len() >= 10,
+        "50,000 servers must be split into many chunks, got {}",
+        chunks.len()
+    );
+    let largest = chunks.iter().map(|path| file_size(path)).max().unwrap_or(0);
+    assert!(
+        largest < 1024 * 1024,
+        "the largest data chunk is {largest} bytes"
+    );
+    let server_page = file_size(&site.join("servers/io-github-owner0-server-00000/index.html"));
+    assert!(
+        server_page < 16 * 1024,
+        "a server page is {server_page} bytes"
+    );
+
+    let (_browser, url) = start_browser();
+    let mut cdp = Cdp::connect(&url);
+    cdp.open_page();
+    cdp.navigate(&file_url(&site.join("index.html")));
+    // One page of 50 rows is shown (the table never holds the whole catalogue).
+    cdp.wait_for("document.querySelectorAll('#results-body tr').length === 50");
+    cdp.wait_for("window.MCPW && MCPW.loaded === true");
+    assert_eq!(
+        cdp.eval("document.querySelectorAll('#results-body tr').length"),
+        json!(50)
+    );
+    assert_eq!(cdp.eval("MCPW.error"), Value::Null);
+    let total = cdp.eval("(50000).toLocaleString()");
+    let total = total.as_str().expect("a number as text");
+    assert_eq!(
+        cdp.eval("document.getElementById('status').textContent"),
+        json!(format!("{total} of {total} tools match"))
+    );
+    assert_eq!(
+        cdp.eval("document.getElementById('page-info').textContent"),
+        json!("page 1 of 1000")
+    );
+    cdp.eval("document.getElementById('next').click()");
+    assert_eq!(
+        cdp.eval("document.getElementById('page-info').textContent"),
+        json!("page 2 of 1000")
+    );
+    assert_eq!(result_rows(&mut cdp).len(), 50);
+
+    // A tool only the last chunk holds.
+    cdp.eval("document.getElementById('search').focus()");
+    cdp.call("Input.insertText", json!({"text": "rotate signing"}));
+    cdp.wait_for(&format!(
+        "document.getElementById('status').textContent === '1 of {total} tools match'"
+    ));
+    let rows = result_rows(&mut cdp);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0][0], "rotate_signing_keys_everywhere");
+    assert_eq!(rows[0][1], "io.github.owner149/server-49999");
+    cdp.screenshot(&artifacts_dir().join("report-index-50000-servers.png"));
+
+    cdp.eval("document.querySelector('#results-body td.tool-name a').click()");
+    cdp.wait_for(
+        "location.pathname.endsWith('/rotate-signing-keys-everywhere.html') \
+         && document.readyState === 'complete'",
+    );
+    assert_eq!(
+        cdp.eval("document.getElementById('tool-name').textContent"),
+        json!("rotate_signing_keys_everywhere")
+    );
+    let _ = cdp.try_call("Browser.close", json!({}));
+    drop(_browser);
+    drop(dir);
+}

@@ -17,8 +17,27 @@ pub struct FrontierItem {
     pub id: i64,
     pub source: String,
     pub key: String,
-    pub payload: Value,
+    /// JSON, kept as text: parsed only when the item is worked, so 50,000 pending items
+    /// cost their bytes, not a tree of values each.
+    pub payload: String,
     pub attempts: u32,
+}
+
+/// An item discovery adds to the frontier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewItem {
+    pub source: String,
+    pub key: String,
+    /// JSON: the whole sighting, or what to fetch.
+    pub payload: String,
+    /// Work it again even when its payload is what was done last time (a payload that
+    /// only names what to fetch, like a package name).
+    pub revisit: bool,
+    /// The server's sighting `(source, source id)` as stored in `server_sources`, so an
+    /// unchanged item can advance its server's `last_seen`.
+    pub sighting: Option<(String, String)>,
+    /// The listing that reported it (for GitHub, the search query and window).
+    pub listing: Option<String>,
 }
 
 /// A crawl run as stored.
@@ -103,21 +122,21 @@ impl Catalog {
         ))
     }
 
-    /// Adds work to the frontier for `run_id`: `(source, key, payload, revisit)`.
+    /// Adds work to the frontier for `run_id`.
     ///
     /// With `fresh`, an item seen in an earlier run is made pending again, unless it was
     /// done, has `revisit` false and its payload is byte-for-byte what was done: such a
     /// payload is the whole sighting (a registry entry, a search result), a listing that
     /// did not change it (typically answered by a 304) has nothing new to store, and a
-    /// re-crawl of an unchanged world then costs its listings alone. Items whose payload
-    /// only names what to fetch (a package name) set `revisit`. Without `fresh` (resuming),
-    /// an item already done stays done.
+    /// re-crawl of an unchanged world then costs its listings alone. Such an unchanged
+    /// sighting still advances its server's `last_seen`, in one UPDATE for the whole call.
+    /// Without `fresh` (resuming), an item already done stays done.
     ///
     /// Returns, per source, how many items stayed done because they were unchanged.
     pub fn enqueue(
         &mut self,
         run_id: i64,
-        items: &[(String, String, Value, bool)],
+        items: &[NewItem],
         fresh: bool,
     ) -> Result<std::collections::BTreeMap<String, usize>> {
         let path = self.path.clone();
@@ -128,41 +147,123 @@ impl Catalog {
         let now = now_rfc3339();
         let tx = self.conn.transaction().map_err(sql_error)?;
         let mut unchanged = std::collections::BTreeMap::new();
+        let mut seen_again: Vec<(&str, &str)> = Vec::new();
         {
             // `?6`: whether an unchanged, done item may stay done.
             let sql = if fresh {
-                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
+                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at, listing)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?7)
                  ON CONFLICT (source, item_key) DO UPDATE SET
                      state = CASE WHEN ?6 AND frontier.state = 'done' AND frontier.payload = excluded.payload
                                   THEN 'done' ELSE 'pending' END,
                      payload = excluded.payload, attempts = 0, last_error = NULL,
-                     run_id = excluded.run_id, updated_at = excluded.updated_at
+                     run_id = excluded.run_id, updated_at = excluded.updated_at,
+                     listing = excluded.listing
                  RETURNING state"
             } else {
-                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at)
-                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5)
+                "INSERT INTO frontier (source, item_key, payload, state, attempts, run_id, updated_at, listing)
+                 VALUES (?1, ?2, ?3, 'pending', 0, ?4, ?5, ?7)
                  ON CONFLICT (source, item_key) DO UPDATE SET
-                     payload = excluded.payload, run_id = excluded.run_id
+                     payload = excluded.payload, run_id = excluded.run_id, listing = excluded.listing
                  WHERE frontier.state != 'done' AND ?6 = ?6
                  RETURNING state"
             };
             let mut statement = tx.prepare_cached(sql).map_err(sql_error)?;
-            for (source, key, payload, revisit) in items {
+            for item in items {
                 let state: Option<String> = statement
                     .query_row(
-                        params![source, key, payload.to_string(), run_id, now, !revisit],
+                        params![
+                            item.source,
+                            item.key,
+                            item.payload,
+                            run_id,
+                            now,
+                            !item.revisit,
+                            item.listing
+                        ],
                         |row| row.get(0),
                     )
                     .optional()
                     .map_err(sql_error)?;
                 if fresh && state.as_deref() == Some("done") {
-                    *unchanged.entry(source.clone()).or_insert(0) += 1;
+                    *unchanged.entry(item.source.clone()).or_insert(0) += 1;
+                    if let Some((source, id)) = &item.sighting {
+                        seen_again.push((source, id));
+                    }
                 }
             }
         }
+        if !seen_again.is_empty() {
+            let sightings = serde_json::to_string(&seen_again).unwrap_or_default();
+            tx.execute(
+                "UPDATE servers SET last_seen = ?1
+                 WHERE last_seen < ?1 AND id IN (
+                     SELECT s.server_id FROM json_each(?2) j
+                     JOIN server_sources s ON s.source = j.value ->> 0 AND s.source_id = j.value ->> 1)",
+                params![now, sightings],
+            )
+            .map_err(sql_error)?;
+        }
         tx.commit().map_err(sql_error)?;
         Ok(unchanged)
+    }
+
+    /// Advances `last_seen` of the servers whose `source` frontier items were last reported
+    /// by one of `listings` (listings answered "not modified", so their items were not read
+    /// again), in one UPDATE. Returns how many (done) items those listings hold.
+    pub fn touch_listings(&self, source: &str, listings: &[String]) -> Result<usize> {
+        if listings.is_empty() {
+            return Ok(0);
+        }
+        let listings = serde_json::to_string(listings).unwrap_or_default();
+        let items: usize = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM frontier
+                 WHERE source = ?1 AND state = 'done' AND listing IN (SELECT value FROM json_each(?2))",
+                params![source, listings],
+                |row| row.get(0),
+            )
+            .map_err(|source| self.sql_error(source))?;
+        self.conn
+            .execute(
+                "UPDATE servers SET last_seen = ?1
+                 WHERE last_seen < ?1 AND id IN (
+                     SELECT s.server_id FROM frontier f
+                     JOIN server_sources s ON s.source = f.source AND s.source_id = f.item_key
+                     WHERE f.source = ?2 AND f.state = 'done'
+                       AND f.listing IN (SELECT value FROM json_each(?3)))",
+                params![now_rfc3339(), source, listings],
+            )
+            .map_err(|source| self.sql_error(source))?;
+        Ok(items)
+    }
+
+    /// A value the crawl kept for its next run (see `crawl_state` in migration 0002).
+    pub fn crawl_state(&self, key: &str) -> Result<Option<Value>> {
+        let text: Option<String> = self
+            .conn
+            .prepare_cached("SELECT value FROM crawl_state WHERE key = ?1")
+            .and_then(|mut statement| statement.query_row([key], |row| row.get(0)).optional())
+            .map_err(|source| self.sql_error(source))?;
+        // A value that no longer parses is as good as none: the crawl does the full work.
+        Ok(text.and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    /// Keeps `value` under `key` for the next run; `None` forgets it.
+    pub fn set_crawl_state(&self, key: &str, value: Option<&Value>) -> Result<()> {
+        let result = match value {
+            Some(value) => self.conn.execute(
+                "INSERT INTO crawl_state (key, value, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                params![key, value.to_string(), now_rfc3339()],
+            ),
+            None => self
+                .conn
+                .execute("DELETE FROM crawl_state WHERE key = ?1", [key]),
+        };
+        result.map_err(|source| self.sql_error(source))?;
+        Ok(())
     }
 
     /// Stores a batch of crawled items and marks each done (or failed, with its reason) in
@@ -243,7 +344,7 @@ impl Catalog {
                 id,
                 source,
                 key,
-                payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                payload,
                 attempts,
             })
             .collect())

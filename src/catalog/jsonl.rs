@@ -39,6 +39,8 @@ pub struct ServerLine {
     pub stars: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceRef>,
     /// Absent: the line says nothing about tools and stored ones are kept. Present (even
@@ -161,6 +163,7 @@ impl ServerLine {
                 license: self.license,
                 stars: self.stars,
                 last_commit: self.last_commit,
+                archived: self.archived,
                 sources: self.sources,
             },
             tools,
@@ -180,6 +183,7 @@ impl ServerLine {
             license: record.license,
             stars: record.stars,
             last_commit: record.last_commit,
+            archived: record.archived,
             sources: record.sources,
             tools: None,
         }

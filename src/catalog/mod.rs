@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use frontier::{CachedHttp, CrawlRun, FrontierItem};
+pub use frontier::{CachedHttp, CrawlRun, FrontierItem, NewItem};
 pub use jsonl::{
     ExportError, ImportError, ImportReport, LineError, ServerLine, ToolLine, export_jsonl,
     import_jsonl,
@@ -26,6 +26,10 @@ pub use store::{ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 /// Every migration, in order. Append only: a released migration never changes.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0002_crawl_state",
+        include_str!("../../migrations/0002_crawl_state.sql"),
+    ),
     (
         "0003_tools_unread",
         include_str!("../../migrations/0003_tools_unread.sql"),

@@ -333,7 +333,7 @@ impl Catalog {
             .conn
             .prepare_cached(
                 "SELECT name, title, description, repository_url, remotes, language, license, stars,
-                        last_commit, first_seen, last_seen
+                        last_commit, first_seen, last_seen, archived
                  FROM servers WHERE id = ?1",
             )
             .and_then(|mut statement| {
@@ -349,6 +349,7 @@ impl Catalog {
                             license: row.get(6)?,
                             stars: row.get(7)?,
                             last_commit: row.get(8)?,
+                            archived: row.get(11)?,
                             packages: Vec::new(),
                             sources: Vec::new(),
                         },

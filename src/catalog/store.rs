@@ -231,8 +231,9 @@ fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite
     let seen = latest_sighting(record).unwrap_or(now);
     tx.prepare_cached(
         "INSERT INTO servers (name, name_key, title, description, repository_url, remotes, language,
-                              license, stars, last_commit, first_seen, last_seen, content_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12)",
+                              license, stars, last_commit, first_seen, last_seen, content_hash,
+                              archived)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?12, ?13)",
     )?
     .execute(params![
         record.name,
@@ -247,6 +248,7 @@ fn insert_server(tx: &Transaction, record: &ServerRecord, now: &str) -> rusqlite
         record.last_commit,
         seen,
         hash_record(&merge_records(&ServerRecord::default(), record)),
+        record.archived,
     ])?;
     let server_id = tx.last_insert_rowid();
     index_server(tx, server_id, record)?;
@@ -302,7 +304,8 @@ fn update_server(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "UPDATE servers SET title = ?2, description = ?3, repository_url = ?4, remotes = ?5,
-                language = ?6, license = ?7, stars = ?8, last_commit = ?9, content_hash = ?10
+                language = ?6, license = ?7, stars = ?8, last_commit = ?9, content_hash = ?10,
+                archived = ?11
          WHERE id = ?1",
     )?
     .execute(params![
@@ -316,6 +319,7 @@ fn update_server(
         record.stars,
         record.last_commit,
         content_hash,
+        record.archived,
     ])?;
     index_server(tx, server_id, record)
 }
@@ -325,7 +329,7 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
     let mut record = tx
         .prepare_cached(
             "SELECT name, title, description, repository_url, remotes, language, license, stars,
-                    last_commit
+                    last_commit, archived
              FROM servers WHERE id = ?1",
         )?
         .query_row([server_id], |row| {
@@ -340,6 +344,7 @@ fn load_server_record(tx: &Transaction, server_id: i64) -> rusqlite::Result<Serv
                 license: row.get(6)?,
                 stars: row.get(7)?,
                 last_commit: row.get(8)?,
+                archived: row.get(9)?,
                 packages: Vec::new(),
                 sources: Vec::new(),
             })
@@ -378,6 +383,7 @@ fn merge_records(stored: &ServerRecord, incoming: &ServerRecord) -> ServerRecord
         license: pick(&incoming.license, &stored.license),
         stars: pick(&incoming.stars, &stored.stars),
         last_commit: pick(&incoming.last_commit, &stored.last_commit),
+        archived: pick(&incoming.archived, &stored.archived),
         sources: Vec::new(),
     }
 }

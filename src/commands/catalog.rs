@@ -100,6 +100,8 @@ struct ServerCardJson<'a> {
     language: Option<&'a str>,
     license: Option<&'a str>,
     stars: Option<u64>,
+    /// `null` when no source has said.
+    archived: Option<bool>,
     sources: &'a [crate::model::SourceRef],
     first_seen: &'a str,
     last_seen: &'a str,
@@ -122,6 +124,7 @@ impl<'a> ServerCardJson<'a> {
             language: record.language.as_deref(),
             license: record.license.as_deref(),
             stars: record.stars,
+            archived: record.archived,
             sources: &record.sources,
             first_seen: &card.first_seen,
             last_seen: &card.last_seen,
@@ -383,10 +386,22 @@ fn write_server_card(out: &mut impl Write, card: &ServerCard) -> std::io::Result
     for remote in &record.remotes {
         write_field(out, "remote", &format!("{} {}", remote.kind, remote.url))?;
     }
+    if record.archived == Some(true) {
+        write_field(
+            out,
+            "archived",
+            "yes: the repository is read-only and unmaintained",
+        )?;
+    }
     let sources: Vec<&str> = record.sources.iter().map(|s| s.source.as_str()).collect();
     if !sources.is_empty() {
         write_field(out, "seen by", &sources.join(", "))?;
     }
+    write_field(
+        out,
+        "seen",
+        &format!("first {}, last {}", card.first_seen, card.last_seen),
+    )?;
     if let Some(description) = &record.description {
         writeln!(out)?;
         writeln!(out, "  {}", description.trim())?;

@@ -78,6 +78,7 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         local_dirs: args.dirs.clone(),
         limit: args.limit,
         since: args.since.clone(),
+        full_listing: args.full,
         resume: args.resume,
         concurrency: args.concurrency,
         extract_tools: !args.no_extract,

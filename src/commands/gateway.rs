@@ -1,6 +1,7 @@
 //! `mcpwarden gateway` (stdio, or Streamable HTTP with `--listen`) and `mcpwarden audit tail`.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,31 +9,24 @@ use anyhow::Context;
 
 use crate::cli::{AuditTailArgs, GatewayArgs, Outcome};
 use crate::gateway::audit::{self, AuditSink, TailPosition};
-use crate::gateway::{JudgeConfig, Session, Shared};
+use crate::gateway::multi::Multi;
+use crate::gateway::{JudgeConfig, Session, Shared, config};
 use crate::policy::{self, InMemoryCounters, SystemClock};
 
 pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
-    let compiled = match policy::load_file(&args.policy) {
-        Ok(compiled) => compiled,
-        Err(error) => {
-            // Every problem, with its path and position, before refusing to start.
-            if let policy::PolicyError::Invalid { problems } = &error {
-                for problem in problems {
-                    eprintln!("{}: {problem}", args.policy.display());
-                }
-            }
-            return Err(anyhow::Error::new(error).context(format!(
-                "the gateway did not start: the policy {} is not usable",
-                args.policy.display()
-            )));
-        }
-    };
     if !(args.call_timeout.is_finite() && args.call_timeout > 0.0) {
         anyhow::bail!(
             "--call-timeout must be a positive number of seconds, not {}",
             args.call_timeout
         );
     }
+    if let Some(config) = &args.config {
+        return gateway_config(args, config);
+    }
+    let Some(policy_path) = &args.policy else {
+        anyhow::bail!("--policy FILE (or --config FILE) is required");
+    };
+    let compiled = load_policy(policy_path, None)?;
     let audit: Option<Arc<dyn AuditSink>> = match &args.audit {
         Some(path) => Some(Arc::from(audit::open(path)?)),
         None => None,
@@ -42,12 +36,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
         Arc::new(InMemoryCounters::new()),
         Arc::new(SystemClock),
         audit,
-        JudgeConfig {
-            max_message_bytes: args.max_message_bytes,
-            call_timeout: Duration::from_secs_f64(args.call_timeout),
-            audit_values: args.audit_values,
-            ..JudgeConfig::default()
-        },
+        judge_config(args),
     ));
     if let Some(listen) = args.listen {
         let grants = match &args.grants {
@@ -69,7 +58,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             grants,
             max_sessions: args.max_sessions,
             remote,
-            policy_path: Some(args.policy.clone()),
+            policy_path: Some(policy_path.clone()),
             watch: !args.no_watch,
         };
         let code = runtime.block_on(crate::gateway::http::run(shared, options, |addr| {
@@ -89,13 +78,131 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
     let ending = runtime.block_on(crate::gateway::stdio::run(
         session,
         &args.command,
-        Some(args.policy.clone()),
+        Some(policy_path.clone()),
         !args.no_watch,
     ))?;
     // Worker threads may be blocked on stdin, which never ends while the client is alive.
     runtime.shutdown_timeout(Duration::from_millis(100));
     let code = u8::try_from(ending.code().clamp(0, 255)).unwrap_or(1);
     Ok(Outcome::Exit(code))
+}
+
+/// Loads a policy, printing every problem with its path and position before refusing to
+/// start. `server` names the `--config` entry it belongs to.
+fn load_policy(path: &Path, server: Option<&str>) -> anyhow::Result<policy::CompiledPolicy> {
+    match policy::load_file(path) {
+        Ok(compiled) => Ok(compiled),
+        Err(error) => {
+            if let policy::PolicyError::Invalid { problems } = &error {
+                for problem in problems {
+                    eprintln!("{}: {problem}", path.display());
+                }
+            }
+            let whose = server.map_or(String::new(), |server| format!(" of server {server:?}"));
+            Err(anyhow::Error::new(error).context(format!(
+                "the gateway did not start: the policy{whose} {} is not usable",
+                path.display()
+            )))
+        }
+    }
+}
+
+fn judge_config(args: &GatewayArgs) -> JudgeConfig {
+    JudgeConfig {
+        max_message_bytes: args.max_message_bytes,
+        call_timeout: Duration::from_secs_f64(args.call_timeout),
+        audit_values: args.audit_values,
+        ..JudgeConfig::default()
+    }
+}
+
+/// `gateway --config FILE`: every server of the file behind one endpoint, each judged by
+/// its own policy (`DIR/<server>.json`) with its own counters.
+fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> {
+    let servers = config::load(config)?;
+    let policies = args.policies.clone().unwrap_or_else(|| {
+        config
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("mcpwarden-policies")
+    });
+    let audit: Option<Arc<dyn AuditSink>> = match &args.audit {
+        Some(path) => Some(Arc::from(audit::open(path)?)),
+        None => None,
+    };
+    let mut shared = Vec::new();
+    let mut reloads = Vec::new();
+    for server in &servers {
+        let path = config::policy_path(&policies, &server.name);
+        if !path.is_file() {
+            anyhow::bail!(
+                "the gateway did not start: server {:?} in {} has no policy at {} (write one \
+                 with `mcpwarden policy generate`, or remove the server from the file)",
+                server.name,
+                config.display(),
+                path.display()
+            );
+        }
+        let compiled = load_policy(&path, Some(&server.name))?;
+        let mut one = Shared::new(
+            compiled,
+            Arc::new(InMemoryCounters::new()),
+            Arc::new(SystemClock),
+            audit.clone(),
+            judge_config(args),
+        );
+        one.server = Some(server.name.clone());
+        let one = Arc::new(one);
+        reloads.push((path, one.clone()));
+        shared.push((server.name.clone(), one));
+    }
+    // Answers what names no server; it never forwards anything.
+    let front = Arc::new(Shared::new(
+        policy::load(r#"{"version": "1", "default": "deny"}"#)
+            .context("the built-in deny-all policy")?,
+        Arc::new(InMemoryCounters::new()),
+        Arc::new(SystemClock),
+        audit,
+        judge_config(args),
+    ));
+    let watch = !args.no_watch;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if args.listen.is_none() {
+        builder.worker_threads(2);
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let code = if let Some(listen) = args.listen {
+        let grants = match &args.grants {
+            Some(path) => Some(crate::gateway::http::Grants::load(path)?),
+            None => None,
+        };
+        let options = crate::gateway::multi_http::MultiHttpOptions {
+            listen,
+            servers,
+            allowed_origins: args.allow_origin.clone(),
+            grants,
+            max_sessions: args.max_sessions,
+            watch,
+        };
+        runtime.block_on(crate::gateway::multi_http::run(
+            front,
+            shared,
+            reloads,
+            options,
+            |addr| eprintln!("mcpwarden: listening on http://{addr}/mcp"),
+        ))?
+    } else {
+        let session_id = format!("stdio-{:016x}", fastrand::u64(..));
+        let multi = Arc::new(Multi::new(front, shared, &session_id, None));
+        runtime.block_on(crate::gateway::multi_stdio::run(
+            multi, &servers, reloads, watch,
+        ))?
+    };
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    Ok(Outcome::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
 }
 
 /// `--upstream URL` and its `--upstream-header`s, checked before the gateway starts.

@@ -158,11 +158,8 @@ pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
 
 fn servers_mut(document: &mut Value) -> Option<&mut Map<String, Value>> {
     let object = document.as_object_mut()?;
-    let key = if object.contains_key("mcpServers") {
-        "mcpServers"
-    } else {
-        "servers"
-    };
+    // The same key `gateway --config` reads.
+    let key = crate::gateway::config::servers_key(object);
     object.get_mut(key)?.as_object_mut()
 }
 

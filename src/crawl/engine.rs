@@ -24,7 +24,7 @@ use super::packages;
 use super::registry;
 use super::tools::{Extractor, SourceToRead};
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, FrontierItem, ServerEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -85,8 +85,12 @@ pub struct CrawlConfig {
     pub local_dirs: Vec<PathBuf>,
     /// Stop after this many servers are stored.
     pub limit: Option<usize>,
-    /// Only registry entries updated since this RFC 3339 time.
+    /// Only registry entries updated since this time, and GitHub repositories pushed
+    /// since it (see [`since_forms`]).
     pub since: Option<String>,
+    /// List every source in full, ignoring what the last crawl remembered (the registry's
+    /// last listing time, GitHub's search windows).
+    pub full_listing: bool,
     pub resume: bool,
     pub concurrency: usize,
     /// Download each package's archive (or GitHub tarball, or read each local checkout)
@@ -118,6 +122,7 @@ impl Default for CrawlConfig {
             local_dirs: Vec::new(),
             limit: None,
             since: None,
+            full_listing: false,
             resume: false,
             concurrency: 16,
             extract_tools: true,
@@ -184,6 +189,8 @@ pub enum CrawlError {
     Http(#[from] HttpError),
     #[error("cannot prepare tool extraction: {0}")]
     Scratch(String),
+    #[error("--since `{value}` is not a date (YYYY-MM-DD) or an RFC 3339 time")]
+    BadSince { value: String },
 }
 
 /// How many item errors a source summary quotes.
@@ -302,8 +309,90 @@ struct Clients {
     github: Option<Arc<HttpClient>>,
 }
 
+/// The `crawl_state` key under which the time of the last complete listing of a registry
+/// is kept: the next run asks that registry only for what changed since (`updated_since`).
+fn registry_state_key(registry_url: &str) -> String {
+    format!("registry-listed {}", registry_url.trim_end_matches('/'))
+}
+
+/// The `crawl_state` key under which the last complete GitHub search's windows are kept.
+fn github_state_key(api: &str) -> String {
+    format!("github-windows {}", api.trim_end_matches('/'))
+}
+
+/// How far before its start a listing's time is recorded: the registry stamps `updatedAt`
+/// with its own clock, and an entry updated while we listed must be asked for again.
+const REGISTRY_CLOCK_MARGIN: time::Duration = time::Duration::hours(1);
+
+/// `--since` as the registry wants it (RFC 3339) and as GitHub's `pushed:>=` takes it.
+/// Accepts `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+pub fn since_forms(since: &str) -> Result<(String, String), CrawlError> {
+    use time::format_description::well_known::Rfc3339;
+    let since = since.trim();
+    let bad = || CrawlError::BadSince {
+        value: since.to_owned(),
+    };
+    if let Ok(moment) = time::OffsetDateTime::parse(since, &Rfc3339) {
+        let utc = moment.to_offset(time::UtcOffset::UTC);
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+        let text = utc.format(&format).map_err(|_| bad())?;
+        return Ok((text.clone(), text));
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(since, &format).map_err(|_| bad())?;
+    let day = date.format(&format).map_err(|_| bad())?;
+    Ok((format!("{day}T00:00:00Z"), day))
+}
+
+fn rfc3339(moment: time::OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    moment
+        .to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// A discovered sighting as a frontier item.
+fn sighting_item(
+    source: &str,
+    key: String,
+    record: &ServerRecord,
+    listing: Option<String>,
+) -> NewItem {
+    NewItem {
+        source: source.to_owned(),
+        key,
+        payload: record_payload(record),
+        revisit: false,
+        sighting: record
+            .sources
+            .first()
+            .map(|seen| (seen.source.clone(), seen.id.clone())),
+        listing,
+    }
+}
+
+/// An item whose payload only names what to fetch: always worked again.
+fn fetch_item(source: &str, key: String, payload: Value) -> NewItem {
+    NewItem {
+        source: source.to_owned(),
+        key,
+        payload: payload.to_string(),
+        revisit: true,
+        sighting: None,
+        listing: None,
+    }
+}
+
 /// Lists every enabled source into the frontier. Package names that a listing mentions
 /// are queued for the npm and PyPI sources when those are on.
+///
+/// Incremental by default: the registry is asked only for entries updated since its last
+/// complete listing, and GitHub's searches start from the last search's windows, skipping
+/// those whose first page is unchanged. Both are remembered only once the listing's items
+/// are in the frontier, so a crawl killed half-way listed in full next time.
 async fn discover(
     catalog: &SharedCatalog,
     clients: &Clients,
@@ -312,31 +401,91 @@ async fn discover(
     progress: &dyn Progress,
 ) -> Result<(), CrawlError> {
     let enabled = |source| config.sources.contains(&source);
-    let mut items: Vec<(String, String, Value, bool)> = Vec::new();
-    let mut records: Vec<ServerRecord> = Vec::new();
-    if enabled(Source::Registry) {
+    let since = config.since.as_deref().map(since_forms).transpose()?;
+    let incremental = !config.revisit_unchanged && !config.full_listing;
+    let mut items: Vec<NewItem> = Vec::new();
+    // Every package purl a listing named, for the npm and PyPI sources.
+    let mut purls: Vec<String> = Vec::new();
+
+    // The registry and GitHub are listed at the same time: they share no host.
+    let registry_key = registry_state_key(&config.registry_url);
+    let registry_since: Option<String> = match &since {
+        Some((registry_form, _)) => Some(registry_form.clone()),
+        None if incremental && enabled(Source::Registry) => lock(catalog)
+            .crawl_state(&registry_key)?
+            .and_then(|value| value.as_str().map(str::to_owned)),
+        None => None,
+    };
+    let registry_started = time::OffsetDateTime::now_utc() - REGISTRY_CLOCK_MARGIN;
+    let github_key = github_state_key(&config.github_url);
+    let remembered: Option<BTreeMap<String, Vec<github::Window>>> =
+        if incremental && clients.github.is_some() {
+            let catalog = lock(catalog);
+            let value = catalog.crawl_state(&github_key)?;
+            // Forgotten until this search's items are in the frontier (see above).
+            catalog.set_crawl_state(&github_key, None)?;
+            value.and_then(|value| serde_json::from_value(value).ok())
+        } else {
+            None
+        };
+    let registry_listing = async {
+        if !enabled(Source::Registry) {
+            return None;
+        }
         progress.message(&format!("listing the registry at {}", config.registry_url));
-        let listed = registry::list_servers(
-            &clients.general,
-            &config.registry_url,
-            config.since.as_deref(),
-            100,
-            config.limit,
+        if let Some(since) = &registry_since {
+            progress.message(&format!("registry: only entries updated since {since}"));
+        }
+        Some(
+            registry::list_servers(
+                &clients.general,
+                &config.registry_url,
+                registry_since.as_deref(),
+                100,
+                config.limit,
+            )
+            .await,
         )
-        .await;
+    };
+    let code_queries: &[&str] = if config.github_token.is_some() {
+        github::CODE_QUERIES
+    } else {
+        &[]
+    };
+    let plan = github::SearchPlan {
+        repository_queries: github::REPOSITORY_QUERIES,
+        code_queries,
+        window: config
+            .github_window
+            .unwrap_or_else(github::Window::all_time),
+        pushed_since: since.as_ref().map(|(_, github_form)| github_form.as_str()),
+        remembered: remembered.as_ref(),
+    };
+    let github_search = async {
+        let client = clients.github.as_ref()?;
+        progress.message(&format!("searching GitHub at {}", config.github_url));
+        Some(github::search_with(client, &config.github_url, &plan).await)
+    };
+    let (registry_listing, github_search) = tokio::join!(registry_listing, github_search);
+
+    let mut registry_complete = false;
+    if let Some(listed) = registry_listing {
         let entry = summary.sources.entry("registry".to_owned()).or_default();
         match listed {
             Ok(listing) => {
                 entry.discovered = listing.servers.len();
-                for record in &listing.servers {
-                    items.push((
-                        "registry".to_owned(),
+                registry_complete = config
+                    .limit
+                    .is_none_or(|limit| listing.servers.len() < limit);
+                for record in listing.servers {
+                    purls.extend(record.packages.iter().cloned());
+                    items.push(sighting_item(
+                        "registry",
                         record.name.clone(),
-                        record_payload(record),
-                        false,
+                        &record,
+                        None,
                     ));
                 }
-                records.extend(listing.servers);
             }
             Err(error) => {
                 let reason = error_chain(&error);
@@ -358,58 +507,41 @@ async fn discover(
                 entry.errors.push(bad);
             }
         }
-        for record in &seeds {
-            items.push((
-                "seeds".to_owned(),
-                record.name.clone(),
-                record_payload(record),
-                false,
-            ));
+        for record in seeds {
+            purls.extend(record.packages.iter().cloned());
+            items.push(sighting_item("seeds", record.name.clone(), &record, None));
         }
-        records.extend(seeds);
     }
-    if let Some(client) = &clients.github {
-        progress.message(&format!("searching GitHub at {}", config.github_url));
-        let code_queries: &[&str] = if config.github_token.is_some() {
-            github::CODE_QUERIES
-        } else {
-            &[]
-        };
-        let searched = github::search(
-            client,
-            &config.github_url,
-            github::REPOSITORY_QUERIES,
-            code_queries,
-            config
-                .github_window
-                .unwrap_or_else(github::Window::all_time),
-        )
-        .await;
+    let mut github_done: Option<(BTreeMap<String, Vec<github::Window>>, Vec<String>)> = None;
+    if let Some(searched) = github_search {
         let entry = summary.sources.entry("github".to_owned()).or_default();
         match searched {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
                 entry.discovered = outcome.servers.len() + outcome.names_only.len();
                 for note in &outcome.notes {
                     progress.message(&format!("github: {note}"));
                 }
-                for (key, record) in &outcome.servers {
-                    items.push((
-                        "github".to_owned(),
-                        key.clone(),
-                        record_payload(record),
-                        false,
+                if !outcome.unchanged_listings.is_empty() {
+                    progress.message(&format!(
+                        "github: {} search windows unchanged since the last crawl, not read again",
+                        outcome.unchanged_listings.len()
                     ));
+                }
+                let servers = std::mem::take(&mut outcome.servers);
+                for (key, record) in servers {
+                    purls.extend(record.packages.iter().cloned());
+                    let listing = outcome.listing_of.remove(&key).map(|l| l.to_string());
+                    items.push(sighting_item("github", key, &record, listing));
                 }
                 // Found by code search only: the item fetches the repository's metadata.
                 for name in &outcome.names_only {
-                    items.push((
-                        "github".to_owned(),
+                    items.push(fetch_item(
+                        "github",
                         name.clone(),
                         json!({"full_name": name}),
-                        true,
                     ));
                 }
-                records.extend(outcome.servers.into_values());
+                github_done = Some((outcome.leaves, outcome.unchanged_listings));
             }
             Err(error) => {
                 let reason = error_chain(&error);
@@ -429,13 +561,15 @@ async fn discover(
                     entry.discovered += checkouts.len();
                     for checkout in checkouts {
                         // A checkout's files can change under an unchanged manifest.
-                        items.push((
-                            "local".to_owned(),
+                        purls.extend(checkout.record.packages.iter().cloned());
+                        let mut item = sighting_item(
+                            "local",
                             checkout.path.display().to_string(),
-                            record_payload(&checkout.record),
-                            true,
-                        ));
-                        records.push(checkout.record);
+                            &checkout.record,
+                            None,
+                        );
+                        item.revisit = true;
+                        items.push(item);
                     }
                 }
                 Err(error) => problems.push(error.to_string()),
@@ -457,12 +591,7 @@ async fn discover(
             continue;
         }
         let mut names: Vec<String> = named.clone();
-        names.extend(
-            records
-                .iter()
-                .flat_map(|record| &record.packages)
-                .filter_map(|purl| package_name(purl, prefix)),
-        );
+        names.extend(purls.iter().filter_map(|purl| package_name(purl, prefix)));
         names.sort();
         names.dedup();
         let entry = summary
@@ -471,22 +600,41 @@ async fn discover(
             .or_default();
         entry.discovered = names.len();
         for name in names {
-            items.push((
-                source.as_str().to_owned(),
+            items.push(fetch_item(
+                source.as_str(),
                 name.clone(),
                 json!({"name": name}),
-                true,
             ));
         }
     }
     if config.revisit_unchanged {
         for item in &mut items {
-            item.3 = true;
+            item.revisit = true;
         }
     }
     let unchanged = lock(catalog).enqueue(summary.run_id, &items, true)?;
+    drop(items);
     for (source, count) in unchanged {
         summary.sources.entry(source).or_default().unchanged = count;
+    }
+    // The listings' items are in the frontier: remember where the next run can start.
+    let catalog = lock(catalog);
+    if registry_complete && config.since.is_none() && incremental {
+        catalog.set_crawl_state(
+            &registry_key,
+            Some(&Value::String(rfc3339(registry_started))),
+        )?;
+    }
+    if let Some((leaves, unchanged_listings)) = github_done {
+        let untouched = catalog.touch_listings("github", &unchanged_listings)?;
+        if let Some(entry) = summary.sources.get_mut("github") {
+            entry.discovered += untouched;
+            entry.unchanged += untouched;
+        }
+        if incremental {
+            let value = serde_json::to_value(&leaves).unwrap_or(Value::Null);
+            catalog.set_crawl_state(&github_key, Some(&value))?;
+        }
     }
     Ok(())
 }
@@ -498,8 +646,8 @@ fn package_name(purl: &str, prefix: &str) -> Option<String> {
     Some(name.replace("%40", "@"))
 }
 
-fn record_payload(record: &ServerRecord) -> Value {
-    serde_json::to_value(record).unwrap_or(Value::Null)
+fn record_payload(record: &ServerRecord) -> String {
+    serde_json::to_string(record).unwrap_or_default()
 }
 
 /// Reads seed files (see [`super::lists`]: JSON Lines, URLs and purls, or Markdown; `tools`
@@ -552,8 +700,6 @@ async fn work(
     for (source, total) in per_source {
         progress.start_source(source, total);
     }
-    let npm_registry = Arc::new(tokio::sync::OnceCell::new());
-    let pypi_index = Arc::new(tokio::sync::OnceCell::new());
     let permits = Arc::new(Semaphore::new(config.concurrency.max(1)));
     // Downloads go to one scratch folder for the run, removed when the run ends.
     let scratch = tempfile::Builder::new()
@@ -569,101 +715,37 @@ async fn work(
     } else {
         None
     };
+    let context = Arc::new(WorkContext {
+        client: clients.general.clone(),
+        github_client: clients.github.clone(),
+        github_url: config.github_url.clone(),
+        extractor,
+        npm_registry: tokio::sync::OnceCell::new(),
+        pypi_index: tokio::sync::OnceCell::new(),
+        npm_flag: config.npm_registry.clone(),
+        pypi_flag: config.pypi_index.clone(),
+        permits,
+    });
+    // Items are spawned as room frees up, not all at once: a task holds its item and its
+    // future's state, and 50,000 of them waiting on the semaphore cost memory for nothing.
+    // Twice the concurrency (at least a store batch) keeps every permit busy and lets
+    // finished items gather into batches while the last batch is written.
+    let in_flight = (config.concurrency.max(1) * 2).max(config.store_batch.max(1));
+    let mut queue = pending.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
-    for item in pending {
-        let (client, permits) = (clients.general.clone(), permits.clone());
-        let extractor = extractor.clone();
-        let github_client = clients.github.clone();
-        let github_url = config.github_url.clone();
-        let (npm_registry, pypi_index) = (npm_registry.clone(), pypi_index.clone());
-        let (npm_flag, pypi_flag) = (config.npm_registry.clone(), config.pypi_index.clone());
-        tasks.spawn(async move {
-            let Ok(_permit) = permits.acquire_owned().await else {
-                return (
-                    item,
-                    Err("the crawl is shutting down".to_owned()),
-                    Extracted::default(),
-                );
-            };
-            let record = match item.source.as_str() {
-                "github" if item.payload.get("name").is_none() => match &github_client {
-                    Some(github_client) => {
-                        github::repository(github_client, &github_url, &item.key)
-                            .await
-                            .map(|record| (record, SourceToRead::Github))
-                            .map_err(|error| error_chain(&error))
-                    }
-                    None => Err("the GitHub source is off".to_owned()),
-                },
-                "registry" | "seeds" | "github" | "local" => {
-                    let to_read = match item.source.as_str() {
-                        "github" => SourceToRead::Github,
-                        "local" => SourceToRead::Dir(PathBuf::from(&item.key)),
-                        _ => SourceToRead::Nothing,
-                    };
-                    serde_json::from_value::<ServerRecord>(item.payload.clone())
-                        .map(|record| (record, to_read))
-                        .map_err(|error| format!("bad frontier payload: {error}"))
-                }
-                "npm" => {
-                    let registry = npm_registry
-                        .get_or_try_init(|| async { packages::npm_registry(npm_flag.as_deref()) })
-                        .await;
-                    match registry {
-                        Ok(registry) => packages::npm_package(&client, registry, &item.key)
-                            .await
-                            .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
-                            .map_err(|error| error_chain(&error)),
-                        Err(error) => Err(error_chain(&error)),
-                    }
-                }
-                "pypi" => {
-                    let index = pypi_index
-                        .get_or_try_init(|| async { packages::pypi_index(pypi_flag.as_deref()) })
-                        .await;
-                    match index {
-                        Ok(index) => packages::pypi_package(&client, index, &item.key)
-                            .await
-                            .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
-                            .map_err(|error| error_chain(&error)),
-                        Err(error) => Err(error_chain(&error)),
-                    }
-                }
-                other => Err(format!("no source named {other}")),
-            };
-            let mut extracted = Extracted::default();
-            let entry = match record {
-                Ok((record, to_read)) => {
-                    let (tools, tools_unread) = match &extractor {
-                        Some(extractor) => {
-                            let github = github_client.as_deref().map(|c| (c, github_url.as_str()));
-                            match extractor.read(&client, github, to_read, &record).await {
-                                Ok(found) => {
-                                    extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
-                                    (found.tools, found.unread)
-                                }
-                                Err(error) => {
-                                    extracted.failure = Some(error);
-                                    (None, None)
-                                }
-                            }
-                        }
-                        None => (None, None),
-                    };
-                    Ok(ServerEntry {
-                        tools_unread,
-                        server: record,
-                        tools,
-                    })
-                }
-                Err(error) => Err(error),
-            };
-            (item, entry, extracted)
-        });
-    }
+    let top_up = |tasks: &mut tokio::task::JoinSet<_>,
+                  queue: &mut std::vec::IntoIter<FrontierItem>| {
+        while tasks.len() < in_flight {
+            let Some(item) = queue.next() else { break };
+            tasks.spawn(work_item(context.clone(), item));
+        }
+    };
     let mut stored_total = 0usize;
     tokio::pin!(stop);
     loop {
+        if config.limit.is_none_or(|limit| stored_total < limit) {
+            top_up(&mut tasks, &mut queue);
+        }
         let next = tokio::select! {
             biased;
             () = &mut stop => {
@@ -736,6 +818,118 @@ async fn work(
     }
     progress.finish();
     Ok(false)
+}
+
+/// What every item's task shares.
+struct WorkContext {
+    client: Arc<HttpClient>,
+    github_client: Option<Arc<HttpClient>>,
+    github_url: String,
+    extractor: Option<Arc<Extractor>>,
+    npm_registry: tokio::sync::OnceCell<String>,
+    pypi_index: tokio::sync::OnceCell<String>,
+    npm_flag: Option<String>,
+    pypi_flag: Option<String>,
+    permits: Arc<Semaphore>,
+}
+
+/// Works one frontier item: reads its sighting (or fetches the package or repository it
+/// names), then, when extraction is on, reads its tools.
+async fn work_item(
+    context: Arc<WorkContext>,
+    item: FrontierItem,
+) -> (FrontierItem, Result<ServerEntry, String>, Extracted) {
+    let Ok(_permit) = context.permits.clone().acquire_owned().await else {
+        return (
+            item,
+            Err("the crawl is shutting down".to_owned()),
+            Extracted::default(),
+        );
+    };
+    let record = match item.source.as_str() {
+        "registry" | "seeds" | "github" | "local" => {
+            let to_read = match item.source.as_str() {
+                "github" => SourceToRead::Github,
+                "local" => SourceToRead::Dir(PathBuf::from(&item.key)),
+                _ => SourceToRead::Nothing,
+            };
+            match serde_json::from_str::<ServerRecord>(&item.payload) {
+                Ok(record) => Ok((record, to_read)),
+                // Found by code search only (`{"full_name": ...}`): fetch its metadata.
+                Err(_) if item.source == "github" => match &context.github_client {
+                    Some(github_client) => {
+                        github::repository(github_client, &context.github_url, &item.key)
+                            .await
+                            .map(|record| (record, SourceToRead::Github))
+                            .map_err(|error| error_chain(&error))
+                    }
+                    None => Err("the GitHub source is off".to_owned()),
+                },
+                Err(error) => Err(format!("bad frontier payload: {error}")),
+            }
+        }
+        "npm" => {
+            let registry = context
+                .npm_registry
+                .get_or_try_init(|| async { packages::npm_registry(context.npm_flag.as_deref()) })
+                .await;
+            match registry {
+                Ok(registry) => packages::npm_package(&context.client, registry, &item.key)
+                    .await
+                    .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
+                    .map_err(|error| error_chain(&error)),
+                Err(error) => Err(error_chain(&error)),
+            }
+        }
+        "pypi" => {
+            let index = context
+                .pypi_index
+                .get_or_try_init(|| async { packages::pypi_index(context.pypi_flag.as_deref()) })
+                .await;
+            match index {
+                Ok(index) => packages::pypi_package(&context.client, index, &item.key)
+                    .await
+                    .map(|found| (found.record, SourceToRead::Archive(found.archive_url)))
+                    .map_err(|error| error_chain(&error)),
+                Err(error) => Err(error_chain(&error)),
+            }
+        }
+        other => Err(format!("no source named {other}")),
+    };
+    let mut extracted = Extracted::default();
+    let entry = match record {
+        Ok((record, to_read)) => {
+            let (tools, tools_unread) = match &context.extractor {
+                Some(extractor) => {
+                    let github = context
+                        .github_client
+                        .as_deref()
+                        .map(|c| (c, context.github_url.as_str()));
+                    match extractor
+                        .read(&context.client, github, to_read, &record)
+                        .await
+                    {
+                        Ok(found) => {
+                            extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
+                            (found.tools, found.unread)
+                        }
+                        Err(error) => {
+                            extracted.failure = Some(error);
+                            (None, None)
+                        }
+                    }
+                }
+                None => (None, None),
+            };
+            Ok(ServerEntry {
+                tools_unread,
+                server: record,
+                tools,
+            })
+        }
+        Err(error) => Err(error),
+    };
+    (item, entry, extracted)
 }
 
 /// The most fetched items stored in one transaction. Batches form from whatever has
@@ -811,4 +1005,27 @@ fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crat
 struct Extracted {
     tools: usize,
     failure: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_date_or_an_rfc_3339_time() {
+        assert_eq!(
+            since_forms("2025-01-31").unwrap(),
+            ("2025-01-31T00:00:00Z".to_owned(), "2025-01-31".to_owned())
+        );
+        assert_eq!(
+            since_forms("2025-01-31T10:00:00+02:00").unwrap(),
+            (
+                "2025-01-31T08:00:00Z".to_owned(),
+                "2025-01-31T08:00:00Z".to_owned()
+            )
+        );
+        let error = since_forms("2025-13-01").unwrap_err().to_string();
+        assert!(error.contains("`2025-13-01`"), "{error}");
+        assert!(since_forms("yesterday").is_err());
+    }
 }

@@ -16,7 +16,7 @@
 //! halves until each half fits (down to one second; a second holding more than 1,000
 //! repositories keeps its first 1,000 and says so).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -136,6 +136,15 @@ struct SearchPage {
 pub struct SearchOutcome {
     /// Every repository found, by lower-case full name, metadata mapped.
     pub servers: BTreeMap<String, ServerRecord>,
+    /// The listing (query and window, see [`SearchPlan`]) each found repository was read
+    /// from, by lower-case full name.
+    pub listing_of: HashMap<String, Arc<str>>,
+    /// Per repository query (with its `pushed:` qualifier), the windows this search ended
+    /// with: remembered for the next search, so it asks for these directly.
+    pub leaves: BTreeMap<String, Vec<Window>>,
+    /// Remembered windows whose first page was answered "not modified" and so were not
+    /// read again (their listings, `query window`).
+    pub unchanged_listings: Vec<String>,
     /// Repositories only code search found: their metadata still has to be fetched.
     pub names_only: Vec<String>,
     /// Search requests made (probes and pages).
@@ -147,7 +156,7 @@ pub struct SearchOutcome {
 }
 
 /// A creation-date window, inclusive at both ends, in Unix seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Window {
     pub from: i64,
     pub to: i64,
@@ -202,16 +211,42 @@ fn search_url(api: &str, kind: &str, query: &str, page: u64) -> Result<String, G
         reqwest::Url::parse(&format!("{api}/search/{kind}")).map_err(|_| HttpError::BadUrl {
             url: api.to_owned(),
         })?;
-    url.query_pairs_mut()
-        .append_pair("q", query)
-        .append_pair("per_page", &PER_PAGE.to_string())
-        .append_pair("page", &page.to_string());
+    {
+        let mut pairs = url.query_pairs_mut();
+        pairs.append_pair("q", query);
+        if kind == "repositories" {
+            // Most recently updated first: whatever changes a repository's metadata (a push,
+            // a star, archiving, a new topic) moves it to the first page, so a window whose
+            // first page is unchanged (a 304) is taken as unchanged as a whole.
+            pairs
+                .append_pair("sort", "updated")
+                .append_pair("order", "desc");
+        }
+        pairs
+            .append_pair("per_page", &PER_PAGE.to_string())
+            .append_pair("page", &page.to_string());
+    }
     Ok(url.to_string())
 }
 
 async fn fetch_page(client: &HttpClient, url: String) -> Result<SearchPage, GithubError> {
     let fetched = client.get(&url).await?;
     serde_json::from_slice(&fetched.body).map_err(|source| GithubError::BadPage { url, source })
+}
+
+/// Fetches a page; `None` when `skip_unchanged` and the answer was a 304 (not parsed).
+async fn fetch_page_unless_unchanged(
+    client: &HttpClient,
+    url: String,
+    skip_unchanged: bool,
+) -> Result<Option<SearchPage>, GithubError> {
+    let fetched = client.get(&url).await?;
+    if skip_unchanged && fetched.not_modified {
+        return Ok(None);
+    }
+    serde_json::from_slice(&fetched.body)
+        .map(Some)
+        .map_err(|source| GithubError::BadPage { url, source })
 }
 
 /// Maps a repository's metadata into a catalogue record named `owner/repo`.
@@ -255,6 +290,7 @@ pub fn repository_record(repository: &Repository) -> Option<ServerRecord> {
         license,
         stars: repository.stargazers_count.map(u64::from),
         last_commit: pushed_at.clone(),
+        archived: repository.archived,
         sources: vec![SourceRef {
             source: "github".to_owned(),
             id: full_name,
@@ -285,17 +321,77 @@ fn item_record(item: Value, url: &str, notes: &mut Vec<String>) -> Option<(Serve
 /// What one spawned search request came back with.
 enum Answer {
     /// The first page of a window: split it, or read it and ask for its other pages.
+    /// `page` is `None` for a remembered window answered "not modified".
     Probe {
         query_index: usize,
         window: Window,
-        page: Result<SearchPage, GithubError>,
+        page: Result<Option<SearchPage>, GithubError>,
         url: String,
     },
     /// A later page of a window.
     Page {
+        listing: Arc<str>,
         page: Result<SearchPage, GithubError>,
         url: String,
     },
+}
+
+/// Everything one search run is asked to do.
+#[derive(Debug, Clone)]
+pub struct SearchPlan<'a> {
+    pub repository_queries: &'a [&'a str],
+    pub code_queries: &'a [&'a str],
+    /// The creation-date window the repository queries cover.
+    pub window: Window,
+    /// `--since`: only repositories pushed at or after this date (`YYYY-MM-DD` or an RFC
+    /// 3339 time), as GitHub's `pushed:>=` qualifier. Code search has no such qualifier.
+    pub pushed_since: Option<&'a str>,
+    /// The windows the last complete search ended with, per full query (see
+    /// [`SearchOutcome::leaves`]). A remembered window is asked for directly instead of
+    /// being found again by halving, and when its first page answers "not modified" its
+    /// other pages are not asked for at all.
+    pub remembered: Option<&'a BTreeMap<String, Vec<Window>>>,
+}
+
+impl SearchPlan<'_> {
+    /// A repository query with its `pushed:` qualifier, without the window.
+    pub fn full_query(&self, query: &str) -> String {
+        match self.pushed_since {
+            Some(since) => format!("{query} pushed:>={since}"),
+            None => query.to_owned(),
+        }
+    }
+}
+
+/// The windows to start a query with: the remembered ones (marked `true`) when they cover
+/// `window` from its start without gaps, the last one stretched to `window`'s end (asked
+/// again, unmarked, as it is a new URL); else `window` itself.
+fn starting_windows(remembered: Option<&Vec<Window>>, window: Window) -> Vec<(Window, bool)> {
+    let Some(leaves) = remembered.filter(|leaves| !leaves.is_empty()) else {
+        return vec![(window, false)];
+    };
+    let contiguous = leaves
+        .windows(2)
+        .all(|pair| pair[0].to + 1 == pair[1].from && pair[0].from <= pair[0].to);
+    let (Some(first), Some(last)) = (leaves.first(), leaves.last()) else {
+        return vec![(window, false)];
+    };
+    if !contiguous || first.from != window.from || last.to > window.to || last.from > last.to {
+        return vec![(window, false)];
+    }
+    let mut windows: Vec<(Window, bool)> = leaves.iter().map(|leaf| (*leaf, true)).collect();
+    if last.to < window.to
+        && let Some(tail) = windows.last_mut()
+    {
+        *tail = (
+            Window {
+                from: last.from,
+                to: window.to,
+            },
+            false,
+        );
+    }
+    windows
 }
 
 /// Runs each repository query over all of GitHub's history, splitting creation-date
@@ -310,29 +406,59 @@ pub async fn search(
     code_queries: &[&str],
     window: Window,
 ) -> Result<SearchOutcome, GithubError> {
+    search_with(
+        client,
+        api,
+        &SearchPlan {
+            repository_queries,
+            code_queries,
+            window,
+            pushed_since: None,
+            remembered: None,
+        },
+    )
+    .await
+}
+
+/// [`search`] with a `pushed:` qualifier and the windows of the last search remembered.
+pub async fn search_with(
+    client: &Arc<HttpClient>,
+    api: &str,
+    plan: &SearchPlan<'_>,
+) -> Result<SearchOutcome, GithubError> {
     let mut outcome = SearchOutcome::default();
     let mut archived = 0usize;
     let mut tasks = tokio::task::JoinSet::new();
-    let spawn_probe =
-        |tasks: &mut tokio::task::JoinSet<Answer>, query_index: usize, window: Window| {
-            let client = client.clone();
-            let full = format!("{} {}", repository_queries[query_index], window.qualifier());
-            let url = search_url(api, "repositories", &full, 1);
-            tasks.spawn(async move {
-                let page = match &url {
-                    Ok(url) => fetch_page(&client, url.clone()).await,
-                    Err(_) => Err(GithubError::Http(HttpError::BadUrl { url: full })),
-                };
-                Answer::Probe {
-                    query_index,
-                    window,
-                    page,
-                    url: url.unwrap_or_default(),
-                }
-            });
-        };
-    for query_index in 0..repository_queries.len() {
-        spawn_probe(&mut tasks, query_index, window);
+    let full_queries: Vec<String> = plan
+        .repository_queries
+        .iter()
+        .map(|query| plan.full_query(query))
+        .collect();
+    let spawn_probe = |tasks: &mut tokio::task::JoinSet<Answer>,
+                       query_index: usize,
+                       window: Window,
+                       remembered: bool| {
+        let client = client.clone();
+        let full = format!("{} {}", full_queries[query_index], window.qualifier());
+        let url = search_url(api, "repositories", &full, 1);
+        tasks.spawn(async move {
+            let page = match &url {
+                Ok(url) => fetch_page_unless_unchanged(&client, url.clone(), remembered).await,
+                Err(_) => Err(GithubError::Http(HttpError::BadUrl { url: full })),
+            };
+            Answer::Probe {
+                query_index,
+                window,
+                page,
+                url: url.unwrap_or_default(),
+            }
+        });
+    };
+    for (query_index, full) in full_queries.iter().enumerate() {
+        let remembered = plan.remembered.and_then(|leaves| leaves.get(full));
+        for (window, known) in starting_windows(remembered, plan.window) {
+            spawn_probe(&mut tasks, query_index, window, known);
+        }
     }
     while let Some(joined) = tasks.join_next().await {
         let Ok(answer) = joined else { continue };
@@ -344,15 +470,22 @@ pub async fn search(
                 page,
                 url,
             } => {
-                let page = page?;
+                let full = &full_queries[query_index];
+                let listing: Arc<str> = Arc::from(format!("{full} {}", window.qualifier()));
+                let Some(page) = page? else {
+                    outcome.leaves.entry(full.clone()).or_default().push(window);
+                    outcome.unchanged_listings.push(listing.to_string());
+                    continue;
+                };
                 if page.total_count > SEARCH_CAP
                     && let Some((early, late)) = window.halves()
                 {
                     outcome.splits += 1;
-                    spawn_probe(&mut tasks, query_index, early);
-                    spawn_probe(&mut tasks, query_index, late);
+                    spawn_probe(&mut tasks, query_index, early, false);
+                    spawn_probe(&mut tasks, query_index, late, false);
                     continue;
                 }
+                outcome.leaves.entry(full.clone()).or_default().push(window);
                 if page.total_count > SEARCH_CAP {
                     outcome.notes.push(format!(
                         "{url}: {} repositories created in one second; only the first 1,000 are listed",
@@ -365,25 +498,29 @@ pub async fn search(
                         .push(format!("{url}: GitHub says these results are incomplete"));
                 }
                 let pages = page.total_count.min(SEARCH_CAP).div_ceil(PER_PAGE);
-                let full = format!("{} {}", repository_queries[query_index], window.qualifier());
+                let query = format!("{full} {}", window.qualifier());
                 for number in 2..=pages {
                     let client = client.clone();
-                    let url = search_url(api, "repositories", &full, number)?;
+                    let url = search_url(api, "repositories", &query, number)?;
+                    let listing = listing.clone();
                     tasks.spawn(async move {
                         let page = fetch_page(&client, url.clone()).await;
-                        Answer::Page { page, url }
+                        Answer::Page { listing, page, url }
                     });
                 }
-                archived += collect(&mut outcome, page.items, &url);
+                archived += collect(&mut outcome, page.items, &url, &listing);
             }
-            Answer::Page { page, url } => {
+            Answer::Page { listing, page, url } => {
                 let page = page?;
-                archived += collect(&mut outcome, page.items, &url);
+                archived += collect(&mut outcome, page.items, &url, &listing);
             }
         }
     }
+    for leaves in outcome.leaves.values_mut() {
+        leaves.sort_by_key(|window| window.from);
+    }
     let mut code_names: HashSet<String> = HashSet::new();
-    for query in code_queries {
+    for query in plan.code_queries {
         let mut number = 1;
         loop {
             let url = search_url(api, "code", query, number)?;
@@ -421,13 +558,16 @@ pub async fn search(
 }
 
 /// Adds a page's repositories to the outcome; returns how many were archived.
-fn collect(outcome: &mut SearchOutcome, items: Vec<Value>, url: &str) -> usize {
+fn collect(outcome: &mut SearchOutcome, items: Vec<Value>, url: &str, listing: &Arc<str>) -> usize {
     let mut archived = 0;
     for item in items {
         if let Some((record, is_archived)) = item_record(item, url, &mut outcome.notes)
             && !outcome.servers.contains_key(&record.name)
         {
             archived += usize::from(is_archived);
+            outcome
+                .listing_of
+                .insert(record.name.clone(), listing.clone());
             outcome.servers.insert(record.name.clone(), record);
         }
     }
@@ -542,6 +682,35 @@ mod tests {
             .qualifier(),
             "created:2008-01-01T00:00:00Z..2008-01-01T23:59:59Z"
         );
+    }
+
+    #[test]
+    fn remembered_windows_are_reused_only_when_they_cover_the_window() {
+        let whole = Window { from: 0, to: 99 };
+        let leaves = vec![Window { from: 0, to: 49 }, Window { from: 50, to: 89 }];
+        // Up to 89 remembered; the last one stretched to today's end is a new URL.
+        assert_eq!(
+            starting_windows(Some(&leaves), whole),
+            vec![
+                (Window { from: 0, to: 49 }, true),
+                (Window { from: 50, to: 99 }, false)
+            ]
+        );
+        let exact = Window { from: 0, to: 89 };
+        assert_eq!(
+            starting_windows(Some(&leaves), exact),
+            vec![
+                (Window { from: 0, to: 49 }, true),
+                (Window { from: 50, to: 89 }, true)
+            ]
+        );
+        // A gap, another start, or nothing remembered: the whole window, halved again.
+        let gap = vec![Window { from: 0, to: 40 }, Window { from: 50, to: 99 }];
+        assert_eq!(starting_windows(Some(&gap), whole), vec![(whole, false)]);
+        let late = Window { from: 10, to: 99 };
+        assert_eq!(starting_windows(Some(&leaves), late), vec![(late, false)]);
+        assert_eq!(starting_windows(None, whole), vec![(whole, false)]);
+        assert_eq!(starting_windows(Some(&vec![]), whole), vec![(whole, false)]);
     }
 
     #[test]

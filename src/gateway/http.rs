@@ -37,14 +37,20 @@ use tokio::sync::mpsc;
 use super::judge::{Action, Session, Shared};
 use super::stdio::{Line, read_line_capped};
 
-/// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
-pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25"];
+mod stateless;
 
-const SESSION_HEADER: &str = "mcp-session-id";
+/// Protocol revisions whose `MCP-Protocol-Version` header is accepted.
+pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25", STATELESS_VERSION];
+
+/// The stateless revision: no `initialize`, no session; each POST stands alone and says
+/// what it is in `Mcp-Method` (and `Mcp-Name`).
+pub const STATELESS_VERSION: &str = "2026-07-28";
+
+pub(super) const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Server-initiated messages kept for a session with no GET stream open; older ones are
 /// dropped first.
-const MAX_QUEUED: usize = 1024;
+pub(super) const MAX_QUEUED: usize = 1024;
 /// Upstream lines longer than this are dropped (and said so) rather than buffered.
 const MAX_UPSTREAM_LINE: usize = 64 << 20;
 
@@ -89,10 +95,6 @@ struct TokenEntry {
     /// The credential's name: what `scope: "grant"` limits count by and what the audit
     /// records as the grant.
     name: String,
-    /// Labels for the people who manage the file; the policy engine keys on `name`.
-    #[serde(default)]
-    #[allow(dead_code)]
-    grants: Vec<String>,
 }
 
 /// The accepted tokens, by the hash of the token.
@@ -256,6 +258,37 @@ struct App {
     grants: Option<Grants>,
     max_sessions: usize,
     remote: Option<Arc<Remote>>,
+}
+
+/// What the checks before the judge need to know; `multi_http` shares them.
+pub(super) trait Admission {
+    fn allowed_origins(&self) -> &[String];
+    fn loopback(&self) -> bool;
+    fn grants(&self) -> Option<&Grants>;
+}
+
+impl<T: Admission> Admission for Arc<T> {
+    fn allowed_origins(&self) -> &[String] {
+        (**self).allowed_origins()
+    }
+    fn loopback(&self) -> bool {
+        (**self).loopback()
+    }
+    fn grants(&self) -> Option<&Grants> {
+        (**self).grants()
+    }
+}
+
+impl Admission for App {
+    fn allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
+    }
+    fn loopback(&self) -> bool {
+        self.loopback
+    }
+    fn grants(&self) -> Option<&Grants> {
+        self.grants.as_ref()
+    }
 }
 
 /// Why a session could not be opened.
@@ -765,7 +798,7 @@ fn id_key(id: &Value) -> String {
 }
 
 /// An HTTP-level refusal, before the judge sees anything.
-struct Refusal(Box<Response>);
+pub(super) struct Refusal(Box<Response>);
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
@@ -773,11 +806,11 @@ impl IntoResponse for Refusal {
     }
 }
 
-fn refuse(code: StatusCode, message: &str) -> Refusal {
+pub(super) fn refuse(code: StatusCode, message: &str) -> Refusal {
     Refusal(Box::new(status(code, message)))
 }
 
-fn status(code: StatusCode, message: &str) -> Response {
+pub(super) fn status(code: StatusCode, message: &str) -> Response {
     let body = serde_json::json!({"jsonrpc": "2.0", "id": null,
         "error": {"code": -32600, "message": message}});
     (
@@ -789,7 +822,7 @@ fn status(code: StatusCode, message: &str) -> Response {
 }
 
 /// The checks every method shares. Returns the grant the request holds.
-fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
+pub(super) fn admit(app: &impl Admission, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or("");
         if !origin_allowed(app, origin) {
@@ -799,7 +832,7 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
             ));
         }
     }
-    let grant = match &app.grants {
+    let grant = match app.grants() {
         None => None,
         Some(grants) => {
             let token = headers
@@ -841,12 +874,16 @@ fn admit(app: &App, headers: &HeaderMap) -> Result<Option<String>, Refusal> {
     Ok(grant)
 }
 
-fn origin_allowed(app: &App, origin: &str) -> bool {
+fn origin_allowed(app: &impl Admission, origin: &str) -> bool {
     let origin = origin.trim_end_matches('/');
-    if app.allowed_origins.iter().any(|allowed| allowed == origin) {
+    if app
+        .allowed_origins()
+        .iter()
+        .any(|allowed| allowed == origin)
+    {
         return true;
     }
-    if !app.loopback {
+    if !app.loopback() {
         return false;
     }
     let Some(rest) = origin
@@ -903,7 +940,7 @@ fn find_session(
     Ok(session)
 }
 
-fn accepts(headers: &HeaderMap, kind: &str) -> bool {
+pub(super) fn accepts(headers: &HeaderMap, kind: &str) -> bool {
     match headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
         None => kind == "application/json",
         Some(accept) => accept.split(',').any(|part| {
@@ -960,6 +997,11 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
 
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
+    }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers.get(VERSION_HEADER).and_then(|v| v.to_str().ok()) == Some(STATELESS_VERSION)
+    {
+        return stateless::post(&app, &headers, &body, grant, is_batch, &elements, json_ok).await;
     }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
@@ -1058,7 +1100,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
 /// The 2026-07-28 draft's `Mcp-Method` and `Mcp-Name` headers, when a client sends them,
 /// must say what the body says: a proxy that routed or judged by the headers could
 /// otherwise be told one thing and sent another. Checked for any revision.
-fn check_method_headers(
+pub(super) fn check_method_headers(
     headers: &HeaderMap,
     is_batch: bool,
     elements: &[&Value],
@@ -1100,7 +1142,7 @@ fn check_method_headers(
     Ok(())
 }
 
-fn reply(
+pub(super) fn reply(
     code: StatusCode,
     mut messages: Vec<Value>,
     is_batch: bool,

@@ -33,6 +33,7 @@ pub mod code {
     pub const INVALID_PARAMS: i64 = -32602;
     /// The upstream did not answer in time, or went away.
     pub const UPSTREAM_UNAVAILABLE: i64 = -32001;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
 }
 
 /// What a transport must do with the outcome of judging one message.
@@ -1039,6 +1040,27 @@ impl Session {
         state.own_listing = None;
         self.fail_waiting(&mut state, &message, &mut out);
         out
+    }
+
+    /// Answers a request that the transport refused before any upstream saw it (behind
+    /// `--config`: an unknown server prefix, a server that went away, a method the
+    /// aggregate does not offer), and records the refusal. `tool` is the name and
+    /// arguments of a `tools/call`.
+    pub fn refuse(
+        &self,
+        id: &Value,
+        tool: Option<(&str, &Value)>,
+        verdict: &str,
+        code: i64,
+        message: &str,
+    ) -> Vec<Action> {
+        match tool {
+            Some((name, arguments)) => {
+                self.audit(name, arguments, verdict, "gateway", message, Instant::now());
+            }
+            None => self.audit_protocol(Some(id), verdict, message),
+        }
+        vec![Action::ToClient(error_response(id, code, message))]
     }
 
     /// How many client requests are waiting for the upstream (for tests and shutdown).

@@ -1,14 +1,20 @@
 //! The policy-enforcing MCP proxy. [`judge`] decides about every message with no I/O;
 //! [`stdio`] carries messages between a client on our stdin/stdout and a child server;
 //! [`http`] serves Streamable HTTP clients, one child server per HTTP session;
-//! [`audit`] records each decision; [`reload`] keeps the policy current.
+//! [`audit`] records each decision; [`reload`] keeps the policy current. With
+//! `--config`, [`multi`] puts several servers behind one endpoint ([`config`] reads the
+//! file; [`multi_stdio`] and [`multi_http`] are its transports).
 //!
 //! **Invariant:** the gateway never forwards what it could not parse or judge. Decisions
 //! come from [`crate::policy::CompiledPolicy::decide`], the engine `policy explain` uses.
 
 pub mod audit;
+pub mod config;
 pub mod http;
 pub mod judge;
+pub mod multi;
+pub mod multi_http;
+pub mod multi_stdio;
 pub mod reload;
 pub mod stdio;
 pub mod strict;

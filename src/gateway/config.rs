@@ -1,0 +1,281 @@
+//! `--config FILE`: the `mcpServers` JSON that MCP clients read (Claude Desktop, Cursor,
+//! and VS Code's `servers`), read as the list of servers one gateway aggregates. `wrap`
+//! finds the server object the same way ([`servers_key`]).
+//!
+//! Server names become the prefix of namespaced tool names (`<server>__<tool>`), so they
+//! are restricted to letters, digits, `-` and `.`: a name can never hold `_`, and the
+//! first `__` in a namespaced name is always the separator ([`split_tool`]).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// Between the server name and the tool name in a namespaced tool name.
+pub const SEPARATOR: &str = "__";
+
+/// The longest tool name MCP allows.
+pub const MAX_TOOL_NAME: usize = 128;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the server configuration {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the server configuration {path} is not JSON: {why}")]
+    NotJson { path: PathBuf, why: String },
+    #[error(
+        "the server configuration {path} has no `mcpServers` (or `servers`) object: is it an MCP client configuration?"
+    )]
+    NoServers { path: PathBuf },
+    #[error("the server configuration {path} lists no servers to run (all are disabled?)")]
+    Empty { path: PathBuf },
+    #[error("server {name:?} in {path}: {why}")]
+    Server {
+        path: PathBuf,
+        name: String,
+        why: String,
+    },
+}
+
+/// One server to run behind the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The key in `mcpServers`: the prefix of its tools and the audit's `server`.
+    pub name: String,
+    /// The program and its arguments.
+    pub command: Vec<OsString>,
+    /// Variables added to the gateway's own environment for this server.
+    pub env: BTreeMap<String, String>,
+    /// The folder to start it in (`cwd`), if the configuration names one.
+    pub cwd: Option<PathBuf>,
+}
+
+/// Which key holds the servers: `mcpServers`, else VS Code's `servers`.
+pub fn servers_key(document: &serde_json::Map<String, Value>) -> &'static str {
+    if document.contains_key("mcpServers") {
+        "mcpServers"
+    } else {
+        "servers"
+    }
+}
+
+/// Reads and checks the configuration.
+pub fn load(path: &Path) -> Result<Vec<ServerConfig>, ConfigError> {
+    let text = fs_err::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Checks the configuration `text` (read from `path`, named in errors). Entries with
+/// `"disabled": true` are left out; a remote (`url`) entry or a name that cannot be a
+/// prefix is an error, never silently dropped.
+pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> {
+    let document: Value = serde_json::from_str(text).map_err(|error| ConfigError::NotJson {
+        path: path.to_owned(),
+        why: error.to_string(),
+    })?;
+    let no_servers = || ConfigError::NoServers {
+        path: path.to_owned(),
+    };
+    let object = document.as_object().ok_or_else(no_servers)?;
+    let servers = object
+        .get(servers_key(object))
+        .and_then(Value::as_object)
+        .ok_or_else(no_servers)?;
+    let mut out = Vec::new();
+    for (name, entry) in servers {
+        let problem = |why: String| ConfigError::Server {
+            path: path.to_owned(),
+            name: name.clone(),
+            why,
+        };
+        let entry = entry
+            .as_object()
+            .ok_or_else(|| problem("the entry is not an object".to_owned()))?;
+        if entry.get("disabled") == Some(&Value::Bool(true)) {
+            continue;
+        }
+        check_name(name).map_err(problem)?;
+        let Some(command) = entry.get("command") else {
+            let why = if entry.contains_key("url") {
+                "a remote server (`url`) cannot run behind --config; remove it here and put \
+                 `mcpwarden gateway --listen ADDR --upstream URL` in front of it"
+            } else {
+                "no `command` to run"
+            };
+            return Err(problem(why.to_owned()));
+        };
+        let command = command
+            .as_str()
+            .filter(|command| !command.is_empty())
+            .ok_or_else(|| problem("`command` must be a non-empty string".to_owned()))?;
+        let mut argv = vec![OsString::from(command)];
+        match entry.get("args") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(args)) => {
+                for (index, arg) in args.iter().enumerate() {
+                    let arg = arg
+                        .as_str()
+                        .ok_or_else(|| problem(format!("`args[{index}]` is not a string")))?;
+                    argv.push(OsString::from(arg));
+                }
+            }
+            Some(_) => return Err(problem("`args` must be an array of strings".to_owned())),
+        }
+        let mut env = BTreeMap::new();
+        match entry.get("env") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(vars)) => {
+                for (key, value) in vars {
+                    let value = value
+                        .as_str()
+                        .ok_or_else(|| problem(format!("`env.{key}` is not a string")))?;
+                    env.insert(key.clone(), value.to_owned());
+                }
+            }
+            Some(_) => return Err(problem("`env` must be an object of strings".to_owned())),
+        }
+        let cwd = match entry.get("cwd") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(cwd)) => Some(PathBuf::from(cwd)),
+            Some(_) => return Err(problem("`cwd` must be a string".to_owned())),
+        };
+        out.push(ServerConfig {
+            name: name.clone(),
+            command: argv,
+            env,
+            cwd,
+        });
+    }
+    if out.is_empty() {
+        return Err(ConfigError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(out)
+}
+
+/// A server name must be usable as a tool-name prefix: 1 to 64 of `[A-Za-z0-9.-]`.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 64 {
+        return Err("a server name must be 1 to 64 characters long".to_owned());
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.')))
+    {
+        return Err(format!(
+            "the name may hold only letters, digits, `-` and `.` (found {bad:?}): it becomes the \
+             prefix of its tools' names, `<server>{SEPARATOR}<tool>`, so it must not contain \
+             `_`; rename the entry"
+        ));
+    }
+    Ok(())
+}
+
+/// `<server>__<tool>`, or `None` when the result would be longer than MCP allows.
+pub fn namespaced(server: &str, tool: &str) -> Option<String> {
+    let name = format!("{server}{SEPARATOR}{tool}");
+    (name.len() <= MAX_TOOL_NAME).then_some(name)
+}
+
+/// Splits a namespaced tool name at its first `__`: server names hold no `_`, so that is
+/// always the separator, whatever the tool name holds.
+pub fn split_tool(name: &str) -> Option<(&str, &str)> {
+    let (server, tool) = name.split_once(SEPARATOR)?;
+    (!server.is_empty() && !tool.is_empty()).then_some((server, tool))
+}
+
+/// The policy of one server: `DIR/<server>.json`, as `wrap` names them.
+pub fn policy_path(policies: &Path, server: &str) -> PathBuf {
+    policies.join(format!("{server}.json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<Vec<ServerConfig>, ConfigError> {
+        parse(text, Path::new("mcp.json"))
+    }
+
+    #[test]
+    fn reads_commands_args_env_and_skips_disabled() {
+        let servers = parse_text(
+            r#"{"mcpServers": {
+                "fs": {"command": "npx", "args": ["-y", "server-fs", "/tmp"], "env": {"A": "1"}},
+                "off": {"command": "x", "disabled": true},
+                "git.hub-2": {"command": "gh-mcp"}
+            }}"#,
+        )
+        .unwrap();
+        let names: Vec<&str> = servers.iter().map(|server| server.name.as_str()).collect();
+        assert_eq!(names, ["fs", "git.hub-2"]);
+        assert_eq!(servers[0].command, ["npx", "-y", "server-fs", "/tmp"]);
+        assert_eq!(servers[0].env["A"], "1");
+    }
+
+    #[test]
+    fn vs_code_servers_key_is_read() {
+        let servers = parse_text(r#"{"servers": {"a": {"command": "a"}}}"#).unwrap();
+        assert_eq!(servers[0].name, "a");
+    }
+
+    #[test]
+    fn bad_entries_name_the_server_and_the_problem() {
+        let cases = [
+            (
+                r#"{"mcpServers": {"my_server": {"command": "x"}}}"#,
+                "must not contain `_`",
+            ),
+            (r#"{"mcpServers": {"a b": {"command": "x"}}}"#, "found ' '"),
+            (
+                r#"{"mcpServers": {"remote": {"url": "http://x"}}}"#,
+                "remote server",
+            ),
+            (r#"{"mcpServers": {"s": {"args": []}}}"#, "no `command`"),
+            (
+                r#"{"mcpServers": {"s": {"command": "x", "args": [1]}}}"#,
+                "`args[0]`",
+            ),
+            (
+                r#"{"mcpServers": {"s": {"command": "x", "env": {"A": 1}}}}"#,
+                "`env.A`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = parse_text(text).unwrap_err().to_string();
+            assert!(error.contains("mcp.json"), "{error}");
+            assert!(error.contains(expected), "{text}: {error}");
+        }
+        let error = parse_text(r#"{"other": {}}"#).unwrap_err().to_string();
+        assert!(error.contains("no `mcpServers`"), "{error}");
+        let error = parse_text(r#"{"mcpServers": {}}"#).unwrap_err().to_string();
+        assert!(error.contains("lists no servers"), "{error}");
+    }
+
+    #[test]
+    fn namespaced_names_split_back_unambiguously() {
+        for (server, tool) in [
+            ("fs", "read_file"),
+            ("a.b-c", "__weird__name__"),
+            ("x", "_"),
+            ("s", "a__b"),
+        ] {
+            let name = namespaced(server, tool).unwrap();
+            assert_eq!(split_tool(&name), Some((server, tool)), "{name}");
+        }
+        assert_eq!(split_tool("no-separator"), None);
+        assert_eq!(split_tool("__tool"), None);
+        assert_eq!(split_tool("server__"), None);
+        assert!(namespaced("s", &"t".repeat(125)).is_some());
+        assert!(namespaced("s", &"t".repeat(126)).is_none());
+    }
+}

@@ -1,0 +1,629 @@
+//! Streamable HTTP for several servers (`gateway --config FILE --listen ADDR`): the same
+//! endpoint, checks and routing as [`super::http`] (Origin 403, bearer token 401,
+//! `MCP-Protocol-Version` 400, session id 400/404, body size 413, `Mcp-Method`/`Mcp-Name`
+//! against the body), with a [`Multi`] in place of the single judge. Each HTTP session
+//! starts every server of the config as its own children at `initialize` and kills them
+//! when the session ends or the gateway stops. A child that exits takes its tools with it;
+//! the session ends when all of its children have exited.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::IntoFuture;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+
+use super::config::ServerConfig;
+use super::http::{
+    Admission, Grants, HttpError, MAX_QUEUED, Refusal, SESSION_HEADER, accepts, admit,
+    check_method_headers, refuse, reply, status,
+};
+use super::judge::Shared;
+use super::multi::{Multi, Routed};
+use super::stdio::{Line, read_line_capped};
+
+const MAX_UPSTREAM_LINE: usize = 64 << 20;
+
+pub struct MultiHttpOptions {
+    pub listen: SocketAddr,
+    pub servers: Vec<ServerConfig>,
+    pub allowed_origins: Vec<String>,
+    pub grants: Option<Grants>,
+    /// Sessions alive at once; each holds one child per server.
+    pub max_sessions: usize,
+    pub watch: bool,
+}
+
+struct App {
+    front: Arc<Shared>,
+    shared: Vec<(String, Arc<Shared>)>,
+    servers: Vec<ServerConfig>,
+    sessions: Mutex<HashMap<String, Arc<MultiSession>>>,
+    allowed_origins: Vec<String>,
+    loopback: bool,
+    grants: Option<Grants>,
+    max_sessions: usize,
+    call_timeout: Duration,
+}
+
+impl Admission for App {
+    fn allowed_origins(&self) -> &[String] {
+        &self.allowed_origins
+    }
+    fn loopback(&self) -> bool {
+        self.loopback
+    }
+    fn grants(&self) -> Option<&Grants> {
+        self.grants.as_ref()
+    }
+}
+
+/// Runs until SIGINT or SIGTERM; returns the conventional exit code.
+pub async fn run(
+    front: Arc<Shared>,
+    shared: Vec<(String, Arc<Shared>)>,
+    reloads: Vec<(PathBuf, Arc<Shared>)>,
+    options: MultiHttpOptions,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<i32, HttpError> {
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| HttpError::Bind {
+            addr: options.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
+        addr: options.listen,
+        source,
+    })?;
+    let max_body = front.config.max_message_bytes;
+    let call_timeout = front.config.call_timeout;
+    let app = Arc::new(App {
+        front,
+        shared,
+        servers: options.servers,
+        sessions: Mutex::new(HashMap::new()),
+        allowed_origins: options
+            .allowed_origins
+            .iter()
+            .map(|origin| origin.trim_end_matches('/').to_owned())
+            .collect(),
+        loopback: addr.ip().is_loopback(),
+        grants: options.grants,
+        max_sessions: options.max_sessions,
+        call_timeout,
+    });
+    let ticker = tokio::spawn(tick(app.clone()));
+    let router = axum::Router::new()
+        .route(
+            "/mcp",
+            axum::routing::post(post)
+                .get(get)
+                .delete(delete)
+                .layer(DefaultBodyLimit::max(max_body)),
+        )
+        .with_state(app.clone());
+    let _watchers: Vec<_> = if options.watch {
+        reloads
+            .iter()
+            .filter_map(|(path, shared)| {
+                super::reload::watch(path, shared.clone())
+                    .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
+                    .ok()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    ready(addr);
+    let server = axum::serve(listener, router).into_future();
+    tokio::pin!(server);
+    let mut signals = super::stdio::Signals::new();
+    let code = loop {
+        tokio::select! {
+            result = &mut server => {
+                result.map_err(|source| HttpError::Serve { addr, source })?;
+                break 0;
+            }
+            signal = signals.next() => match signal {
+                super::stdio::Signal::Reload => {
+                    for (path, shared) in &reloads {
+                        super::reload::reload_now(path, shared);
+                    }
+                }
+                super::stdio::Signal::Stop(code) => break code,
+            }
+        }
+    };
+    ticker.abort();
+    let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
+    for session in sessions {
+        session.end().await;
+    }
+    Ok(code)
+}
+
+impl App {
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<MultiSession>>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Starts every server for a new session and registers it.
+    fn open_session(self: &Arc<Self>, grant: Option<String>) -> Result<Arc<MultiSession>, Refusal> {
+        let full = || {
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "Service Unavailable: {} sessions are open, the most allowed (--max-sessions)",
+                    self.max_sessions
+                ),
+            )
+        };
+        if self.lock_sessions().len() >= self.max_sessions {
+            return Err(full());
+        }
+        let id = format!("{:032x}", fastrand::u128(..));
+        let multi = Arc::new(Multi::new(
+            self.front.clone(),
+            self.shared.clone(),
+            &id,
+            grant.clone(),
+        ));
+        let mut children = Vec::new();
+        let mut pipes = Vec::new();
+        for server in &self.servers {
+            let mut command = Command::new(&server.command[0]);
+            command
+                .args(&server.command[1..])
+                .envs(&server.env)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .kill_on_drop(true);
+            if let Some(cwd) = &server.cwd {
+                command.current_dir(cwd);
+            }
+            let spawned =
+                command
+                    .spawn()
+                    .map_err(|error| error.to_string())
+                    .and_then(
+                        |mut child| match (child.stdin.take(), child.stdout.take()) {
+                            (Some(stdin), Some(stdout)) => Ok((child, stdin, stdout)),
+                            _ => Err("the child's pipes were not created".to_owned()),
+                        },
+                    );
+            match spawned {
+                Ok((child, stdin, stdout)) => {
+                    children.push(child);
+                    pipes.push((stdin, stdout));
+                }
+                Err(why) => {
+                    // The children already started are killed as they are dropped.
+                    let why = format!("cannot start server {:?}: {why}", server.name);
+                    eprintln!("mcpwarden: {why}");
+                    return Err(refuse(
+                        StatusCode::BAD_GATEWAY,
+                        &format!("the upstream could not start: {why}"),
+                    ));
+                }
+            }
+        }
+        let mut to_children = Vec::new();
+        let mut writers = Vec::new();
+        let mut stdouts = Vec::new();
+        for (mut stdin, stdout) in pipes {
+            let (to_child, mut queue) = mpsc::channel::<Vec<u8>>(256);
+            to_children.push(to_child);
+            stdouts.push(stdout);
+            writers.push(tokio::spawn(async move {
+                while let Some(message) = queue.recv().await {
+                    if stdin.write_all(&message).await.is_err()
+                        || stdin.write_all(b"\n").await.is_err()
+                        || stdin.flush().await.is_err()
+                    {
+                        break;
+                    }
+                }
+            }));
+        }
+        let session = Arc::new(MultiSession {
+            id: id.clone(),
+            grant,
+            multi,
+            to_children,
+            router: Mutex::new(Router::default()),
+            children: Mutex::new(children),
+            tasks: Mutex::new(writers),
+        });
+        for (index, stdout) in stdouts.into_iter().enumerate() {
+            let session_for_task = session.clone();
+            let app = self.clone();
+            let reader = tokio::spawn(async move {
+                let session = session_for_task;
+                let mut stdout = BufReader::with_capacity(16 << 10, stdout);
+                let mut line = Vec::new();
+                loop {
+                    match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await {
+                        Ok(Line::Eof) | Err(_) => break,
+                        Ok(Line::TooLong(length)) => eprintln!(
+                            "mcpwarden: dropped a message of {length} bytes or more from server {}",
+                            session.multi.server_name(index)
+                        ),
+                        Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
+                        Ok(Line::Text) => {
+                            let routed = session.multi.from_upstream(index, &line);
+                            session.perform(routed, None).await;
+                        }
+                    }
+                }
+                let routed = session.multi.upstream_closed(index, "it exited");
+                session.perform(routed, None).await;
+                if !session.multi.any_alive() {
+                    app.lock_sessions().remove(&session.id);
+                    session.router().stream = None;
+                }
+            });
+            session.lock_tasks().push(reader);
+        }
+        let mut sessions = self.lock_sessions();
+        if sessions.len() >= self.max_sessions {
+            drop(sessions);
+            for task in session.lock_tasks().drain(..) {
+                task.abort();
+            }
+            return Err(full());
+        }
+        sessions.insert(id, session.clone());
+        Ok(session)
+    }
+}
+
+async fn tick(app: Arc<App>) {
+    let period =
+        (app.call_timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().values().cloned().collect();
+        let now = Instant::now();
+        for session in sessions {
+            let routed = session.multi.expire(now);
+            if !routed.is_empty() {
+                session.perform(routed, None).await;
+            }
+        }
+    }
+}
+
+struct MultiSession {
+    id: String,
+    grant: Option<String>,
+    multi: Arc<Multi>,
+    to_children: Vec<mpsc::Sender<Vec<u8>>>,
+    router: Mutex<Router>,
+    children: Mutex<Vec<Child>>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+/// Where messages for the client go (as in [`super::http`]).
+#[derive(Default)]
+struct Router {
+    waiters: HashMap<String, mpsc::UnboundedSender<Value>>,
+    stream: Option<mpsc::Sender<Value>>,
+    queued: VecDeque<Value>,
+}
+
+impl MultiSession {
+    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
+        self.router
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn perform(&self, routed: Vec<Routed>, mut unclaimed: Option<&mut Vec<Value>>) {
+        for item in routed {
+            match item {
+                Routed::ToUpstream(index, message) => {
+                    if let Some(queue) = self.to_children.get(index) {
+                        let _ = queue.send(message).await;
+                    }
+                }
+                Routed::ToClient(message) => {
+                    let Ok(value) = serde_json::from_slice::<Value>(&message) else {
+                        continue;
+                    };
+                    let items = match value {
+                        Value::Array(items) => items,
+                        single => vec![single],
+                    };
+                    for item in items {
+                        if let (Some(left), Some(unclaimed)) =
+                            (self.deliver(item), unclaimed.as_deref_mut())
+                        {
+                            unclaimed.push(left);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Routes one message; gives it back if it is a response nobody waits for.
+    fn deliver(&self, item: Value) -> Option<Value> {
+        let mut router = self.router();
+        if item.get("method").is_none() {
+            let key = item.get("id").map(Value::to_string).unwrap_or_default();
+            if let Some(waiter) = router.waiters.get(&key)
+                && waiter.send(item.clone()).is_ok()
+            {
+                return None;
+            }
+            return Some(item);
+        }
+        if let Some(stream) = &router.stream {
+            match stream.try_send(item) {
+                Ok(()) => return None,
+                Err(
+                    mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item),
+                ) => {
+                    router.stream = None;
+                    router.queued.push_back(item);
+                }
+            }
+        } else {
+            router.queued.push_back(item);
+        }
+        while router.queued.len() > MAX_QUEUED {
+            router.queued.pop_front();
+        }
+        None
+    }
+
+    /// Kills every server of the session and stops its tasks.
+    async fn end(&self) {
+        let children: Vec<Child> = self
+            .children
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for mut child in children {
+            let _ = child.start_kill();
+            let _ = tokio::time::timeout(Duration::from_secs(2), child.wait()).await;
+        }
+        for task in self.lock_tasks().drain(..) {
+            task.abort();
+        }
+        self.router().stream = None;
+    }
+}
+
+fn find_session(
+    app: &App,
+    headers: &HeaderMap,
+    grant: &Option<String>,
+) -> Result<Arc<MultiSession>, Refusal> {
+    let Some(id) = headers.get(SESSION_HEADER) else {
+        return Err(refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required",
+        ));
+    };
+    let id = id.to_str().unwrap_or("");
+    let Some(session) = app.lock_sessions().get(id).cloned() else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "Session not found: it ended or never existed; initialize again",
+        ));
+    };
+    if &session.grant != grant {
+        return Err(refuse(
+            StatusCode::FORBIDDEN,
+            "Forbidden: the session belongs to another credential",
+        ));
+    }
+    Ok(session)
+}
+
+/// Removes a POST's waiters when it finishes or its client goes away.
+struct Waiters<'a> {
+    session: &'a MultiSession,
+    keys: Vec<String>,
+}
+
+impl Drop for Waiters<'_> {
+    fn drop(&mut self) {
+        let mut router = self.session.router();
+        for key in &self.keys {
+            router.waiters.remove(key);
+        }
+    }
+}
+
+async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let grant = match admit(&*app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let json_ok = accepts(&headers, "application/json");
+    if !json_ok && !accepts(&headers, "text/event-stream") {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: accept application/json or text/event-stream",
+        );
+    }
+    // A lenient read, only to route answers back; the judges parse strictly.
+    let lenient: Option<Value> = serde_json::from_slice(&body).ok();
+    let is_batch = matches!(lenient, Some(Value::Array(_)));
+    let elements: Vec<&Value> = match &lenient {
+        Some(Value::Array(items)) => items.iter().collect(),
+        Some(single) => vec![single],
+        None => Vec::new(),
+    };
+    // Batches are refused whole (with `id: null`), so only a single request is waited for.
+    let request_ids: Vec<String> = if is_batch {
+        Vec::new()
+    } else {
+        elements
+            .iter()
+            .filter(|item| item.get("method").is_some_and(Value::is_string))
+            .filter_map(|item| item.get("id").map(Value::to_string))
+            .collect()
+    };
+    let is_initialize = !is_batch
+        && elements
+            .iter()
+            .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
+    if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
+        return refusal.into_response();
+    }
+    let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
+        match find_session(&app, &headers, &grant) {
+            Ok(session) => (session, false),
+            Err(refusal) => return refusal.into_response(),
+        }
+    } else if is_initialize {
+        match app.open_session(grant) {
+            Ok(session) => (session, true),
+            Err(refusal) => return refusal.into_response(),
+        }
+    } else {
+        return status(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required (only a single initialize request may come without one)",
+        );
+    };
+    let (sender, mut answers) = mpsc::unbounded_channel();
+    let guard = {
+        let mut router = session.router();
+        for key in &request_ids {
+            router.waiters.insert(key.clone(), sender.clone());
+        }
+        Waiters {
+            session: &session,
+            keys: request_ids.clone(),
+        }
+    };
+    drop(sender);
+    let mut collected: Vec<Value> = Vec::new();
+    let routed = session.multi.from_client(&body);
+    session.perform(routed, Some(&mut collected)).await;
+    if request_ids.is_empty() {
+        drop(guard);
+        if collected.is_empty() {
+            return StatusCode::ACCEPTED.into_response();
+        }
+        return reply(StatusCode::BAD_REQUEST, collected, false, json_ok, None);
+    }
+    let mut remaining: HashSet<String> = request_ids.iter().cloned().collect();
+    for answer in &collected {
+        remaining.remove(&answer.get("id").map(Value::to_string).unwrap_or_default());
+    }
+    let deadline = tokio::time::Instant::now() + app.call_timeout + Duration::from_secs(5);
+    while !remaining.is_empty() {
+        match tokio::time::timeout_at(deadline, answers.recv()).await {
+            Ok(Some(answer)) => {
+                let key = answer.get("id").map(Value::to_string).unwrap_or_default();
+                if remaining.remove(&key) {
+                    collected.push(answer);
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    drop(guard);
+    for key in remaining {
+        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+        collected.push(serde_json::json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE,
+                      "message": "the upstream did not answer"}}));
+    }
+    let mut session_header = None;
+    if new_session {
+        if collected
+            .iter()
+            .any(|answer| answer.get("result").is_some())
+        {
+            session_header = Some(session.id.clone());
+        } else {
+            app.lock_sessions().remove(&session.id);
+            session.end().await;
+        }
+    }
+    reply(StatusCode::OK, collected, false, json_ok, session_header)
+}
+
+async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&*app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: GET opens a text/event-stream",
+        )
+        .into_response();
+    }
+    let (sender, receiver) = mpsc::channel::<Value>(MAX_QUEUED);
+    {
+        let mut router = session.router();
+        while let Some(message) = router.queued.pop_front() {
+            if sender.try_send(message).is_err() {
+                break;
+            }
+        }
+        router.stream = Some(sender);
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        let event = Event::default().event("message").data(message.to_string());
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&*app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    app.lock_sessions().remove(&session.id);
+    session.end().await;
+    for index in 0..session.multi.server_count() {
+        let routed = session
+            .multi
+            .upstream_closed(index, "the client ended the session");
+        session.perform(routed, None).await;
+    }
+    StatusCode::OK.into_response()
+}

@@ -660,7 +660,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     }
     let mut catalog = Catalog::open(&path).unwrap();
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
-    assert!(SCHEMA_VERSION >= 2);
+    const { assert!(SCHEMA_VERSION >= 2) };
     let card = catalog.find_servers("acme/weather").unwrap().remove(0);
     assert_eq!(card.record.stars, Some(5), "the old row is kept");
     assert_eq!(card.record.archived, None, "unknown until a source says");

@@ -512,7 +512,7 @@ async fn discover(
             items.push(sighting_item("seeds", record.name.clone(), &record, None));
         }
     }
-    let mut github_done: Option<(BTreeMap<String, Vec<github::Window>>, Vec<String>)> = None;
+    let mut github_done: Option<GithubDone> = None;
     if let Some(searched) = github_search {
         let entry = summary.sources.entry("github".to_owned()).or_default();
         match searched {
@@ -999,6 +999,10 @@ fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crat
     })?;
     Ok(())
 }
+
+/// A finished GitHub discovery: the leaf search windows per query, and the listings that
+/// answered "not modified".
+type GithubDone = (BTreeMap<String, Vec<github::Window>>, Vec<String>);
 
 /// What the extraction step did for one item.
 #[derive(Debug, Default)]

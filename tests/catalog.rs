@@ -592,48 +592,6 @@ fn the_search_index_follows_changed_and_removed_tools() {
     );
 }
 
-/// A "could not read" marker is kept while sightings know nothing of the tools, replaced
-/// by a newer reason, and cleared when a tool list is stored.
-#[test]
-fn the_could_not_read_marker_lasts_until_tools_are_stored() {
-    let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
-    let marked = |reason: Option<&str>| ServerEntry {
-        tools_unread: reason.map(str::to_owned),
-        server: server("acme/openapi"),
-        tools: None,
-    };
-    catalog
-        .store_server(&marked(Some(
-            "imports mcp but registers its tools dynamically",
-        )))
-        .unwrap();
-    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
-    assert!(card.tools.is_empty());
-    assert_eq!(
-        card.tools_unread.as_deref(),
-        Some("imports mcp but registers its tools dynamically")
-    );
-    catalog.store_server(&marked(None)).unwrap();
-    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
-    assert!(
-        card.tools_unread.is_some(),
-        "a sighting without tools keeps it"
-    );
-    catalog
-        .store_server(&ServerEntry {
-            tools_unread: None,
-            server: server("acme/openapi"),
-            tools: Some(vec![ToolEntry {
-                tool: ToolDef::new("get_page", "Read one page."),
-                classification: None,
-            }]),
-        })
-        .unwrap();
-    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
-    assert_eq!(card.tools.len(), 1);
-    assert_eq!(card.tools_unread, None, "a stored tool list clears it");
-}
-
 #[test]
 fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     let dir = tempfile::tempdir().unwrap();
@@ -694,4 +652,88 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     // Opening again migrates nothing more.
     let catalog = Catalog::open(&path).unwrap();
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
+/// A "could not read" marker is kept while sightings know nothing of the tools, replaced
+/// by a newer reason, and cleared when a tool list is stored.
+#[test]
+fn the_could_not_read_marker_lasts_until_tools_are_stored() {
+    let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
+    let marked = |reason: Option<&str>| ServerEntry {
+        tools_unread: reason.map(str::to_owned),
+        server: server("acme/openapi"),
+        tools: None,
+    };
+    catalog
+        .store_server(&marked(Some(
+            "imports mcp but registers its tools dynamically",
+        )))
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(card.tools.is_empty());
+    assert_eq!(
+        card.tools_unread.as_deref(),
+        Some("imports mcp but registers its tools dynamically")
+    );
+    catalog.store_server(&marked(None)).unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(
+        card.tools_unread.is_some(),
+        "a sighting without tools keeps it"
+    );
+    catalog
+        .store_server(&ServerEntry {
+            tools_unread: None,
+            server: server("acme/openapi"),
+            tools: Some(vec![ToolEntry {
+                tool: ToolDef::new("get_page", "Read one page."),
+                classification: None,
+            }]),
+        })
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert_eq!(card.tools.len(), 1);
+    assert_eq!(card.tools_unread, None, "a stored tool list clears it");
+}
+
+/// A "could not read" marker is kept while sightings know nothing of the tools, replaced
+/// by a newer reason, and cleared when a tool list is stored.
+#[test]
+fn the_could_not_read_marker_lasts_until_tools_are_stored() {
+    let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
+    let marked = |reason: Option<&str>| ServerEntry {
+        tools_unread: reason.map(str::to_owned),
+        server: server("acme/openapi"),
+        tools: None,
+    };
+    catalog
+        .store_server(&marked(Some(
+            "imports mcp but registers its tools dynamically",
+        )))
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(card.tools.is_empty());
+    assert_eq!(
+        card.tools_unread.as_deref(),
+        Some("imports mcp but registers its tools dynamically")
+    );
+    catalog.store_server(&marked(None)).unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(
+        card.tools_unread.is_some(),
+        "a sighting without tools keeps it"
+    );
+    catalog
+        .store_server(&ServerEntry {
+            tools_unread: None,
+            server: server("acme/openapi"),
+            tools: Some(vec![ToolEntry {
+                tool: ToolDef::new("get_page", "Read one page."),
+                classification: None,
+            }]),
+        })
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert_eq!(card.tools.len(), 1);
+    assert_eq!(card.tools_unread, None, "a stored tool list clears it");
 }

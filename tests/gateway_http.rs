@@ -941,3 +941,116 @@ async fn a_remote_upstream_gets_the_injected_headers_and_never_the_clients_token
         );
     }
 }
+
+/// The hidden in-process upstream (what the throughput benchmark measures) goes through
+/// the same judge, schema validation, limits, audit and session code as a child: the
+/// same calls get the same answers, the upstream sees only the allowed ones, and no child
+/// process is started.
+#[tokio::test]
+async fn an_in_process_upstream_is_judged_like_a_child() {
+    let gateway = HttpGateway::start_args(Path::new(POLICY), &["--in-process-test-upstream"]);
+    let session = open(&gateway.client, &gateway.url, &[]).await;
+    let (_, _, listed) = post(
+        &gateway.client,
+        &gateway.url,
+        Some(&session),
+        &[],
+        r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+    )
+    .await;
+    let names: Vec<&str> = listed["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"echo"), "{names:?}");
+    assert!(!names.contains(&"run_command"), "hidden tools are removed");
+
+    let allowed = call(&gateway, &session, 2, "echo", json!({"text": "hello"})).await;
+    assert_eq!(result_text(&allowed), r#"echo ran with {"text":"hello"}"#);
+    let hidden = call(
+        &gateway,
+        &session,
+        3,
+        "run_command",
+        json!({"command": "ls"}),
+    )
+    .await;
+    assert_eq!(hidden["error"]["code"], json!(-32602), "{hidden}");
+    let denied = call(
+        &gateway,
+        &session,
+        4,
+        "delete_repo",
+        json!({"owner": "o", "repo": "r"}),
+    )
+    .await;
+    assert_eq!(
+        result_text(&denied),
+        "[POLICY DENIED] tools.delete_repo.deny_if[0]: Deleting repositories is not allowed."
+    );
+    for id in [5, 6] {
+        let sum = call(&gateway, &session, id, "add", json!({"a": 1, "b": 2})).await;
+        assert_eq!(result_text(&sum), "3");
+    }
+    let limited = call(&gateway, &session, 7, "add", json!({"a": 1, "b": 2})).await;
+    assert!(
+        result_text(&limited).contains("rate limit reached"),
+        "{limited}"
+    );
+    let invalid = call(&gateway, &session, 8, "echo", json!({"text": 5})).await;
+    assert!(
+        result_text(&invalid).starts_with("[POLICY DENIED] inputSchema:"),
+        "{invalid}"
+    );
+    // An upstream failure gives back what the call reserved, as with a child.
+    for id in [9, 10] {
+        let failed = call(&gateway, &session, id, "rpc_fail", json!({})).await;
+        assert_eq!(failed["error"]["code"], json!(-32603), "{failed}");
+    }
+
+    assert_eq!(
+        gateway.upstream_call_names(),
+        vec!["echo", "add", "add", "rpc_fail", "rpc_fail"]
+    );
+    assert_eq!(
+        gateway.children(),
+        0,
+        "no child process for an in-process upstream"
+    );
+    let audit = std::fs::read_to_string(gateway.dir.path().join("audit.jsonl")).unwrap();
+    let decisions: Vec<Value> = audit
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(
+        decisions
+            .iter()
+            .any(|record| record["tool"] == "delete_repo"),
+        "{audit}"
+    );
+    assert!(
+        decisions.iter().any(|record| record["tool"] == "echo"),
+        "{audit}"
+    );
+
+    // A crash ends that session only.
+    let other = open(&gateway.client, &gateway.url, &[]).await;
+    let crashed = call(&gateway, &session, 11, "crash", json!({})).await;
+    assert_eq!(crashed["error"]["code"], json!(-32001), "{crashed}");
+    let ping = r#"{"jsonrpc":"2.0","id":12,"method":"ping"}"#;
+    let mut status = 0;
+    for _ in 0..100 {
+        status = post(&gateway.client, &gateway.url, Some(&session), &[], ping)
+            .await
+            .0;
+        if status == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 404, "the crashed session is gone");
+    let fine = call(&gateway, &other, 13, "echo", json!({"text": "ok"})).await;
+    assert_eq!(fine["result"]["isError"], json!(false));
+}

@@ -58,6 +58,11 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             grants,
             max_sessions: args.max_sessions,
             remote,
+            in_process: args.in_process_test_upstream.then(|| {
+                crate::gateway::inproc::InProcess::test_server(
+                    std::env::var_os("MCPWARDEN_TEST_LOG").map(Into::into),
+                )
+            }),
             policy_path: Some(policy_path.clone()),
             watch: !args.no_watch,
         };

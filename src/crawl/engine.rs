@@ -239,6 +239,10 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    // A bad --since is refused before a run is recorded (it would look resumable).
+    if let Some(since) = &config.since {
+        since_forms(since)?;
+    }
     let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),
@@ -319,6 +323,9 @@ fn registry_state_key(registry_url: &str) -> String {
 fn github_state_key(api: &str) -> String {
     format!("github-windows {}", api.trim_end_matches('/'))
 }
+
+/// Per full query, the GitHub search windows a search ended with.
+type SearchWindows = BTreeMap<String, Vec<github::Window>>;
 
 /// How far before its start a listing's time is recorded: the registry stamps `updatedAt`
 /// with its own clock, and an entry updated while we listed must be asked for again.
@@ -418,16 +425,15 @@ async fn discover(
     };
     let registry_started = time::OffsetDateTime::now_utc() - REGISTRY_CLOCK_MARGIN;
     let github_key = github_state_key(&config.github_url);
-    let remembered: Option<BTreeMap<String, Vec<github::Window>>> =
-        if incremental && clients.github.is_some() {
-            let catalog = lock(catalog);
-            let value = catalog.crawl_state(&github_key)?;
-            // Forgotten until this search's items are in the frontier (see above).
-            catalog.set_crawl_state(&github_key, None)?;
-            value.and_then(|value| serde_json::from_value(value).ok())
-        } else {
-            None
-        };
+    let remembered: Option<SearchWindows> = if incremental && clients.github.is_some() {
+        let catalog = lock(catalog);
+        let value = catalog.crawl_state(&github_key)?;
+        // Forgotten until this search's items are in the frontier (see above).
+        catalog.set_crawl_state(&github_key, None)?;
+        value.and_then(|value| serde_json::from_value(value).ok())
+    } else {
+        None
+    };
     let registry_listing = async {
         if !enabled(Source::Registry) {
             return None;
@@ -512,7 +518,8 @@ async fn discover(
             items.push(sighting_item("seeds", record.name.clone(), &record, None));
         }
     }
-    let mut github_done: Option<GithubDone> = None;
+    // The windows the search ended with, and those it did not read again.
+    let mut github_done: Option<(SearchWindows, Vec<String>)> = None;
     if let Some(searched) = github_search {
         let entry = summary.sources.entry("github".to_owned()).or_default();
         match searched {
@@ -999,10 +1006,6 @@ fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crat
     })?;
     Ok(())
 }
-
-/// A finished GitHub discovery: the leaf search windows per query, and the listings that
-/// answered "not modified".
-type GithubDone = (BTreeMap<String, Vec<github::Window>>, Vec<String>);
 
 /// What the extraction step did for one item.
 #[derive(Debug, Default)]

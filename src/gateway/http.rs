@@ -19,6 +19,7 @@ use std::ffi::OsString;
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,7 @@ use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
+use super::inproc::InProcess;
 use super::judge::{Action, Session, Shared};
 use super::stdio::{Line, read_line_capped};
 
@@ -163,6 +165,9 @@ pub struct HttpOptions {
     pub max_sessions: usize,
     /// Forward to this remote server instead of starting `command` per session.
     pub remote: Option<Remote>,
+    /// Start this server inside the gateway per session instead of `command` (benchmarks
+    /// and tests: it measures the gateway without a child's pipes).
+    pub in_process: Option<InProcess>,
     pub policy_path: Option<PathBuf>,
     pub watch: bool,
 }
@@ -174,7 +179,7 @@ pub async fn run(
     options: HttpOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<i32, HttpError> {
-    if options.command.is_empty() && options.remote.is_none() {
+    if options.command.is_empty() && options.remote.is_none() && options.in_process.is_none() {
         return Err(HttpError::NoCommand);
     }
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -200,6 +205,7 @@ pub async fn run(
         grants: options.grants,
         max_sessions: options.max_sessions,
         remote: options.remote.map(Arc::new),
+        in_process: options.in_process,
     });
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
@@ -258,6 +264,7 @@ struct App {
     grants: Option<Grants>,
     max_sessions: usize,
     remote: Option<Arc<Remote>>,
+    in_process: Option<InProcess>,
 }
 
 /// What the checks before the judge need to know; `multi_http` shares them.
@@ -324,6 +331,7 @@ impl App {
                 router: Mutex::new(Router::default()),
                 child: Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
+                closed: AtomicBool::new(false),
                 remote: Some((
                     remote.clone(),
                     Arc::new(Mutex::new(None)),
@@ -337,6 +345,10 @@ impl App {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(writer);
             return self.register(session);
+        }
+        if let Some(in_process) = &self.in_process {
+            let (stdout, stdin) = tokio::io::split(in_process.connect());
+            return self.attach(id, grant, stdin, stdout, None);
         }
         let (program, args) = self
             .command
@@ -355,11 +367,24 @@ impl App {
                     program.to_string_lossy()
                 ))
             })?;
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(OpenError::Spawn(
                 "the child's pipes were not created".to_owned(),
             ));
         };
+        self.attach(id, grant, stdin, stdout, Some(child))
+    }
+
+    /// Starts a session whose upstream speaks newline-delimited JSON-RPC on `stdin` and
+    /// `stdout`: a child's pipes, or an in-process server's end of an in-memory pipe.
+    fn attach(
+        self: &Arc<Self>,
+        id: String,
+        grant: Option<String>,
+        mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
+        child: Option<Child>,
+    ) -> Result<Arc<HttpSession>, OpenError> {
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
         let session = Arc::new(HttpSession {
@@ -368,8 +393,9 @@ impl App {
             grant,
             to_child,
             router: Mutex::new(Router::default()),
-            child: Mutex::new(Some(child)),
+            child: Mutex::new(child),
             tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
             remote: None,
         });
         let writer = tokio::spawn(async move {
@@ -405,9 +431,8 @@ impl App {
                 }
                 // The upstream is gone: every request left unanswered gets an error, and
                 // the session ends.
-                let actions = session.judge.upstream_closed("it exited");
-                session.perform(actions, None).await;
                 app.lock_sessions().remove(&session.id);
+                session.close_upstream("it exited").await;
                 session.router().stream = None;
             })
         };
@@ -468,6 +493,8 @@ struct HttpSession {
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Set once the upstream has gone, before its requests are answered with errors.
+    closed: AtomicBool,
     /// With `--upstream URL`: the remote and the session id it gave us.
     remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
 }
@@ -561,6 +588,15 @@ impl HttpSession {
             router.queued.pop_front();
         }
         None
+    }
+
+    /// The upstream has gone: every request in flight gets an error. A POST that reached
+    /// the judge just before this looks at `closed` afterwards and answers its own
+    /// requests the same way, so none waits for an upstream that is no longer there.
+    async fn close_upstream(&self, why: &str) {
+        self.closed.store(true, Ordering::SeqCst);
+        let actions = self.judge.upstream_closed(why);
+        self.perform(actions, None).await;
     }
 
     /// Kills the upstream and stops the session's tasks.
@@ -1049,6 +1085,11 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     let mut collected: Vec<Value> = Vec::new();
     let actions = session.judge.from_client(&body);
     session.perform(actions, Some(&mut collected)).await;
+    if session.closed.load(Ordering::SeqCst) {
+        // The upstream went away while this POST was being judged (see `close_upstream`).
+        let actions = session.judge.upstream_closed("it exited");
+        session.perform(actions, Some(&mut collected)).await;
+    }
 
     if request_ids.is_empty() {
         drop(guard);
@@ -1223,9 +1264,6 @@ async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     app.lock_sessions().remove(&session.id);
     session.end().await;
     // Requests still waiting get their error from the judge.
-    let actions = session
-        .judge
-        .upstream_closed("the client ended the session");
-    session.perform(actions, None).await;
+    session.close_upstream("the client ended the session").await;
     StatusCode::OK.into_response()
 }

@@ -11,6 +11,7 @@
 pub mod audit;
 pub mod config;
 pub mod http;
+pub mod inproc;
 pub mod judge;
 pub mod multi;
 pub mod multi_http;

@@ -21,7 +21,7 @@ pub use jsonl::{
 pub use query::{
     SearchHit, SearchQuery, ServerCard, ServerSummary, Stats, ToolCard, ToolForClassification,
 };
-pub use store::{ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
+pub use store::{ClassifyCounts, ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 
 /// Every migration, in order. Append only: a released migration never changes.
 const MIGRATIONS: &[(&str, &str)] = &[

@@ -576,6 +576,14 @@ impl Catalog {
         })
     }
 
+    /// How many tools the catalogue holds.
+    pub fn tool_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM tools", [], |row| row.get::<_, i64>(0))
+            .map(|count| count.max(0) as u64)
+            .map_err(|source| self.sql_error(source))
+    }
+
     /// Every tool with what the classifier needs, in a stable order (server name, then
     /// tool name).
     ///
@@ -586,14 +594,9 @@ impl Catalog {
     pub fn tools_for_classification(&self) -> Result<Vec<ToolForClassification>> {
         let raws: Vec<RawToolForClassification> = self
             .conn
-            .prepare_cached(
-                "SELECT t.id, t.name, t.title, t.description, t.input_schema, t.annotations,
-                        t.annotation_source, t.method, t.location, t.confidence,
-                        t.definition_hash, s.name, s.description
-                 FROM tools t
-                 JOIN servers s ON s.id = t.server_id
-                 ORDER BY s.name, t.name",
-            )
+            .prepare_cached(&format!(
+                "{TOOLS_FOR_CLASSIFICATION} ORDER BY s.name, t.name"
+            ))
             .and_then(|mut statement| {
                 statement
                     .query_map([], RawToolForClassification::read)?
@@ -609,8 +612,17 @@ impl Catalog {
     }
 }
 
+/// The columns the classifier reads, in the order [`RawToolForClassification::read`]
+/// takes them; callers add the order.
+pub(super) const TOOLS_FOR_CLASSIFICATION: &str =
+    "SELECT t.id, t.name, t.title, t.description, t.input_schema, t.annotations,
+            t.annotation_source, t.method, t.location, t.confidence,
+            t.definition_hash, s.name, s.description
+     FROM tools t
+     JOIN servers s ON s.id = t.server_id";
+
 /// One row of [`Catalog::tools_for_classification`], before its JSON is parsed.
-struct RawToolForClassification {
+pub(super) struct RawToolForClassification {
     tool_id: i64,
     tool: RawToolDef,
     definition_hash: String,
@@ -619,7 +631,7 @@ struct RawToolForClassification {
 }
 
 impl RawToolForClassification {
-    fn read(row: &Row) -> rusqlite::Result<RawToolForClassification> {
+    pub(super) fn read(row: &Row) -> rusqlite::Result<RawToolForClassification> {
         Ok(RawToolForClassification {
             tool_id: row.get(0)?,
             tool: RawToolDef::read(row)?,
@@ -630,7 +642,7 @@ impl RawToolForClassification {
     }
 
     /// Converts the row; the tool columns go through the same [`RawToolDef`] as cards do.
-    fn parse(self) -> Result<ToolForClassification> {
+    pub(super) fn parse(self) -> Result<ToolForClassification> {
         Ok(ToolForClassification {
             tool_id: self.tool_id,
             server_name: self.server_name,

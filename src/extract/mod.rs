@@ -293,6 +293,10 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
     }
 
     for (server_root, (name, import)) in sdk_imports {
+        // The SDK's own package mentions itself; it is a library, not a server.
+        if name == import.sdk || name.ends_with(&format!("/{}", import.sdk)) {
+            continue;
+        }
         let group = groups.entry(server_root).or_insert_with(|| Group {
             name,
             tools: Vec::new(),

@@ -113,7 +113,7 @@ pub fn extract_whole(file: &SourceFile<'_>) -> FileOutcome {
             };
         }
     };
-    let (mut outcome, _) = read_tree(file, &tree);
+    let (mut outcome, _) = read_tree(file, &tree, &method_name_matches(file.text));
     outcome.syntax_error_row = syntax_error_row;
     outcome
 }
@@ -136,43 +136,58 @@ fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOu
         return None;
     }
     let starts = window::statement_starts(text)?;
+    let matches = method_name_matches(text);
     let mut windows = window::Windows::default();
-    for (start, _) in method_name_matches(text) {
-        windows.add_statement_at(&starts, start);
+    for (start, _) in &matches {
+        windows.add_statement_at(&starts, *start);
     }
     windows.normalise();
     if windows.is_empty() {
         // No method name at all: nothing registers here, whichever way it is parsed.
         return Some(FileOutcome::default());
     }
+    let lines = window::LineIndex::new(text);
     let limit = (text.len() as f64 * max_share) as usize;
     for _ in 0..WINDOW_MAX_ROUNDS {
         if windows.bytes() > limit {
             return None;
         }
-        let tree = syntax::parse_ranges(grammar_of(file), text, &windows.ranges(text))?;
+        let tree = syntax::parse_ranges(grammar_of(file), text, &windows.ranges(&lines))?;
         if tree.root_node().has_error() {
             return None;
         }
-        let (outcome, missing) = read_tree(file, &tree);
+        let (outcome, missing) = read_tree(file, &tree, &matches);
+        if missing.is_empty() {
+            return Some(outcome);
+        }
         let before = windows.clone();
-        for name in &missing {
-            // Each statement that holds the name outside the windows, once.
-            let mut statements: Vec<usize> = whole_word_occurrences(text, name)
-                .filter(|at| !windows.contains(*at))
-                .map(|at| starts.partition_point(|start| *start <= at))
-                .collect();
-            statements.dedup();
-            for index in statements {
-                let (Some(begin), Some(end)) = (starts.get(index - 1), starts.get(index)) else {
-                    continue;
-                };
-                if text
-                    .get(*begin..*end)
-                    .is_some_and(|statement| window::declares(statement, name))
-                {
-                    windows.add_statement_at(&starts, *begin);
-                }
+        // Each (statement, name) outside the windows, once, in one pass over the text.
+        let mut candidates: Vec<(usize, usize)> = Vec::new();
+        let finder = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&missing)
+            .ok()?;
+        let bytes = text.as_bytes();
+        for found in finder.find_iter(text) {
+            let (start, end) = (found.start(), found.end());
+            let whole = (start == 0 || !is_ident_byte(bytes[start - 1]))
+                && bytes.get(end).is_none_or(|byte| !is_ident_byte(*byte));
+            if whole && !windows.contains(start) {
+                let statement = starts.partition_point(|begin| *begin <= start);
+                candidates.push((statement, found.pattern().as_usize()));
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for (index, name) in candidates {
+            let (Some(begin), Some(end)) = (starts.get(index - 1), starts.get(index)) else {
+                continue;
+            };
+            if text
+                .get(*begin..*end)
+                .is_some_and(|statement| window::declares(statement, &missing[name]))
+            {
+                windows.add_statement_at(&starts, *begin);
             }
         }
         windows.normalise();
@@ -187,7 +202,11 @@ fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOu
 
 /// Runs every registration of a parsed tree; also returns the names looked up that the
 /// tree does not declare.
-fn read_tree(file: &SourceFile<'_>, tree: &tree_sitter::Tree) -> (FileOutcome, Vec<String>) {
+fn read_tree(
+    file: &SourceFile<'_>,
+    tree: &tree_sitter::Tree,
+    matches: &[(usize, usize)],
+) -> (FileOutcome, Vec<String>) {
     let mut outcome = FileOutcome::default();
     let imports = ImportCache::default();
     let evaluator = Evaluator::new(file.text, file, &imports);
@@ -195,22 +214,11 @@ fn read_tree(file: &SourceFile<'_>, tree: &tree_sitter::Tree) -> (FileOutcome, V
         evaluator: &evaluator,
         outcome: &mut outcome,
     };
-    for call in registration_calls(tree.root_node(), file.text) {
+    for call in registration_calls(tree.root_node(), file.text, matches) {
         reader.registration(call);
     }
     let missing = evaluator.missing_names();
     (outcome, missing)
-}
-
-/// Byte offsets of `name` as a whole identifier in `text`.
-fn whole_word_occurrences<'a>(text: &'a str, name: &'a str) -> impl Iterator<Item = usize> + 'a {
-    let bytes = text.as_bytes();
-    text.match_indices(name).filter_map(move |(start, found)| {
-        let end = start + found.len();
-        let clear_before = start == 0 || !is_ident_byte(bytes[start - 1]);
-        let clear_after = bytes.get(end).is_none_or(|byte| !is_ident_byte(*byte));
-        (clear_before && clear_after).then_some(start)
-    })
 }
 
 fn is_ident_byte(byte: u8) -> bool {
@@ -256,12 +264,12 @@ static METHOD_MATCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
 /// name, so each whole-identifier occurrence of one is looked up in the tree
 /// (`descendant_for_byte_range`) and climbed to its call. On a 1 MB bundle this visits a
 /// few nodes per occurrence instead of every node of the file.
-fn registration_calls<'t>(root: Node<'t>, text: &str) -> Vec<Node<'t>> {
+fn registration_calls<'t>(root: Node<'t>, text: &str, matches: &[(usize, usize)]) -> Vec<Node<'t>> {
     if METHOD_MATCHER.is_none() {
         return registration_calls_by_walk(root, text);
     }
     let mut calls: Vec<Node<'t>> = Vec::new();
-    for (start, end) in method_name_matches(text) {
+    for &(start, end) in matches {
         if start < root.start_byte() || end > root.end_byte() {
             continue;
         }

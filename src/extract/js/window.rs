@@ -417,9 +417,8 @@ impl Windows {
         self.spans.is_empty()
     }
 
-    /// The spans as tree-sitter ranges over `text`, with rows and columns.
-    pub fn ranges(&self, text: &str) -> Vec<Range> {
-        let lines = LineIndex::new(text);
+    /// The spans as tree-sitter ranges, with rows and columns from `lines`.
+    pub fn ranges(&self, lines: &LineIndex) -> Vec<Range> {
         self.spans
             .iter()
             .map(|(begin, end)| Range {
@@ -432,12 +431,13 @@ impl Windows {
     }
 }
 
-struct LineIndex {
+/// Where each line of a text starts, for tree-sitter's points.
+pub struct LineIndex {
     newlines: Vec<usize>,
 }
 
 impl LineIndex {
-    fn new(text: &str) -> Self {
+    pub fn new(text: &str) -> Self {
         LineIndex {
             newlines: text
                 .bytes()
@@ -549,7 +549,7 @@ mod tests {
         assert_eq!(windows.spans, [(0, 4), (6, 8)]);
         assert!(windows.contains(3) && !windows.contains(4) && windows.contains(7));
         assert_eq!(windows.bytes(), 6);
-        let ranges = windows.ranges("a;b;\nc;d;");
+        let ranges = windows.ranges(&LineIndex::new("a;b;\nc;d;"));
         assert_eq!(ranges[1].start_point, Point { row: 1, column: 1 });
     }
 }

@@ -7,6 +7,11 @@ use mcpwarden::catalog::ToolForClassification;
 use mcpwarden::classify::{RuleSet, ServerContext};
 use mcpwarden::model::ToolDef;
 
+/// The allocator the `mcpwarden` binary uses (src/main.rs), so the bench measures what
+/// `classify` and `crawl` run with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const TOOLS: usize = 100_000;
 
 fn corpus() -> Vec<ToolForClassification> {

@@ -3,11 +3,17 @@
 # of 10 tools each, drawn from the labelled set, imported once; each run classifies a
 # fresh copy of the unclassified catalogue, so every run writes all 100,000 verdicts.
 # Usage: benches/classify_e2e.sh [runs]   (builds the release binary first)
+#        MCPWARDEN_BIN=/path/to/mcpwarden benches/classify_e2e.sh [runs]   (times that binary
+#        instead, without building: to compare two builds back to back)
 set -euo pipefail
 runs=${1:-5}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet
-bin=target/release/mcpwarden
+if [ -n "${MCPWARDEN_BIN:-}" ]; then
+  bin=$MCPWARDEN_BIN
+else
+  cargo build --release --quiet
+  bin=target/release/mcpwarden
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 python3 - "$work/catalog.jsonl" <<'PY'

@@ -7,11 +7,14 @@
 #   4. `gateway --config` with three servers (calls to the first one),
 # each run back to back, printing p50 and p99 of the round trip in microseconds, and the
 # `tools/list` time with three servers (one fan-out).
-# Usage: benches/gateway_config.sh [calls]   (builds the release binaries first)
+# Usage: benches/gateway_config.sh [calls]   (builds the release binaries first, unless
+# MCPWARDEN_BENCH_NO_BUILD=1: then the ones already in target/release are used)
 set -euo pipefail
 calls=${1:-3000}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin mcpwarden --bin mcpwarden-test-server
+if [ "${MCPWARDEN_BENCH_NO_BUILD:-}" != 1 ]; then
+  cargo build --release --quiet --bin mcpwarden --bin mcpwarden-test-server
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$work/policies"

@@ -61,6 +61,10 @@ pub enum Command {
     /// server, relays JSON-RPC over stdio in both directions, hides and refuses tools as the
     /// policy says, and exits with the server's exit code. The policy is reloaded when its
     /// file changes and on SIGHUP; a policy that fails validation stops the start.
+    ///
+    /// Several servers behind one endpoint: `mcpwarden gateway --config mcp.json
+    /// --policies DIR` runs every server of an MCP client's `mcpServers` file, each under
+    /// `DIR/<server>.json`, with tools named `<server>__<tool>`.
     Gateway(GatewayArgs),
     /// Read the gateway's audit log.
     #[command(subcommand)]
@@ -390,7 +394,11 @@ pub struct GatewayArgs {
     /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
     /// with its own policy (`--policies DIR/<server>.json`); tools are named
     /// `<server>__<tool>`.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["policy", "command", "upstream"])]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["policy", "command", "upstream", "in_process_test_upstream"]
+    )]
     pub config: Option<PathBuf>,
     /// With --config: the folder of policies, one `<server>.json` each. Default:
     /// `mcpwarden-policies` beside the config file (as `wrap` uses).

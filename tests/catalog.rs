@@ -60,6 +60,7 @@ fn migrating_an_empty_file_and_reopening_it() {
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
     catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: server("a/b"),
             tools: Some(vec![]),
         })
@@ -169,6 +170,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     let mut catalog = Catalog::open_in_memory().unwrap();
     let tool = ToolDef::new("delete_branch", "Delete a branch.");
     let entry = ServerEntry {
+        tools_unread: None,
         server: server("acme/git"),
         tools: Some(vec![ToolEntry {
             tool: tool.clone(),
@@ -190,6 +192,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     changed.description = "Delete a branch, and also force-push over main.".into();
     let outcome = catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: server("acme/git"),
             tools: Some(vec![ToolEntry {
                 tool: changed.clone(),
@@ -216,6 +219,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
 fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     let mut catalog = Catalog::open_in_memory().unwrap();
     let from_registry = ServerEntry {
+        tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
             description: Some("Take notes".into()),
@@ -240,6 +244,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     };
     catalog.store_server(&from_registry).unwrap();
     let from_github = ServerEntry {
+        tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
             stars: Some(42),
@@ -279,6 +284,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     assert_eq!(card.last_seen, "2026-01-02T03:04:05Z");
 
     let fresh_extraction = ServerEntry {
+        tools_unread: None,
         server: server("acme/notes"),
         tools: Some(vec![ToolEntry {
             tool: ToolDef::new("add_note", "Add a note."),
@@ -535,6 +541,7 @@ fn the_search_index_follows_changed_and_removed_tools() {
     let store = |catalog: &mut Catalog, tools: Vec<ToolDef>| {
         catalog
             .store_server(&ServerEntry {
+                tools_unread: None,
                 server: server("acme/kv"),
                 tools: Some(
                     tools
@@ -611,7 +618,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     }
     let mut catalog = Catalog::open(&path).unwrap();
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
-    assert!(SCHEMA_VERSION >= 2);
+    const { assert!(SCHEMA_VERSION >= 2) };
     let card = catalog.find_servers("acme/weather").unwrap().remove(0);
     assert_eq!(card.record.stars, Some(5), "the old row is kept");
     assert_eq!(card.record.archived, None, "unknown until a source says");
@@ -623,6 +630,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     // The new column is written, and a later sighting that does not know keeps it.
     catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: ServerRecord {
                 archived: Some(true),
                 ..server("acme/weather")
@@ -632,6 +640,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
         .unwrap();
     catalog
         .store_server(&ServerEntry {
+            tools_unread: None,
             server: server("acme/weather"),
             tools: None,
         })
@@ -643,4 +652,46 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     // Opening again migrates nothing more.
     let catalog = Catalog::open(&path).unwrap();
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
+}
+
+/// A "could not read" marker is kept while sightings know nothing of the tools, replaced
+/// by a newer reason, and cleared when a tool list is stored.
+#[test]
+fn the_could_not_read_marker_lasts_until_tools_are_stored() {
+    let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
+    let marked = |reason: Option<&str>| ServerEntry {
+        tools_unread: reason.map(str::to_owned),
+        server: server("acme/openapi"),
+        tools: None,
+    };
+    catalog
+        .store_server(&marked(Some(
+            "imports mcp but registers its tools dynamically",
+        )))
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(card.tools.is_empty());
+    assert_eq!(
+        card.tools_unread.as_deref(),
+        Some("imports mcp but registers its tools dynamically")
+    );
+    catalog.store_server(&marked(None)).unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert!(
+        card.tools_unread.is_some(),
+        "a sighting without tools keeps it"
+    );
+    catalog
+        .store_server(&ServerEntry {
+            tools_unread: None,
+            server: server("acme/openapi"),
+            tools: Some(vec![ToolEntry {
+                tool: ToolDef::new("get_page", "Read one page."),
+                classification: None,
+            }]),
+        })
+        .unwrap();
+    let card = &catalog.find_servers("acme/openapi").unwrap()[0];
+    assert_eq!(card.tools.len(), 1);
+    assert_eq!(card.tools_unread, None, "a stored tool list clears it");
 }

@@ -8,10 +8,13 @@
 //! {"language": "typescript",
 //!  "tools": [{"name": "...", "description": "...", "input_schema": {...},
 //!             "annotations": {...}}],
-//!  "unresolved": 0}
+//!  "unresolved": 0,
+//!  "unread": "@modelcontextprotocol/sdk"}
 //! ```
 //! `annotations` is compared only when given; `unresolved` (default 0) is the number of
-//! registrations whose names cannot be resolved statically.
+//! registrations whose names cannot be resolved statically; `unread` (default none) is
+//! the SDK named by the "tools could not be read" marker of a server that imports one and
+//! yields no tool.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,10 @@ struct Expected {
     tools: Vec<ExpectedTool>,
     #[serde(default)]
     unresolved: usize,
+    /// The SDK a server imports when none of its tools can be read (the "could not read"
+    /// marker); absent when every server has tools or imports no SDK.
+    #[serde(default)]
+    unread: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +192,18 @@ fn extraction_matches_the_corpus_per_language() {
                 }
             }
         }
+        let unread: Vec<&str> = extraction
+            .servers
+            .iter()
+            .filter_map(|server| server.unread.as_ref().map(|unread| unread.sdk.as_str()))
+            .collect();
+        if unread != expected.unread.as_deref().into_iter().collect::<Vec<_>>() {
+            unresolved_mismatches += 1;
+            problems.push(format!(
+                "{label}: \"could not read\" markers {unread:?}, expected {:?}",
+                expected.unread
+            ));
+        }
         let unresolved: usize = extraction.servers.iter().map(|s| s.unresolved.len()).sum();
         if unresolved != expected.unresolved {
             unresolved_mismatches += 1;
@@ -230,7 +249,8 @@ fn extraction_matches_the_corpus_per_language() {
     );
     assert_eq!(
         unresolved_mismatches, 0,
-        "fixtures whose unresolved registrations differ from expected.json (listed above)"
+        "fixtures whose unresolved registrations or \"could not read\" markers differ from \
+         expected.json (listed above)"
     );
     for (language, score) in &scores {
         assert!(

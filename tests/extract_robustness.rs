@@ -239,3 +239,40 @@ fn a_manifest_that_is_not_json_does_not_stop_the_rest() {
     );
     assert_good_tool_found(&extraction);
 }
+
+/// The SDK's own package mentions itself everywhere; it is a library, so it gets no
+/// "could not read" marker, while a package that uses it does.
+#[test]
+fn the_sdk_package_itself_is_not_marked_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let sdk = dir.path().join("sdk");
+    std::fs::create_dir_all(sdk.join("dist")).unwrap();
+    std::fs::write(
+        sdk.join("package.json"),
+        r#"{"name": "@modelcontextprotocol/sdk", "version": "1.20.0"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        sdk.join("dist/index.js"),
+        "export * from \"@modelcontextprotocol/sdk/types.js\";\n",
+    )
+    .unwrap();
+    let user = dir.path().join("user");
+    std::fs::create_dir_all(&user).unwrap();
+    std::fs::write(user.join("package.json"), r#"{"name": "uses-the-sdk"}"#).unwrap();
+    std::fs::write(
+        user.join("index.js"),
+        "import { Server } from \"@modelcontextprotocol/sdk/server/index.js\";\n",
+    )
+    .unwrap();
+    let extraction =
+        mcpwarden::extract::extract_dir(dir.path(), &mcpwarden::extract::Options::default())
+            .unwrap();
+    let marked: Vec<&str> = extraction
+        .servers
+        .iter()
+        .filter(|server| server.unread.is_some())
+        .map(|server| server.name.as_str())
+        .collect();
+    assert_eq!(marked, ["uses-the-sdk"]);
+}

@@ -70,12 +70,13 @@ fn names(answer: &Value) -> Vec<String> {
         .collect()
 }
 
-const ALPHA_TOOLS: [&str; 6] = [
+const ALPHA_TOOLS: [&str; 7] = [
     "alpha__echo",
     "alpha__read_file",
     "alpha__delete_repo",
     "alpha__add",
     "alpha__crash",
+    "alpha__hang",
     "alpha__change_tools",
 ];
 const BETA_TOOLS: [&str; 4] = [
@@ -317,7 +318,17 @@ fn two_servers_behind_one_stdio_endpoint() {
 fn one_server_dying_leaves_the_other_working_over_stdio() {
     let mut gateway = StdioGateway::start();
     gateway.initialize();
-    assert_eq!(names(&gateway.list()).len(), 10);
+    assert_eq!(names(&gateway.list()).len(), 11);
+    // A cancelled call reaches its server's judge (which swallows a late answer); its id
+    // stays taken, so reusing it is refused at once instead of going unanswered.
+    gateway.send(
+        r#"{"jsonrpc":"2.0","id":500,"method":"tools/call","params":{"name":"alpha__hang","arguments":{}}}"#,
+    );
+    gateway
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":500}}"#);
+    let (answer, _) = gateway.request(json!({"jsonrpc": "2.0", "id": 500, "method": "tools/call",
+        "params": {"name": "alpha__echo", "arguments": {"text": "again"}}}));
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
     let id = gateway.id();
     let (answer, _) = gateway.request(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": {"name": "beta__crash", "arguments": {}}}));

@@ -1039,7 +1039,7 @@ async fn since_reaches_github_as_pushed_and_the_registry_as_updated_since() {
     );
 
     let error = crawl(
-        catalog,
+        catalog.clone(),
         CrawlConfig {
             since: Some("last tuesday".to_owned()),
             ..config
@@ -1050,4 +1050,10 @@ async fn since_reaches_github_as_pushed_and_the_registry_as_updated_since() {
     .await
     .unwrap_err();
     assert!(error.to_string().contains("last tuesday"), "{error}");
+    let catalog = catalog.lock().unwrap();
+    let last = catalog.last_crawl_run().unwrap().unwrap();
+    assert_eq!(
+        last.status, "finished",
+        "no run is recorded for a refused --since"
+    );
 }

@@ -215,3 +215,57 @@ fn the_cli_crawls_a_dir_alone_and_says_when_it_is_not_there() {
         .stderr(predicates::str::contains("local     unreachable:"))
         .stderr(predicates::str::contains("no such folder"));
 }
+
+/// A checkout that imports the MCP SDK but keeps its tools in a dependency is stored with
+/// a "could not read" marker, which `catalog show` prints instead of an empty tool list.
+#[test]
+fn a_server_whose_tools_cannot_be_read_is_shown_as_unread_not_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/servers/js-tools-in-dependency");
+    let checkout = dir.path().join("checkouts/browser-driver");
+    for file in ["package.json", "cli/index.js"] {
+        write(
+            &checkout.join(file),
+            &fs::read_to_string(fixture.join(file)).unwrap(),
+        );
+    }
+    let db = dir.path().join("catalog.db");
+    Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .args(["--db", db.to_str().unwrap(), "crawl", "--dir"])
+        .arg(dir.path().join("checkouts"))
+        .assert()
+        .success();
+    Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "catalog",
+            "show",
+            "browser-driver-mcp",
+        ])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "tools: could not be read (unknown, not none): imports @modelcontextprotocol/sdk",
+        ))
+        .stdout(predicates::str::contains("cli/index.js:5"));
+    let output = Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .args([
+            "--db",
+            db.to_str().unwrap(),
+            "catalog",
+            "show",
+            "browser-driver-mcp",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.contains("\"tools_unread\""), "{text}");
+    assert!(text.contains("registered inside a dependency"), "{text}");
+}

@@ -294,6 +294,7 @@ impl Catalog {
                     store_in(
                         &tx,
                         &ServerEntry {
+                            tools_unread: entry.tools_unread.clone(),
                             server: record,
                             tools: entry.tools.clone(),
                         },

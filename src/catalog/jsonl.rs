@@ -151,6 +151,7 @@ impl ServerLine {
             }
         };
         Ok(ServerEntry {
+            tools_unread: None,
             server: ServerRecord {
                 name,
                 title: self.title,

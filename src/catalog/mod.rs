@@ -21,7 +21,7 @@ pub use jsonl::{
 pub use query::{
     SearchHit, SearchQuery, ServerCard, ServerSummary, Stats, ToolCard, ToolForClassification,
 };
-pub use store::{ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
+pub use store::{ClassifyCounts, ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 
 /// Every migration, in order. Append only: a released migration never changes.
 const MIGRATIONS: &[(&str, &str)] = &[
@@ -29,6 +29,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_crawl_state",
         include_str!("../../migrations/0002_crawl_state.sql"),
+    ),
+    (
+        "0003_tools_unread",
+        include_str!("../../migrations/0003_tools_unread.sql"),
     ),
 ];
 

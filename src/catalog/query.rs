@@ -40,6 +40,9 @@ pub struct ServerCard {
     pub first_seen: String,
     pub last_seen: String,
     pub tools: Vec<ToolCard>,
+    /// Why the tools could not be read (the server uses an MCP SDK but extraction found
+    /// no tool): the tool list is unknown, not empty.
+    pub tools_unread: Option<String>,
 }
 
 /// What the classifier needs to judge one tool.
@@ -365,12 +368,20 @@ impl Catalog {
         record.packages = self.packages_of(server_id)?;
         record.sources = self.sources_of(server_id)?;
         let tools = self.tool_cards("WHERE t.server_id = ?1 ORDER BY t.name", [server_id])?;
+        let tools_unread = self
+            .conn
+            .prepare_cached("SELECT tools_unread FROM servers WHERE id = ?1")
+            .and_then(|mut statement| {
+                statement.query_row([server_id], |row| row.get::<_, Option<String>>(0))
+            })
+            .map_err(|source| self.sql_error(source))?;
         Ok(ServerCard {
             id: server_id,
             record,
             first_seen,
             last_seen,
             tools,
+            tools_unread,
         })
     }
 
@@ -565,6 +576,14 @@ impl Catalog {
         })
     }
 
+    /// How many tools the catalogue holds.
+    pub fn tool_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM tools", [], |row| row.get::<_, i64>(0))
+            .map(|count| count.max(0) as u64)
+            .map_err(|source| self.sql_error(source))
+    }
+
     /// Every tool with what the classifier needs, in a stable order (server name, then
     /// tool name).
     ///
@@ -575,14 +594,9 @@ impl Catalog {
     pub fn tools_for_classification(&self) -> Result<Vec<ToolForClassification>> {
         let raws: Vec<RawToolForClassification> = self
             .conn
-            .prepare_cached(
-                "SELECT t.id, t.name, t.title, t.description, t.input_schema, t.annotations,
-                        t.annotation_source, t.method, t.location, t.confidence,
-                        t.definition_hash, s.name, s.description
-                 FROM tools t
-                 JOIN servers s ON s.id = t.server_id
-                 ORDER BY s.name, t.name",
-            )
+            .prepare_cached(&format!(
+                "{TOOLS_FOR_CLASSIFICATION} ORDER BY s.name, t.name"
+            ))
             .and_then(|mut statement| {
                 statement
                     .query_map([], RawToolForClassification::read)?
@@ -598,8 +612,17 @@ impl Catalog {
     }
 }
 
+/// The columns the classifier reads, in the order [`RawToolForClassification::read`]
+/// takes them; callers add the order.
+pub(super) const TOOLS_FOR_CLASSIFICATION: &str =
+    "SELECT t.id, t.name, t.title, t.description, t.input_schema, t.annotations,
+            t.annotation_source, t.method, t.location, t.confidence,
+            t.definition_hash, s.name, s.description
+     FROM tools t
+     JOIN servers s ON s.id = t.server_id";
+
 /// One row of [`Catalog::tools_for_classification`], before its JSON is parsed.
-struct RawToolForClassification {
+pub(super) struct RawToolForClassification {
     tool_id: i64,
     tool: RawToolDef,
     definition_hash: String,
@@ -608,7 +631,7 @@ struct RawToolForClassification {
 }
 
 impl RawToolForClassification {
-    fn read(row: &Row) -> rusqlite::Result<RawToolForClassification> {
+    pub(super) fn read(row: &Row) -> rusqlite::Result<RawToolForClassification> {
         Ok(RawToolForClassification {
             tool_id: row.get(0)?,
             tool: RawToolDef::read(row)?,
@@ -619,7 +642,7 @@ impl RawToolForClassification {
     }
 
     /// Converts the row; the tool columns go through the same [`RawToolDef`] as cards do.
-    fn parse(self) -> Result<ToolForClassification> {
+    pub(super) fn parse(self) -> Result<ToolForClassification> {
         Ok(ToolForClassification {
             tool_id: self.tool_id,
             server_name: self.server_name,

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::Value;
 
+use super::query::{RawToolForClassification, TOOLS_FOR_CLASSIFICATION, ToolForClassification};
 use super::{Catalog, Error, Result};
 use crate::model::{Classification, Remote, ServerRecord, ToolDef, sha256_hex};
 use crate::model::{name_key, split_identifier};
@@ -26,6 +27,10 @@ pub struct ServerEntry {
     pub server: ServerRecord,
     /// `None`: this sighting knows nothing of the tools; keep what is stored.
     pub tools: Option<Vec<ToolEntry>>,
+    /// Why the tools could not be read, when `tools` is `None` because the source uses an
+    /// MCP SDK but no tool of it was readable. Stored as the server's "could not read"
+    /// marker until a tool list is stored.
+    pub tools_unread: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -112,10 +117,154 @@ impl Catalog {
         let tx = self.conn.transaction().map_err(sql_error)?;
         let mut written = 0;
         for row in &rows {
-            written += upsert_classification(&tx, row).map_err(sql_error)?;
+            written += upsert_classification(
+                &tx,
+                row.tool_id,
+                row.definition_hash,
+                row.classification,
+                &row.json,
+            )
+            .map_err(sql_error)?;
         }
         tx.commit().map_err(sql_error)?;
         Ok(written)
+    }
+}
+
+/// What [`Catalog::classify_in_chunks`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassifyCounts {
+    /// Tools read and classified.
+    pub tools: usize,
+    /// Verdicts that differ from what was stored (new or changed).
+    pub written: usize,
+}
+
+impl Catalog {
+    /// Re-classifies every tool: reads them in chunks of `chunk`, hands each chunk to
+    /// `classify` (which returns one verdict per tool, in order), and writes the verdicts,
+    /// all in one transaction, so a run that is killed or fails leaves the catalogue as it
+    /// was. `seen` is called on this thread with each verdict once it is written.
+    ///
+    /// Streaming keeps at most three chunks of tools and verdicts in memory, however big
+    /// the catalogue: holding 100,000 of each at once cost more in page faults and in
+    /// freeing them than the classification itself. Classifying a chunk (on the rayon
+    /// pool, from a scoped thread) overlaps with writing the previous chunk and reading
+    /// the next one here, since the connection stays on this thread.
+    pub fn classify_in_chunks<C, S>(
+        &mut self,
+        chunk: usize,
+        classify: C,
+        mut seen: S,
+    ) -> Result<ClassifyCounts>
+    where
+        C: Fn(&[ToolForClassification]) -> Vec<Classification> + Sync,
+        S: FnMut(&Classification),
+    {
+        let chunk = chunk.max(1);
+        let path = self.path.clone();
+        let sql_error = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(sql_error)?;
+        let mut counts = ClassifyCounts::default();
+        {
+            // Rowid order needs no sort, so the first rows come at once; a server's tools
+            // are stored together, which keeps the classifier's per-server cache warm.
+            let mut select = tx
+                .prepare(&format!("{TOOLS_FOR_CLASSIFICATION} ORDER BY t.id"))
+                .map_err(sql_error)?;
+            let mut rows = select.query([]).map_err(sql_error)?;
+            let mut read_chunk = || -> Result<Vec<RawToolForClassification>> {
+                let mut raws = Vec::with_capacity(chunk);
+                while raws.len() < chunk {
+                    match rows.next().map_err(sql_error)? {
+                        Some(row) => {
+                            raws.push(RawToolForClassification::read(row).map_err(sql_error)?)
+                        }
+                        None => break,
+                    }
+                }
+                Ok(raws)
+            };
+            let classify = &classify;
+            let job = move |raws: Vec<RawToolForClassification>| -> Result<Vec<ClassifiedRow>> {
+                let tools = raws
+                    .into_par_iter()
+                    .map(RawToolForClassification::parse)
+                    .collect::<Result<Vec<_>>>()?;
+                let verdicts = classify(&tools);
+                Ok(tools
+                    .into_par_iter()
+                    .zip(verdicts)
+                    .map(|(item, classification)| ClassifiedRow {
+                        tool_id: item.tool_id,
+                        json: VerdictJson::new(&classification),
+                        definition_hash: item.definition_hash,
+                        classification,
+                    })
+                    .collect())
+            };
+            let job = &job;
+            std::thread::scope(|scope| -> Result<()> {
+                let mut raws = read_chunk()?;
+                let mut done: Vec<ClassifiedRow> = Vec::new();
+                loop {
+                    let running = (!raws.is_empty()).then(|| {
+                        let raws = std::mem::take(&mut raws);
+                        scope.spawn(move || job(raws))
+                    });
+                    for row in done.drain(..) {
+                        counts.written += upsert_classification(
+                            &tx,
+                            row.tool_id,
+                            &row.definition_hash,
+                            &row.classification,
+                            &row.json,
+                        )
+                        .map_err(sql_error)?;
+                        seen(&row.classification);
+                    }
+                    let Some(running) = running else {
+                        return Ok(());
+                    };
+                    raws = read_chunk()?;
+                    done = match running.join() {
+                        Ok(result) => result?,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    };
+                    counts.tools += done.len();
+                }
+            })?;
+        }
+        tx.commit().map_err(sql_error)?;
+        Ok(counts)
+    }
+}
+
+/// One classified tool on its way to the store.
+struct ClassifiedRow {
+    tool_id: i64,
+    definition_hash: String,
+    classification: Classification,
+    json: VerdictJson,
+}
+
+/// A verdict's JSON columns, serialised off the writing thread.
+struct VerdictJson {
+    signals: String,
+    rule_ids: String,
+    findings: String,
+}
+
+impl VerdictJson {
+    fn new(classification: &Classification) -> VerdictJson {
+        VerdictJson {
+            signals: json(&classification.signals),
+            rule_ids: json(&classification.rule_ids),
+            findings: json(&classification.findings),
+        }
     }
 }
 
@@ -124,9 +273,7 @@ struct VerdictRow<'a> {
     tool_id: i64,
     definition_hash: &'a str,
     classification: &'a Classification,
-    signals: String,
-    rule_ids: String,
-    findings: String,
+    json: VerdictJson,
 }
 
 impl<'a> VerdictRow<'a> {
@@ -135,9 +282,7 @@ impl<'a> VerdictRow<'a> {
             tool_id,
             definition_hash,
             classification,
-            signals: json(&classification.signals),
-            rule_ids: json(&classification.rule_ids),
-            findings: json(&classification.findings),
+            json: VerdictJson::new(classification),
         }
     }
 }
@@ -168,6 +313,9 @@ pub(super) fn store_in(
             sync_tools(tx, server_id, tools)?;
             tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
                 .execute(params![server_id, tools_hash])?;
+        } else if let Some(reason) = &entry.tools_unread {
+            tx.prepare_cached("UPDATE servers SET tools_unread = ?2 WHERE id = ?1")?
+                .execute(params![server_id, reason])?;
         }
         return Ok(StoreOutcome::Inserted);
     };
@@ -188,6 +336,20 @@ pub(super) fn store_in(
         tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
             .execute(params![server_id, tools_hash])?;
         changed = true;
+    }
+    // A tool list clears the "could not read" marker; a marker is kept until then.
+    let unread = match (&tools, &entry.tools_unread) {
+        (Some(_), _) => Some(None),
+        (None, Some(reason)) => Some(Some(reason.as_str())),
+        (None, None) => None,
+    };
+    if let Some(unread) = unread {
+        let updated = tx
+            .prepare_cached(
+                "UPDATE servers SET tools_unread = ?2 WHERE id = ?1 AND tools_unread IS NOT ?2",
+            )?
+            .execute(params![server_id, unread])?;
+        changed |= updated > 0;
     }
     if changed {
         tx.prepare_cached("UPDATE servers SET last_seen = ?2 WHERE id = ?1")?
@@ -497,7 +659,10 @@ fn sync_tools(tx: &Transaction, server_id: i64, tools: &[PreparedTool]) -> rusql
         if let Some(classification) = &entry.classification {
             upsert_classification(
                 tx,
-                &VerdictRow::new(tool_id, definition_hash, classification),
+                tool_id,
+                definition_hash,
+                classification,
+                &VerdictJson::new(classification),
             )?;
         }
     }
@@ -582,8 +747,13 @@ fn update_tool(
 }
 
 /// Returns the number of rows written (0 when the stored verdict is the same).
-fn upsert_classification(tx: &Transaction, row: &VerdictRow) -> rusqlite::Result<usize> {
-    let classification = row.classification;
+fn upsert_classification(
+    tx: &Transaction,
+    tool_id: i64,
+    definition_hash: &str,
+    classification: &Classification,
+    json: &VerdictJson,
+) -> rusqlite::Result<usize> {
     tx.prepare_cached(
         "INSERT INTO classifications (tool_id, category, risk, signals, rationale, rule_ids, findings,
                                       confidence, version, definition_hash)
@@ -599,16 +769,16 @@ fn upsert_classification(tx: &Transaction, row: &VerdictRow) -> rusqlite::Result
                        excluded.definition_hash)",
     )?
     .execute(params![
-        row.tool_id,
+        tool_id,
         classification.category.as_str(),
         classification.risk.as_str(),
-        row.signals,
+        json.signals,
         classification.rationale,
-        row.rule_ids,
-        row.findings,
+        json.rule_ids,
+        json.findings,
         classification.confidence,
         classification.version,
-        row.definition_hash,
+        definition_hash,
     ])
 }
 

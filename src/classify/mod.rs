@@ -280,6 +280,21 @@ impl RuleSet {
             .collect()
     }
 
+    /// Classifies a batch in parallel, verdicts only, in input order: what
+    /// [`Catalog::classify_in_chunks`](crate::catalog::Catalog::classify_in_chunks) wants.
+    pub fn classify_tools(&self, tools: &[ToolForClassification]) -> Vec<Classification> {
+        tools
+            .par_iter()
+            .map(|item| {
+                let context = ServerContext {
+                    name: &item.server_name,
+                    description: item.server_description.as_deref().unwrap_or(""),
+                };
+                self.classify(&item.tool, &context)
+            })
+            .collect()
+    }
+
     fn render(
         &self,
         tool: &ToolDef,
@@ -288,18 +303,31 @@ impl RuleSet {
     ) -> Classification {
         let rules = &self.compiled.rules;
         // Each fired rule's quote is cut once and shared by signals, findings and rationale.
-        let mut quotes: Vec<String> = evaluation
-            .fired
-            .iter()
-            .map(|fired| {
-                let rule = &rules[fired.rule as usize];
-                if rule.signal.is_some() || rule.finding.is_some() || rule.rationale.is_some() {
-                    self.quote(tool, context, fired.rule, fired.evidence, evaluation)
-                } else {
+        // Rules that fired on the same words share the quote: cutting a clause costs more
+        // than copying one.
+        let mut quotes: Vec<String> = Vec::with_capacity(evaluation.fired.len());
+        for (position, fired) in evaluation.fired.iter().enumerate() {
+            let rule = &rules[fired.rule as usize];
+            let quote =
+                if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
                     String::new()
-                }
-            })
-            .collect();
+                } else if let Some(earlier) = (rule.description_regex.is_empty()
+                    && !matches!(fired.evidence, Evidence::Annotation(_)))
+                .then(|| {
+                    evaluation.fired[..position].iter().position(|other| {
+                        other.evidence == fired.evidence
+                            && rules[other.rule as usize].description_regex.is_empty()
+                    })
+                })
+                .flatten()
+                .filter(|&earlier| !quotes[earlier].is_empty())
+                {
+                    quotes[earlier].clone()
+                } else {
+                    self.quote(tool, context, fired.rule, fired.evidence, evaluation)
+                };
+            quotes.push(quote);
+        }
         // The rationale reads the quotes first, so signals and findings can then take them
         // instead of copying them.
         let rationale = rationale::write(self, evaluation, &quotes);

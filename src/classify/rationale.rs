@@ -2,8 +2,6 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
-use std::fmt::Write as _;
-
 use super::RuleSet;
 use super::engine::{Evaluation, Evidence};
 
@@ -58,14 +56,15 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
     // its own string was a measurable share of classifying.
     let mut text = String::with_capacity(256);
     if evaluation.decided.is_none() || reasons.is_empty() {
-        let _ = write!(
-            text,
-            "Nothing in the definition says what it does, so it is treated as {category} (it may change something), "
-        );
+        text.push_str("Nothing in the definition says what it does, so it is treated as ");
+        text.push_str(category.as_str());
+        text.push_str(" (it may change something), ");
     } else {
         text.push_str("It ");
         reasons.write_to(&mut text);
-        let _ = write!(text, ", so it is {category}, ");
+        text.push_str(", so it is ");
+        text.push_str(category.as_str());
+        text.push_str(", ");
     }
     push_lower(&mut text, risk.as_str());
     text.push_str(" risk.");
@@ -95,7 +94,11 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
         }
         if !movers.is_empty() {
             let direction = if risk > baseline { "rises" } else { "falls" };
-            let _ = write!(text, " Risk {direction} from the {category} baseline, ");
+            text.push_str(" Risk ");
+            text.push_str(direction);
+            text.push_str(" from the ");
+            text.push_str(category.as_str());
+            text.push_str(" baseline, ");
             push_lower(&mut text, baseline.as_str());
             text.push_str(", to ");
             push_lower(&mut text, risk.as_str());
@@ -107,7 +110,9 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
     if evaluation.confidence < 0.5
         && let Some(reason) = evaluation.low_confidence
     {
-        let _ = write!(text, " Confidence is low: {reason}.");
+        text.push_str(" Confidence is low: ");
+        text.push_str(reason);
+        text.push('.');
     }
     text
 }
@@ -186,13 +191,19 @@ impl<'a> Reasons<'a> {
             }
             match group.evidence {
                 Some(Evidence::Description { .. }) => {
-                    let _ = write!(text, " (\"{quote}\")");
+                    text.push_str(" (\"");
+                    text.push_str(quote);
+                    text.push_str("\")");
                 }
                 Some(Evidence::NameToken(_)) => {
-                    let _ = write!(text, " (its name is `{quote}`)");
+                    text.push_str(" (its name is `");
+                    text.push_str(quote);
+                    text.push_str("`)");
                 }
                 _ => {
-                    let _ = write!(text, " ({quote})");
+                    text.push_str(" (");
+                    text.push_str(quote);
+                    text.push(')');
                 }
             }
         }
@@ -233,25 +244,33 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
         quote.push('…');
     }
     // Copies runs of ordinary characters whole; only whitespace and double quotes change.
+    // Quotes sit on one line inside a sentence; hidden newlines must not break it.
     let mut last_space = false;
     let mut run = 0;
-    for (index, c) in body.char_indices() {
-        let whitespace = c.is_whitespace();
-        if !whitespace && c != '"' {
-            last_space = false;
-            continue;
-        }
-        quote.push_str(&body[run..index]);
-        run = index + c.len_utf8();
-        // Quotes sit on one line inside a sentence; hidden newlines must not break it.
-        if whitespace {
-            if !last_space {
-                quote.push(' ');
+    if body.is_ascii() {
+        // The common case, byte by byte: decoding characters and asking Unicode whether
+        // each is whitespace was the larger part of cutting a quote. These are exactly
+        // the ASCII characters `char::is_whitespace` accepts.
+        for (index, &byte) in body.as_bytes().iter().enumerate() {
+            let whitespace = matches!(byte, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
+            if !whitespace && byte != b'"' {
+                last_space = false;
+                continue;
             }
-            last_space = true;
-        } else {
-            quote.push('\'');
-            last_space = false;
+            quote.push_str(&body[run..index]);
+            run = index + 1;
+            last_space = push_separator(&mut quote, whitespace, last_space);
+        }
+    } else {
+        for (index, c) in body.char_indices() {
+            let whitespace = c.is_whitespace();
+            if !whitespace && c != '"' {
+                last_space = false;
+                continue;
+            }
+            quote.push_str(&body[run..index]);
+            run = index + c.len_utf8();
+            last_space = push_separator(&mut quote, whitespace, last_space);
         }
     }
     quote.push_str(&body[run..]);
@@ -259,6 +278,20 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
         quote.push('…');
     }
     quote
+}
+
+/// Writes what stands for a whitespace run (one space) or a double quote (a single
+/// quote); returns whether the quote now ends in a space.
+fn push_separator(quote: &mut String, whitespace: bool, last_space: bool) -> bool {
+    if whitespace {
+        if !last_space {
+            quote.push(' ');
+        }
+        true
+    } else {
+        quote.push('\'');
+        false
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,9 @@ struct ServerCardJson<'a> {
     first_seen: &'a str,
     last_seen: &'a str,
     tools: Vec<ToolCardJson<'a>>,
+    /// Why the tools could not be read: the list is unknown, not empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools_unread: Option<&'a str>,
 }
 
 impl<'a> ServerCardJson<'a> {
@@ -126,6 +129,7 @@ impl<'a> ServerCardJson<'a> {
             first_seen: &card.first_seen,
             last_seen: &card.last_seen,
             tools: card.tools.iter().map(ToolCardJson::new).collect(),
+            tools_unread: card.tools_unread.as_deref(),
         }
     }
 }
@@ -403,6 +407,15 @@ fn write_server_card(out: &mut impl Write, card: &ServerCard) -> std::io::Result
         writeln!(out, "  {}", description.trim())?;
     }
     writeln!(out)?;
+    if card.tools.is_empty()
+        && let Some(reason) = &card.tools_unread
+    {
+        writeln!(
+            out,
+            "  tools: could not be read (unknown, not none): {reason}"
+        )?;
+        return Ok(());
+    }
     writeln!(out, "  tools ({})", card.tools.len())?;
     let width = card
         .tools

@@ -48,36 +48,55 @@ pub fn classify(settings: &Settings, args: &ClassifyArgs) -> anyhow::Result<Outc
     let started = Instant::now();
     let rules = load_rules(args.rules.as_deref())?;
     let mut catalog = settings.open_catalog()?;
-    let tools = catalog
-        .tools_for_classification()
-        .context("cannot read the tools to classify")?;
+    let total = catalog
+        .tool_count()
+        .context("cannot count the tools to classify")?;
     let reporter = super::reporter::BarReporter::counting_items();
-    reporter.start("classifying", Some(tools.len() as u64));
-    let mut verdicts = Vec::with_capacity(tools.len());
-    for chunk in tools.chunks(CHUNK) {
-        verdicts.extend(rules.classify_all(chunk));
-        reporter.advance(chunk.len() as u64);
-    }
-    reporter.finish();
-    let written = catalog
-        .store_classifications(&verdicts)
-        .context("cannot store the classifications")?;
+    reporter.start("classifying", Some(total));
 
-    let mut by_category: BTreeMap<String, usize> =
-        Category::ALL.iter().map(|c| (c.to_string(), 0)).collect();
-    let mut by_risk: BTreeMap<String, usize> =
-        Risk::ALL.iter().map(|r| (r.to_string(), 0)).collect();
-    let (mut with_findings, mut low_confidence) = (0, 0);
-    for (_, _, verdict) in &verdicts {
-        *by_category.entry(verdict.category.to_string()).or_default() += 1;
-        *by_risk.entry(verdict.risk.to_string()).or_default() += 1;
-        with_findings += usize::from(!verdict.findings.is_empty());
-        low_confidence += usize::from(verdict.confidence < 0.5);
-    }
+    // Counted by position in `ALL`; named once at the end.
+    let mut categories = [0usize; Category::ALL.len()];
+    let mut risks = [0usize; Risk::ALL.len()];
+    let (mut with_findings, mut low_confidence, mut unreported) = (0, 0, 0u64);
+    // Tools are read, classified and written a chunk at a time, so 100,000 definitions and
+    // verdicts are never held at once.
+    let counts = catalog
+        .classify_in_chunks(
+            CHUNK,
+            |tools| rules.classify_tools(tools),
+            |verdict| {
+                if let Some(at) = Category::ALL.iter().position(|c| *c == verdict.category) {
+                    categories[at] += 1;
+                }
+                if let Some(at) = Risk::ALL.iter().position(|r| *r == verdict.risk) {
+                    risks[at] += 1;
+                }
+                with_findings += usize::from(!verdict.findings.is_empty());
+                low_confidence += usize::from(verdict.confidence < 0.5);
+                unreported += 1;
+                if unreported == 1024 {
+                    reporter.advance(unreported);
+                    unreported = 0;
+                }
+            },
+        )
+        .context("cannot classify the catalogue")?;
+    reporter.advance(unreported);
+    reporter.finish();
+    let by_category: BTreeMap<String, usize> = Category::ALL
+        .iter()
+        .zip(categories)
+        .map(|(c, count)| (c.to_string(), count))
+        .collect();
+    let by_risk: BTreeMap<String, usize> = Risk::ALL
+        .iter()
+        .zip(risks)
+        .map(|(r, count)| (r.to_string(), count))
+        .collect();
     let summary = ClassifySummary {
         version: rules.version().to_owned(),
-        tools: verdicts.len(),
-        changed: written,
+        tools: counts.tools,
+        changed: counts.written,
         by_category,
         by_risk,
         with_findings,

@@ -76,6 +76,13 @@ fn render(extraction: &extract::Extraction, show_skipped: bool) -> anyhow::Resul
                 unresolved.location, unresolved.reason
             )?;
         }
+        if let Some(unread) = &server.unread {
+            writeln!(
+                out,
+                "  tools could not be read (unknown, not none): {} ({})",
+                unread.reason, unread.location
+            )?;
+        }
     }
     if show_skipped {
         for skipped in &extraction.skipped {

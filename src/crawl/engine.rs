@@ -24,7 +24,7 @@ use super::packages;
 use super::registry;
 use super::tools::{Extractor, SourceToRead};
 use super::{github, local};
-use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry, ToolEntry};
+use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry};
 use crate::classify::RuleSet;
 use crate::model::ServerRecord;
 use crate::progress::Progress;
@@ -239,6 +239,10 @@ pub async fn crawl(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<CrawlSummary, CrawlError> {
     let started = Instant::now();
+    // A bad --since is refused before a run is recorded (it would look resumable).
+    if let Some(since) = &config.since {
+        since_forms(since)?;
+    }
     let validators: Arc<dyn ValidatorStore> = Arc::new(CatalogValidators(catalog.clone()));
     let client = Arc::new(HttpClient::new(
         config.http.clone(),
@@ -319,6 +323,9 @@ fn registry_state_key(registry_url: &str) -> String {
 fn github_state_key(api: &str) -> String {
     format!("github-windows {}", api.trim_end_matches('/'))
 }
+
+/// Per full query, the GitHub search windows a search ended with.
+type SearchWindows = BTreeMap<String, Vec<github::Window>>;
 
 /// How far before its start a listing's time is recorded: the registry stamps `updatedAt`
 /// with its own clock, and an entry updated while we listed must be asked for again.
@@ -418,16 +425,15 @@ async fn discover(
     };
     let registry_started = time::OffsetDateTime::now_utc() - REGISTRY_CLOCK_MARGIN;
     let github_key = github_state_key(&config.github_url);
-    let remembered: Option<BTreeMap<String, Vec<github::Window>>> =
-        if incremental && clients.github.is_some() {
-            let catalog = lock(catalog);
-            let value = catalog.crawl_state(&github_key)?;
-            // Forgotten until this search's items are in the frontier (see above).
-            catalog.set_crawl_state(&github_key, None)?;
-            value.and_then(|value| serde_json::from_value(value).ok())
-        } else {
-            None
-        };
+    let remembered: Option<SearchWindows> = if incremental && clients.github.is_some() {
+        let catalog = lock(catalog);
+        let value = catalog.crawl_state(&github_key)?;
+        // Forgotten until this search's items are in the frontier (see above).
+        catalog.set_crawl_state(&github_key, None)?;
+        value.and_then(|value| serde_json::from_value(value).ok())
+    } else {
+        None
+    };
     let registry_listing = async {
         if !enabled(Source::Registry) {
             return None;
@@ -512,7 +518,8 @@ async fn discover(
             items.push(sighting_item("seeds", record.name.clone(), &record, None));
         }
     }
-    let mut github_done: Option<(BTreeMap<String, Vec<github::Window>>, Vec<String>)> = None;
+    // The windows the search ended with, and those it did not read again.
+    let mut github_done: Option<(SearchWindows, Vec<String>)> = None;
     if let Some(searched) = github_search {
         let entry = summary.sources.entry("github".to_owned()).or_default();
         match searched {
@@ -899,7 +906,7 @@ async fn work_item(
     let mut extracted = Extracted::default();
     let entry = match record {
         Ok((record, to_read)) => {
-            let tools = match &context.extractor {
+            let (tools, tools_unread) = match &context.extractor {
                 Some(extractor) => {
                     let github = context
                         .github_client
@@ -911,17 +918,18 @@ async fn work_item(
                     {
                         Ok(found) => {
                             extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
-                            found.tools
+                            (found.tools, found.unread)
                         }
                         Err(error) => {
                             extracted.failure = Some(error);
-                            None
+                            (None, None)
                         }
                     }
                 }
-                None => None,
+                None => (None, None),
             };
             Ok(ServerEntry {
+                tools_unread,
                 server: record,
                 tools,
             })
@@ -957,10 +965,9 @@ fn store_batch(
     drop(guard);
     rows.into_iter()
         .map(|(item_id, outcome)| {
-            let outcome = outcome.map_err(str::to_owned).and_then(|entry| {
-                store_merged(catalog, entry.server.clone(), entry.tools.clone())
-                    .map_err(|error| error.to_string())
-            });
+            let outcome = outcome
+                .map_err(str::to_owned)
+                .and_then(|entry| store_merged(catalog, entry).map_err(|error| error.to_string()));
             let marked = match &outcome {
                 Ok(()) => lock(catalog).mark_done(item_id),
                 Err(error) => lock(catalog).mark_failed(item_id, error),
@@ -984,11 +991,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Stores a sighting, merged into the server already known by its repository or a package.
 /// Resolving and storing happen under one lock, so two sightings of a new server arriving
 /// at once cannot both create it.
-fn store_merged(
-    catalog: &SharedCatalog,
-    mut record: ServerRecord,
-    tools: Option<Vec<ToolEntry>>,
-) -> Result<(), crate::catalog::Error> {
+fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crate::catalog::Error> {
+    let mut record = entry.server.clone();
     let mut catalog = lock(catalog);
     if let Some(existing) =
         catalog.resolve_server_name(record.repository.as_deref(), &record.packages)?
@@ -996,8 +1000,9 @@ fn store_merged(
         record.name = existing;
     }
     catalog.store_server(&ServerEntry {
+        tools_unread: entry.tools_unread.clone(),
         server: record,
-        tools,
+        tools: entry.tools.clone(),
     })?;
     Ok(())
 }

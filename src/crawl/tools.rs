@@ -27,6 +27,9 @@ pub struct ExtractedTools {
     pub unresolved: usize,
     /// Files passed over (binary, too large, syntax errors...).
     pub skipped: usize,
+    /// When no tool was read but the source imports an MCP SDK: why (the catalogue's
+    /// "could not read" marker, so the server is not taken for one without tools).
+    pub unread: Option<String>,
 }
 
 /// Where a crawled server's source can be read, by the source that found it.
@@ -180,6 +183,15 @@ pub fn classified(
             tool: tool.clone(),
         })
         .collect();
+    let unread = if entries.is_empty() {
+        extraction
+            .servers
+            .iter()
+            .find_map(|server| server.unread.as_ref())
+            .map(|unread| format!("{} ({})", unread.reason, unread.location))
+    } else {
+        None
+    };
     ExtractedTools {
         tools: (!entries.is_empty()).then_some(entries),
         unresolved: extraction
@@ -188,5 +200,6 @@ pub fn classified(
             .map(|server| server.unresolved.len())
             .sum(),
         skipped: extraction.skipped.len(),
+        unread,
     }
 }

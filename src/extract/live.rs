@@ -5,7 +5,7 @@
 //! caller names is passed), is killed when inspection ends, times out or fails, and its
 //! stderr is captured (the last 64 KiB) so a failure can say why the server did not start.
 //!
-//! The client declares the roots, sampling and elicitation capabilities, because servers
+//! The client declares the roots, sampling, elicitation and tasks capabilities, because servers
 //! register some tools only for clients that have them; requests for them are answered
 //! with no roots and declined elicitations, and sampling is refused. A server that
 //! announces `notifications/tools/list_changed` right after initialization (registering
@@ -188,6 +188,17 @@ pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
             .with_form(Default::default())
             .with_url(Default::default()),
     );
+    // Tasks, the way rmcp 3 declares them: the `io.modelcontextprotocol/tasks` extension
+    // (SEP-2663). Servers written against the earlier drafts read a top-level
+    // `capabilities.tasks` object instead, which rmcp's typed `ClientCapabilities` has no
+    // field for, so tools gated on that stay unlisted (tests/inspect.rs derives them).
+    capabilities
+        .extensions
+        .get_or_insert_with(Default::default)
+        .insert(
+            rmcp::model::TASKS_EXTENSION_ID.to_owned(),
+            Default::default(),
+        );
     let info = ClientConfig::new(
         capabilities,
         Implementation::new("mcpwarden-inspect", env!("CARGO_PKG_VERSION")),

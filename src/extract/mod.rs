@@ -24,6 +24,7 @@ pub mod live;
 pub mod manifest;
 pub mod python;
 pub mod rust_lang;
+pub mod sdk;
 pub mod syntax;
 pub mod walk;
 
@@ -134,6 +135,22 @@ pub struct ServerTools {
     pub root: String,
     pub tools: Vec<ToolDef>,
     pub unresolved: Vec<Unresolved>,
+    /// Set when the server imports an MCP SDK but no tool of it could be read: its tool
+    /// list is unknown, not empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unread: Option<UnreadTools>,
+}
+
+/// Why a server that uses an MCP SDK has no tools in the extraction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UnreadTools {
+    /// `path:line` of the SDK import.
+    pub location: String,
+    /// The SDK imported (`@modelcontextprotocol/sdk`, `mcp`, `fastmcp`, `rmcp`...).
+    pub sdk: String,
+    /// In words, e.g. "imports @modelcontextprotocol/sdk but registers its tools
+    /// dynamically: ...".
+    pub reason: String,
 }
 
 /// Everything extraction found under one root.
@@ -210,10 +227,29 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
     let mut skipped = walked.skipped;
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut server_roots = walk::ServerRoots::new(root);
+    // The first SDK import of each server, by server root.
+    let mut sdk_imports: BTreeMap<String, (String, UnreadTools)> = BTreeMap::new();
     for (index, result) in outcomes {
         let file = &walked.files[index];
+        let sdk = match &result {
+            FileResult::NotParsed(sdk) | FileResult::Parsed(_, sdk) => sdk.clone(),
+            FileResult::Skipped(_) => None,
+        };
+        if let Some(import) = sdk {
+            let (server_root, name) = server_roots.server_for(&file.path);
+            sdk_imports.entry(server_root).or_insert_with(|| {
+                (
+                    name,
+                    UnreadTools {
+                        location: format!("{}:{}", file.rel, import.row + 1),
+                        sdk: import.sdk.to_owned(),
+                        reason: String::new(),
+                    },
+                )
+            });
+        }
         let outcome = match result {
-            FileResult::NotParsed => continue,
+            FileResult::NotParsed(_) => continue,
             FileResult::Skipped(reason) => {
                 skipped.push(Skipped {
                     path: file.rel.clone(),
@@ -221,7 +257,7 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
                 });
                 continue;
             }
-            FileResult::Parsed(outcome) => outcome,
+            FileResult::Parsed(outcome, _) => outcome,
         };
         stats.files_parsed += 1;
         if let Some(reason) = outcome.gave_up {
@@ -250,9 +286,26 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
             name,
             tools: Vec::new(),
             unresolved: Vec::new(),
+            unread: None,
         });
         group.tools.extend(outcome.tools);
         group.unresolved.extend(outcome.unresolved);
+    }
+
+    for (server_root, (name, import)) in sdk_imports {
+        // The SDK's own package mentions itself; it is a library, not a server.
+        if name == import.sdk || name.ends_with(&format!("/{}", import.sdk)) {
+            continue;
+        }
+        let group = groups.entry(server_root).or_insert_with(|| Group {
+            name,
+            tools: Vec::new(),
+            unresolved: Vec::new(),
+            unread: None,
+        });
+        if group.tools.is_empty() {
+            group.unread = Some(unread_reason(import, group.unresolved.len()));
+        }
     }
 
     let servers = groups
@@ -262,6 +315,7 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
             root: server_root,
             tools: dedup(group.tools),
             unresolved: group.unresolved,
+            unread: group.unread,
         })
         .collect();
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
@@ -331,13 +385,35 @@ struct Group {
     name: String,
     tools: Vec<ToolDef>,
     unresolved: Vec<Unresolved>,
+    unread: Option<UnreadTools>,
+}
+
+/// The marker for a server that imports an SDK and yielded no tool.
+fn unread_reason(mut import: UnreadTools, unresolved: usize) -> UnreadTools {
+    import.reason = if unresolved > 0 {
+        format!(
+            "imports {} but registers its tools dynamically: {} registration{} could not be \
+             resolved statically",
+            import.sdk,
+            unresolved,
+            if unresolved == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "imports {} but no tool registration could be read: its tools are built at run \
+             time or registered inside a dependency",
+            import.sdk
+        )
+    };
+    import
 }
 
 enum FileResult {
-    /// The prefilter found nothing that could register a tool.
-    NotParsed,
+    /// The prefilter found nothing that could register a tool (the file may still
+    /// import an SDK).
+    NotParsed(Option<sdk::SdkImport>),
     Skipped(SkipReason),
-    Parsed(FileOutcome),
+    Parsed(FileOutcome, Option<sdk::SdkImport>),
 }
 
 fn read_and_extract(root: &Path, file: &walk::WalkedFile, options: &Options) -> FileResult {
@@ -359,8 +435,9 @@ fn read_and_extract(root: &Path, file: &walk::WalkedFile, options: &Options) -> 
             });
         }
     };
+    let sdk = sdk::sdk_import(file.language, &text);
     if !prefilter(file.language, &text) {
-        return FileResult::NotParsed;
+        return FileResult::NotParsed(sdk);
     }
     let source = SourceFile {
         root,
@@ -376,7 +453,7 @@ fn read_and_extract(root: &Path, file: &walk::WalkedFile, options: &Options) -> 
         Language::Rust => rust_lang::extract(&source),
         Language::Manifest => manifest::extract(&source),
     };
-    FileResult::Parsed(outcome)
+    FileResult::Parsed(outcome, sdk)
 }
 
 fn prefilter(language: Language, text: &str) -> bool {

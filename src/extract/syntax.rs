@@ -38,6 +38,13 @@ thread_local! {
 /// Parses `text` as `language`, reusing this thread's parser. `None` when the grammar
 /// cannot be loaded or the parse was cut off.
 pub fn parse(language: Language, text: &str) -> Option<Tree> {
+    parse_ranges(language, text, &[])
+}
+
+/// Parses only `ranges` of `text` (tree-sitter's included ranges; empty means all of it).
+/// Nodes keep their offsets and rows in the whole text. The parser is reset to the whole
+/// text afterwards, so the next caller on this thread is unaffected.
+pub fn parse_ranges(language: Language, text: &str, ranges: &[tree_sitter::Range]) -> Option<Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let parser = match parsers.entry(language) {
@@ -48,6 +55,9 @@ pub fn parse(language: Language, text: &str) -> Option<Tree> {
                 entry.insert(parser)
             }
         };
+        if !ranges.is_empty() {
+            parser.set_included_ranges(ranges).ok()?;
+        }
         let bytes = text.as_bytes();
         let mut calls = 0usize;
         let mut progress = |_: &tree_sitter::ParseState| {
@@ -66,6 +76,10 @@ pub fn parse(language: Language, text: &str) -> Option<Tree> {
         );
         if tree.is_none() {
             parser.reset();
+        }
+        if !ranges.is_empty() {
+            // An empty list restores the default: the whole document.
+            let _ = parser.set_included_ranges(&[]);
         }
         tree
     })

@@ -233,11 +233,14 @@ impl Multi {
             return;
         }
         if method == "notifications/cancelled" {
-            let target = message
+            let key = message
                 .get("params")
                 .and_then(|params| params.get("requestId"))
-                .and_then(|request| state.routes.get(&id_key(request)).copied());
-            if let Some(index) = target {
+                .map(id_key);
+            // The server's judge swallows a late answer to a cancelled request, and would
+            // swallow the answer to a new request with the same id too: the id stays
+            // routed, so reusing it is refused as in flight rather than left unanswered.
+            if let Some(index) = key.and_then(|key| state.routes.get(&key).copied()) {
                 let actions = self.servers[index].judge.from_client(text.as_bytes());
                 self.carry_out(state, index, actions, out);
             }

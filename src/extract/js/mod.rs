@@ -27,6 +27,7 @@
 //! tool exists.
 
 mod value;
+mod window;
 mod zod;
 
 use std::sync::LazyLock;
@@ -71,14 +72,39 @@ pub fn might_define_tools(text: &str) -> bool {
 /// Loops over literal arrays are expanded up to this many bindings per registration.
 const MAX_LOOP_BINDINGS: usize = 1_000;
 
+/// Files at least this big are read through windows ([`window`]) before the whole file
+/// is parsed. Below it a whole parse costs well under a millisecond and windows save
+/// little.
+pub const WINDOW_MIN_BYTES: usize = 32 * 1024;
+
+/// Windows are given up (the whole file is parsed) once they cover this share of it.
+const WINDOW_MAX_SHARE: f64 = 0.5;
+
+/// Rounds of adding the statements that hold names the windows did not declare.
+const WINDOW_MAX_ROUNDS: usize = 8;
+
 /// Extracts the tools one TypeScript or JavaScript file registers.
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let language = match file.language {
+    if file.text.len() >= WINDOW_MIN_BYTES
+        && let Some(outcome) = extract_windowed(file)
+    {
+        return outcome;
+    }
+    extract_whole(file)
+}
+
+/// The grammar for a file: TSX, JavaScript, else TypeScript.
+fn grammar_of(file: &SourceFile<'_>) -> Language {
+    match file.language {
         Language::Tsx => Language::Tsx,
         Language::JavaScript => Language::JavaScript,
         _ => Language::TypeScript,
-    };
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(language, file.text) {
+    }
+}
+
+/// Parses the whole file and reads every registration in it.
+pub fn extract_whole(file: &SourceFile<'_>) -> FileOutcome {
+    let (tree, syntax_error_row) = match syntax::parse_for_extraction(grammar_of(file), file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {
@@ -87,20 +113,132 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
             };
         }
     };
-    let mut outcome = FileOutcome {
-        syntax_error_row,
-        ..FileOutcome::default()
-    };
+    let (mut outcome, _) = read_tree(file, &tree, &method_name_matches(file.text));
+    outcome.syntax_error_row = syntax_error_row;
+    outcome
+}
+
+/// Reads the file through windows: only the top-level statements that spell a
+/// registration method, plus those that hold names the registrations use. `None` when
+/// the whole file must be parsed instead: the statement scan failed, the windowed parse
+/// has a syntax error, brackets nest deeper than [`syntax::MAX_DEPTH`] (the whole-file
+/// path reports that), a name still resolves outside the windows after
+/// [`WINDOW_MAX_ROUNDS`], or the windows grew past [`WINDOW_MAX_SHARE`] of the file.
+pub fn extract_windowed(file: &SourceFile<'_>) -> Option<FileOutcome> {
+    extract_windowed_with(file, WINDOW_MAX_SHARE)
+}
+
+/// [`extract_windowed`] with the share of the file past which windows are given up (the
+/// corpus test uses 1.0, so small files are read through windows too).
+fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOutcome> {
+    let text = file.text;
+    if syntax::brackets_deeper_than(text, syntax::MAX_DEPTH) {
+        return None;
+    }
+    let starts = window::statement_starts(text)?;
+    let matches = method_name_matches(text);
+    let mut windows = window::Windows::default();
+    for (start, _) in &matches {
+        windows.add_statement_at(&starts, *start);
+    }
+    windows.normalise();
+    if windows.is_empty() {
+        // No method name at all: nothing registers here, whichever way it is parsed.
+        return Some(FileOutcome::default());
+    }
+    let lines = window::LineIndex::new(text);
+    let limit = (text.len() as f64 * max_share) as usize;
+    for _ in 0..WINDOW_MAX_ROUNDS {
+        if windows.bytes() > limit {
+            return None;
+        }
+        let tree = syntax::parse_ranges(grammar_of(file), text, &windows.ranges(&lines))?;
+        if tree.root_node().has_error() {
+            return None;
+        }
+        let (outcome, missing) = read_tree(file, &tree, &matches);
+        if missing.is_empty() {
+            return Some(outcome);
+        }
+        let before = windows.clone();
+        // Each (statement, name) outside the windows, once, in one pass over the text.
+        let mut candidates: Vec<(usize, usize)> = Vec::new();
+        let finder = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&missing)
+            .ok()?;
+        let bytes = text.as_bytes();
+        for found in finder.find_iter(text) {
+            let (start, end) = (found.start(), found.end());
+            let whole = (start == 0 || !is_ident_byte(bytes[start - 1]))
+                && bytes.get(end).is_none_or(|byte| !is_ident_byte(*byte));
+            if whole && !windows.contains(start) {
+                let statement = starts.partition_point(|begin| *begin <= start);
+                candidates.push((statement, found.pattern().as_usize()));
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        for (index, name) in candidates {
+            let (Some(begin), Some(end)) = (starts.get(index - 1), starts.get(index)) else {
+                continue;
+            };
+            if text
+                .get(*begin..*end)
+                .is_some_and(|statement| window::declares(statement, &missing[name]))
+            {
+                windows.add_statement_at(&starts, *begin);
+            }
+        }
+        windows.normalise();
+        if windows == before {
+            // Every name the registrations use is declared in the windows, or in no
+            // top-level statement of the file: the whole file would read the same.
+            return Some(outcome);
+        }
+    }
+    None
+}
+
+/// Runs every registration of a parsed tree; also returns the names looked up that the
+/// tree does not declare.
+fn read_tree(
+    file: &SourceFile<'_>,
+    tree: &tree_sitter::Tree,
+    matches: &[(usize, usize)],
+) -> (FileOutcome, Vec<String>) {
+    let mut outcome = FileOutcome::default();
     let imports = ImportCache::default();
     let evaluator = Evaluator::new(file.text, file, &imports);
     let mut reader = Reader {
         evaluator: &evaluator,
         outcome: &mut outcome,
     };
-    for call in registration_calls(tree.root_node(), file.text) {
+    for call in registration_calls(tree.root_node(), file.text, matches) {
         reader.registration(call);
     }
-    outcome
+    let missing = evaluator.missing_names();
+    (outcome, missing)
+}
+
+fn is_ident_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$'
+}
+
+/// Whole-identifier occurrences of a registration method name, as (start, end).
+fn method_name_matches(text: &str) -> Vec<(usize, usize)> {
+    let Some(matcher) = METHOD_MATCHER.as_ref() else {
+        return Vec::new();
+    };
+    let bytes = text.as_bytes();
+    matcher
+        .find_iter(text)
+        .map(|found| (found.start(), found.end()))
+        .filter(|(start, end)| {
+            !(*start > 0 && is_ident_byte(bytes[start - 1])
+                || bytes.get(*end).is_some_and(|b| is_ident_byte(*b)))
+        })
+        .collect()
 }
 
 /// Registration method names, as [`Registration::of`] reads them.
@@ -126,16 +264,13 @@ static METHOD_MATCHER: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| {
 /// name, so each whole-identifier occurrence of one is looked up in the tree
 /// (`descendant_for_byte_range`) and climbed to its call. On a 1 MB bundle this visits a
 /// few nodes per occurrence instead of every node of the file.
-fn registration_calls<'t>(root: Node<'t>, text: &str) -> Vec<Node<'t>> {
-    let Some(matcher) = METHOD_MATCHER.as_ref() else {
+fn registration_calls<'t>(root: Node<'t>, text: &str, matches: &[(usize, usize)]) -> Vec<Node<'t>> {
+    if METHOD_MATCHER.is_none() {
         return registration_calls_by_walk(root, text);
-    };
-    let bytes = text.as_bytes();
-    let is_ident = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$';
+    }
     let mut calls: Vec<Node<'t>> = Vec::new();
-    for found in matcher.find_iter(text) {
-        let (start, end) = (found.start(), found.end());
-        if start > 0 && is_ident(bytes[start - 1]) || bytes.get(end).is_some_and(|b| is_ident(*b)) {
+    for &(start, end) in matches {
+        if start < root.start_byte() || end > root.end_byte() {
             continue;
         }
         let Some(name) = root.descendant_for_byte_range(start, end) else {

@@ -333,3 +333,110 @@ fn dedent_tagged_descriptions() {
     let text = "server.tool('t', dedent`\n    First line.\n      Indented.\n    `, h);\n";
     assert_eq!(only(text).description, "First line.\n  Indented.");
 }
+
+/// Reading through windows must equal reading the whole file: checked on every TS/JS file
+/// of the fixture corpus (windows forced, whatever the file's size).
+#[test]
+fn windows_read_every_fixture_file_as_the_whole_file_does() {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/servers");
+    let mut windowed = 0usize;
+    let mut fell_back = 0usize;
+    for entry in walkdir::WalkDir::new(&corpus) {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        let Some(language) = Language::of(path) else {
+            continue;
+        };
+        if !matches!(
+            language,
+            Language::TypeScript | Language::Tsx | Language::JavaScript
+        ) || path
+            .components()
+            .any(|part| part.as_os_str() == "node_modules")
+        {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        if !might_define_tools(&text) {
+            continue;
+        }
+        // The fixture server's folder is the root, as the corpus test extracts it.
+        let root = path
+            .ancestors()
+            .find(|dir| dir.parent() == Some(corpus.as_path()))
+            .unwrap();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let file = SourceFile {
+            root,
+            path,
+            rel: &rel,
+            text: &text,
+            language,
+        };
+        let whole = extract_whole(&file);
+        match extract_windowed_with(&file, 1.0) {
+            Some(outcome) => {
+                windowed += 1;
+                assert_eq!(outcome.tools, whole.tools, "{}", path.display());
+                assert_eq!(outcome.unresolved, whole.unresolved, "{}", path.display());
+            }
+            None => fell_back += 1,
+        }
+    }
+    println!("windowed: {windowed}, whole file: {fell_back}");
+    assert!(
+        windowed >= 3 * fell_back && windowed > 20,
+        "windows were used for {windowed} files and given up for {fell_back}"
+    );
+}
+
+/// A big file whose registration uses a constant, a schema, an import and a named
+/// handler defined far away: windows grow to take them in, and find what the whole-file
+/// reading finds.
+#[test]
+fn windows_grow_to_the_declarations_a_registration_uses() {
+    let mut text =
+        String::from("import { z } from \"zod\";\nimport { helper } from \"./helper.js\";\n");
+    text.push_str("const TOOL_NAME = \"far_away\";\n");
+    text.push_str("const Shape = { path: z.string().describe(\"Where\") };\n");
+    text.push_str("const TOOLS = [{ name: \"listed\", description: \"From a list\", inputSchema: { type: \"object\" } }];\n");
+    for index in 0..2_000 {
+        text.push_str(&format!(
+            "function filler{index}(a, b) {{\n  const out = [a, b].map((x) => x * {index});\n  return out.length > 1 ? /[{{]/.test(String(a)) : `t ${{a}} }}`;\n}}\n"
+        ));
+    }
+    text.push_str("async function listTools() {\n  return { tools: TOOLS };\n}\n");
+    text.push_str("server.tool(TOOL_NAME, \"A tool\", Shape, async () => ({}));\n");
+    text.push_str("low.setRequestHandler(ListToolsRequestSchema, listTools);\n");
+    assert!(text.len() > WINDOW_MIN_BYTES);
+    let root = Path::new("/nonexistent-root");
+    let path = root.join("dist/index.js");
+    let file = SourceFile {
+        root,
+        path: &path,
+        rel: "dist/index.js",
+        text: &text,
+        language: Language::JavaScript,
+    };
+    let whole = extract_whole(&file);
+    let windowed = extract_windowed(&file).expect("read through windows");
+    assert_eq!(windowed.tools, whole.tools);
+    assert_eq!(windowed.unresolved, whole.unresolved);
+    let names: Vec<&str> = windowed
+        .tools
+        .iter()
+        .map(|tool| tool.name.as_str())
+        .collect();
+    assert_eq!(names, ["far_away", "listed"]);
+    assert_eq!(
+        windowed.tools[0].input_schema["properties"]["path"]["description"],
+        "Where"
+    );
+    assert_eq!(extract(&file).tools, whole.tools);
+}

@@ -230,6 +230,10 @@ pub struct Evaluator<'t, 'f> {
     constants: RefCell<HashMap<usize, Val>>,
     depth: Cell<usize>,
     steps: Cell<usize>,
+    /// Names looked up and found in no enclosing scope of this module's tree. When the
+    /// tree holds only windows of the file (`window`), these say which other statements
+    /// may be needed.
+    missing: RefCell<Vec<String>>,
 }
 
 impl<'t, 'f> Evaluator<'t, 'f> {
@@ -245,6 +249,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             constants: RefCell::default(),
             depth: Cell::new(0),
             steps: Cell::new(0),
+            missing: RefCell::default(),
         }
     }
 
@@ -862,6 +867,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 constants: RefCell::default(),
                 depth: Cell::new(self.depth.get()),
                 steps: Cell::new(self.steps.get()),
+                missing: RefCell::default(),
             };
             let program = module.tree.root_node();
             let value = match inner.export_decl(program, name) {
@@ -978,8 +984,22 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 _ => {}
             }
             child = node;
-            node = node.parent()?;
+            match node.parent() {
+                Some(parent) => node = parent,
+                None => {
+                    let mut missing = self.missing.borrow_mut();
+                    if !missing.iter().any(|known| known == name) {
+                        missing.push(name.to_owned());
+                    }
+                    return None;
+                }
+            }
         }
+    }
+
+    /// The names looked up so far that no scope of this module's tree declares.
+    pub fn missing_names(&self) -> Vec<String> {
+        self.missing.borrow().clone()
     }
 
     /// The names a scope node declares directly, built once per scope.

@@ -655,6 +655,14 @@ T("manage_user", "Create, update or delete a user depending on the action.", "ac
 T("manage_files", "Read, write, move or delete files. Pass the operation in action.", "action path content?", "D", "C")
 T("bulk_delete_files", "Delete many files at once by glob pattern.", "patterns:array", "D", "C")
 
+# ---------------------------------------------------------------- seen misclassified on crawled servers
+S("acme/clickhouse-tools", "Explore and query ClickHouse databases.", "databases")
+T("run_query", "Execute SQL queries in ClickHouse. By default queries run read-only; with write access enabled, DDL and DML statements are accepted too, and destructive statements such as DROP TABLE or TRUNCATE need the drop setting as well.", "query", "X", "C", "ro0 d1")
+S("acme/cloud-audit", "Search and inspect the audit trail of a cloud account: API calls, sign-ins and credential changes.", "cloud")
+T("describe_audit_log_records", "Describe audit log records for the account: who called which API, when, from which address, and whether access keys, passwords or secrets were created or rotated.", "start_time end_time user_name? event_name? max_results:integer?", "R", "M", "ro")
+S("acme/agent-fleet", "Run many coding agents side by side, each in its own git worktree.", "terminals")
+T("parallel_implement", "Implement several tasks in parallel. Each task is given to a separate Claude Code or Codex session working in its own worktree; the resulting branches are returned for review.", "tasks:array base_branch? max_workers:integer?", "X", "H")
+
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools.jsonl")
 with open(out, "w", encoding="utf-8") as f:
     for row in rows:

@@ -9,6 +9,7 @@
 //! SIGINT and SIGTERM kill the child and exit with 130 and 143; SIGHUP reloads the policy.
 
 use std::ffi::OsString;
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,7 +102,7 @@ pub async fn run(
         // Dropping stdin closes the child's input: how a stdio server learns we are done.
     });
     let client_writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = client_output();
         while let Some(message) = client_queue.recv().await {
             if write_line(&mut stdout, message).await.is_err() {
                 break;
@@ -115,7 +116,7 @@ pub async fn run(
         let to_child = to_child.clone();
         let to_client = to_client.clone();
         tokio::spawn(async move {
-            let mut stdin = BufReader::with_capacity(64 << 10, tokio::io::stdin());
+            let mut stdin = BufReader::with_capacity(64 << 10, client_input());
             let mut line = Vec::new();
             loop {
                 let actions = match read_line_capped(&mut stdin, &mut line, max_message).await {
@@ -263,6 +264,66 @@ async fn dispatch(
             Action::ToUpstream(message) => to_child.send(Some(message)).await.is_ok(),
             Action::ToClient(message) => to_client.send(message).await.is_ok(),
         };
+    }
+}
+
+/// Our stdin as an async reader. A pipe or a socket (what MCP clients give a stdio server)
+/// is read on the runtime's own event loop; `tokio::io::stdin()` instead does every read on
+/// tokio's blocking pool, one more thread wake-up per message on the path whose latency
+/// the gateway adds. Anything else (a terminal, a file) falls back to it.
+fn client_input() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
+    match evented(std::io::stdin().as_fd()) {
+        Some(Evented::Pipe(fd)) => {
+            if let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+                return Box::new(pipe);
+            }
+        }
+        Some(Evented::Socket(stream)) => return Box::new(stream),
+        None => {}
+    }
+    Box::new(tokio::io::stdin())
+}
+
+/// Our stdout as an async writer, on the event loop when it is a pipe or a socket (see
+/// [`client_input`]).
+fn client_output() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
+    match evented(std::io::stdout().as_fd()) {
+        Some(Evented::Pipe(fd)) => {
+            if let Ok(pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
+                return Box::new(pipe);
+            }
+        }
+        Some(Evented::Socket(stream)) => return Box::new(stream),
+        None => {}
+    }
+    Box::new(tokio::io::stdout())
+}
+
+enum Evented {
+    Pipe(std::os::fd::OwnedFd),
+    Socket(tokio::net::UnixStream),
+}
+
+/// A duplicate of `fd` that the event loop can wait on, if it is a pipe or a Unix socket.
+/// The duplicate shares the open file: making it non-blocking makes fd 0 or 1 non-blocking
+/// too, which is what we want, since nothing else in the process reads or writes them.
+fn evented(fd: std::os::fd::BorrowedFd<'_>) -> Option<Evented> {
+    use std::os::unix::fs::FileTypeExt;
+    let owned = fd.try_clone_to_owned().ok()?;
+    let kind = std::fs::File::from(owned.try_clone().ok()?)
+        .metadata()
+        .ok()?
+        .file_type();
+    if kind.is_fifo() {
+        Some(Evented::Pipe(owned))
+    } else if kind.is_socket() {
+        let stream = std::os::unix::net::UnixStream::from(owned);
+        stream.set_nonblocking(true).ok()?;
+        tokio::net::UnixStream::from_std(stream)
+            .ok()
+            .map(Evented::Socket)
+    } else {
+        None
     }
 }
 

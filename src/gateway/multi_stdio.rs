@@ -150,7 +150,7 @@ pub async fn run(
     }
     drop(exited);
     let client_writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
+        let mut stdout = super::stdio::client_output();
         while let Some(message) = client_queue.recv().await {
             if write_line(&mut stdout, &message).await.is_err() {
                 break;
@@ -165,7 +165,7 @@ pub async fn run(
         let queues = queues.clone();
         let to_client = to_client.clone();
         tokio::spawn(async move {
-            let mut stdin = BufReader::with_capacity(64 << 10, tokio::io::stdin());
+            let mut stdin = BufReader::with_capacity(64 << 10, super::stdio::client_input());
             let mut line = Vec::new();
             loop {
                 let routed = match read_line_capped(&mut stdin, &mut line, max_message).await {

@@ -271,7 +271,7 @@ async fn dispatch(
 /// is read on the runtime's own event loop; `tokio::io::stdin()` instead does every read on
 /// tokio's blocking pool, one more thread wake-up per message on the path whose latency
 /// the gateway adds. Anything else (a terminal, a file) falls back to it.
-fn client_input() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
+pub(crate) fn client_input() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
     match evented(std::io::stdin().as_fd()) {
         Some(Evented::Pipe(fd)) => {
             if let Ok(pipe) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
@@ -286,7 +286,7 @@ fn client_input() -> Box<dyn tokio::io::AsyncRead + Unpin + Send> {
 
 /// Our stdout as an async writer, on the event loop when it is a pipe or a socket (see
 /// [`client_input`]).
-fn client_output() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
+pub(crate) fn client_output() -> Box<dyn tokio::io::AsyncWrite + Unpin + Send> {
     match evented(std::io::stdout().as_fd()) {
         Some(Evented::Pipe(fd)) => {
             if let Ok(pipe) = tokio::net::unix::pipe::Sender::from_owned_fd(fd) {

@@ -998,6 +998,23 @@ fn find_session(
     headers: &HeaderMap,
     grant: &Option<String>,
 ) -> Result<Arc<HttpSession>, Refusal> {
+    lookup_session(
+        &app.lock_sessions(),
+        |session| &session.grant,
+        headers,
+        grant,
+    )
+}
+
+/// The session named by the request's `Mcp-Session-Id` among `sessions`, refused (400, 404
+/// or 403) when the header is missing, the session is unknown, or it belongs to another
+/// credential than `grant`. Shared by the single- and the several-server HTTP gateways.
+pub(super) fn lookup_session<S>(
+    sessions: &HashMap<String, Arc<S>>,
+    owner: impl Fn(&S) -> &Option<String>,
+    headers: &HeaderMap,
+    grant: &Option<String>,
+) -> Result<Arc<S>, Refusal> {
     let Some(id) = headers.get(SESSION_HEADER) else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -1005,13 +1022,13 @@ fn find_session(
         ));
     };
     let id = id.to_str().unwrap_or("");
-    let Some(session) = app.lock_sessions().get(id).cloned() else {
+    let Some(session) = sessions.get(id).cloned() else {
         return Err(refuse(
             StatusCode::NOT_FOUND,
             "Session not found: it ended or never existed; initialize again",
         ));
     };
-    if &session.grant != grant {
+    if owner(&session) != grant {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "Forbidden: the session belongs to another credential",

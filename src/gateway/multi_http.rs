@@ -422,26 +422,12 @@ fn find_session(
     headers: &HeaderMap,
     grant: &Option<String>,
 ) -> Result<Arc<MultiSession>, Refusal> {
-    let Some(id) = headers.get(SESSION_HEADER) else {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            "Bad Request: Mcp-Session-Id header is required",
-        ));
-    };
-    let id = id.to_str().unwrap_or("");
-    let Some(session) = app.lock_sessions().get(id).cloned() else {
-        return Err(refuse(
-            StatusCode::NOT_FOUND,
-            "Session not found: it ended or never existed; initialize again",
-        ));
-    };
-    if &session.grant != grant {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            "Forbidden: the session belongs to another credential",
-        ));
-    }
-    Ok(session)
+    super::http::lookup_session(
+        &app.lock_sessions(),
+        |session| &session.grant,
+        headers,
+        grant,
+    )
 }
 
 /// Removes a POST's waiters when it finishes or its client goes away.

@@ -4,12 +4,15 @@
 //! policy; calls are judged by that policy and reach only that server; one server dying
 //! leaves the other working; a bad config or a missing policy stops the start.
 
+mod gateway_common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use gateway_common::Listening as HttpGateway;
 use serde_json::{Value, json};
 
 const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gateway/multi");
@@ -481,50 +484,19 @@ fn config_errors_stop_the_start_and_name_the_server() {
 
 // ---- HTTP ----
 
-struct HttpGateway {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
-
 impl HttpGateway {
     fn start() -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+        command
             .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
             .arg(&config)
             .arg("--policies")
             .arg(POLICIES)
             .arg("--audit")
-            .arg(dir.path().join("audit.jsonl"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut sender = Some(sender);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
-                    && let Some(sender) = sender.take()
-                {
-                    let _ = sender.send(url.to_owned());
-                }
-            }
-        });
-        let url = receiver.recv_timeout(WAIT).expect("the gateway listens");
-        let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
-        HttpGateway {
-            child,
-            url,
-            dir,
-            client,
-        }
+            .arg(dir.path().join("audit.jsonl"));
+        HttpGateway::spawn(command, dir)
     }
 
     async fn post(&self, session: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
@@ -594,13 +566,6 @@ impl HttpGateway {
             .await;
         assert_eq!(status, 200, "{body}");
         names(&body)
-    }
-}
-
-impl Drop for HttpGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -6,24 +6,17 @@
 
 mod gateway_common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_common::{POLICY, WAIT, is_refusal, result_text};
+use gateway_common::{
+    Listening as HttpGateway, POLICY, WAIT, grants_file, is_refusal, result_text,
+};
 use serde_json::{Value, json};
-use sha2::Digest;
 
 const INIT_PARAMS: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"http-test","version":"1"}}"#;
-
-struct HttpGateway {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
 
 impl HttpGateway {
     fn start(policy: &Path, extra_args: &[&str]) -> HttpGateway {
@@ -35,7 +28,8 @@ impl HttpGateway {
     /// Starts with exactly these arguments after the policy, listen and audit ones.
     fn start_args(policy: &Path, extra_args: &[&str]) -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+        command
             .arg("gateway")
             .arg("--policy")
             .arg(policy)
@@ -44,38 +38,8 @@ impl HttpGateway {
             .arg("--audit")
             .arg(dir.path().join("audit.jsonl"))
             .args(extra_args)
-            .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let log = dir.path().join("stderr.log");
-        std::thread::spawn(move || {
-            let mut file = std::fs::File::create(log).unwrap();
-            let mut sender = Some(sender);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                writeln!(file, "{line}").unwrap();
-                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
-                    && let Some(sender) = sender.take()
-                {
-                    let _ = sender.send(url.to_owned());
-                }
-            }
-        });
-        let url = receiver
-            .recv_timeout(WAIT)
-            .expect("the gateway said where it listens");
-        let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
-        HttpGateway {
-            child,
-            url,
-            dir,
-            client,
-        }
+            .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"));
+        HttpGateway::spawn(command, dir)
     }
 
     fn upstream_log(&self) -> String {
@@ -111,13 +75,6 @@ impl HttpGateway {
                     && !field("State:").is_some_and(|state| state.starts_with('Z'))
             })
             .count()
-    }
-}
-
-impl Drop for HttpGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -394,21 +351,6 @@ async fn session_ids_protocol_versions_origins_and_body_size_are_checked() {
     let (status, _, _) = post(client, url, Some(&session), &[], &big).await;
     assert_eq!(status, 413);
     assert!(!gateway.upstream_log().contains("xxxxxxxx"));
-}
-
-fn grants_file(dir: &Path) -> std::path::PathBuf {
-    let hash = |token: &str| format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
-    let path = dir.join("grants.json");
-    std::fs::write(
-        &path,
-        json!({"tokens": [
-            {"sha256": hash("token-of-ci"), "name": "ci-bot"},
-            {"sha256": hash("token-of-ann"), "name": "ann"}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    path
 }
 
 #[tokio::test]

@@ -5,25 +5,18 @@
 
 mod gateway_common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use gateway_common::{POLICY, WAIT, is_refusal, result_text};
+use gateway_common::{Listening as HttpGateway, POLICY, grants_file, is_refusal, result_text};
 use serde_json::{Value, json};
 use sha2::Digest;
-
-struct HttpGateway {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
 
 impl HttpGateway {
     fn start(policy: &Path, extra_args: &[&str]) -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+        command
             .arg("gateway")
             .arg("--policy")
             .arg(policy)
@@ -32,36 +25,8 @@ impl HttpGateway {
             .args(extra_args)
             .arg("--")
             .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"))
-            .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        let log = dir.path().join("stderr.log");
-        std::thread::spawn(move || {
-            let mut file = std::fs::File::create(log).unwrap();
-            let mut sender = Some(sender);
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                writeln!(file, "{line}").unwrap();
-                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
-                    && let Some(sender) = sender.take()
-                {
-                    let _ = sender.send(url.to_owned());
-                }
-            }
-        });
-        let url = receiver.recv_timeout(WAIT).expect("the gateway listens");
-        let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
-        HttpGateway {
-            child,
-            url,
-            dir,
-            client,
-        }
+            .env("MCPWARDEN_TEST_LOG", dir.path().join("upstream.log"));
+        HttpGateway::spawn(command, dir)
     }
 
     /// The `tools/call` names the upstreams received.
@@ -115,13 +80,6 @@ impl HttpGateway {
         ];
         headers.extend_from_slice(extra);
         self.post(&headers, &call(id, name, arguments)).await
-    }
-}
-
-impl Drop for HttpGateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -224,21 +182,6 @@ async fn stateless_requests_are_judged_like_any_other() {
 
     // Only the allowed call reached an upstream.
     assert_eq!(gateway.upstream_calls(), ["echo"]);
-}
-
-fn grants_file(dir: &Path) -> std::path::PathBuf {
-    let hash = |token: &str| format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
-    let path = dir.join("grants.json");
-    std::fs::write(
-        &path,
-        json!({"tokens": [
-            {"sha256": hash("token-of-ci"), "name": "ci-bot"},
-            {"sha256": hash("token-of-ann"), "name": "ann"}
-        ]})
-        .to_string(),
-    )
-    .unwrap();
-    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

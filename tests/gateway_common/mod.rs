@@ -280,3 +280,77 @@ pub fn result_text(answer: &Value) -> &str {
 pub fn is_refusal(answer: &Value) -> bool {
     answer["result"]["isError"] == json!(true) && result_text(answer).starts_with("[POLICY DENIED]")
 }
+
+/// A gateway started with `--listen 127.0.0.1:0`, reached over loopback HTTP; killed when
+/// dropped. Each HTTP test file adds its own request helpers to it.
+pub struct Listening {
+    pub child: Child,
+    /// The `/mcp` URL the gateway said it listens on.
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+}
+
+impl Listening {
+    /// Spawns `command` (a `mcpwarden gateway --listen 127.0.0.1:0 ...`), keeps its stderr
+    /// in `dir/stderr.log`, and waits (bounded) for the address it prints.
+    pub fn spawn(mut command: Command, dir: tempfile::TempDir) -> Listening {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (sender, receiver) = mpsc::channel();
+        let log = dir.path().join("stderr.log");
+        std::thread::spawn(move || {
+            let mut file = std::fs::File::create(log).unwrap();
+            let mut sender = Some(sender);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                writeln!(file, "{line}").unwrap();
+                if let Some(url) = line.strip_prefix("mcpwarden: listening on ")
+                    && let Some(sender) = sender.take()
+                {
+                    let _ = sender.send(url.to_owned());
+                }
+            }
+        });
+        let url = receiver
+            .recv_timeout(WAIT)
+            .expect("the gateway said where it listens");
+        let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+        Listening {
+            child,
+            url,
+            dir,
+            client,
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `--grants` file in `dir` with two tokens: `token-of-ci` (grant `ci-bot`) and
+/// `token-of-ann` (grant `ann`), stored as their sha256 as the gateway requires.
+pub fn grants_file(dir: &Path) -> PathBuf {
+    use sha2::Digest;
+    let hash = |token: &str| format!("{:x}", sha2::Sha256::digest(token.as_bytes()));
+    let path = dir.join("grants.json");
+    std::fs::write(
+        &path,
+        json!({"tokens": [
+            {"sha256": hash("token-of-ci"), "name": "ci-bot"},
+            {"sha256": hash("token-of-ann"), "name": "ann"}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+    path
+}

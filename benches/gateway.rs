@@ -547,6 +547,32 @@ fn http_upstream() -> String {
     format!("http://{addr}/mcp")
 }
 
+/// A process's CPU time in nanoseconds and its context switches, summed over its threads
+/// (`/proc/PID/task/*/schedstat` and `status`): per call, what the gateway costs
+/// regardless of how busy the machine is, and how many times its threads went to sleep
+/// and woke up (task hand-offs show here).
+fn cpu_and_switches(pid: u32) -> (u64, u64) {
+    let mut cpu = 0;
+    let mut switches = 0;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        cpu += std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        switches += std::fs::read_to_string(path.join("status"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    (cpu, switches)
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
@@ -618,6 +644,15 @@ fn added_latency_driver() {
     let minus = |a: (Duration, Duration), b: (Duration, Duration)| {
         (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))
     };
+    // Over the timed calls and their 200 warm-up calls.
+    let per_call = |what: &str, before: (u64, u64), after: (u64, u64)| {
+        let count = (calls + 200) as f64;
+        println!(
+            "added/{what} gateway process per call: CPU {:.1} µs, context switches {:.2}",
+            after.0.saturating_sub(before.0) as f64 / 1e3 / count,
+            after.1.saturating_sub(before.1) as f64 / count
+        );
+    };
     for round in 1..=rounds {
         println!("added/round {round}: load average {}", load_average());
         runtime.block_on(async {
@@ -644,17 +679,21 @@ fn added_latency_driver() {
                 timed(calls, |id| http_echo(&client, &upstream, &session, id)).await,
             );
             let session = http_session(&client, &through_url).await;
+            let before = cpu_and_switches(through.id());
             let via = show(
                 "(a) HTTP through the gateway to the HTTP upstream",
                 timed(calls, |id| http_echo(&client, &through_url, &session, id)).await,
             );
+            per_call("(a)", before, cpu_and_switches(through.id()));
             let (p50, p99) = minus(via, direct);
             println!("added/(a) round {round}: added by the gateway, same transport: p50 {p50:?}, p99 {p99:?}");
             let session = http_session(&client, &child_url).await;
+            let before = cpu_and_switches(child_gateway.id());
             let via_child = show(
                 "(b) HTTP through the gateway to a stdio child",
                 timed(calls, |id| http_echo(&client, &child_url, &session, id)).await,
             );
+            per_call("(b)", before, cpu_and_switches(child_gateway.id()));
             let mut peer = Peer::direct();
             let stdio = show(
                 "(b) stdio direct to the same server",

@@ -329,6 +329,7 @@ impl App {
                 judge,
                 grant,
                 to_child,
+                stdin: None,
                 router: Mutex::new(Router::default()),
                 child: Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
@@ -382,17 +383,19 @@ impl App {
         self: &Arc<Self>,
         id: String,
         grant: Option<String>,
-        mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
         stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
         child: Option<Child>,
     ) -> Result<Arc<HttpSession>, OpenError> {
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
+        let stdin: Arc<ChildStdin> = Arc::new(tokio::sync::Mutex::new(Box::new(stdin)));
         let session = Arc::new(HttpSession {
             id: id.clone(),
             judge,
             grant,
             to_child,
+            stdin: Some(stdin.clone()),
             router: Mutex::new(Router::default()),
             child: Mutex::new(child),
             tasks: Mutex::new(Vec::new()),
@@ -401,7 +404,11 @@ impl App {
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = child_queue.recv().await {
-                if super::stdio::write_line(&mut stdin, message).await.is_err() {
+                let mut stdin = stdin.lock().await;
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -488,6 +495,10 @@ struct HttpSession {
     judge: Arc<Session>,
     grant: Option<String>,
     to_child: mpsc::Sender<Vec<u8>>,
+    /// The upstream's stdin (a child or an in-process server): the writer task writes
+    /// what the reader and the tick send, a POST's handler what it judged (one write
+    /// each, under the lock, so lines never interleave).
+    stdin: Option<Arc<ChildStdin>>,
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -497,13 +508,17 @@ struct HttpSession {
     remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
 }
 
+/// Where a session's upstream reads its input.
+type ChildStdin = tokio::sync::Mutex<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
+
 /// A value several tasks read and set: the remote's session id; the protocol version
 /// it chose.
 type SharedSlot = Arc<Mutex<Option<String>>>;
 
 /// A remote Streamable HTTP server (`--upstream URL`).
 pub struct Remote {
-    pub url: String,
+    /// Parsed once: parsing it for every request showed in the profile.
+    pub url: reqwest::Url,
     /// Added to every request upstream (`--upstream-header`); nothing of the client's is.
     pub headers: reqwest::header::HeaderMap,
     pub client: reqwest::Client,
@@ -534,9 +549,10 @@ impl HttpSession {
     /// Messages are carried as the judge wrote them, never parsed whole or re-serialised:
     /// routing reads only their `id` and `method` ([`Head`]).
     ///
-    /// `outbound`, given by a POST's handler with a remote upstream, takes the messages
-    /// for the remote instead of the session's writer task: the handler sends them itself
-    /// ([`HttpSession::send_remote`]), which saves two task hand-offs per call.
+    /// `outbound`, given by a POST's handler, takes the messages for the upstream instead
+    /// of the session's writer task: the handler sends them itself
+    /// ([`HttpSession::send_upstream`]), which saves a task hand-off per call (two with a
+    /// remote upstream).
     async fn perform(
         &self,
         actions: Vec<Action>,
@@ -546,9 +562,7 @@ impl HttpSession {
         for action in actions {
             match action {
                 Action::ToUpstream(message) => {
-                    if let Some(outbound) =
-                        outbound.as_deref_mut().filter(|_| self.remote.is_some())
-                    {
+                    if let Some(outbound) = outbound.as_deref_mut() {
                         outbound.push(message);
                         continue;
                     }
@@ -596,10 +610,22 @@ impl HttpSession {
         None
     }
 
-    /// Sends messages a POST's handler judged to the remote upstream, one after another,
-    /// on the handler's own task (see `perform`'s `outbound`).
-    async fn send_remote(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
+    /// Sends messages a POST's handler judged to the upstream, one after another, on the
+    /// handler's own task (see `perform`'s `outbound`).
+    async fn send_upstream(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
         let Some((remote, upstream_session, version)) = self.remote.clone() else {
+            if let Some(stdin) = &self.stdin {
+                let mut stdin = stdin.lock().await;
+                for message in messages {
+                    // A broken pipe means the upstream is gone; the reader answers for it.
+                    if super::stdio::write_line(&mut *stdin, message)
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            }
             return;
         };
         for message in messages {
@@ -656,7 +682,7 @@ impl HttpSession {
             if let Some(id) = id {
                 let mut request = remote
                     .client
-                    .delete(&remote.url)
+                    .delete(remote.url.clone())
                     .headers(remote.headers.clone())
                     .header(SESSION_HEADER, id);
                 if let Some(version) = version {
@@ -723,7 +749,7 @@ async fn remote_post(
         .collect();
     let mut request = remote
         .client
-        .post(&remote.url)
+        .post(remote.url.clone())
         .headers(remote.headers.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
@@ -1221,11 +1247,12 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     let deadline = tokio::time::Instant::now()
         + session.judge.shared().config.call_timeout
         + Duration::from_secs(5);
-    // With a remote upstream this task POSTs what the judge let through, while it waits
-    // for the answers (a timeout the judge declares ends the wait even if the remote
-    // never answers). In order: an `initialize` answer carries the remote's session id.
+    // This task sends what the judge let through (POSTs it to a remote, or writes it to
+    // the upstream's stdin) while it waits for the answers: a timeout the judge declares
+    // ends the wait even if the remote never answers. In order: an `initialize` answer
+    // carries the remote's session id.
     let mut upstream_done = outbound.is_empty();
-    let upstream = session.send_remote(outbound);
+    let upstream = session.send_upstream(outbound);
     tokio::pin!(upstream);
 
     if request_ids.is_empty() {

@@ -177,7 +177,10 @@ fn npm_stem(spec: &str) -> String {
 /// The start of the wheel name `pip download` writes for a spec (`a.b-c==1` -> `a_b_c-1`).
 fn wheel_prefix(spec: &str) -> String {
     let (name, version) = spec.split_once("==").expect("pinned spec has a version");
-    format!("{}-{version}-", name.replace(['-', '.'], "_").to_lowercase())
+    format!(
+        "{}-{version}-",
+        name.replace(['-', '.'], "_").to_lowercase()
+    )
 }
 
 fn find_archive(folder: &Path, wanted: impl Fn(&str) -> bool) -> Option<PathBuf> {
@@ -206,7 +209,9 @@ fn real_package_archives(folder: &Path) -> Vec<PathBuf> {
                 .arg(folder)
                 .output();
             if !fetched.as_ref().is_ok_and(|out| out.status.success()) || !path.exists() {
-                eprintln!("extract/real_packages: could not fetch {spec} with `npm pack`; left out");
+                eprintln!(
+                    "extract/real_packages: could not fetch {spec} with `npm pack`; left out"
+                );
                 continue;
             }
         }
@@ -217,14 +222,22 @@ fn real_package_archives(folder: &Path) -> Vec<PathBuf> {
         let is_wheel = |name: &str| name.starts_with(&prefix) && name.ends_with(".whl");
         if find_archive(folder, is_wheel).is_none() {
             let _ = Command::new("pip")
-                .args(["download", "--quiet", "--no-deps", "--only-binary=:all:", "-d"])
+                .args([
+                    "download",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-d",
+                ])
                 .arg(folder)
                 .arg(spec)
                 .output();
         }
         match find_archive(folder, is_wheel) {
             Some(path) => archives.push(path),
-            None => eprintln!("extract/real_packages: could not fetch {spec} with `pip download`; left out"),
+            None => eprintln!(
+                "extract/real_packages: could not fetch {spec} with `pip download`; left out"
+            ),
         }
     }
     archives
@@ -258,7 +271,9 @@ fn real_packages(c: &mut Criterion) {
     let unpacked = folder.join("unpacked");
     let mut roots = Vec::new();
     let (mut all_bytes, mut considered, mut parsed, mut tools) = (0u64, 0u64, 0usize, 0usize);
-    eprintln!("extract/real_packages: package, bytes unpacked, bytes considered, files considered, parsed, tools");
+    eprintln!(
+        "extract/real_packages: package, bytes unpacked, bytes considered, files considered, parsed, tools"
+    );
     for archive in &archives {
         let stem = archive
             .file_name()

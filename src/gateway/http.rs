@@ -615,16 +615,7 @@ impl HttpSession {
     async fn send_upstream(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
         let Some((remote, upstream_session, version)) = self.remote.clone() else {
             if let Some(stdin) = &self.stdin {
-                let mut stdin = stdin.lock().await;
-                for message in messages {
-                    // A broken pipe means the upstream is gone; the reader answers for it.
-                    if super::stdio::write_line(&mut *stdin, message)
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
+                write_now_or_later(stdin.clone(), messages).await;
             }
             return;
         };
@@ -692,6 +683,52 @@ impl HttpSession {
             }
         }
     }
+}
+
+/// Writes lines to an upstream's stdin from a POST's handler, which hyper drops when its
+/// client goes away: a line cut off there would run into the next one. So the handler
+/// only waits for the lock (nothing written yet) and offers each line once; what the pipe
+/// does not take at once is finished by a task that holds the lock until it is done.
+async fn write_now_or_later(stdin: Arc<ChildStdin>, messages: Vec<Vec<u8>>) {
+    use std::task::Poll;
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = stdin.lock_owned().await;
+    let mut messages = messages.into_iter();
+    while let Some(mut line) = messages.next() {
+        line.push(b'\n');
+        let offered = std::future::poll_fn(|context| {
+            match std::pin::Pin::new(&mut **stdin).poll_write(context, &line) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await;
+        let written = match offered {
+            Some(Ok(written)) if written == line.len() => continue,
+            Some(Ok(written)) => written,
+            None => 0,
+            // A broken pipe means the upstream is gone; the reader answers for it.
+            Some(Err(_)) => return,
+        };
+        let rest: Vec<Vec<u8>> = messages.collect();
+        tokio::spawn(async move {
+            if stdin.write_all(&line[written..]).await.is_err() {
+                return;
+            }
+            for message in rest {
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = stdin.flush().await;
+        });
+        return;
+    }
+    // Pipes and the in-process server's buffer take a write whole; a flush here would
+    // only be another poll.
 }
 
 /// Carries one session's messages to a remote server: each is POSTed on its own, with the

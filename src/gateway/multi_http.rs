@@ -483,6 +483,23 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
     }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            == Some(super::http::STATELESS_VERSION)
+    {
+        // Stateless requests would need every server's session set up per request; the
+        // single-server gateway does that, this one refuses plainly rather than with the
+        // generic "session id required".
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Bad Request: gateway --config does not serve the stateless {} revision; initialize a session with 2025-06-18 or 2025-11-25, or run a single-server gateway (--policy) for stateless clients",
+                super::http::STATELESS_VERSION
+            ),
+        );
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),

@@ -438,7 +438,7 @@ impl App {
                 // the session ends.
                 app.lock_sessions().remove(&session.id);
                 session.close_upstream("it exited").await;
-                session.router().stream = None;
+                close_stream(&session.router);
             })
         };
         session
@@ -524,9 +524,10 @@ pub struct Remote {
     pub client: reqwest::Client,
 }
 
-/// Where messages for the client go.
+/// Where messages for one HTTP session's client go; shared by the single- and the
+/// several-server gateways (each session holds one, behind a `Mutex`).
 #[derive(Default)]
-struct Router {
+pub(super) struct Router {
     /// Responses, by the id of the request, to the POST that carried it.
     waiters: HashMap<String, mpsc::UnboundedSender<(String, Vec<u8>)>>,
     /// The GET stream, if one is open.
@@ -535,13 +536,185 @@ struct Router {
     queued: VecDeque<Vec<u8>>,
 }
 
-impl HttpSession {
-    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
-        self.router
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock_router(router: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
+    router
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Routes a message (or each element of a batch) written for the client: responses to the
+/// POST waiting for their id, the rest to the GET stream or its queue. Responses nobody
+/// waits for go to `unclaimed` when given, else are dropped (their POST has gone).
+///
+/// Messages are carried as they were written, never parsed whole or re-serialised:
+/// routing reads only their `id` and `method` ([`Head`]).
+pub(super) fn deliver_message(
+    router: &Mutex<Router>,
+    message: Vec<u8>,
+    mut unclaimed: Option<&mut Vec<Vec<u8>>>,
+) {
+    for (item, head) in split_messages(message) {
+        if let (Some(left), Some(unclaimed)) =
+            (deliver(router, item, head), unclaimed.as_deref_mut())
+        {
+            unclaimed.push(left);
+        }
+    }
+}
+
+/// Routes one message; gives it back if it is a response nobody waits for.
+fn deliver(router: &Mutex<Router>, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
+    let mut router = lock_router(router);
+    if head.method.is_none() {
+        let key = head.id.as_ref().map(id_key).unwrap_or_default();
+        return match router.waiters.get(&key) {
+            Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
+            None => Some(item),
+        };
+    }
+    if let Some(stream) = &router.stream {
+        match stream.try_send(item) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Full(item))
+            | Err(mpsc::error::TrySendError::Closed(item)) => {
+                router.stream = None;
+                router.queued.push_back(item);
+            }
+        }
+    } else {
+        router.queued.push_back(item);
+    }
+    while router.queued.len() > MAX_QUEUED {
+        router.queued.pop_front();
+    }
+    None
+}
+
+/// Closes the session's GET stream, if one is open.
+pub(super) fn close_stream(router: &Mutex<Router>) {
+    lock_router(router).stream = None;
+}
+
+/// A POST's answers: what arrives for each of its request ids, until every one has
+/// answered or the deadline passes. The waiters are removed when it is dropped (the POST
+/// finished or its client went away).
+pub(super) struct Waiters<'a> {
+    router: &'a Mutex<Router>,
+    keys: Vec<String>,
+    answers: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl<'a> Waiters<'a> {
+    /// Registers `keys` (request ids as [`id_key`] writes them) before the requests are
+    /// judged, so no answer can come before its waiter.
+    pub(super) fn register(router: &'a Mutex<Router>, keys: &[String]) -> Waiters<'a> {
+        let (sender, answers) = mpsc::unbounded_channel();
+        let mut locked = lock_router(router);
+        for key in keys {
+            locked.waiters.insert(key.clone(), sender.clone());
+        }
+        Waiters {
+            router,
+            keys: keys.to_vec(),
+            answers,
+        }
     }
 
+    /// The next answer, `None` when every sender is gone (the session ended) or at the
+    /// deadline.
+    pub(super) async fn next(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Option<(String, Vec<u8>)> {
+        tokio::time::timeout_at(deadline, self.answers.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits for the answers to `remaining` (the keys not answered yet), adding each to
+    /// `collected`; what is still missing at the deadline is answered with an error.
+    pub(super) async fn collect(
+        &mut self,
+        mut remaining: std::collections::HashSet<String>,
+        collected: &mut Vec<Vec<u8>>,
+        deadline: tokio::time::Instant,
+    ) {
+        while !remaining.is_empty() {
+            match self.next(deadline).await {
+                Some((key, answer)) => {
+                    if remaining.remove(&key) {
+                        collected.push(answer);
+                    }
+                }
+                // The judge answers timeouts itself, so this is a backstop.
+                None => break,
+            }
+        }
+        for key in remaining {
+            let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+            collected.push(super::judge::error_response(
+                &id,
+                super::judge::code::UPSTREAM_UNAVAILABLE,
+                "the upstream did not answer",
+            ));
+        }
+    }
+}
+
+impl Drop for Waiters<'_> {
+    fn drop(&mut self) {
+        let mut router = lock_router(self.router);
+        for key in &self.keys {
+            router.waiters.remove(key);
+        }
+    }
+}
+
+/// Whether any of `answers` is a success (`result`): an `initialize` that worked.
+pub(super) fn any_result(answers: &[Vec<u8>]) -> bool {
+    answers.iter().any(|answer| {
+        serde_json::from_slice::<Value>(answer).is_ok_and(|answer| answer.get("result").is_some())
+    })
+}
+
+/// The key of a response's id, as [`Waiters`] are registered by.
+pub(super) fn answer_key(answer: &[u8]) -> String {
+    serde_json::from_slice::<Head>(answer)
+        .ok()
+        .and_then(|head| head.id)
+        .as_ref()
+        .map(id_key)
+        .unwrap_or_default()
+}
+
+/// The GET stream: server-initiated messages queued so far, then each as it comes. One
+/// stream at a time: a new GET replaces the old one, so each message goes to exactly one
+/// stream.
+pub(super) fn open_stream(router: &Mutex<Router>) -> Response {
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
+    {
+        let mut router = lock_router(router);
+        while let Some(message) = router.queued.pop_front() {
+            if sender.try_send(message).is_err() {
+                break;
+            }
+        }
+        router.stream = Some(sender);
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        let event = Event::default()
+            .event("message")
+            .data(String::from_utf8_lossy(&message));
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+impl HttpSession {
     /// Carries out the judge's actions. Responses nobody waits for go to `unclaimed` when
     /// given (the POST being judged: its parse errors have no id to route by), else are
     /// dropped (their POST has gone).
@@ -570,44 +743,10 @@ impl HttpSession {
                     let _ = self.to_child.send(message).await;
                 }
                 Action::ToClient(message) => {
-                    for (item, head) in split_messages(message) {
-                        if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item, head), unclaimed.as_deref_mut())
-                        {
-                            unclaimed.push(left);
-                        }
-                    }
+                    deliver_message(&self.router, message, unclaimed.as_deref_mut());
                 }
             }
         }
-    }
-
-    /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
-        let mut router = self.router();
-        if head.method.is_none() {
-            let key = head.id.as_ref().map(id_key).unwrap_or_default();
-            return match router.waiters.get(&key) {
-                Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
-                None => Some(item),
-            };
-        }
-        if let Some(stream) = &router.stream {
-            match stream.try_send(item) {
-                Ok(()) => return None,
-                Err(mpsc::error::TrySendError::Full(item))
-                | Err(mpsc::error::TrySendError::Closed(item)) => {
-                    router.stream = None;
-                    router.queued.push_back(item);
-                }
-            }
-        } else {
-            router.queued.push_back(item);
-        }
-        while router.queued.len() > MAX_QUEUED {
-            router.queued.pop_front();
-        }
-        None
     }
 
     /// Sends messages a POST's handler judged to the upstream, one after another, on the
@@ -660,7 +799,7 @@ impl HttpSession {
         for task in tasks {
             task.abort();
         }
-        self.router().stream = None;
+        close_stream(&self.router);
         if let Some((remote, upstream_session, version)) = &self.remote {
             let id = upstream_session
                 .lock()
@@ -1164,21 +1303,6 @@ pub(super) fn accepts(headers: &HeaderMap, kind: &str) -> bool {
     }
 }
 
-/// Removes a POST's waiters when it finishes or its client goes away.
-struct Waiters<'a> {
-    session: &'a HttpSession,
-    keys: Vec<String>,
-}
-
-impl Drop for Waiters<'_> {
-    fn drop(&mut self) {
-        let mut router = self.session.router();
-        for key in &self.keys {
-            router.waiters.remove(key);
-        }
-    }
-}
-
 async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let grant = match admit(&app, &headers) {
         Ok(grant) => grant,
@@ -1258,18 +1382,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         );
     };
 
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    let guard = {
-        let mut router = session.router();
-        for key in &request_ids {
-            router.waiters.insert(key.clone(), sender.clone());
-        }
-        Waiters {
-            session: &session,
-            keys: request_ids.clone(),
-        }
-    };
-    drop(sender);
+    let mut guard = Waiters::register(&session.router, &request_ids);
     let mut collected: Vec<Vec<u8>> = Vec::new();
     let mut outbound: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(&body);
@@ -1305,43 +1418,22 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         // Nothing to wait for, but the judge refused something (a parse error).
         return reply(StatusCode::BAD_REQUEST, collected, is_batch, json_ok, None);
     }
-    let mut remaining: std::collections::HashSet<String> = request_ids.iter().cloned().collect();
-    while !remaining.is_empty() {
-        let received = tokio::select! {
-            biased;
-            () = &mut upstream, if !upstream_done => {
-                upstream_done = true;
-                continue;
+    {
+        let remaining = request_ids.iter().cloned().collect();
+        let collecting = guard.collect(remaining, &mut collected, deadline);
+        tokio::pin!(collecting);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut upstream, if !upstream_done => upstream_done = true,
+                () = &mut collecting => break,
             }
-            received = tokio::time::timeout_at(deadline, answers.recv()) => received,
-        };
-        match received {
-            Ok(Some((key, answer))) => {
-                if remaining.remove(&key) {
-                    collected.push(answer);
-                }
-            }
-            // Every sender is gone (the session ended) or time is up: the judge answers
-            // timeouts itself, so this is a backstop.
-            Ok(None) | Err(_) => break,
         }
     }
     drop(guard);
-    for key in remaining {
-        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(super::judge::error_response(
-            &id,
-            super::judge::code::UPSTREAM_UNAVAILABLE,
-            "the upstream did not answer",
-        ));
-    }
     let mut session_header = None;
     if new_session {
-        let succeeded = collected.iter().any(|answer| {
-            serde_json::from_slice::<Value>(answer)
-                .is_ok_and(|answer| answer.get("result").is_some())
-        });
-        if succeeded {
+        if any_result(&collected) {
             session_header = Some(session.id.clone());
         } else {
             app.lock_sessions().remove(&session.id);
@@ -1394,21 +1486,6 @@ pub(super) fn check_method_headers(
         }
     }
     Ok(())
-}
-
-/// [`reply`] for callers that hold parsed messages (`--config`'s aggregating gateway).
-pub(super) fn reply_values(
-    code: StatusCode,
-    messages: Vec<Value>,
-    is_batch: bool,
-    json: bool,
-    session: Option<String>,
-) -> Response {
-    let messages = messages
-        .iter()
-        .map(|message| serde_json::to_vec(message).unwrap_or_default())
-        .collect();
-    reply(code, messages, is_batch, json, session)
 }
 
 pub(super) fn reply(
@@ -1473,28 +1550,7 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             "Not Acceptable: GET opens a text/event-stream",
         );
     }
-    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
-    {
-        let mut router = session.router();
-        while let Some(message) = router.queued.pop_front() {
-            if sender.try_send(message).is_err() {
-                break;
-            }
-        }
-        // One stream at a time: a new GET replaces the old one, so each message goes to
-        // exactly one stream.
-        router.stream = Some(sender);
-    }
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        let event = Event::default()
-            .event("message")
-            .data(String::from_utf8_lossy(&message));
-        Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    open_stream(&session.router)
 }
 
 async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

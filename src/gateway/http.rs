@@ -183,50 +183,131 @@ pub async fn run(
     if options.command.is_empty() && options.remote.is_none() && options.in_process.is_none() {
         return Err(HttpError::NoCommand);
     }
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
-        addr: options.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(options.listen).await?;
     let app = Arc::new(App {
         shared: shared.clone(),
         command: options.command,
         sessions: Mutex::new(HashMap::new()),
-        allowed_origins: options
-            .allowed_origins
-            .iter()
-            .map(|origin| origin.trim_end_matches('/').to_owned())
-            .collect(),
+        allowed_origins: trimmed_origins(&options.allowed_origins),
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
         max_sessions: options.max_sessions,
         remote: options.remote.map(Arc::new),
         in_process: options.in_process,
     });
+    let policies: Vec<(PathBuf, Arc<Shared>)> = options
+        .policy_path
+        .into_iter()
+        .map(|path| (path, shared.clone()))
+        .collect();
+    let endpoint = Endpoint {
+        listener,
+        addr,
+        max_body: shared.config.max_message_bytes,
+        policies,
+        watch: options.watch,
+    };
+    serve(app, axum::routing::post(post), endpoint, ready).await
+}
+
+/// Binds the listening socket; `addr` is where it really listens (port 0 picks one).
+pub(super) async fn bind(
+    listen: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), HttpError> {
+    let bind_error = |source| HttpError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// `--allow-origin` values as the Origin check compares them.
+pub(super) fn trimmed_origins(origins: &[String]) -> Vec<String> {
+    origins
+        .iter()
+        .map(|origin| origin.trim_end_matches('/').to_owned())
+        .collect()
+}
+
+/// A bound listener and what serving it needs besides the gateway itself.
+pub(super) struct Endpoint {
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+    pub max_body: usize,
+    /// Each policy file and the judge state it feeds: reloaded on SIGHUP, and on change
+    /// when `watch` is set.
+    pub policies: Vec<(PathBuf, Arc<Shared>)>,
+    pub watch: bool,
+}
+
+/// What the GET and DELETE handlers, the tick and shutdown need from an HTTP gateway:
+/// its session table. Implemented by the single-server and the several-server gateways,
+/// which differ in what a session holds and in their POST handlers.
+pub(super) trait HttpGateway: Admission + Send + Sync + 'static {
+    type Session: GatewaySession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<Self::Session>>>;
+    /// How long a call may wait for its answer; the tick runs ten times per that.
+    fn call_timeout(&self) -> Duration;
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Self::Session>>> {
+        self.sessions()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One client session of an HTTP gateway, as the shared handlers see it.
+pub(super) trait GatewaySession: Send + Sync + 'static {
+    fn id(&self) -> &str;
+    /// The credential that opened it: only that credential may use it.
+    fn grant(&self) -> &Option<String>;
+    fn router(&self) -> &Mutex<Router>;
+    /// Answers (with an error) whatever has waited past its deadline at `now`.
+    fn expire(&self, now: Instant) -> impl Future<Output = ()> + Send;
+    /// Stops the session's upstreams and tasks and closes its GET stream.
+    fn end(&self) -> impl Future<Output = ()> + Send;
+    /// After [`GatewaySession::end`]: answers every request still waiting, saying `why`.
+    fn answer_waiting(&self, why: &'static str) -> impl Future<Output = ()> + Send;
+}
+
+/// Serves `/mcp` (the given POST handler, the shared GET and DELETE) until SIGINT or
+/// SIGTERM, reloading policies on SIGHUP; then ends every session. Returns the
+/// conventional exit code.
+pub(super) async fn serve<G: HttpGateway>(
+    app: Arc<G>,
+    post: axum::routing::MethodRouter<Arc<G>>,
+    endpoint: Endpoint,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<i32, HttpError> {
+    let Endpoint {
+        listener,
+        addr,
+        max_body,
+        policies,
+        watch,
+    } = endpoint;
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
         .route(
             "/mcp",
-            axum::routing::post(post)
-                .get(get)
-                .delete(delete)
-                .layer(DefaultBodyLimit::max(shared.config.max_message_bytes)),
+            post.get(get::<G>)
+                .delete(delete::<G>)
+                .layer(DefaultBodyLimit::max(max_body)),
         )
         .with_state(app.clone());
-    let _watcher = options
-        .policy_path
-        .as_ref()
-        .filter(|_| options.watch)
-        .and_then(|path| {
+    let _watchers: Vec<_> = policies
+        .iter()
+        .filter(|_| watch)
+        .filter_map(|(path, shared)| {
             super::reload::watch(path, shared.clone())
                 .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
                 .ok()
-        });
+        })
+        .collect();
     ready(addr);
     let server = axum::serve(listener.tap_io(no_delay), router).into_future();
     tokio::pin!(server);
@@ -239,8 +320,8 @@ pub async fn run(
             }
             signal = signals.next() => match signal {
                 super::stdio::Signal::Reload => {
-                    if let Some(path) = &options.policy_path {
-                        super::reload::reload_now(path, &shared);
+                    for (path, shared) in &policies {
+                        super::reload::reload_now(path, shared);
                     }
                 }
                 super::stdio::Signal::Stop(code) => break code,
@@ -249,11 +330,62 @@ pub async fn run(
     };
     ticker.abort();
     // Every child goes with us.
-    let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
+    let sessions: Vec<Arc<G::Session>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
     for session in sessions {
         session.end().await;
     }
     Ok(code)
+}
+
+/// Times out what waits too long, in every session.
+async fn tick<G: HttpGateway>(app: Arc<G>) {
+    let period =
+        (app.call_timeout() / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        let sessions: Vec<Arc<G::Session>> = app.lock_sessions().values().cloned().collect();
+        let now = Instant::now();
+        for session in sessions {
+            session.expire(now).await;
+        }
+    }
+}
+
+/// GET `/mcp`: the session's stream of server-initiated messages.
+async fn get<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&*app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: GET opens a text/event-stream",
+        );
+    }
+    open_stream(session.router())
+}
+
+/// DELETE `/mcp`: the client ends its session.
+async fn delete<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&*app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    app.lock_sessions().remove(session.id());
+    session.end().await;
+    // Requests still waiting get their error.
+    session.answer_waiting("the client ended the session").await;
+    StatusCode::OK.into_response()
 }
 
 struct App {
@@ -306,12 +438,6 @@ enum OpenError {
 }
 
 impl App {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HttpSession>>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Starts the upstream for a new session and registers it.
     fn open_session(
         self: &Arc<Self>,
@@ -472,21 +598,37 @@ impl App {
     }
 }
 
-/// Times out what waits too long, in every session.
-async fn tick(app: Arc<App>) {
-    let period = (app.shared.config.call_timeout / 10)
-        .clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let mut interval = tokio::time::interval(period);
-    loop {
-        interval.tick().await;
-        let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().values().cloned().collect();
-        let now = Instant::now();
-        for session in sessions {
-            let actions = session.judge.expire(now);
-            if !actions.is_empty() {
-                session.perform(actions, None, None).await;
-            }
+impl HttpGateway for App {
+    type Session = HttpSession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<HttpSession>>> {
+        &self.sessions
+    }
+    fn call_timeout(&self) -> Duration {
+        self.shared.config.call_timeout
+    }
+}
+
+impl GatewaySession for HttpSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn grant(&self) -> &Option<String> {
+        &self.grant
+    }
+    fn router(&self) -> &Mutex<Router> {
+        &self.router
+    }
+    async fn expire(&self, now: Instant) {
+        let actions = self.judge.expire(now);
+        if !actions.is_empty() {
+            self.perform(actions, None, None).await;
         }
+    }
+    async fn end(&self) {
+        HttpSession::end(self).await;
+    }
+    async fn answer_waiting(&self, why: &'static str) {
+        self.close_upstream(why).await;
     }
 }
 
@@ -1248,29 +1390,14 @@ fn is_port(text: &str) -> bool {
         .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Finds the session a request names, and checks it belongs to the same grant.
-fn find_session(
-    app: &App,
+/// The session named by the request's `Mcp-Session-Id`, refused (400, 404 or 403) when the
+/// header is missing, the session is unknown, or it belongs to another credential than
+/// `grant`.
+pub(super) fn find_session<G: HttpGateway>(
+    app: &G,
     headers: &HeaderMap,
     grant: &Option<String>,
-) -> Result<Arc<HttpSession>, Refusal> {
-    lookup_session(
-        &app.lock_sessions(),
-        |session| &session.grant,
-        headers,
-        grant,
-    )
-}
-
-/// The session named by the request's `Mcp-Session-Id` among `sessions`, refused (400, 404
-/// or 403) when the header is missing, the session is unknown, or it belongs to another
-/// credential than `grant`. Shared by the single- and the several-server HTTP gateways.
-pub(super) fn lookup_session<S>(
-    sessions: &HashMap<String, Arc<S>>,
-    owner: impl Fn(&S) -> &Option<String>,
-    headers: &HeaderMap,
-    grant: &Option<String>,
-) -> Result<Arc<S>, Refusal> {
+) -> Result<Arc<G::Session>, Refusal> {
     let Some(id) = headers.get(SESSION_HEADER) else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -1278,13 +1405,13 @@ pub(super) fn lookup_session<S>(
         ));
     };
     let id = id.to_str().unwrap_or("");
-    let Some(session) = sessions.get(id).cloned() else {
+    let Some(session) = app.lock_sessions().get(id).cloned() else {
         return Err(refuse(
             StatusCode::NOT_FOUND,
             "Session not found: it ended or never existed; initialize again",
         ));
     };
-    if owner(&session) != grant {
+    if session.grant() != grant {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "Forbidden: the session belongs to another credential",
@@ -1352,7 +1479,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         return stateless::post(&app, &headers, &body, grant, is_batch, &elements, json_ok).await;
     }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
-        match find_session(&app, &headers, &grant) {
+        match find_session(&*app, &headers, &grant) {
             Ok(session) => (session, false),
             Err(refusal) => return refusal.into_response(),
         }
@@ -1533,38 +1660,4 @@ pub(super) fn reply(
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
-}
-
-async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if !accepts(&headers, "text/event-stream") {
-        return status(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: GET opens a text/event-stream",
-        );
-    }
-    open_stream(&session.router)
-}
-
-async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    app.lock_sessions().remove(&session.id);
-    session.end().await;
-    // Requests still waiting get their error from the judge.
-    session.close_upstream("the client ended the session").await;
-    StatusCode::OK.into_response()
 }

@@ -7,17 +7,15 @@
 //! the session ends when all of its children have exited.
 
 use std::collections::{HashMap, HashSet};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use serde_json::Value;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -25,9 +23,9 @@ use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
 use super::http::{
-    Admission, Grants, HttpError, Refusal, Router, SESSION_HEADER, Waiters, accepts, admit,
-    answer_key, any_result, check_method_headers, close_stream, deliver_message, open_stream,
-    refuse, reply, status,
+    Admission, Endpoint, GatewaySession, Grants, HttpError, HttpGateway, Refusal, Router,
+    SESSION_HEADER, Waiters, accepts, admit, answer_key, any_result, bind, check_method_headers,
+    close_stream, deliver_message, find_session, refuse, reply, serve, status, trimmed_origins,
 };
 use super::judge::Shared;
 use super::multi::{Multi, Routed};
@@ -77,16 +75,7 @@ pub async fn run(
     options: MultiHttpOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<i32, HttpError> {
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
-        addr: options.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(options.listen).await?;
     let max_body = front.config.max_message_bytes;
     let call_timeout = front.config.call_timeout;
     let app = Arc::new(App {
@@ -94,73 +83,23 @@ pub async fn run(
         shared,
         servers: options.servers,
         sessions: Mutex::new(HashMap::new()),
-        allowed_origins: options
-            .allowed_origins
-            .iter()
-            .map(|origin| origin.trim_end_matches('/').to_owned())
-            .collect(),
+        allowed_origins: trimmed_origins(&options.allowed_origins),
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
         max_sessions: options.max_sessions,
         call_timeout,
     });
-    let ticker = tokio::spawn(tick(app.clone()));
-    let router = axum::Router::new()
-        .route(
-            "/mcp",
-            axum::routing::post(post)
-                .get(get)
-                .delete(delete)
-                .layer(DefaultBodyLimit::max(max_body)),
-        )
-        .with_state(app.clone());
-    let _watchers: Vec<_> = if options.watch {
-        reloads
-            .iter()
-            .filter_map(|(path, shared)| {
-                super::reload::watch(path, shared.clone())
-                    .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
-                    .ok()
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let endpoint = Endpoint {
+        listener,
+        addr,
+        max_body,
+        policies: reloads,
+        watch: options.watch,
     };
-    ready(addr);
-    let server = axum::serve(listener.tap_io(super::http::no_delay), router).into_future();
-    tokio::pin!(server);
-    let mut signals = super::stdio::Signals::new();
-    let code = loop {
-        tokio::select! {
-            result = &mut server => {
-                result.map_err(|source| HttpError::Serve { addr, source })?;
-                break 0;
-            }
-            signal = signals.next() => match signal {
-                super::stdio::Signal::Reload => {
-                    for (path, shared) in &reloads {
-                        super::reload::reload_now(path, shared);
-                    }
-                }
-                super::stdio::Signal::Stop(code) => break code,
-            }
-        }
-    };
-    ticker.abort();
-    let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
-    for session in sessions {
-        session.end().await;
-    }
-    Ok(code)
+    serve(app, axum::routing::post(post), endpoint, ready).await
 }
 
 impl App {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<MultiSession>>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Starts every server for a new session and registers it.
     fn open_session(self: &Arc<Self>, grant: Option<String>) -> Result<Arc<MultiSession>, Refusal> {
         let full = || {
@@ -292,19 +231,39 @@ impl App {
     }
 }
 
-async fn tick(app: Arc<App>) {
-    let period =
-        (app.call_timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let mut interval = tokio::time::interval(period);
-    loop {
-        interval.tick().await;
-        let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().values().cloned().collect();
-        let now = Instant::now();
-        for session in sessions {
-            let routed = session.multi.expire(now);
-            if !routed.is_empty() {
-                session.perform(routed, None).await;
-            }
+impl HttpGateway for App {
+    type Session = MultiSession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<MultiSession>>> {
+        &self.sessions
+    }
+    fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+}
+
+impl GatewaySession for MultiSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn grant(&self) -> &Option<String> {
+        &self.grant
+    }
+    fn router(&self) -> &Mutex<Router> {
+        &self.router
+    }
+    async fn expire(&self, now: Instant) {
+        let routed = self.multi.expire(now);
+        if !routed.is_empty() {
+            self.perform(routed, None).await;
+        }
+    }
+    async fn end(&self) {
+        MultiSession::end(self).await;
+    }
+    async fn answer_waiting(&self, why: &'static str) {
+        for index in 0..self.multi.server_count() {
+            let routed = self.multi.upstream_closed(index, why);
+            self.perform(routed, None).await;
         }
     }
 }
@@ -358,19 +317,6 @@ impl MultiSession {
         }
         close_stream(&self.router);
     }
-}
-
-fn find_session(
-    app: &App,
-    headers: &HeaderMap,
-    grant: &Option<String>,
-) -> Result<Arc<MultiSession>, Refusal> {
-    super::http::lookup_session(
-        &app.lock_sessions(),
-        |session| &session.grant,
-        headers,
-        grant,
-    )
 }
 
 async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -428,7 +374,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         );
     }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
-        match find_session(&app, &headers, &grant) {
+        match find_session(&*app, &headers, &grant) {
             Ok(session) => (session, false),
             Err(refusal) => return refusal.into_response(),
         }
@@ -471,43 +417,4 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     reply(StatusCode::OK, collected, false, json_ok, session_header)
-}
-
-async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&*app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if !accepts(&headers, "text/event-stream") {
-        return refuse(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: GET opens a text/event-stream",
-        )
-        .into_response();
-    }
-    open_stream(&session.router)
-}
-
-async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&*app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    app.lock_sessions().remove(&session.id);
-    session.end().await;
-    for index in 0..session.multi.server_count() {
-        let routed = session
-            .multi
-            .upstream_closed(index, "the client ended the session");
-        session.perform(routed, None).await;
-    }
-    StatusCode::OK.into_response()
 }

@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{App, OpenError, Waiters, id_key, reply, status};
+use super::{App, HttpGateway, OpenError, Waiters, id_key, reply, status};
 
 /// The revision the gateway speaks to the upstream for a stateless request.
 const UPSTREAM_VERSION: &str = "2025-11-25";

@@ -25,7 +25,8 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(Language::Go, file.text) {
+    // The depth check is made on the walk below, which visits every node anyway.
+    let (tree, syntax_error_row) = match syntax::parse_unchecked_depth(Language::Go, file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {
@@ -43,9 +44,14 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
     let mut found: Vec<(Node<'_>, Option<Node<'_>>)> = Vec::new();
     // `mcp.AddTool(server, toolVar, handler)`: the handler of a tool held in a variable.
     let mut handlers_by_variable: HashMap<&str, Node<'_>> = HashMap::new();
+    let mut cursor = tree.root_node().walk();
+    let mut children: Vec<Node<'_>> = Vec::new();
     while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            continue;
+        if syntax::too_deep_at(node, depth) {
+            return FileOutcome {
+                gave_up: Some(super::SkipReason::TooDeep),
+                ..FileOutcome::default()
+            };
         }
         match node.kind() {
             "call_expression" => {
@@ -72,9 +78,9 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
             }
             _ => {}
         }
-        let mut cursor = node.walk();
-        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
-        for child in children.into_iter().rev() {
+        children.clear();
+        syntax::named_children_into(&mut cursor, node, &mut children);
+        for &child in children.iter().rev() {
             stack.push((child, depth + 1));
         }
     }

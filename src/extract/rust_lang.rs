@@ -23,7 +23,8 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(Language::Rust, file.text) {
+    // The depth check is made on the walk below, which visits every node anyway.
+    let (tree, syntax_error_row) = match syntax::parse_unchecked_depth(Language::Rust, file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {
@@ -43,19 +44,23 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
     };
     let mut stack = vec![(tree.root_node(), 0usize)];
     let mut functions = Vec::new();
+    let mut cursor = tree.root_node().walk();
+    let mut children = Vec::new();
     while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            continue;
+        if syntax::too_deep_at(node, depth) {
+            return FileOutcome {
+                gave_up: Some(super::SkipReason::TooDeep),
+                ..FileOutcome::default()
+            };
         }
         if node.kind() == "function_item"
             && let Some(attribute) = tool_attribute(node, file.text)
         {
             functions.push((node, attribute));
         }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            stack.push((child, depth + 1));
-        }
+        children.clear();
+        syntax::named_children_into(&mut cursor, node, &mut children);
+        stack.extend(children.iter().map(|&child| (child, depth + 1)));
     }
     functions.sort_by_key(|(node, _)| node.start_byte());
     for (function, attribute) in functions {

@@ -202,6 +202,35 @@ pub fn brackets_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// Appends the named children of `node` to `out`, read with `cursor` (reset to `node`):
+/// a whole-tree walk then needs one cursor, not one allocated per node.
+pub fn named_children_into<'t>(
+    cursor: &mut tree_sitter::TreeCursor<'t>,
+    node: Node<'t>,
+    out: &mut Vec<Node<'t>>,
+) {
+    cursor.reset(node);
+    if !cursor.goto_first_child() {
+        return;
+    }
+    loop {
+        let child = cursor.node();
+        if child.is_named() {
+            out.push(child);
+        }
+        if !cursor.goto_next_sibling() {
+            return;
+        }
+    }
+}
+
+/// Whether a walk that meets `node` at `depth` has found the tree deeper than
+/// [`MAX_DEPTH`]: exactly what [`deeper_than`] says when every node is visited, for the
+/// extractors that walk the whole tree anyway instead of walking it once more.
+pub fn too_deep_at(node: Node<'_>, depth: usize) -> bool {
+    depth >= MAX_DEPTH && node.child_count() > 0
+}
+
 /// `node` and its ancestors up to `root`, innermost first; `None` when `node` is not in
 /// `root`'s tree.
 ///

@@ -104,10 +104,11 @@ impl<'t> Module<'t> {
         let mut classes = Vec::new();
         let mut candidates = Vec::new();
         let mut cursor = root.walk();
+        let mut children = Vec::new();
         // The enclosing class's name, borrowed from the text: no allocation per node.
         let mut stack = vec![(root, 0usize, None::<&str>)];
         while let Some((node, depth, class)) = stack.pop() {
-            if depth >= MAX_DEPTH && node.child_count() > 0 {
+            if syntax::too_deep_at(node, depth) {
                 return None;
             }
             match node.kind() {
@@ -166,18 +167,9 @@ impl<'t> Module<'t> {
             } else {
                 class
             };
-            cursor.reset(node);
-            if cursor.goto_first_child() {
-                loop {
-                    let child = cursor.node();
-                    if child.is_named() {
-                        stack.push((child, depth + 1, class_name));
-                    }
-                    if !cursor.goto_next_sibling() {
-                        break;
-                    }
-                }
-            }
+            children.clear();
+            syntax::named_children_into(&mut cursor, node, &mut children);
+            stack.extend(children.iter().map(|&child| (child, depth + 1, class_name)));
         }
         module.models.read_found_classes(file, tree, &classes);
         // The walk above pops the last child first; readers go in source order, outer

@@ -28,6 +28,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -227,7 +228,7 @@ pub async fn run(
                 .ok()
         });
     ready(addr);
-    let server = axum::serve(listener, router).into_future();
+    let server = axum::serve(listener.tap_io(no_delay), router).into_future();
     tokio::pin!(server);
     let mut signals = super::stdio::Signals::new();
     let code = loop {
@@ -422,7 +423,7 @@ impl App {
                         Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
                         Ok(Line::Text) => {
                             let actions = session.judge.from_upstream(&line);
-                            session.perform(actions, None).await;
+                            session.perform(actions, None, None).await;
                         }
                     }
                 }
@@ -476,7 +477,7 @@ async fn tick(app: Arc<App>) {
         for session in sessions {
             let actions = session.judge.expire(now);
             if !actions.is_empty() {
-                session.perform(actions, None).await;
+                session.perform(actions, None, None).await;
             }
         }
     }
@@ -532,10 +533,25 @@ impl HttpSession {
     ///
     /// Messages are carried as the judge wrote them, never parsed whole or re-serialised:
     /// routing reads only their `id` and `method` ([`Head`]).
-    async fn perform(&self, actions: Vec<Action>, mut unclaimed: Option<&mut Vec<Vec<u8>>>) {
+    ///
+    /// `outbound`, given by a POST's handler with a remote upstream, takes the messages
+    /// for the remote instead of the session's writer task: the handler sends them itself
+    /// ([`HttpSession::send_remote`]), which saves two task hand-offs per call.
+    async fn perform(
+        &self,
+        actions: Vec<Action>,
+        mut unclaimed: Option<&mut Vec<Vec<u8>>>,
+        mut outbound: Option<&mut Vec<Vec<u8>>>,
+    ) {
         for action in actions {
             match action {
                 Action::ToUpstream(message) => {
+                    if let Some(outbound) =
+                        outbound.as_deref_mut().filter(|_| self.remote.is_some())
+                    {
+                        outbound.push(message);
+                        continue;
+                    }
                     // A closed queue means the child is gone; the reader answers for it.
                     let _ = self.to_child.send(message).await;
                 }
@@ -580,13 +596,31 @@ impl HttpSession {
         None
     }
 
+    /// Sends messages a POST's handler judged to the remote upstream, one after another,
+    /// on the handler's own task (see `perform`'s `outbound`).
+    async fn send_remote(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
+        let Some((remote, upstream_session, version)) = self.remote.clone() else {
+            return;
+        };
+        for message in messages {
+            remote_post(
+                self.clone(),
+                remote.clone(),
+                upstream_session.clone(),
+                version.clone(),
+                message,
+            )
+            .await;
+        }
+    }
+
     /// The upstream has gone: every request in flight gets an error. A POST that reached
     /// the judge just before this looks at `closed` afterwards and answers its own
     /// requests the same way, so none waits for an upstream that is no longer there.
     async fn close_upstream(&self, why: &str) {
         self.closed.store(true, Ordering::SeqCst);
         let actions = self.judge.upstream_closed(why);
-        self.perform(actions, None).await;
+        self.perform(actions, None, None).await;
     }
 
     /// Kills the upstream and stops the session's tasks.
@@ -643,21 +677,16 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
         return;
     };
     while let Some(message) = queue.recv().await {
-        let parsed: Option<Value> = serde_json::from_slice(&message).ok();
         // `initialize` (whose answer carries the remote's session id) and messages that
         // hold no request (notifications, responses: answered at once with 202) are sent
         // in order, each before the next; requests, which may take long, go concurrently.
-        let items: Vec<&Value> = match &parsed {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(single) => vec![single],
-            None => Vec::new(),
-        };
-        let is_initialize = items
+        let heads = heads(&message);
+        let is_initialize = heads
             .iter()
-            .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
-        let holds_request = items
+            .any(|head| head.method.as_ref().and_then(Value::as_str) == Some("initialize"));
+        let holds_request = heads
             .iter()
-            .any(|item| item.get("method").is_some() && item.get("id").is_some());
+            .any(|head| head.method.is_some() && head.id.is_some());
         let in_order = is_initialize || !holds_request;
         let job = remote_post(
             session.clone(),
@@ -665,7 +694,6 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
             upstream_session.clone(),
             version.clone(),
             message,
-            parsed,
         );
         if in_order {
             job.await;
@@ -681,13 +709,18 @@ async fn remote_post(
     upstream_session: Arc<Mutex<Option<String>>>,
     version: Arc<Mutex<Option<String>>>,
     message: Vec<u8>,
-    parsed: Option<Value>,
 ) {
     let lock = |slot: &Mutex<Option<String>>| {
         slot.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     };
+    // The ids of the requests in this message, to answer them if the remote fails.
+    let ids: Vec<Value> = heads(&message)
+        .into_iter()
+        .filter(|head| head.method.is_some())
+        .filter_map(|head| head.id)
+        .collect();
     let mut request = remote
         .client
         .post(&remote.url)
@@ -701,16 +734,6 @@ async fn remote_post(
     if let Some(version) = lock(&version) {
         request = request.header(VERSION_HEADER, version);
     }
-    // The ids of the requests in this message, to answer them if the remote fails.
-    let ids: Vec<Value> = match &parsed {
-        Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
-        Some(single) => vec![single],
-        None => Vec::new(),
-    }
-    .into_iter()
-    .filter(|item| item.get("method").is_some())
-    .filter_map(|item| item.get("id").cloned())
-    .collect();
     let fail = |why: String| {
         ids.iter()
             .map(|id| {
@@ -755,7 +778,7 @@ async fn remote_post(
                     for data in take_events(&mut buffer) {
                         note_version(&data, &version);
                         let actions = session.judge.from_upstream(&data);
-                        session.perform(actions, None).await;
+                        session.perform(actions, None, None).await;
                     }
                 }
             } else {
@@ -774,13 +797,17 @@ async fn remote_post(
     }
     for answer in answers {
         let actions = session.judge.from_upstream(&answer);
-        session.perform(actions, None).await;
+        session.perform(actions, None, None).await;
     }
 }
 
 /// Remembers the protocol version the remote chose in its `initialize` answer, for the
 /// `MCP-Protocol-Version` header of what follows.
 fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
+    // Only an `initialize` answer says it; the rest are not parsed again.
+    if !contains(message, b"\"protocolVersion\"") {
+        return;
+    }
     let Ok(value) = serde_json::from_slice::<Value>(message) else {
         return;
     };
@@ -849,6 +876,33 @@ impl Head {
             object.insert("method".to_owned(), method);
         }
         Value::Object(object)
+    }
+}
+
+/// Small answers leave at once rather than waiting for an acknowledgement (Nagle).
+pub(super) fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// The [`Head`] of one message, or of each element of a batch (none when it does not
+/// parse).
+fn heads(message: &[u8]) -> Vec<Head> {
+    if is_array(message) {
+        serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(message)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_json::from_str::<Head>(item.get()).unwrap_or_default())
+            .collect()
+    } else {
+        serde_json::from_slice::<Head>(message)
+            .map(|head| vec![head])
+            .unwrap_or_default()
     }
 }
 
@@ -1154,15 +1208,32 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     };
     drop(sender);
     let mut collected: Vec<Vec<u8>> = Vec::new();
+    let mut outbound: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(&body);
-    session.perform(actions, Some(&mut collected)).await;
+    session
+        .perform(actions, Some(&mut collected), Some(&mut outbound))
+        .await;
     if session.closed.load(Ordering::SeqCst) {
         // The upstream went away while this POST was being judged (see `close_upstream`).
         let actions = session.judge.upstream_closed("it exited");
-        session.perform(actions, Some(&mut collected)).await;
+        session.perform(actions, Some(&mut collected), None).await;
     }
+    let deadline = tokio::time::Instant::now()
+        + session.judge.shared().config.call_timeout
+        + Duration::from_secs(5);
+    // With a remote upstream this task POSTs what the judge let through, while it waits
+    // for the answers (a timeout the judge declares ends the wait even if the remote
+    // never answers). In order: an `initialize` answer carries the remote's session id.
+    let mut upstream_done = outbound.is_empty();
+    let upstream = session.send_remote(outbound);
+    tokio::pin!(upstream);
 
     if request_ids.is_empty() {
+        // A notification or a response: it reaches the remote before the client hears
+        // 202, so what the client sends next cannot overtake it.
+        if !upstream_done {
+            let _ = tokio::time::timeout_at(deadline, &mut upstream).await;
+        }
         drop(guard);
         if collected.is_empty() {
             return StatusCode::ACCEPTED.into_response();
@@ -1171,11 +1242,16 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         return reply(StatusCode::BAD_REQUEST, collected, is_batch, json_ok, None);
     }
     let mut remaining: std::collections::HashSet<String> = request_ids.iter().cloned().collect();
-    let deadline = tokio::time::Instant::now()
-        + session.judge.shared().config.call_timeout
-        + Duration::from_secs(5);
     while !remaining.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
+        let received = tokio::select! {
+            biased;
+            () = &mut upstream, if !upstream_done => {
+                upstream_done = true;
+                continue;
+            }
+            received = tokio::time::timeout_at(deadline, answers.recv()) => received,
+        };
+        match received {
             Ok(Some((key, answer))) => {
                 if remaining.remove(&key) {
                     collected.push(answer);

@@ -18,6 +18,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use serde_json::Value;
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
@@ -126,7 +127,7 @@ pub async fn run(
         Vec::new()
     };
     ready(addr);
-    let server = axum::serve(listener, router).into_future();
+    let server = axum::serve(listener.tap_io(super::http::no_delay), router).into_future();
     tokio::pin!(server);
     let mut signals = super::stdio::Signals::new();
     let code = loop {

@@ -104,11 +104,11 @@ pub(super) async fn post(
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     ] {
         let actions = session.judge.from_client(message.to_string().as_bytes());
-        session.perform(actions, None).await;
+        session.perform(actions, None, None).await;
     }
     let mut collected: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(body);
-    session.perform(actions, Some(&mut collected)).await;
+    session.perform(actions, Some(&mut collected), None).await;
     let deadline = tokio::time::Instant::now()
         + session.judge.shared().config.call_timeout
         + Duration::from_secs(5);

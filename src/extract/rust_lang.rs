@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
 
-use super::syntax::{self, MAX_DEPTH};
+use super::syntax::{self, Field as _, MAX_DEPTH};
 use super::{FileOutcome, Language, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 
@@ -95,7 +95,7 @@ fn tool_attribute<'t>(function: Node<'t>, source: &str) -> Option<Node<'t>> {
         if path != "tool" && path != "rmcp::tool" {
             return None;
         }
-        let arguments = attribute.child_by_field_name("arguments");
+        let arguments = attribute.field("arguments");
         let text = arguments
             .map(|node| syntax::text(node, source))
             .unwrap_or("");
@@ -227,7 +227,7 @@ fn tool(
     let source = file.text;
     let location = file.location(function.start_position().row);
     let mut pairs = Vec::new();
-    if let Some(arguments) = attribute.child_by_field_name("arguments") {
+    if let Some(arguments) = attribute.field("arguments") {
         attribute_pairs(arguments, source, "", &mut pairs, 0);
     }
     let get = |key: &str| {
@@ -237,7 +237,7 @@ fn tool(
             .map(|(_, node)| *node)
     };
     let function_name = function
-        .child_by_field_name("name")
+        .field("name")
         .map(|name| syntax::text(name, source).to_owned())
         .unwrap_or_default();
     let name = match get("name") {
@@ -313,26 +313,26 @@ fn tool(
 
 /// `T` of the `Parameters<T>` argument (`rmcp::handler::server::wrapper::Parameters<T>`).
 fn parameters_type(function: Node<'_>, source: &str) -> Option<String> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut cursor = parameters.walk();
     for parameter in parameters.named_children(&mut cursor) {
         if parameter.kind() != "parameter" {
             continue;
         }
-        let Some(kind) = parameter.child_by_field_name("type") else {
+        let Some(kind) = parameter.field("type") else {
             continue;
         };
         if kind.kind() != "generic_type" {
             continue;
         }
         let base = kind
-            .child_by_field_name("type")
+            .field("type")
             .map(|base| syntax::text(base, source))
             .unwrap_or_default();
         if base.rsplit("::").next() != Some("Parameters") {
             continue;
         }
-        let argument = kind.child_by_field_name("type_arguments")?.named_child(0)?;
+        let argument = kind.field("type_arguments")?.named_child(0)?;
         return Some(syntax::text(argument, source).to_owned());
     }
     None
@@ -342,7 +342,7 @@ fn parameters_type(function: Node<'_>, source: &str) -> Option<String> {
 /// `#[tool(param)]` is a property (described by `#[schemars(description = "...")]`), and an
 /// argument marked `#[tool(aggr)]` holds the whole input as a struct.
 fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>) -> Option<Value> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut properties = Map::new();
     let mut required = Vec::new();
     let mut attributes: Vec<&str> = Vec::new();
@@ -370,7 +370,7 @@ fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>
                     })
                 };
                 let kind = child
-                    .child_by_field_name("type")
+                    .field("type")
                     .map(|kind| syntax::text(kind, source))
                     .unwrap_or_default();
                 if marked("aggr") {
@@ -379,7 +379,7 @@ fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>
                 if marked("param") {
                     found = true;
                     let name = child
-                        .child_by_field_name("pattern")
+                        .field("pattern")
                         .map(|pattern| syntax::text(pattern, source).trim_start_matches("mut "))
                         .unwrap_or_default()
                         .to_owned();
@@ -502,13 +502,13 @@ fn find_struct<'t>(node: Node<'t>, source: &str, name: &str, depth: usize) -> Op
         match child.kind() {
             "struct_item"
                 if child
-                    .child_by_field_name("name")
+                    .field("name")
                     .is_some_and(|found| syntax::text(found, source) == name) =>
             {
                 return Some(child);
             }
             "mod_item" => {
-                if let Some(body) = child.child_by_field_name("body")
+                if let Some(body) = child.field("body")
                     && let Some(found) = find_struct(body, source, name, depth + 1)
                 {
                     return Some(found);
@@ -541,7 +541,7 @@ fn struct_fields(item: Node<'_>, source: &str) -> Vec<RustField> {
         text.contains("serde") && serde_flag(text, "default")
     });
     let mut fields = Vec::new();
-    let Some(body) = item.child_by_field_name("body") else {
+    let Some(body) = item.field("body") else {
         return fields;
     };
     if body.kind() != "field_declaration_list" {
@@ -552,10 +552,8 @@ fn struct_fields(item: Node<'_>, source: &str) -> Vec<RustField> {
         if declaration.kind() != "field_declaration" {
             continue;
         }
-        let (Some(name), Some(kind)) = (
-            declaration.child_by_field_name("name"),
-            declaration.child_by_field_name("type"),
-        ) else {
+        let (Some(name), Some(kind)) = (declaration.field("name"), declaration.field("type"))
+        else {
             continue;
         };
         let attributes: Vec<&str> = preceding(declaration)

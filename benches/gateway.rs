@@ -13,6 +13,11 @@
 //!   and the gateway's memory per idle HTTP session (VmRSS with 200 idle sessions minus
 //!   with none, over 200).
 //!
+//! - Then the added-latency rounds (`added_latency_driver`): the same HTTP upstream
+//!   called directly and through `gateway --upstream`, HTTP through the gateway to a
+//!   stdio child against stdio direct, and a bare loopback HTTP round trip; with
+//!   `MCPWARDEN_BENCH_ONLY=added`, only these run.
+//!
 //! Run with `cargo bench --bench gateway`. Loopback and child processes only.
 
 use std::hint::black_box;

@@ -329,6 +329,7 @@ impl App {
                 judge,
                 grant,
                 to_child,
+                stdin: None,
                 router: Mutex::new(Router::default()),
                 child: Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
@@ -382,17 +383,19 @@ impl App {
         self: &Arc<Self>,
         id: String,
         grant: Option<String>,
-        mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
         stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
         child: Option<Child>,
     ) -> Result<Arc<HttpSession>, OpenError> {
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
+        let stdin: Arc<ChildStdin> = Arc::new(tokio::sync::Mutex::new(Box::new(stdin)));
         let session = Arc::new(HttpSession {
             id: id.clone(),
             judge,
             grant,
             to_child,
+            stdin: Some(stdin.clone()),
             router: Mutex::new(Router::default()),
             child: Mutex::new(child),
             tasks: Mutex::new(Vec::new()),
@@ -401,7 +404,11 @@ impl App {
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = child_queue.recv().await {
-                if super::stdio::write_line(&mut stdin, message).await.is_err() {
+                let mut stdin = stdin.lock().await;
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -431,7 +438,7 @@ impl App {
                 // the session ends.
                 app.lock_sessions().remove(&session.id);
                 session.close_upstream("it exited").await;
-                session.router().stream = None;
+                close_stream(&session.router);
             })
         };
         session
@@ -488,6 +495,10 @@ struct HttpSession {
     judge: Arc<Session>,
     grant: Option<String>,
     to_child: mpsc::Sender<Vec<u8>>,
+    /// The upstream's stdin (a child or an in-process server): the writer task writes
+    /// what the reader and the tick send, a POST's handler what it judged (one write
+    /// each, under the lock, so lines never interleave).
+    stdin: Option<Arc<ChildStdin>>,
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -497,21 +508,26 @@ struct HttpSession {
     remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
 }
 
+/// Where a session's upstream reads its input.
+type ChildStdin = tokio::sync::Mutex<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
+
 /// A value several tasks read and set: the remote's session id; the protocol version
 /// it chose.
 type SharedSlot = Arc<Mutex<Option<String>>>;
 
 /// A remote Streamable HTTP server (`--upstream URL`).
 pub struct Remote {
-    pub url: String,
+    /// Parsed once: parsing it for every request showed in the profile.
+    pub url: reqwest::Url,
     /// Added to every request upstream (`--upstream-header`); nothing of the client's is.
     pub headers: reqwest::header::HeaderMap,
     pub client: reqwest::Client,
 }
 
-/// Where messages for the client go.
+/// Where messages for one HTTP session's client go; shared by the single- and the
+/// several-server gateways (each session holds one, behind a `Mutex`).
 #[derive(Default)]
-struct Router {
+pub(super) struct Router {
     /// Responses, by the id of the request, to the POST that carried it.
     waiters: HashMap<String, mpsc::UnboundedSender<(String, Vec<u8>)>>,
     /// The GET stream, if one is open.
@@ -520,13 +536,185 @@ struct Router {
     queued: VecDeque<Vec<u8>>,
 }
 
-impl HttpSession {
-    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
-        self.router
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock_router(router: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
+    router
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Routes a message (or each element of a batch) written for the client: responses to the
+/// POST waiting for their id, the rest to the GET stream or its queue. Responses nobody
+/// waits for go to `unclaimed` when given, else are dropped (their POST has gone).
+///
+/// Messages are carried as they were written, never parsed whole or re-serialised:
+/// routing reads only their `id` and `method` ([`Head`]).
+pub(super) fn deliver_message(
+    router: &Mutex<Router>,
+    message: Vec<u8>,
+    mut unclaimed: Option<&mut Vec<Vec<u8>>>,
+) {
+    for (item, head) in split_messages(message) {
+        if let (Some(left), Some(unclaimed)) =
+            (deliver(router, item, head), unclaimed.as_deref_mut())
+        {
+            unclaimed.push(left);
+        }
+    }
+}
+
+/// Routes one message; gives it back if it is a response nobody waits for.
+fn deliver(router: &Mutex<Router>, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
+    let mut router = lock_router(router);
+    if head.method.is_none() {
+        let key = head.id.as_ref().map(id_key).unwrap_or_default();
+        return match router.waiters.get(&key) {
+            Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
+            None => Some(item),
+        };
+    }
+    if let Some(stream) = &router.stream {
+        match stream.try_send(item) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Full(item))
+            | Err(mpsc::error::TrySendError::Closed(item)) => {
+                router.stream = None;
+                router.queued.push_back(item);
+            }
+        }
+    } else {
+        router.queued.push_back(item);
+    }
+    while router.queued.len() > MAX_QUEUED {
+        router.queued.pop_front();
+    }
+    None
+}
+
+/// Closes the session's GET stream, if one is open.
+pub(super) fn close_stream(router: &Mutex<Router>) {
+    lock_router(router).stream = None;
+}
+
+/// A POST's answers: what arrives for each of its request ids, until every one has
+/// answered or the deadline passes. The waiters are removed when it is dropped (the POST
+/// finished or its client went away).
+pub(super) struct Waiters<'a> {
+    router: &'a Mutex<Router>,
+    keys: Vec<String>,
+    answers: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl<'a> Waiters<'a> {
+    /// Registers `keys` (request ids as [`id_key`] writes them) before the requests are
+    /// judged, so no answer can come before its waiter.
+    pub(super) fn register(router: &'a Mutex<Router>, keys: &[String]) -> Waiters<'a> {
+        let (sender, answers) = mpsc::unbounded_channel();
+        let mut locked = lock_router(router);
+        for key in keys {
+            locked.waiters.insert(key.clone(), sender.clone());
+        }
+        Waiters {
+            router,
+            keys: keys.to_vec(),
+            answers,
+        }
     }
 
+    /// The next answer, `None` when every sender is gone (the session ended) or at the
+    /// deadline.
+    pub(super) async fn next(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Option<(String, Vec<u8>)> {
+        tokio::time::timeout_at(deadline, self.answers.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits for the answers to `remaining` (the keys not answered yet), adding each to
+    /// `collected`; what is still missing at the deadline is answered with an error.
+    pub(super) async fn collect(
+        &mut self,
+        mut remaining: std::collections::HashSet<String>,
+        collected: &mut Vec<Vec<u8>>,
+        deadline: tokio::time::Instant,
+    ) {
+        while !remaining.is_empty() {
+            match self.next(deadline).await {
+                Some((key, answer)) => {
+                    if remaining.remove(&key) {
+                        collected.push(answer);
+                    }
+                }
+                // The judge answers timeouts itself, so this is a backstop.
+                None => break,
+            }
+        }
+        for key in remaining {
+            let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+            collected.push(super::judge::error_response(
+                &id,
+                super::judge::code::UPSTREAM_UNAVAILABLE,
+                "the upstream did not answer",
+            ));
+        }
+    }
+}
+
+impl Drop for Waiters<'_> {
+    fn drop(&mut self) {
+        let mut router = lock_router(self.router);
+        for key in &self.keys {
+            router.waiters.remove(key);
+        }
+    }
+}
+
+/// Whether any of `answers` is a success (`result`): an `initialize` that worked.
+pub(super) fn any_result(answers: &[Vec<u8>]) -> bool {
+    answers.iter().any(|answer| {
+        serde_json::from_slice::<Value>(answer).is_ok_and(|answer| answer.get("result").is_some())
+    })
+}
+
+/// The key of a response's id, as [`Waiters`] are registered by.
+pub(super) fn answer_key(answer: &[u8]) -> String {
+    serde_json::from_slice::<Head>(answer)
+        .ok()
+        .and_then(|head| head.id)
+        .as_ref()
+        .map(id_key)
+        .unwrap_or_default()
+}
+
+/// The GET stream: server-initiated messages queued so far, then each as it comes. One
+/// stream at a time: a new GET replaces the old one, so each message goes to exactly one
+/// stream.
+pub(super) fn open_stream(router: &Mutex<Router>) -> Response {
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
+    {
+        let mut router = lock_router(router);
+        while let Some(message) = router.queued.pop_front() {
+            if sender.try_send(message).is_err() {
+                break;
+            }
+        }
+        router.stream = Some(sender);
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        let event = Event::default()
+            .event("message")
+            .data(String::from_utf8_lossy(&message));
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+impl HttpSession {
     /// Carries out the judge's actions. Responses nobody waits for go to `unclaimed` when
     /// given (the POST being judged: its parse errors have no id to route by), else are
     /// dropped (their POST has gone).
@@ -534,9 +722,10 @@ impl HttpSession {
     /// Messages are carried as the judge wrote them, never parsed whole or re-serialised:
     /// routing reads only their `id` and `method` ([`Head`]).
     ///
-    /// `outbound`, given by a POST's handler with a remote upstream, takes the messages
-    /// for the remote instead of the session's writer task: the handler sends them itself
-    /// ([`HttpSession::send_remote`]), which saves two task hand-offs per call.
+    /// `outbound`, given by a POST's handler, takes the messages for the upstream instead
+    /// of the session's writer task: the handler sends them itself
+    /// ([`HttpSession::send_upstream`]), which saves a task hand-off per call (two with a
+    /// remote upstream).
     async fn perform(
         &self,
         actions: Vec<Action>,
@@ -546,9 +735,7 @@ impl HttpSession {
         for action in actions {
             match action {
                 Action::ToUpstream(message) => {
-                    if let Some(outbound) =
-                        outbound.as_deref_mut().filter(|_| self.remote.is_some())
-                    {
+                    if let Some(outbound) = outbound.as_deref_mut() {
                         outbound.push(message);
                         continue;
                     }
@@ -556,50 +743,19 @@ impl HttpSession {
                     let _ = self.to_child.send(message).await;
                 }
                 Action::ToClient(message) => {
-                    for (item, head) in split_messages(message) {
-                        if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item, head), unclaimed.as_deref_mut())
-                        {
-                            unclaimed.push(left);
-                        }
-                    }
+                    deliver_message(&self.router, message, unclaimed.as_deref_mut());
                 }
             }
         }
     }
 
-    /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
-        let mut router = self.router();
-        if head.method.is_none() {
-            let key = head.id.as_ref().map(id_key).unwrap_or_default();
-            return match router.waiters.get(&key) {
-                Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
-                None => Some(item),
-            };
-        }
-        if let Some(stream) = &router.stream {
-            match stream.try_send(item) {
-                Ok(()) => return None,
-                Err(mpsc::error::TrySendError::Full(item))
-                | Err(mpsc::error::TrySendError::Closed(item)) => {
-                    router.stream = None;
-                    router.queued.push_back(item);
-                }
-            }
-        } else {
-            router.queued.push_back(item);
-        }
-        while router.queued.len() > MAX_QUEUED {
-            router.queued.pop_front();
-        }
-        None
-    }
-
-    /// Sends messages a POST's handler judged to the remote upstream, one after another,
-    /// on the handler's own task (see `perform`'s `outbound`).
-    async fn send_remote(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
+    /// Sends messages a POST's handler judged to the upstream, one after another, on the
+    /// handler's own task (see `perform`'s `outbound`).
+    async fn send_upstream(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
         let Some((remote, upstream_session, version)) = self.remote.clone() else {
+            if let Some(stdin) = &self.stdin {
+                write_now_or_later(stdin.clone(), messages).await;
+            }
             return;
         };
         for message in messages {
@@ -643,7 +799,7 @@ impl HttpSession {
         for task in tasks {
             task.abort();
         }
-        self.router().stream = None;
+        close_stream(&self.router);
         if let Some((remote, upstream_session, version)) = &self.remote {
             let id = upstream_session
                 .lock()
@@ -656,7 +812,7 @@ impl HttpSession {
             if let Some(id) = id {
                 let mut request = remote
                     .client
-                    .delete(&remote.url)
+                    .delete(remote.url.clone())
                     .headers(remote.headers.clone())
                     .header(SESSION_HEADER, id);
                 if let Some(version) = version {
@@ -666,6 +822,52 @@ impl HttpSession {
             }
         }
     }
+}
+
+/// Writes lines to an upstream's stdin from a POST's handler, which hyper drops when its
+/// client goes away: a line cut off there would run into the next one. So the handler
+/// only waits for the lock (nothing written yet) and offers each line once; what the pipe
+/// does not take at once is finished by a task that holds the lock until it is done.
+async fn write_now_or_later(stdin: Arc<ChildStdin>, messages: Vec<Vec<u8>>) {
+    use std::task::Poll;
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = stdin.lock_owned().await;
+    let mut messages = messages.into_iter();
+    while let Some(mut line) = messages.next() {
+        line.push(b'\n');
+        let offered = std::future::poll_fn(|context| {
+            match std::pin::Pin::new(&mut **stdin).poll_write(context, &line) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await;
+        let written = match offered {
+            Some(Ok(written)) if written == line.len() => continue,
+            Some(Ok(written)) => written,
+            None => 0,
+            // A broken pipe means the upstream is gone; the reader answers for it.
+            Some(Err(_)) => return,
+        };
+        let rest: Vec<Vec<u8>> = messages.collect();
+        tokio::spawn(async move {
+            if stdin.write_all(&line[written..]).await.is_err() {
+                return;
+            }
+            for message in rest {
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = stdin.flush().await;
+        });
+        return;
+    }
+    // Pipes and the in-process server's buffer take a write whole; a flush here would
+    // only be another poll.
 }
 
 /// Carries one session's messages to a remote server: each is POSTed on its own, with the
@@ -723,7 +925,7 @@ async fn remote_post(
         .collect();
     let mut request = remote
         .client
-        .post(&remote.url)
+        .post(remote.url.clone())
         .headers(remote.headers.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
@@ -1101,21 +1303,6 @@ pub(super) fn accepts(headers: &HeaderMap, kind: &str) -> bool {
     }
 }
 
-/// Removes a POST's waiters when it finishes or its client goes away.
-struct Waiters<'a> {
-    session: &'a HttpSession,
-    keys: Vec<String>,
-}
-
-impl Drop for Waiters<'_> {
-    fn drop(&mut self) {
-        let mut router = self.session.router();
-        for key in &self.keys {
-            router.waiters.remove(key);
-        }
-    }
-}
-
 async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let grant = match admit(&app, &headers) {
         Ok(grant) => grant,
@@ -1195,18 +1382,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         );
     };
 
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    let guard = {
-        let mut router = session.router();
-        for key in &request_ids {
-            router.waiters.insert(key.clone(), sender.clone());
-        }
-        Waiters {
-            session: &session,
-            keys: request_ids.clone(),
-        }
-    };
-    drop(sender);
+    let mut guard = Waiters::register(&session.router, &request_ids);
     let mut collected: Vec<Vec<u8>> = Vec::new();
     let mut outbound: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(&body);
@@ -1221,11 +1397,12 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     let deadline = tokio::time::Instant::now()
         + session.judge.shared().config.call_timeout
         + Duration::from_secs(5);
-    // With a remote upstream this task POSTs what the judge let through, while it waits
-    // for the answers (a timeout the judge declares ends the wait even if the remote
-    // never answers). In order: an `initialize` answer carries the remote's session id.
+    // This task sends what the judge let through (POSTs it to a remote, or writes it to
+    // the upstream's stdin) while it waits for the answers: a timeout the judge declares
+    // ends the wait even if the remote never answers. In order: an `initialize` answer
+    // carries the remote's session id.
     let mut upstream_done = outbound.is_empty();
-    let upstream = session.send_remote(outbound);
+    let upstream = session.send_upstream(outbound);
     tokio::pin!(upstream);
 
     if request_ids.is_empty() {
@@ -1241,43 +1418,22 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         // Nothing to wait for, but the judge refused something (a parse error).
         return reply(StatusCode::BAD_REQUEST, collected, is_batch, json_ok, None);
     }
-    let mut remaining: std::collections::HashSet<String> = request_ids.iter().cloned().collect();
-    while !remaining.is_empty() {
-        let received = tokio::select! {
-            biased;
-            () = &mut upstream, if !upstream_done => {
-                upstream_done = true;
-                continue;
+    {
+        let remaining = request_ids.iter().cloned().collect();
+        let collecting = guard.collect(remaining, &mut collected, deadline);
+        tokio::pin!(collecting);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut upstream, if !upstream_done => upstream_done = true,
+                () = &mut collecting => break,
             }
-            received = tokio::time::timeout_at(deadline, answers.recv()) => received,
-        };
-        match received {
-            Ok(Some((key, answer))) => {
-                if remaining.remove(&key) {
-                    collected.push(answer);
-                }
-            }
-            // Every sender is gone (the session ended) or time is up: the judge answers
-            // timeouts itself, so this is a backstop.
-            Ok(None) | Err(_) => break,
         }
     }
     drop(guard);
-    for key in remaining {
-        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(super::judge::error_response(
-            &id,
-            super::judge::code::UPSTREAM_UNAVAILABLE,
-            "the upstream did not answer",
-        ));
-    }
     let mut session_header = None;
     if new_session {
-        let succeeded = collected.iter().any(|answer| {
-            serde_json::from_slice::<Value>(answer)
-                .is_ok_and(|answer| answer.get("result").is_some())
-        });
-        if succeeded {
+        if any_result(&collected) {
             session_header = Some(session.id.clone());
         } else {
             app.lock_sessions().remove(&session.id);
@@ -1330,21 +1486,6 @@ pub(super) fn check_method_headers(
         }
     }
     Ok(())
-}
-
-/// [`reply`] for callers that hold parsed messages (`--config`'s aggregating gateway).
-pub(super) fn reply_values(
-    code: StatusCode,
-    messages: Vec<Value>,
-    is_batch: bool,
-    json: bool,
-    session: Option<String>,
-) -> Response {
-    let messages = messages
-        .iter()
-        .map(|message| serde_json::to_vec(message).unwrap_or_default())
-        .collect();
-    reply(code, messages, is_batch, json, session)
 }
 
 pub(super) fn reply(
@@ -1409,28 +1550,7 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
             "Not Acceptable: GET opens a text/event-stream",
         );
     }
-    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
-    {
-        let mut router = session.router();
-        while let Some(message) = router.queued.pop_front() {
-            if sender.try_send(message).is_err() {
-                break;
-            }
-        }
-        // One stream at a time: a new GET replaces the old one, so each message goes to
-        // exactly one stream.
-        router.stream = Some(sender);
-    }
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        let event = Event::default()
-            .event("message")
-            .data(String::from_utf8_lossy(&message));
-        Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    open_stream(&session.router)
 }
 
 async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

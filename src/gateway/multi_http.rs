@@ -6,7 +6,7 @@
 //! when the session ends or the gateway stops. A child that exits takes its tools with it;
 //! the session ends when all of its children have exited.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use serde_json::Value;
@@ -26,8 +25,9 @@ use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
 use super::http::{
-    Admission, Grants, HttpError, MAX_QUEUED, Refusal, SESSION_HEADER, accepts, admit,
-    check_method_headers, refuse, reply_values as reply, status,
+    Admission, Grants, HttpError, Refusal, Router, SESSION_HEADER, Waiters, accepts, admit,
+    answer_key, any_result, check_method_headers, close_stream, deliver_message, open_stream,
+    refuse, reply, status,
 };
 use super::judge::Shared;
 use super::multi::{Multi, Routed};
@@ -274,7 +274,7 @@ impl App {
                 session.perform(routed, None).await;
                 if !session.multi.any_alive() {
                     app.lock_sessions().remove(&session.id);
-                    session.router().stream = None;
+                    close_stream(&session.router);
                 }
             });
             session.lock_tasks().push(reader);
@@ -319,28 +319,14 @@ struct MultiSession {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// Where messages for the client go (as in [`super::http`]).
-#[derive(Default)]
-struct Router {
-    waiters: HashMap<String, mpsc::UnboundedSender<Value>>,
-    stream: Option<mpsc::Sender<Value>>,
-    queued: VecDeque<Value>,
-}
-
 impl MultiSession {
-    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
-        self.router
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
         self.tasks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn perform(&self, routed: Vec<Routed>, mut unclaimed: Option<&mut Vec<Value>>) {
+    async fn perform(&self, routed: Vec<Routed>, mut unclaimed: Option<&mut Vec<Vec<u8>>>) {
         for item in routed {
             match item {
                 Routed::ToUpstream(index, message) => {
@@ -349,54 +335,10 @@ impl MultiSession {
                     }
                 }
                 Routed::ToClient(message) => {
-                    let Ok(value) = serde_json::from_slice::<Value>(&message) else {
-                        continue;
-                    };
-                    let items = match value {
-                        Value::Array(items) => items,
-                        single => vec![single],
-                    };
-                    for item in items {
-                        if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item), unclaimed.as_deref_mut())
-                        {
-                            unclaimed.push(left);
-                        }
-                    }
+                    deliver_message(&self.router, message, unclaimed.as_deref_mut());
                 }
             }
         }
-    }
-
-    /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Value) -> Option<Value> {
-        let mut router = self.router();
-        if item.get("method").is_none() {
-            let key = item.get("id").map(Value::to_string).unwrap_or_default();
-            if let Some(waiter) = router.waiters.get(&key)
-                && waiter.send(item.clone()).is_ok()
-            {
-                return None;
-            }
-            return Some(item);
-        }
-        if let Some(stream) = &router.stream {
-            match stream.try_send(item) {
-                Ok(()) => return None,
-                Err(
-                    mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item),
-                ) => {
-                    router.stream = None;
-                    router.queued.push_back(item);
-                }
-            }
-        } else {
-            router.queued.push_back(item);
-        }
-        while router.queued.len() > MAX_QUEUED {
-            router.queued.pop_front();
-        }
-        None
     }
 
     /// Kills every server of the session and stops its tasks.
@@ -414,7 +356,7 @@ impl MultiSession {
         for task in self.lock_tasks().drain(..) {
             task.abort();
         }
-        self.router().stream = None;
+        close_stream(&self.router);
     }
 }
 
@@ -429,21 +371,6 @@ fn find_session(
         headers,
         grant,
     )
-}
-
-/// Removes a POST's waiters when it finishes or its client goes away.
-struct Waiters<'a> {
-    session: &'a MultiSession,
-    keys: Vec<String>,
-}
-
-impl Drop for Waiters<'_> {
-    fn drop(&mut self) {
-        let mut router = self.session.router();
-        for key in &self.keys {
-            router.waiters.remove(key);
-        }
-    }
 }
 
 async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
@@ -483,6 +410,23 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
     }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            == Some(super::http::STATELESS_VERSION)
+    {
+        // Stateless requests would need every server's session set up per request; the
+        // single-server gateway does that, this one refuses plainly rather than with the
+        // generic "session id required".
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Bad Request: gateway --config does not serve the stateless {} revision; initialize a session with 2025-06-18 or 2025-11-25, or run a single-server gateway (--policy) for stateless clients",
+                super::http::STATELESS_VERSION
+            ),
+        );
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
         match find_session(&app, &headers, &grant) {
             Ok(session) => (session, false),
@@ -499,19 +443,8 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
             "Bad Request: Mcp-Session-Id header is required (only a single initialize request may come without one)",
         );
     };
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    let guard = {
-        let mut router = session.router();
-        for key in &request_ids {
-            router.waiters.insert(key.clone(), sender.clone());
-        }
-        Waiters {
-            session: &session,
-            keys: request_ids.clone(),
-        }
-    };
-    drop(sender);
-    let mut collected: Vec<Value> = Vec::new();
+    let mut guard = Waiters::register(&session.router, &request_ids);
+    let mut collected: Vec<Vec<u8>> = Vec::new();
     let routed = session.multi.from_client(&body);
     session.perform(routed, Some(&mut collected)).await;
     if request_ids.is_empty() {
@@ -523,33 +456,14 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     }
     let mut remaining: HashSet<String> = request_ids.iter().cloned().collect();
     for answer in &collected {
-        remaining.remove(&answer.get("id").map(Value::to_string).unwrap_or_default());
+        remaining.remove(&answer_key(answer));
     }
     let deadline = tokio::time::Instant::now() + app.call_timeout + Duration::from_secs(5);
-    while !remaining.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some(answer)) => {
-                let key = answer.get("id").map(Value::to_string).unwrap_or_default();
-                if remaining.remove(&key) {
-                    collected.push(answer);
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
+    guard.collect(remaining, &mut collected, deadline).await;
     drop(guard);
-    for key in remaining {
-        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(serde_json::json!({"jsonrpc": "2.0", "id": id,
-            "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE,
-                      "message": "the upstream did not answer"}}));
-    }
     let mut session_header = None;
     if new_session {
-        if collected
-            .iter()
-            .any(|answer| answer.get("result").is_some())
-        {
+        if any_result(&collected) {
             session_header = Some(session.id.clone());
         } else {
             app.lock_sessions().remove(&session.id);
@@ -575,24 +489,7 @@ async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
         )
         .into_response();
     }
-    let (sender, receiver) = mpsc::channel::<Value>(MAX_QUEUED);
-    {
-        let mut router = session.router();
-        while let Some(message) = router.queued.pop_front() {
-            if sender.try_send(message).is_err() {
-                break;
-            }
-        }
-        router.stream = Some(sender);
-    }
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        let event = Event::default().event("message").data(message.to_string());
-        Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
+    open_stream(&session.router)
 }
 
 async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {

@@ -17,7 +17,6 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use super::{App, OpenError, Waiters, id_key, reply, status};
 
@@ -86,12 +85,7 @@ pub(super) async fn post(
         }
     };
     let key = id_key(&id);
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    session.router().waiters.insert(key.clone(), sender);
-    let guard = Waiters {
-        session: &session,
-        keys: vec![key.clone()],
-    };
+    let mut guard = Waiters::register(&session.router, std::slice::from_ref(&key));
     // The gateway's own handshake: its answer is routed to no one and dropped.
     let initialize = json!({"jsonrpc": "2.0", "id": "mcpwarden-stateless-initialize",
     "method": "initialize", "params": {
@@ -115,9 +109,9 @@ pub(super) async fn post(
     // What the judge answered at once without the request's id (an invalid id, say) is
     // the whole answer; otherwise the answer comes through the waiter.
     if collected.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some((_, answer))) => collected.push(answer),
-            Ok(None) | Err(_) => collected.push(crate::gateway::judge::error_response(
+        match guard.next(deadline).await {
+            Some((_, answer)) => collected.push(answer),
+            None => collected.push(crate::gateway::judge::error_response(
                 &id,
                 crate::gateway::judge::code::UPSTREAM_UNAVAILABLE,
                 "the upstream did not answer",

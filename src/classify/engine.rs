@@ -14,7 +14,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::{Regex, RegexSet};
 use serde_json::Value;
 
-use super::rules::{Phrase, Rule};
+use super::rules::{Phrase, Rule, intern};
 use super::{ClassifyError, ServerContext};
 use crate::model::{Category, Risk, ToolDef, Words, name_key_into};
 
@@ -359,8 +359,20 @@ pub(crate) struct Evaluation {
     pub notes: Vec<(&'static str, &'static str)>,
 }
 
+/// What a verdict copies from a rule, borrowed for the life of the process (see
+/// [`super::rules::intern`]) so that a verdict holds no copy of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RuleTexts {
+    pub id: &'static str,
+    pub signal: Option<&'static str>,
+    /// The finding's kind, severity and message.
+    pub finding: Option<(&'static str, Risk, &'static str)>,
+}
+
 pub(crate) struct Compiled {
     pub rules: Vec<Rule>,
+    /// Per rule, in the same order.
+    pub texts: Vec<RuleTexts>,
     id: u64,
     required: Vec<u16>,
     name_index: WordMap<Vec<(u32, u16)>>,
@@ -484,7 +496,22 @@ impl Compiled {
             )
         };
         let regex_gate = RegexGate::build(&regex_sources)?;
+        let texts = rules
+            .iter()
+            .map(|rule| RuleTexts {
+                id: intern(&rule.id),
+                signal: rule.signal.as_deref().map(intern),
+                finding: rule.finding.as_ref().map(|finding| {
+                    (
+                        intern(&finding.kind),
+                        finding.severity,
+                        intern(&finding.message),
+                    )
+                }),
+            })
+            .collect();
         Ok(Compiled {
+            texts,
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             required,
             name_index,

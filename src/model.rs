@@ -447,6 +447,10 @@ impl Words {
     pub(crate) fn split(&mut self, name: &str) {
         self.text.clear();
         self.spans.clear();
+        if name.is_ascii() {
+            self.split_ascii(name.as_bytes());
+            return;
+        }
         let mut start = 0;
         let mut previous: Option<char> = None;
         let mut chars = name.chars().peekable();
@@ -472,6 +476,34 @@ impl Words {
             } else {
                 self.text.extend(c.to_lowercase());
             }
+        }
+        if self.text.len() > start {
+            self.spans.push((start, self.text.len()));
+        }
+    }
+
+    /// [`split`](Self::split) for a name that is all ASCII, the usual case, byte by byte:
+    /// the same words without decoding characters or asking Unicode about their case.
+    fn split_ascii(&mut self, name: &[u8]) {
+        let mut start = 0;
+        for (index, &c) in name.iter().enumerate() {
+            if !c.is_ascii_alphanumeric() {
+                if self.text.len() > start {
+                    self.spans.push((start, self.text.len()));
+                    start = self.text.len();
+                }
+                continue;
+            }
+            let boundary = self.text.len() > start
+                && c.is_ascii_uppercase()
+                && ((index > 0
+                    && (name[index - 1].is_ascii_lowercase() || name[index - 1].is_ascii_digit()))
+                    || name.get(index + 1).is_some_and(u8::is_ascii_lowercase));
+            if boundary {
+                self.spans.push((start, self.text.len()));
+                start = self.text.len();
+            }
+            self.text.push(char::from(c.to_ascii_lowercase()));
         }
         if self.text.len() > start {
             self.spans.push((start, self.text.len()));
@@ -550,6 +582,15 @@ mod tests {
                 proptest::prop_assert_eq!(got, split_reference(text));
                 proptest::prop_assert_eq!(words.len(), split_reference(text).len());
             }
+        }
+
+        /// ASCII names take their own path through `Words::split`.
+        #[test]
+        fn ascii_words_split_as_the_reference_does(name in "[a-zA-Z0-9_.\\- ]{0,32}") {
+            let mut words = Words::default();
+            words.split(&name);
+            let got: Vec<&str> = words.iter().collect();
+            proptest::prop_assert_eq!(got, split_reference(&name));
         }
     }
 

@@ -415,7 +415,7 @@ impl RuleSet {
             // without building every parameter to name one.
             Evidence::Param(index) => properties(tool)
                 .and_then(|properties| properties.keys().nth(index as usize))
-                .map(|name| format!("parameter `{name}`"))
+                .map(|name| ["parameter `", name, "`"].concat())
                 .unwrap_or_default(),
             Evidence::Server { start, end, name } => {
                 let text = if name {
@@ -423,19 +423,28 @@ impl RuleSet {
                 } else {
                     context.description
                 };
-                format!(
-                    "server: {}",
-                    rationale::clause(text, start as usize, end as usize)
-                )
+                let clause = rationale::clause(text, start as usize, end as usize);
+                ["server: ", &clause].concat()
             }
-            Evidence::Annotation(_) => match &spec.annotations[..] {
-                [] => String::new(),
-                pairs => pairs
-                    .iter()
-                    .map(|(key, value)| format!("{key}: {value}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            },
+            Evidence::Annotation(_) => {
+                let mut quote = String::new();
+                for (key, value) in &spec.annotations {
+                    if !quote.is_empty() {
+                        quote.push_str(", ");
+                    }
+                    quote.push_str(key);
+                    quote.push_str(": ");
+                    match value {
+                        serde_json::Value::Bool(true) => quote.push_str("true"),
+                        serde_json::Value::Bool(false) => quote.push_str("false"),
+                        other => {
+                            use std::fmt::Write;
+                            let _ = write!(quote, "{other}");
+                        }
+                    }
+                }
+                quote
+            }
             Evidence::ParamCount => {
                 format!("{} parameters", properties(tool).map_or(0, |p| p.len()))
             }

@@ -13,6 +13,11 @@
 //!   and the gateway's memory per idle HTTP session (VmRSS with 200 idle sessions minus
 //!   with none, over 200).
 //!
+//! - Then the added-latency rounds (`added_latency_driver`): the same HTTP upstream
+//!   called directly and through `gateway --upstream`, HTTP through the gateway to a
+//!   stdio child against stdio direct, and a bare loopback HTTP round trip; with
+//!   `MCPWARDEN_BENCH_ONLY=added`, only these run.
+//!
 //! Run with `cargo bench --bench gateway`. Loopback and child processes only.
 
 use std::hint::black_box;
@@ -262,15 +267,7 @@ impl Upstream {
 
 /// `mcpwarden gateway --listen 127.0.0.1:0` with this upstream; its URL.
 fn http_gateway(upstream: Upstream, audit_dir: &std::path::Path) -> (Child, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
-    command.args([
-        "gateway",
-        "--no-watch",
-        "--policy",
-        POLICY,
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let mut command = gateway_command();
     match upstream {
         Upstream::Child => {
             command
@@ -287,6 +284,24 @@ fn http_gateway(upstream: Upstream, audit_dir: &std::path::Path) -> (Child, Stri
                 .arg(audit_dir.join("audit.jsonl"));
         }
     }
+    start_gateway(command)
+}
+
+fn gateway_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+    command.args([
+        "gateway",
+        "--no-watch",
+        "--policy",
+        POLICY,
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    command
+}
+
+/// Starts a gateway command that listens on HTTP; waits for its listening line.
+fn start_gateway(mut command: Command) -> (Child, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -470,13 +485,254 @@ fn http_load_driver() {
     }
 }
 
+/// A Streamable HTTP MCP server written for this bench, the upstream of the
+/// same-transport rows: `initialize` (with a session id), `tools/list` and `echo`, each
+/// answered as one `application/json` body, notifications with 202. Also `POST /echo`,
+/// which answers the body as it came: one bare loopback HTTP round trip through axum and
+/// reqwest, the floor under any HTTP row. It runs on its own thread and runtime, as a
+/// separate server would, and returns its `/mcp` URL.
+fn http_upstream() -> String {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    async fn mcp(body: axum::body::Bytes) -> axum::response::Response {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return StatusCode::BAD_REQUEST.into_response();
+        };
+        let id = message.get("id").cloned();
+        let Some(id) = id else {
+            return StatusCode::ACCEPTED.into_response();
+        };
+        let result = match message["method"].as_str() {
+            Some("initialize") => json!({"protocolVersion": "2025-06-18",
+                "capabilities": {"tools": {}}, "serverInfo": {"name": "bench-upstream", "version": "1"}}),
+            Some("tools/list") => json!({"tools": [
+                {"name": "echo", "description": "Echo the text back.", "inputSchema": {"type": "object",
+                    "properties": {"text": {"type": "string"}}, "required": ["text"],
+                    "additionalProperties": false}}]}),
+            Some("tools/call") => json!({"content": [{"type": "text",
+                "text": format!("echo ran with {}", message["params"]["arguments"])}], "isError": false}),
+            _ => json!({}),
+        };
+        (
+            [
+                ("content-type", "application/json"),
+                ("mcp-session-id", "bench-upstream-1"),
+            ],
+            json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+        )
+            .into_response()
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("the upstream's runtime");
+        runtime.block_on(async move {
+            use axum::serve::{Listener, ListenerExt};
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind the upstream")
+                .tap_io(|stream| {
+                    let _ = stream.set_nodelay(true);
+                });
+            let addr = listener.local_addr().expect("the upstream's address");
+            let router = axum::Router::new()
+                .route("/mcp", axum::routing::post(mcp))
+                .route(
+                    "/echo",
+                    axum::routing::post(|body: axum::body::Bytes| async move { body }),
+                );
+            sender.send(addr).expect("tell the address");
+            let _ = axum::serve(listener, router).await;
+        });
+    });
+    let addr = receiver.recv().expect("the upstream's address");
+    format!("http://{addr}/mcp")
+}
+
+/// A process's CPU time in nanoseconds and its context switches, summed over its threads
+/// (`/proc/PID/task/*/schedstat` and `status`): per call, what the gateway costs
+/// regardless of how busy the machine is, and how many times its threads went to sleep
+/// and woke up (task hand-offs show here).
+fn cpu_and_switches(pid: u32) -> (u64, u64) {
+    let mut cpu = 0;
+    let mut switches = 0;
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        cpu += std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        switches += std::fs::read_to_string(path.join("status"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    (cpu, switches)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
+/// `calls` sequential calls of `one` after 200 warm-up calls; p50, p99 and the mean.
+async fn timed<F: std::future::Future<Output = ()>>(
+    calls: u64,
+    mut one: impl FnMut(u64) -> F,
+) -> (Duration, Duration, Duration) {
+    for id in 0..200 {
+        one(id).await;
+    }
+    let mut samples = Vec::with_capacity(calls as usize);
+    for id in 0..calls {
+        let started = Instant::now();
+        one(1_000 + id).await;
+        samples.push(started.elapsed());
+    }
+    let average = mean(&samples);
+    let (p50, p99) = percentiles(samples);
+    (p50, p99, average)
+}
+
+/// The added-latency target, read two ways, `MCPWARDEN_BENCH_ROUNDS` (default 3) rounds of
+/// back-to-back runs with one reqwest client (keep-alive, one session, sequential calls):
+///
+/// - (a) same transport: the client POSTs `echo` calls to a Streamable HTTP upstream
+///   ([`http_upstream`]) directly, then through `gateway --upstream URL` in front of it;
+///   the difference is the gateway's own cost (one more HTTP hop and the judging);
+/// - (b) the client's view with a stdio child: stdio straight to the test server, then
+///   HTTP through `gateway --listen` to the same server as a child;
+/// - the floor: a bare HTTP round trip to an axum handler that answers the body.
+fn added_latency_driver() {
+    let calls: u64 = std::env::var("MCPWARDEN_BENCH_CALLS")
+        .ok()
+        .and_then(|calls| calls.parse().ok())
+        .unwrap_or(5_000);
+    let rounds: u64 = std::env::var("MCPWARDEN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|rounds| rounds.parse().ok())
+        .unwrap_or(3);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client");
+    let upstream = http_upstream();
+    let floor_url = upstream.replace("/mcp", "/echo");
+    let mut through = gateway_command();
+    through.args(["--upstream", &upstream]);
+    let (mut through, through_url) = start_gateway(through);
+    let audit_dir = tempfile::tempdir().expect("a folder");
+    let (mut child_gateway, child_url) = http_gateway(Upstream::Child, audit_dir.path());
+    let show = |what: &str, (p50, p99, average): (Duration, Duration, Duration)| {
+        println!("added/{what}: {calls} calls: p50 {p50:?}, p99 {p99:?}, mean {average:?}");
+        (p50, p99)
+    };
+    let minus = |a: (Duration, Duration), b: (Duration, Duration)| {
+        (a.0.saturating_sub(b.0), a.1.saturating_sub(b.1))
+    };
+    // Over the timed calls and their 200 warm-up calls.
+    let per_call = |what: &str, before: (u64, u64), after: (u64, u64)| {
+        let count = (calls + 200) as f64;
+        println!(
+            "added/{what} gateway process per call: CPU {:.1} µs, context switches {:.2}",
+            after.0.saturating_sub(before.0) as f64 / 1e3 / count,
+            after.1.saturating_sub(before.1) as f64 / count
+        );
+    };
+    for round in 1..=rounds {
+        println!("added/round {round}: load average {}", load_average());
+        runtime.block_on(async {
+            let floor = timed(calls, |_| {
+                let (client, url) = (&client, &floor_url);
+                async move {
+                    let body = client
+                        .post(url)
+                        .body(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#)
+                        .send()
+                        .await
+                        .expect("POST")
+                        .bytes()
+                        .await
+                        .expect("body");
+                    assert!(!body.is_empty());
+                }
+            })
+            .await;
+            show("bare loopback HTTP round trip (axum echo handler)", floor);
+            let session = http_session(&client, &upstream).await;
+            let direct = show(
+                "(a) HTTP direct to the HTTP upstream",
+                timed(calls, |id| http_echo(&client, &upstream, &session, id)).await,
+            );
+            let session = http_session(&client, &through_url).await;
+            let before = cpu_and_switches(through.id());
+            let via = show(
+                "(a) HTTP through the gateway to the HTTP upstream",
+                timed(calls, |id| http_echo(&client, &through_url, &session, id)).await,
+            );
+            per_call("(a)", before, cpu_and_switches(through.id()));
+            let (p50, p99) = minus(via, direct);
+            println!("added/(a) round {round}: added by the gateway, same transport: p50 {p50:?}, p99 {p99:?}");
+            let session = http_session(&client, &child_url).await;
+            let before = cpu_and_switches(child_gateway.id());
+            let via_child = show(
+                "(b) HTTP through the gateway to a stdio child",
+                timed(calls, |id| http_echo(&client, &child_url, &session, id)).await,
+            );
+            per_call("(b)", before, cpu_and_switches(child_gateway.id()));
+            let mut peer = Peer::direct();
+            let stdio = show(
+                "(b) stdio direct to the same server",
+                timed(calls, |_| {
+                    peer.call();
+                    std::future::ready(())
+                })
+                .await,
+            );
+            let (p50, p99) = minus(via_child, stdio);
+            println!("added/(b) round {round}: HTTP through the gateway minus stdio direct: p50 {p50:?}, p99 {p99:?}");
+        });
+    }
+    println!("added/end: load average {}", load_average());
+    for gateway in [&mut through, &mut child_gateway] {
+        let _ = gateway.kill();
+        let _ = gateway.wait();
+    }
+}
+
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     judge(&mut criterion);
     stdio(&mut criterion);
     criterion.final_summary();
     if std::env::args().any(|arg| arg == "--bench") {
-        load_driver();
-        http_load_driver();
+        // `MCPWARDEN_BENCH_ONLY=added` runs only the added-latency rounds.
+        let only = std::env::var("MCPWARDEN_BENCH_ONLY").unwrap_or_default();
+        if only.is_empty() {
+            load_driver();
+            http_load_driver();
+        }
+        if only.is_empty() || only == "added" {
+            added_latency_driver();
+        }
     }
 }

@@ -292,6 +292,13 @@ pub struct SearchArgs {
     /// Only tools of this server (full name or last `/` segment).
     #[arg(long)]
     pub server: Option<String>,
+    /// Only tools of servers whose GitHub repository is archived (unmaintained code that
+    /// agents may still run).
+    #[arg(long, conflicts_with = "exclude_archived")]
+    pub archived: bool,
+    /// Leave out tools of servers whose repository is archived.
+    #[arg(long)]
+    pub exclude_archived: bool,
     /// At most this many results.
     #[arg(long, default_value_t = 20)]
     pub limit: usize,

@@ -418,6 +418,7 @@ fn search_finds_words_in_names_and_descriptions_and_applies_filters() {
                 risk,
                 server: server.map(str::to_owned),
                 limit: 10,
+                ..SearchQuery::default()
             })
             .unwrap()
             .into_iter()

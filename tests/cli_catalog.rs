@@ -339,3 +339,80 @@ fn show_says_when_a_repository_is_archived() {
         "the exchange format carries it"
     );
 }
+
+#[test]
+fn search_filters_on_archived_repositories() {
+    let env = Env::new();
+    let lines = env.dir.path().join("two.jsonl");
+    std::fs::write(
+        &lines,
+        concat!(
+            r#"{"name":"acme/old-shell","archived":true,"tools":[{"name":"run_command","description":"Runs a shell command."}]}"#,
+            "\n",
+            r#"{"name":"acme/new-shell","archived":false,"tools":[{"name":"run_script","description":"Runs a shell script."}]}"#,
+            "\n",
+            r#"{"name":"acme/unknown-shell","tools":[{"name":"run_job","description":"Runs a shell job."}]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    env.cmd()
+        .args(["catalog", "import"])
+        .arg(&lines)
+        .assert()
+        .success();
+    let tools_of = |flags: &[&str]| -> Vec<(String, Value)> {
+        let output = env
+            .cmd()
+            .args(["catalog", "search", "shell", "--json"])
+            .args(flags)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        let mut hits: Vec<(String, Value)> = json_of(&output)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| {
+                (
+                    hit["tool"].as_str().unwrap().to_owned(),
+                    hit["archived"].clone(),
+                )
+            })
+            .collect();
+        hits.sort_by(|a, b| a.0.cmp(&b.0));
+        hits
+    };
+    assert_eq!(
+        tools_of(&[]),
+        [
+            ("run_command".to_owned(), Value::Bool(true)),
+            ("run_job".to_owned(), Value::Null),
+            ("run_script".to_owned(), Value::Bool(false)),
+        ]
+    );
+    assert_eq!(
+        tools_of(&["--archived"]),
+        [("run_command".to_owned(), Value::Bool(true))]
+    );
+    assert_eq!(
+        tools_of(&["--exclude-archived"]),
+        [
+            ("run_job".to_owned(), Value::Null),
+            ("run_script".to_owned(), Value::Bool(false)),
+        ],
+        "unknown counts as not archived"
+    );
+    env.cmd()
+        .args(["catalog", "search", "shell", "--archived"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("acme/old-shell (archived)"));
+    env.cmd()
+        .args(["catalog", "search", "--archived", "--exclude-archived"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used with"));
+}

@@ -570,6 +570,42 @@ impl HttpGateway {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_requests_are_refused_with_a_message_that_says_why() {
+    let gateway = HttpGateway::start();
+    let response = gateway
+        .client
+        .post(&gateway.url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "alpha__echo")
+        .body(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "alpha__echo", "arguments": {"text": "hi"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2026-07-28") && message.contains("--config"),
+        "{body}"
+    );
+    // Nothing reached a server.
+    assert!(calls_seen(gateway.dir.path(), "alpha").is_empty());
+    // Sessions still work.
+    let session = gateway.open().await;
+    let answer = gateway
+        .call(&session, 2, "alpha__echo", json!({"text": "hi"}))
+        .await;
+    assert_eq!(text(&answer), r#"echo ran with {"text":"hi"}"#, "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_behind_one_http_endpoint() {
     let gateway = HttpGateway::start();
     let session = gateway.open().await;

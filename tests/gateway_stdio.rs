@@ -311,6 +311,34 @@ fn a_hanging_upstream_times_out_and_the_session_goes_on() {
 }
 
 #[test]
+fn reusing_a_cancelled_requests_id_is_refused_at_once_and_other_ids_go_on() {
+    let mut gateway = Gateway::initialized();
+    // Listed first, so the call goes up at once rather than waiting for the gateway's
+    // own listing.
+    assert!(gateway.list_tools().contains(&"echo".to_owned()));
+    gateway.send(&json!({"jsonrpc": "2.0", "id": 500, "method": "tools/call",
+        "params": {"name": "hang", "arguments": {}}}));
+    gateway.send(
+        &json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 500}}),
+    );
+    // Before the fix the reused id's answer was swallowed as the cancelled call's late
+    // answer, and this waited for ever.
+    let reused = gateway.request(json!({"jsonrpc": "2.0", "id": 500, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "again"}}}));
+    assert_eq!(reused["error"]["code"], json!(-32600), "{reused}");
+    assert!(
+        reused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled"),
+        "{reused}"
+    );
+    let echo = gateway.call("echo", json!({"text": "still here"}));
+    assert_eq!(echo["result"]["isError"], json!(false), "{echo}");
+}
+
+#[test]
 fn the_client_leaving_stops_the_upstream_and_the_gateway() {
     let mut gateway = Gateway::initialized();
     let echo = gateway.call("echo", json!({"text": "bye"}));

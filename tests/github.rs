@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::pending;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -75,6 +75,8 @@ struct Fixture {
     scripted: Arc<Mutex<Vec<Scripted>>>,
     not_modified: Arc<AtomicUsize>,
     over_cap: Arc<AtomicUsize>,
+    /// While set, repository searches past their first page never answer.
+    hang_later_pages: Arc<AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -185,6 +187,9 @@ async fn search_repositories(
     let pushed = pushed_since(&query["q"]);
     let page: usize = query["page"].parse().unwrap();
     let per_page: usize = query["per_page"].parse().unwrap();
+    if page > 1 && fixture.hang_later_pages.load(Ordering::SeqCst) {
+        pending::<()>().await;
+    }
     if page * per_page > 1000 {
         fixture.over_cap.fetch_add(1, Ordering::SeqCst);
         return (
@@ -1056,4 +1061,145 @@ async fn since_reaches_github_as_pushed_and_the_registry_as_updated_since() {
         last.status, "finished",
         "no run is recorded for a refused --since"
     );
+}
+
+/// Every (query words, window) whose first page the fixture was asked for. A full listing
+/// asks the whole range and each split of it; an incremental run asks only the last run's
+/// leaf windows.
+fn first_pages(fixture: &Fixture) -> std::collections::BTreeSet<(String, Option<(i64, i64)>)> {
+    search_uris(fixture)
+        .iter()
+        .filter(|uri| param(uri, "page").as_deref() == Some("1"))
+        .map(|uri| parse_query(&param(uri, "q").unwrap()))
+        .collect()
+}
+
+/// A `mcpwarden crawl` process killed (SIGKILL) while an incremental GitHub listing is half
+/// read leaves a catalogue that opens, answers and keeps every server, and the next crawl
+/// lists in full again: the killed run had already forgotten the previous run's windows and
+/// never got to save its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crawl_process_killed_while_listing_lists_in_full_next_time() {
+    let fixture = Fixture::default();
+    fixture.repos.lock().unwrap().extend((0..1_200i64).map(|i| {
+        repo(
+            "o",
+            &format!("r{i}"),
+            START + i * 60_000,
+            &["mcp-server"],
+            "x",
+        )
+    }));
+    let base = start(fixture.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("catalog.db");
+    let crawl_command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+        command
+            .arg("--db")
+            .arg(&db)
+            .args(["crawl", "--source", "github", "--no-extract", "--json"])
+            .args(["--github-url", &base])
+            .env_remove("GITHUB_TOKEN")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    let run_to_the_end = |mut command: std::process::Command| async move {
+        let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()
+    };
+    let count_servers = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("SELECT count(*) FROM servers", [], |row| row.get(0))
+            .unwrap()
+    };
+
+    let first = run_to_the_end(crawl_command()).await;
+    assert_eq!(first["sources"]["github"]["stored"], 1_200, "{first}");
+    let full_listing = first_pages(&fixture);
+
+    // One repository changes: the incremental run reads its window past the first page,
+    // and that page never answers. Kill the process there.
+    {
+        let mut repos = fixture.repos.lock().unwrap();
+        repos[42]["stargazers_count"] = json!(999);
+        repos[42]["updated_at"] = json!(iso(START + 6 * 365 * 86_400));
+    }
+    fixture.asked.lock().unwrap().clear();
+    fixture.hang_later_pages.store(true, Ordering::SeqCst);
+    let mut second = crawl_command().spawn().unwrap();
+    let mut waited = 0;
+    while !search_uris(&fixture)
+        .iter()
+        .any(|uri| param(uri, "page").as_deref() == Some("2"))
+    {
+        assert!(
+            second.try_wait().unwrap().is_none(),
+            "the crawl ended early"
+        );
+        assert!(waited < 600, "no second page asked for in 30 s");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second_run = first_pages(&fixture);
+    assert!(
+        second_run.is_subset(&full_listing) && second_run.len() < full_listing.len(),
+        "the second run is incremental: {second_run:?}"
+    );
+    second.kill().unwrap(); // SIGKILL: no clean-up runs
+    second.wait().unwrap();
+
+    let stats = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        .arg("--db")
+        .arg(&db)
+        .args(["catalog", "stats", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        stats.status.success(),
+        "the killed crawl's catalogue opens: {}",
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    let integrity: String = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    assert_eq!(count_servers(), 1_200, "nothing stored was lost");
+
+    fixture.hang_later_pages.store(false, Ordering::SeqCst);
+    fixture.asked.lock().unwrap().clear();
+    let third = run_to_the_end(crawl_command()).await;
+    assert_eq!(third["status"], "finished", "{third}");
+    assert_eq!(
+        first_pages(&fixture),
+        full_listing,
+        "listed in full, not from windows the killed run left behind"
+    );
+    let github = &third["sources"]["github"];
+    assert_eq!(
+        github["stored"].as_u64().unwrap() + github["unchanged"].as_u64().unwrap(),
+        1_200,
+        "{third}"
+    );
+    assert_eq!(count_servers(), 1_200);
+    let stars: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row(
+            "SELECT stars FROM servers WHERE name = 'o/r42'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(stars, 999, "the change the killed run missed is stored");
 }

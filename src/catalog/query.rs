@@ -64,6 +64,9 @@ pub struct SearchQuery {
     pub risk: Option<Risk>,
     /// A server name (or its last path segment), matched like `catalog show` matches.
     pub server: Option<String>,
+    /// `Some(true)`: only tools of servers whose repository is archived; `Some(false)`: leave
+    /// those out (a server whose archived state is unknown counts as not archived).
+    pub archived: Option<bool>,
     pub limit: usize,
 }
 
@@ -74,6 +77,8 @@ pub struct SearchHit {
     pub description: String,
     pub category: Option<Category>,
     pub risk: Option<Risk>,
+    /// Whether the server's repository is archived; `null` when no source said.
+    pub archived: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -448,10 +453,11 @@ impl Catalog {
             .as_deref()
             .map(|key| format!("%/{}", escape_like(key)));
         let filters = "(?2 IS NULL OR c.category = ?2) AND (?3 IS NULL OR c.risk = ?3)
-             AND (?4 IS NULL OR s.name_key = ?4 OR s.name_key LIKE ?5 ESCAPE '\\')";
+             AND (?4 IS NULL OR s.name_key = ?4 OR s.name_key LIKE ?5 ESCAPE '\\')
+             AND (?7 IS NULL OR coalesce(s.archived, 0) = ?7)";
         let sql = if fts.is_some() {
             format!(
-                "SELECT t.name, s.name, t.description, c.category, c.risk
+                "SELECT t.name, s.name, t.description, c.category, c.risk, s.archived
                  FROM tools_fts
                  JOIN tools t ON t.id = tools_fts.rowid
                  JOIN servers s ON s.id = t.server_id
@@ -461,7 +467,7 @@ impl Catalog {
             )
         } else {
             format!(
-                "SELECT t.name, s.name, t.description, c.category, c.risk
+                "SELECT t.name, s.name, t.description, c.category, c.risk, s.archived
                  FROM tools t
                  JOIN servers s ON s.id = t.server_id
                  LEFT JOIN classifications c ON c.tool_id = t.id
@@ -470,7 +476,14 @@ impl Catalog {
             )
         };
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        type Row = (String, String, String, Option<String>, Option<String>);
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<bool>,
+        );
         let rows: Vec<Row> = self
             .conn
             .prepare_cached(&sql)
@@ -484,6 +497,7 @@ impl Catalog {
                             server_key,
                             server_suffix,
                             limit,
+                            query.archived,
                         ],
                         |row| {
                             Ok((
@@ -492,6 +506,7 @@ impl Catalog {
                                 row.get(2)?,
                                 row.get(3)?,
                                 row.get(4)?,
+                                row.get(5)?,
                             ))
                         },
                     )?
@@ -499,7 +514,7 @@ impl Catalog {
             })
             .map_err(|source| self.sql_error(source))?;
         rows.into_iter()
-            .map(|(tool, server, description, category, risk)| {
+            .map(|(tool, server, description, category, risk, archived)| {
                 Ok(SearchHit {
                     tool,
                     server,
@@ -510,6 +525,7 @@ impl Catalog {
                     risk: risk
                         .map(|value| parse_stored("classifications.risk", &value))
                         .transpose()?,
+                    archived,
                 })
             })
             .collect()

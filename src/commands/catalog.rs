@@ -452,6 +452,11 @@ pub fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<Outcome>
         category: args.category,
         risk: args.risk,
         server: args.server.clone(),
+        archived: match (args.archived, args.exclude_archived) {
+            (true, _) => Some(true),
+            (false, true) => Some(false),
+            (false, false) => None,
+        },
         limit: args.limit,
     })?;
     if args.output.json {
@@ -459,7 +464,18 @@ pub fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<Outcome>
     } else {
         let mut out = std::io::stdout().lock();
         let width = hits.iter().map(|hit| hit.tool.len()).max().unwrap_or(0);
-        let server_width = hits.iter().map(|hit| hit.server.len()).max().unwrap_or(0);
+        let server_label = |hit: &catalog::SearchHit| {
+            if hit.archived == Some(true) {
+                format!("{} (archived)", hit.server)
+            } else {
+                hit.server.clone()
+            }
+        };
+        let server_width = hits
+            .iter()
+            .map(|hit| server_label(hit).len())
+            .max()
+            .unwrap_or(0);
         for hit in &hits {
             let verdict = match (hit.category, hit.risk) {
                 (Some(category), Some(risk)) => {
@@ -471,7 +487,7 @@ pub fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<Outcome>
                 out,
                 "{:<width$}  {verdict}  {:<server_width$}  {}",
                 hit.tool,
-                hit.server,
+                server_label(hit),
                 first_sentence(&hit.description)
             )?;
         }

@@ -231,8 +231,10 @@ fn remote(url: &str, headers: &[String]) -> anyhow::Result<crate::gateway::http:
         .connect_timeout(Duration::from_secs(10))
         .build()
         .context("cannot build the HTTP client for --upstream")?;
+    let url = reqwest::Url::parse(url)
+        .with_context(|| format!("--upstream {url:?} is not a valid URL"))?;
     Ok(crate::gateway::http::Remote {
-        url: url.to_owned(),
+        url,
         headers: map,
         client,
     })

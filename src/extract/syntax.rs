@@ -96,12 +96,7 @@ pub fn parse_for_extraction(
     language: Language,
     text: &str,
 ) -> Result<(Tree, Option<usize>), super::SkipReason> {
-    let tree = parse(language, text).ok_or_else(|| {
-        super::SkipReason::Unreadable(format!(
-            "the {} parser gave up on this file",
-            language.label()
-        ))
-    })?;
+    let (tree, error_row) = parse_unchecked_depth(language, text)?;
     let cheap_check_suffices = matches!(
         language,
         Language::TypeScript | Language::Tsx | Language::JavaScript
@@ -114,6 +109,22 @@ pub fn parse_for_extraction(
     if too_deep {
         return Err(super::SkipReason::TooDeep);
     }
+    Ok((tree, error_row))
+}
+
+/// [`parse_for_extraction`] without the depth check, for an extractor that walks the
+/// whole tree anyway and checks depth on that walk (Python): the tree and the row of its
+/// first syntax error.
+pub fn parse_unchecked_depth(
+    language: Language,
+    text: &str,
+) -> Result<(Tree, Option<usize>), super::SkipReason> {
+    let tree = parse(language, text).ok_or_else(|| {
+        super::SkipReason::Unreadable(format!(
+            "the {} parser gave up on this file",
+            language.label()
+        ))
+    })?;
     let error_row = first_error_row(&tree);
     Ok((tree, error_row))
 }
@@ -191,6 +202,23 @@ pub fn brackets_deeper_than(text: &str, limit: usize) -> bool {
     false
 }
 
+/// `node` and its ancestors up to `root`, innermost first; `None` when `node` is not in
+/// `root`'s tree.
+///
+/// tree-sitter 0.26 keeps no parent links: `Node::parent` descends from the root every
+/// time, so climbing `d` levels with it costs `d` descents. One descent here finds the
+/// whole chain.
+pub fn ancestors<'t>(root: Node<'t>, node: Node<'t>) -> Option<Vec<Node<'t>>> {
+    let mut chain = vec![root];
+    let mut current = root;
+    while current.id() != node.id() {
+        current = current.child_with_descendant(node)?;
+        chain.push(current);
+    }
+    chain.reverse();
+    Some(chain)
+}
+
 /// The source text of a node ("" if the range is not valid UTF-8, which cannot happen for
 /// text that came in as `&str` unless the grammar splits a character).
 pub fn text<'a>(node: Node<'_>, source: &'a str) -> &'a str {
@@ -214,6 +242,22 @@ mod tests {
         assert!(brackets_deeper_than(&"[".repeat(300), MAX_DEPTH));
         assert!(!brackets_deeper_than("f(a[1], {b: (c)})", MAX_DEPTH));
         assert!(!brackets_deeper_than(&"()".repeat(10_000), MAX_DEPTH));
+    }
+
+    #[test]
+    fn ancestors_are_the_parent_chain() {
+        let tree = parse(Language::JavaScript, "function f() { if (a) { g(b); } }\n").unwrap();
+        let root = tree.root_node();
+        let b = root.descendant_for_byte_range(26, 27).unwrap();
+        assert_eq!(b.kind(), "identifier");
+        let mut expected = vec![b];
+        while let Some(parent) = expected.last().unwrap().parent() {
+            expected.push(parent);
+        }
+        assert_eq!(ancestors(root, b).unwrap(), expected);
+        assert_eq!(ancestors(root, root).unwrap(), vec![root]);
+        let other = parse(Language::JavaScript, "x;\n").unwrap();
+        assert!(ancestors(root, other.root_node().child(0).unwrap()).is_none());
     }
 
     #[test]

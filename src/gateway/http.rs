@@ -28,6 +28,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -182,52 +183,133 @@ pub async fn run(
     if options.command.is_empty() && options.remote.is_none() && options.in_process.is_none() {
         return Err(HttpError::NoCommand);
     }
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
-        addr: options.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(options.listen).await?;
     let app = Arc::new(App {
         shared: shared.clone(),
         command: options.command,
         sessions: Mutex::new(HashMap::new()),
-        allowed_origins: options
-            .allowed_origins
-            .iter()
-            .map(|origin| origin.trim_end_matches('/').to_owned())
-            .collect(),
+        allowed_origins: trimmed_origins(&options.allowed_origins),
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
         max_sessions: options.max_sessions,
         remote: options.remote.map(Arc::new),
         in_process: options.in_process,
     });
+    let policies: Vec<(PathBuf, Arc<Shared>)> = options
+        .policy_path
+        .into_iter()
+        .map(|path| (path, shared.clone()))
+        .collect();
+    let endpoint = Endpoint {
+        listener,
+        addr,
+        max_body: shared.config.max_message_bytes,
+        policies,
+        watch: options.watch,
+    };
+    serve(app, axum::routing::post(post), endpoint, ready).await
+}
+
+/// Binds the listening socket; `addr` is where it really listens (port 0 picks one).
+pub(super) async fn bind(
+    listen: SocketAddr,
+) -> Result<(tokio::net::TcpListener, SocketAddr), HttpError> {
+    let bind_error = |source| HttpError::Bind {
+        addr: listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// `--allow-origin` values as the Origin check compares them.
+pub(super) fn trimmed_origins(origins: &[String]) -> Vec<String> {
+    origins
+        .iter()
+        .map(|origin| origin.trim_end_matches('/').to_owned())
+        .collect()
+}
+
+/// A bound listener and what serving it needs besides the gateway itself.
+pub(super) struct Endpoint {
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+    pub max_body: usize,
+    /// Each policy file and the judge state it feeds: reloaded on SIGHUP, and on change
+    /// when `watch` is set.
+    pub policies: Vec<(PathBuf, Arc<Shared>)>,
+    pub watch: bool,
+}
+
+/// What the GET and DELETE handlers, the tick and shutdown need from an HTTP gateway:
+/// its session table. Implemented by the single-server and the several-server gateways,
+/// which differ in what a session holds and in their POST handlers.
+pub(super) trait HttpGateway: Admission + Send + Sync + 'static {
+    type Session: GatewaySession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<Self::Session>>>;
+    /// How long a call may wait for its answer; the tick runs ten times per that.
+    fn call_timeout(&self) -> Duration;
+
+    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Self::Session>>> {
+        self.sessions()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One client session of an HTTP gateway, as the shared handlers see it.
+pub(super) trait GatewaySession: Send + Sync + 'static {
+    fn id(&self) -> &str;
+    /// The credential that opened it: only that credential may use it.
+    fn grant(&self) -> &Option<String>;
+    fn router(&self) -> &Mutex<Router>;
+    /// Answers (with an error) whatever has waited past its deadline at `now`.
+    fn expire(&self, now: Instant) -> impl Future<Output = ()> + Send;
+    /// Stops the session's upstreams and tasks and closes its GET stream.
+    fn end(&self) -> impl Future<Output = ()> + Send;
+    /// After [`GatewaySession::end`]: answers every request still waiting, saying `why`.
+    fn answer_waiting(&self, why: &'static str) -> impl Future<Output = ()> + Send;
+}
+
+/// Serves `/mcp` (the given POST handler, the shared GET and DELETE) until SIGINT or
+/// SIGTERM, reloading policies on SIGHUP; then ends every session. Returns the
+/// conventional exit code.
+pub(super) async fn serve<G: HttpGateway>(
+    app: Arc<G>,
+    post: axum::routing::MethodRouter<Arc<G>>,
+    endpoint: Endpoint,
+    ready: impl FnOnce(SocketAddr),
+) -> Result<i32, HttpError> {
+    let Endpoint {
+        listener,
+        addr,
+        max_body,
+        policies,
+        watch,
+    } = endpoint;
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
         .route(
             "/mcp",
-            axum::routing::post(post)
-                .get(get)
-                .delete(delete)
-                .layer(DefaultBodyLimit::max(shared.config.max_message_bytes)),
+            post.get(get::<G>)
+                .delete(delete::<G>)
+                .layer(DefaultBodyLimit::max(max_body)),
         )
         .with_state(app.clone());
-    let _watcher = options
-        .policy_path
-        .as_ref()
-        .filter(|_| options.watch)
-        .and_then(|path| {
+    let _watchers: Vec<_> = policies
+        .iter()
+        .filter(|_| watch)
+        .filter_map(|(path, shared)| {
             super::reload::watch(path, shared.clone())
                 .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
                 .ok()
-        });
+        })
+        .collect();
     ready(addr);
-    let server = axum::serve(listener, router).into_future();
+    let server = axum::serve(listener.tap_io(no_delay), router).into_future();
     tokio::pin!(server);
     let mut signals = super::stdio::Signals::new();
     let code = loop {
@@ -238,8 +320,8 @@ pub async fn run(
             }
             signal = signals.next() => match signal {
                 super::stdio::Signal::Reload => {
-                    if let Some(path) = &options.policy_path {
-                        super::reload::reload_now(path, &shared);
+                    for (path, shared) in &policies {
+                        super::reload::reload_now(path, shared);
                     }
                 }
                 super::stdio::Signal::Stop(code) => break code,
@@ -248,11 +330,62 @@ pub async fn run(
     };
     ticker.abort();
     // Every child goes with us.
-    let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
+    let sessions: Vec<Arc<G::Session>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
     for session in sessions {
         session.end().await;
     }
     Ok(code)
+}
+
+/// Times out what waits too long, in every session.
+async fn tick<G: HttpGateway>(app: Arc<G>) {
+    let period =
+        (app.call_timeout() / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
+    let mut interval = tokio::time::interval(period);
+    loop {
+        interval.tick().await;
+        let sessions: Vec<Arc<G::Session>> = app.lock_sessions().values().cloned().collect();
+        let now = Instant::now();
+        for session in sessions {
+            session.expire(now).await;
+        }
+    }
+}
+
+/// GET `/mcp`: the session's stream of server-initiated messages.
+async fn get<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&*app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return status(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: GET opens a text/event-stream",
+        );
+    }
+    open_stream(session.router())
+}
+
+/// DELETE `/mcp`: the client ends its session.
+async fn delete<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
+    let grant = match admit(&app, &headers) {
+        Ok(grant) => grant,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let session = match find_session(&*app, &headers, &grant) {
+        Ok(session) => session,
+        Err(refusal) => return refusal.into_response(),
+    };
+    app.lock_sessions().remove(session.id());
+    session.end().await;
+    // Requests still waiting get their error.
+    session.answer_waiting("the client ended the session").await;
+    StatusCode::OK.into_response()
 }
 
 struct App {
@@ -305,12 +438,6 @@ enum OpenError {
 }
 
 impl App {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<HttpSession>>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Starts the upstream for a new session and registers it.
     fn open_session(
         self: &Arc<Self>,
@@ -328,6 +455,7 @@ impl App {
                 judge,
                 grant,
                 to_child,
+                stdin: None,
                 router: Mutex::new(Router::default()),
                 child: Mutex::new(None),
                 tasks: Mutex::new(Vec::new()),
@@ -381,17 +509,19 @@ impl App {
         self: &Arc<Self>,
         id: String,
         grant: Option<String>,
-        mut stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
+        stdin: impl tokio::io::AsyncWrite + Send + Unpin + 'static,
         stdout: impl tokio::io::AsyncRead + Send + Unpin + 'static,
         child: Option<Child>,
     ) -> Result<Arc<HttpSession>, OpenError> {
         let judge = Arc::new(Session::new(self.shared.clone(), id.clone(), grant.clone()));
         let (to_child, mut child_queue) = mpsc::channel::<Vec<u8>>(256);
+        let stdin: Arc<ChildStdin> = Arc::new(tokio::sync::Mutex::new(Box::new(stdin)));
         let session = Arc::new(HttpSession {
             id: id.clone(),
             judge,
             grant,
             to_child,
+            stdin: Some(stdin.clone()),
             router: Mutex::new(Router::default()),
             child: Mutex::new(child),
             tasks: Mutex::new(Vec::new()),
@@ -400,7 +530,11 @@ impl App {
         });
         let writer = tokio::spawn(async move {
             while let Some(message) = child_queue.recv().await {
-                if super::stdio::write_line(&mut stdin, message).await.is_err() {
+                let mut stdin = stdin.lock().await;
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -422,7 +556,7 @@ impl App {
                         Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
                         Ok(Line::Text) => {
                             let actions = session.judge.from_upstream(&line);
-                            session.perform(actions, None).await;
+                            session.perform(actions, None, None).await;
                         }
                     }
                 }
@@ -430,7 +564,7 @@ impl App {
                 // the session ends.
                 app.lock_sessions().remove(&session.id);
                 session.close_upstream("it exited").await;
-                session.router().stream = None;
+                close_stream(&session.router);
             })
         };
         session
@@ -464,21 +598,37 @@ impl App {
     }
 }
 
-/// Times out what waits too long, in every session.
-async fn tick(app: Arc<App>) {
-    let period = (app.shared.config.call_timeout / 10)
-        .clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let mut interval = tokio::time::interval(period);
-    loop {
-        interval.tick().await;
-        let sessions: Vec<Arc<HttpSession>> = app.lock_sessions().values().cloned().collect();
-        let now = Instant::now();
-        for session in sessions {
-            let actions = session.judge.expire(now);
-            if !actions.is_empty() {
-                session.perform(actions, None).await;
-            }
+impl HttpGateway for App {
+    type Session = HttpSession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<HttpSession>>> {
+        &self.sessions
+    }
+    fn call_timeout(&self) -> Duration {
+        self.shared.config.call_timeout
+    }
+}
+
+impl GatewaySession for HttpSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn grant(&self) -> &Option<String> {
+        &self.grant
+    }
+    fn router(&self) -> &Mutex<Router> {
+        &self.router
+    }
+    async fn expire(&self, now: Instant) {
+        let actions = self.judge.expire(now);
+        if !actions.is_empty() {
+            self.perform(actions, None, None).await;
         }
+    }
+    async fn end(&self) {
+        HttpSession::end(self).await;
+    }
+    async fn answer_waiting(&self, why: &'static str) {
+        self.close_upstream(why).await;
     }
 }
 
@@ -487,6 +637,10 @@ struct HttpSession {
     judge: Arc<Session>,
     grant: Option<String>,
     to_child: mpsc::Sender<Vec<u8>>,
+    /// The upstream's stdin (a child or an in-process server): the writer task writes
+    /// what the reader and the tick send, a POST's handler what it judged (one write
+    /// each, under the lock, so lines never interleave).
+    stdin: Option<Arc<ChildStdin>>,
     router: Mutex<Router>,
     child: Mutex<Option<Child>>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -496,21 +650,26 @@ struct HttpSession {
     remote: Option<(Arc<Remote>, SharedSlot, SharedSlot)>,
 }
 
+/// Where a session's upstream reads its input.
+type ChildStdin = tokio::sync::Mutex<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>;
+
 /// A value several tasks read and set: the remote's session id; the protocol version
 /// it chose.
 type SharedSlot = Arc<Mutex<Option<String>>>;
 
 /// A remote Streamable HTTP server (`--upstream URL`).
 pub struct Remote {
-    pub url: String,
+    /// Parsed once: parsing it for every request showed in the profile.
+    pub url: reqwest::Url,
     /// Added to every request upstream (`--upstream-header`); nothing of the client's is.
     pub headers: reqwest::header::HeaderMap,
     pub client: reqwest::Client,
 }
 
-/// Where messages for the client go.
+/// Where messages for one HTTP session's client go; shared by the single- and the
+/// several-server gateways (each session holds one, behind a `Mutex`).
 #[derive(Default)]
-struct Router {
+pub(super) struct Router {
     /// Responses, by the id of the request, to the POST that carried it.
     waiters: HashMap<String, mpsc::UnboundedSender<(String, Vec<u8>)>>,
     /// The GET stream, if one is open.
@@ -519,65 +678,238 @@ struct Router {
     queued: VecDeque<Vec<u8>>,
 }
 
-impl HttpSession {
-    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
-        self.router
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+fn lock_router(router: &Mutex<Router>) -> std::sync::MutexGuard<'_, Router> {
+    router
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Routes a message (or each element of a batch) written for the client: responses to the
+/// POST waiting for their id, the rest to the GET stream or its queue. Responses nobody
+/// waits for go to `unclaimed` when given, else are dropped (their POST has gone).
+///
+/// Messages are carried as they were written, never parsed whole or re-serialised:
+/// routing reads only their `id` and `method` ([`Head`]).
+pub(super) fn deliver_message(
+    router: &Mutex<Router>,
+    message: Vec<u8>,
+    mut unclaimed: Option<&mut Vec<Vec<u8>>>,
+) {
+    for (item, head) in split_messages(message) {
+        if let (Some(left), Some(unclaimed)) =
+            (deliver(router, item, head), unclaimed.as_deref_mut())
+        {
+            unclaimed.push(left);
+        }
+    }
+}
+
+/// Routes one message; gives it back if it is a response nobody waits for.
+fn deliver(router: &Mutex<Router>, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
+    let mut router = lock_router(router);
+    if head.method.is_none() {
+        let key = head.id.as_ref().map(id_key).unwrap_or_default();
+        return match router.waiters.get(&key) {
+            Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
+            None => Some(item),
+        };
+    }
+    if let Some(stream) = &router.stream {
+        match stream.try_send(item) {
+            Ok(()) => return None,
+            Err(mpsc::error::TrySendError::Full(item))
+            | Err(mpsc::error::TrySendError::Closed(item)) => {
+                router.stream = None;
+                router.queued.push_back(item);
+            }
+        }
+    } else {
+        router.queued.push_back(item);
+    }
+    while router.queued.len() > MAX_QUEUED {
+        router.queued.pop_front();
+    }
+    None
+}
+
+/// Closes the session's GET stream, if one is open.
+pub(super) fn close_stream(router: &Mutex<Router>) {
+    lock_router(router).stream = None;
+}
+
+/// A POST's answers: what arrives for each of its request ids, until every one has
+/// answered or the deadline passes. The waiters are removed when it is dropped (the POST
+/// finished or its client went away).
+pub(super) struct Waiters<'a> {
+    router: &'a Mutex<Router>,
+    keys: Vec<String>,
+    answers: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+}
+
+impl<'a> Waiters<'a> {
+    /// Registers `keys` (request ids as [`id_key`] writes them) before the requests are
+    /// judged, so no answer can come before its waiter.
+    pub(super) fn register(router: &'a Mutex<Router>, keys: &[String]) -> Waiters<'a> {
+        let (sender, answers) = mpsc::unbounded_channel();
+        let mut locked = lock_router(router);
+        for key in keys {
+            locked.waiters.insert(key.clone(), sender.clone());
+        }
+        Waiters {
+            router,
+            keys: keys.to_vec(),
+            answers,
+        }
     }
 
+    /// The next answer, `None` when every sender is gone (the session ended) or at the
+    /// deadline.
+    pub(super) async fn next(
+        &mut self,
+        deadline: tokio::time::Instant,
+    ) -> Option<(String, Vec<u8>)> {
+        tokio::time::timeout_at(deadline, self.answers.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Waits for the answers to `remaining` (the keys not answered yet), adding each to
+    /// `collected`; what is still missing at the deadline is answered with an error.
+    pub(super) async fn collect(
+        &mut self,
+        mut remaining: std::collections::HashSet<String>,
+        collected: &mut Vec<Vec<u8>>,
+        deadline: tokio::time::Instant,
+    ) {
+        while !remaining.is_empty() {
+            match self.next(deadline).await {
+                Some((key, answer)) => {
+                    if remaining.remove(&key) {
+                        collected.push(answer);
+                    }
+                }
+                // The judge answers timeouts itself, so this is a backstop.
+                None => break,
+            }
+        }
+        for key in remaining {
+            let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
+            collected.push(super::judge::error_response(
+                &id,
+                super::judge::code::UPSTREAM_UNAVAILABLE,
+                "the upstream did not answer",
+            ));
+        }
+    }
+}
+
+impl Drop for Waiters<'_> {
+    fn drop(&mut self) {
+        let mut router = lock_router(self.router);
+        for key in &self.keys {
+            router.waiters.remove(key);
+        }
+    }
+}
+
+/// Whether any of `answers` is a success (`result`): an `initialize` that worked.
+pub(super) fn any_result(answers: &[Vec<u8>]) -> bool {
+    answers.iter().any(|answer| {
+        serde_json::from_slice::<Value>(answer).is_ok_and(|answer| answer.get("result").is_some())
+    })
+}
+
+/// The key of a response's id, as [`Waiters`] are registered by.
+pub(super) fn answer_key(answer: &[u8]) -> String {
+    serde_json::from_slice::<Head>(answer)
+        .ok()
+        .and_then(|head| head.id)
+        .as_ref()
+        .map(id_key)
+        .unwrap_or_default()
+}
+
+/// The GET stream: server-initiated messages queued so far, then each as it comes. One
+/// stream at a time: a new GET replaces the old one, so each message goes to exactly one
+/// stream.
+pub(super) fn open_stream(router: &Mutex<Router>) -> Response {
+    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
+    {
+        let mut router = lock_router(router);
+        while let Some(message) = router.queued.pop_front() {
+            if sender.try_send(message).is_err() {
+                break;
+            }
+        }
+        router.stream = Some(sender);
+    }
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let message = receiver.recv().await?;
+        let event = Event::default()
+            .event("message")
+            .data(String::from_utf8_lossy(&message));
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+impl HttpSession {
     /// Carries out the judge's actions. Responses nobody waits for go to `unclaimed` when
     /// given (the POST being judged: its parse errors have no id to route by), else are
     /// dropped (their POST has gone).
     ///
     /// Messages are carried as the judge wrote them, never parsed whole or re-serialised:
     /// routing reads only their `id` and `method` ([`Head`]).
-    async fn perform(&self, actions: Vec<Action>, mut unclaimed: Option<&mut Vec<Vec<u8>>>) {
+    ///
+    /// `outbound`, given by a POST's handler, takes the messages for the upstream instead
+    /// of the session's writer task: the handler sends them itself
+    /// ([`HttpSession::send_upstream`]), which saves a task hand-off per call (two with a
+    /// remote upstream).
+    async fn perform(
+        &self,
+        actions: Vec<Action>,
+        mut unclaimed: Option<&mut Vec<Vec<u8>>>,
+        mut outbound: Option<&mut Vec<Vec<u8>>>,
+    ) {
         for action in actions {
             match action {
                 Action::ToUpstream(message) => {
+                    if let Some(outbound) = outbound.as_deref_mut() {
+                        outbound.push(message);
+                        continue;
+                    }
                     // A closed queue means the child is gone; the reader answers for it.
                     let _ = self.to_child.send(message).await;
                 }
                 Action::ToClient(message) => {
-                    for (item, head) in split_messages(message) {
-                        if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item, head), unclaimed.as_deref_mut())
-                        {
-                            unclaimed.push(left);
-                        }
-                    }
+                    deliver_message(&self.router, message, unclaimed.as_deref_mut());
                 }
             }
         }
     }
 
-    /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Vec<u8>, head: Head) -> Option<Vec<u8>> {
-        let mut router = self.router();
-        if head.method.is_none() {
-            let key = head.id.as_ref().map(id_key).unwrap_or_default();
-            return match router.waiters.get(&key) {
-                Some(waiter) => waiter.send((key, item)).err().map(|error| error.0.1),
-                None => Some(item),
-            };
-        }
-        if let Some(stream) = &router.stream {
-            match stream.try_send(item) {
-                Ok(()) => return None,
-                Err(mpsc::error::TrySendError::Full(item))
-                | Err(mpsc::error::TrySendError::Closed(item)) => {
-                    router.stream = None;
-                    router.queued.push_back(item);
-                }
+    /// Sends messages a POST's handler judged to the upstream, one after another, on the
+    /// handler's own task (see `perform`'s `outbound`).
+    async fn send_upstream(self: &Arc<Self>, messages: Vec<Vec<u8>>) {
+        let Some((remote, upstream_session, version)) = self.remote.clone() else {
+            if let Some(stdin) = &self.stdin {
+                write_now_or_later(stdin.clone(), messages).await;
             }
-        } else {
-            router.queued.push_back(item);
+            return;
+        };
+        for message in messages {
+            remote_post(
+                self.clone(),
+                remote.clone(),
+                upstream_session.clone(),
+                version.clone(),
+                message,
+            )
+            .await;
         }
-        while router.queued.len() > MAX_QUEUED {
-            router.queued.pop_front();
-        }
-        None
     }
 
     /// The upstream has gone: every request in flight gets an error. A POST that reached
@@ -586,7 +918,7 @@ impl HttpSession {
     async fn close_upstream(&self, why: &str) {
         self.closed.store(true, Ordering::SeqCst);
         let actions = self.judge.upstream_closed(why);
-        self.perform(actions, None).await;
+        self.perform(actions, None, None).await;
     }
 
     /// Kills the upstream and stops the session's tasks.
@@ -609,7 +941,7 @@ impl HttpSession {
         for task in tasks {
             task.abort();
         }
-        self.router().stream = None;
+        close_stream(&self.router);
         if let Some((remote, upstream_session, version)) = &self.remote {
             let id = upstream_session
                 .lock()
@@ -622,7 +954,7 @@ impl HttpSession {
             if let Some(id) = id {
                 let mut request = remote
                     .client
-                    .delete(&remote.url)
+                    .delete(remote.url.clone())
                     .headers(remote.headers.clone())
                     .header(SESSION_HEADER, id);
                 if let Some(version) = version {
@@ -634,6 +966,52 @@ impl HttpSession {
     }
 }
 
+/// Writes lines to an upstream's stdin from a POST's handler, which hyper drops when its
+/// client goes away: a line cut off there would run into the next one. So the handler
+/// only waits for the lock (nothing written yet) and offers each line once; what the pipe
+/// does not take at once is finished by a task that holds the lock until it is done.
+async fn write_now_or_later(stdin: Arc<ChildStdin>, messages: Vec<Vec<u8>>) {
+    use std::task::Poll;
+    use tokio::io::AsyncWriteExt;
+    let mut stdin = stdin.lock_owned().await;
+    let mut messages = messages.into_iter();
+    while let Some(mut line) = messages.next() {
+        line.push(b'\n');
+        let offered = std::future::poll_fn(|context| {
+            match std::pin::Pin::new(&mut **stdin).poll_write(context, &line) {
+                Poll::Ready(result) => Poll::Ready(Some(result)),
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await;
+        let written = match offered {
+            Some(Ok(written)) if written == line.len() => continue,
+            Some(Ok(written)) => written,
+            None => 0,
+            // A broken pipe means the upstream is gone; the reader answers for it.
+            Some(Err(_)) => return,
+        };
+        let rest: Vec<Vec<u8>> = messages.collect();
+        tokio::spawn(async move {
+            if stdin.write_all(&line[written..]).await.is_err() {
+                return;
+            }
+            for message in rest {
+                if super::stdio::write_line(&mut *stdin, message)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            let _ = stdin.flush().await;
+        });
+        return;
+    }
+    // Pipes and the in-process server's buffer take a write whole; a flush here would
+    // only be another poll.
+}
+
 /// Carries one session's messages to a remote server: each is POSTed on its own, with the
 /// configured headers and the remote's session id only. A
 /// failure is answered as if the remote had sent a JSON-RPC error, so the judge gives
@@ -643,21 +1021,16 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
         return;
     };
     while let Some(message) = queue.recv().await {
-        let parsed: Option<Value> = serde_json::from_slice(&message).ok();
         // `initialize` (whose answer carries the remote's session id) and messages that
         // hold no request (notifications, responses: answered at once with 202) are sent
         // in order, each before the next; requests, which may take long, go concurrently.
-        let items: Vec<&Value> = match &parsed {
-            Some(Value::Array(items)) => items.iter().collect(),
-            Some(single) => vec![single],
-            None => Vec::new(),
-        };
-        let is_initialize = items
+        let heads = heads(&message);
+        let is_initialize = heads
             .iter()
-            .any(|item| item.get("method").and_then(Value::as_str) == Some("initialize"));
-        let holds_request = items
+            .any(|head| head.method.as_ref().and_then(Value::as_str) == Some("initialize"));
+        let holds_request = heads
             .iter()
-            .any(|item| item.get("method").is_some() && item.get("id").is_some());
+            .any(|head| head.method.is_some() && head.id.is_some());
         let in_order = is_initialize || !holds_request;
         let job = remote_post(
             session.clone(),
@@ -665,7 +1038,6 @@ async fn remote_writer(session: Arc<HttpSession>, mut queue: mpsc::Receiver<Vec<
             upstream_session.clone(),
             version.clone(),
             message,
-            parsed,
         );
         if in_order {
             job.await;
@@ -681,16 +1053,21 @@ async fn remote_post(
     upstream_session: Arc<Mutex<Option<String>>>,
     version: Arc<Mutex<Option<String>>>,
     message: Vec<u8>,
-    parsed: Option<Value>,
 ) {
     let lock = |slot: &Mutex<Option<String>>| {
         slot.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     };
+    // The ids of the requests in this message, to answer them if the remote fails.
+    let ids: Vec<Value> = heads(&message)
+        .into_iter()
+        .filter(|head| head.method.is_some())
+        .filter_map(|head| head.id)
+        .collect();
     let mut request = remote
         .client
-        .post(&remote.url)
+        .post(remote.url.clone())
         .headers(remote.headers.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
@@ -701,16 +1078,6 @@ async fn remote_post(
     if let Some(version) = lock(&version) {
         request = request.header(VERSION_HEADER, version);
     }
-    // The ids of the requests in this message, to answer them if the remote fails.
-    let ids: Vec<Value> = match &parsed {
-        Some(Value::Array(items)) => items.iter().collect::<Vec<_>>(),
-        Some(single) => vec![single],
-        None => Vec::new(),
-    }
-    .into_iter()
-    .filter(|item| item.get("method").is_some())
-    .filter_map(|item| item.get("id").cloned())
-    .collect();
     let fail = |why: String| {
         ids.iter()
             .map(|id| {
@@ -755,7 +1122,7 @@ async fn remote_post(
                     for data in take_events(&mut buffer) {
                         note_version(&data, &version);
                         let actions = session.judge.from_upstream(&data);
-                        session.perform(actions, None).await;
+                        session.perform(actions, None, None).await;
                     }
                 }
             } else {
@@ -774,13 +1141,17 @@ async fn remote_post(
     }
     for answer in answers {
         let actions = session.judge.from_upstream(&answer);
-        session.perform(actions, None).await;
+        session.perform(actions, None, None).await;
     }
 }
 
 /// Remembers the protocol version the remote chose in its `initialize` answer, for the
 /// `MCP-Protocol-Version` header of what follows.
 fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
+    // Only an `initialize` answer says it; the rest are not parsed again.
+    if !contains(message, b"\"protocolVersion\"") {
+        return;
+    }
     let Ok(value) = serde_json::from_slice::<Value>(message) else {
         return;
     };
@@ -849,6 +1220,33 @@ impl Head {
             object.insert("method".to_owned(), method);
         }
         Value::Object(object)
+    }
+}
+
+/// Small answers leave at once rather than waiting for an acknowledgement (Nagle).
+pub(super) fn no_delay(stream: &mut tokio::net::TcpStream) {
+    let _ = stream.set_nodelay(true);
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// The [`Head`] of one message, or of each element of a batch (none when it does not
+/// parse).
+fn heads(message: &[u8]) -> Vec<Head> {
+    if is_array(message) {
+        serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(message)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| serde_json::from_str::<Head>(item.get()).unwrap_or_default())
+            .collect()
+    } else {
+        serde_json::from_slice::<Head>(message)
+            .map(|head| vec![head])
+            .unwrap_or_default()
     }
 }
 
@@ -992,29 +1390,14 @@ fn is_port(text: &str) -> bool {
         .is_some_and(|port| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// Finds the session a request names, and checks it belongs to the same grant.
-fn find_session(
-    app: &App,
+/// The session named by the request's `Mcp-Session-Id`, refused (400, 404 or 403) when the
+/// header is missing, the session is unknown, or it belongs to another credential than
+/// `grant`.
+pub(super) fn find_session<G: HttpGateway>(
+    app: &G,
     headers: &HeaderMap,
     grant: &Option<String>,
-) -> Result<Arc<HttpSession>, Refusal> {
-    lookup_session(
-        &app.lock_sessions(),
-        |session| &session.grant,
-        headers,
-        grant,
-    )
-}
-
-/// The session named by the request's `Mcp-Session-Id` among `sessions`, refused (400, 404
-/// or 403) when the header is missing, the session is unknown, or it belongs to another
-/// credential than `grant`. Shared by the single- and the several-server HTTP gateways.
-pub(super) fn lookup_session<S>(
-    sessions: &HashMap<String, Arc<S>>,
-    owner: impl Fn(&S) -> &Option<String>,
-    headers: &HeaderMap,
-    grant: &Option<String>,
-) -> Result<Arc<S>, Refusal> {
+) -> Result<Arc<G::Session>, Refusal> {
     let Some(id) = headers.get(SESSION_HEADER) else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -1022,13 +1405,13 @@ pub(super) fn lookup_session<S>(
         ));
     };
     let id = id.to_str().unwrap_or("");
-    let Some(session) = sessions.get(id).cloned() else {
+    let Some(session) = app.lock_sessions().get(id).cloned() else {
         return Err(refuse(
             StatusCode::NOT_FOUND,
             "Session not found: it ended or never existed; initialize again",
         ));
     };
-    if owner(&session) != grant {
+    if session.grant() != grant {
         return Err(refuse(
             StatusCode::FORBIDDEN,
             "Forbidden: the session belongs to another credential",
@@ -1044,21 +1427,6 @@ pub(super) fn accepts(headers: &HeaderMap, kind: &str) -> bool {
             let media = part.split(';').next().unwrap_or("").trim();
             media == kind || media == "*/*"
         }),
-    }
-}
-
-/// Removes a POST's waiters when it finishes or its client goes away.
-struct Waiters<'a> {
-    session: &'a HttpSession,
-    keys: Vec<String>,
-}
-
-impl Drop for Waiters<'_> {
-    fn drop(&mut self) {
-        let mut router = self.session.router();
-        for key in &self.keys {
-            router.waiters.remove(key);
-        }
     }
 }
 
@@ -1111,7 +1479,7 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         return stateless::post(&app, &headers, &body, grant, is_batch, &elements, json_ok).await;
     }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
-        match find_session(&app, &headers, &grant) {
+        match find_session(&*app, &headers, &grant) {
             Ok(session) => (session, false),
             Err(refusal) => return refusal.into_response(),
         }
@@ -1141,28 +1509,35 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         );
     };
 
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    let guard = {
-        let mut router = session.router();
-        for key in &request_ids {
-            router.waiters.insert(key.clone(), sender.clone());
-        }
-        Waiters {
-            session: &session,
-            keys: request_ids.clone(),
-        }
-    };
-    drop(sender);
+    let mut guard = Waiters::register(&session.router, &request_ids);
     let mut collected: Vec<Vec<u8>> = Vec::new();
+    let mut outbound: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(&body);
-    session.perform(actions, Some(&mut collected)).await;
+    session
+        .perform(actions, Some(&mut collected), Some(&mut outbound))
+        .await;
     if session.closed.load(Ordering::SeqCst) {
         // The upstream went away while this POST was being judged (see `close_upstream`).
         let actions = session.judge.upstream_closed("it exited");
-        session.perform(actions, Some(&mut collected)).await;
+        session.perform(actions, Some(&mut collected), None).await;
     }
+    let deadline = tokio::time::Instant::now()
+        + session.judge.shared().config.call_timeout
+        + Duration::from_secs(5);
+    // This task sends what the judge let through (POSTs it to a remote, or writes it to
+    // the upstream's stdin) while it waits for the answers: a timeout the judge declares
+    // ends the wait even if the remote never answers. In order: an `initialize` answer
+    // carries the remote's session id.
+    let mut upstream_done = outbound.is_empty();
+    let upstream = session.send_upstream(outbound);
+    tokio::pin!(upstream);
 
     if request_ids.is_empty() {
+        // A notification or a response: it reaches the remote before the client hears
+        // 202, so what the client sends next cannot overtake it.
+        if !upstream_done {
+            let _ = tokio::time::timeout_at(deadline, &mut upstream).await;
+        }
         drop(guard);
         if collected.is_empty() {
             return StatusCode::ACCEPTED.into_response();
@@ -1170,38 +1545,22 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         // Nothing to wait for, but the judge refused something (a parse error).
         return reply(StatusCode::BAD_REQUEST, collected, is_batch, json_ok, None);
     }
-    let mut remaining: std::collections::HashSet<String> = request_ids.iter().cloned().collect();
-    let deadline = tokio::time::Instant::now()
-        + session.judge.shared().config.call_timeout
-        + Duration::from_secs(5);
-    while !remaining.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some((key, answer))) => {
-                if remaining.remove(&key) {
-                    collected.push(answer);
-                }
+    {
+        let remaining = request_ids.iter().cloned().collect();
+        let collecting = guard.collect(remaining, &mut collected, deadline);
+        tokio::pin!(collecting);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut upstream, if !upstream_done => upstream_done = true,
+                () = &mut collecting => break,
             }
-            // Every sender is gone (the session ended) or time is up: the judge answers
-            // timeouts itself, so this is a backstop.
-            Ok(None) | Err(_) => break,
         }
     }
     drop(guard);
-    for key in remaining {
-        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(super::judge::error_response(
-            &id,
-            super::judge::code::UPSTREAM_UNAVAILABLE,
-            "the upstream did not answer",
-        ));
-    }
     let mut session_header = None;
     if new_session {
-        let succeeded = collected.iter().any(|answer| {
-            serde_json::from_slice::<Value>(answer)
-                .is_ok_and(|answer| answer.get("result").is_some())
-        });
-        if succeeded {
+        if any_result(&collected) {
             session_header = Some(session.id.clone());
         } else {
             app.lock_sessions().remove(&session.id);
@@ -1256,21 +1615,6 @@ pub(super) fn check_method_headers(
     Ok(())
 }
 
-/// [`reply`] for callers that hold parsed messages (`--config`'s aggregating gateway).
-pub(super) fn reply_values(
-    code: StatusCode,
-    messages: Vec<Value>,
-    is_batch: bool,
-    json: bool,
-    session: Option<String>,
-) -> Response {
-    let messages = messages
-        .iter()
-        .map(|message| serde_json::to_vec(message).unwrap_or_default())
-        .collect();
-    reply(code, messages, is_batch, json, session)
-}
-
 pub(super) fn reply(
     code: StatusCode,
     mut messages: Vec<Vec<u8>>,
@@ -1316,59 +1660,4 @@ pub(super) fn reply(
         response.headers_mut().insert(SESSION_HEADER, value);
     }
     response
-}
-
-async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if !accepts(&headers, "text/event-stream") {
-        return status(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: GET opens a text/event-stream",
-        );
-    }
-    let (sender, receiver) = mpsc::channel::<Vec<u8>>(MAX_QUEUED);
-    {
-        let mut router = session.router();
-        while let Some(message) = router.queued.pop_front() {
-            if sender.try_send(message).is_err() {
-                break;
-            }
-        }
-        // One stream at a time: a new GET replaces the old one, so each message goes to
-        // exactly one stream.
-        router.stream = Some(sender);
-    }
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        let event = Event::default()
-            .event("message")
-            .data(String::from_utf8_lossy(&message));
-        Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    app.lock_sessions().remove(&session.id);
-    session.end().await;
-    // Requests still waiting get their error from the judge.
-    session.close_upstream("the client ended the session").await;
-    StatusCode::OK.into_response()
 }

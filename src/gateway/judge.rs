@@ -412,6 +412,10 @@ impl Session {
                     let key = id_key(request);
                     if state.pending.remove(&key).is_some() {
                         state.ignored.insert(key);
+                    } else {
+                        // Held until the tools are known: it never went up, so it is
+                        // dropped and its id is free again.
+                        state.waiting.retain(|waiting| waiting.id_key != key);
                     }
                 }
             }
@@ -430,6 +434,16 @@ impl Session {
                 .any(|approval| approval.id_key == key)
         {
             return invalid("`id` is already used by a request in flight", out);
+        }
+        if state.ignored.contains(&key) {
+            // The id of a cancelled request whose late answer is still swallowed: were the
+            // id reused, that late answer would be taken for the new request's, and the
+            // new request's answer would be swallowed in its place (the client would wait
+            // for ever). Refused at once, as `gateway --config` does.
+            return invalid(
+                "`id` belongs to a cancelled request whose answer may still come; use another id",
+                out,
+            );
         }
         let deadline = Instant::now() + self.shared.config.call_timeout;
         match method.as_str() {

@@ -6,17 +6,15 @@
 //! when the session ends or the gateway stops. A child that exits takes its tools with it;
 //! the session ends when all of its children have exited.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::future::IntoFuture;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::io::{AsyncWriteExt, BufReader};
@@ -25,8 +23,9 @@ use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
 use super::http::{
-    Admission, Grants, HttpError, MAX_QUEUED, Refusal, SESSION_HEADER, accepts, admit,
-    check_method_headers, refuse, reply_values as reply, status,
+    Admission, Endpoint, GatewaySession, Grants, HttpError, HttpGateway, Refusal, Router,
+    SESSION_HEADER, Waiters, accepts, admit, answer_key, any_result, bind, check_method_headers,
+    close_stream, deliver_message, find_session, refuse, reply, serve, status, trimmed_origins,
 };
 use super::judge::Shared;
 use super::multi::{Multi, Routed};
@@ -76,16 +75,7 @@ pub async fn run(
     options: MultiHttpOptions,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<i32, HttpError> {
-    let listener = tokio::net::TcpListener::bind(options.listen)
-        .await
-        .map_err(|source| HttpError::Bind {
-            addr: options.listen,
-            source,
-        })?;
-    let addr = listener.local_addr().map_err(|source| HttpError::Bind {
-        addr: options.listen,
-        source,
-    })?;
+    let (listener, addr) = bind(options.listen).await?;
     let max_body = front.config.max_message_bytes;
     let call_timeout = front.config.call_timeout;
     let app = Arc::new(App {
@@ -93,73 +83,23 @@ pub async fn run(
         shared,
         servers: options.servers,
         sessions: Mutex::new(HashMap::new()),
-        allowed_origins: options
-            .allowed_origins
-            .iter()
-            .map(|origin| origin.trim_end_matches('/').to_owned())
-            .collect(),
+        allowed_origins: trimmed_origins(&options.allowed_origins),
         loopback: addr.ip().is_loopback(),
         grants: options.grants,
         max_sessions: options.max_sessions,
         call_timeout,
     });
-    let ticker = tokio::spawn(tick(app.clone()));
-    let router = axum::Router::new()
-        .route(
-            "/mcp",
-            axum::routing::post(post)
-                .get(get)
-                .delete(delete)
-                .layer(DefaultBodyLimit::max(max_body)),
-        )
-        .with_state(app.clone());
-    let _watchers: Vec<_> = if options.watch {
-        reloads
-            .iter()
-            .filter_map(|(path, shared)| {
-                super::reload::watch(path, shared.clone())
-                    .map_err(|error| eprintln!("mcpwarden: {error}; reload with SIGHUP instead"))
-                    .ok()
-            })
-            .collect()
-    } else {
-        Vec::new()
+    let endpoint = Endpoint {
+        listener,
+        addr,
+        max_body,
+        policies: reloads,
+        watch: options.watch,
     };
-    ready(addr);
-    let server = axum::serve(listener, router).into_future();
-    tokio::pin!(server);
-    let mut signals = super::stdio::Signals::new();
-    let code = loop {
-        tokio::select! {
-            result = &mut server => {
-                result.map_err(|source| HttpError::Serve { addr, source })?;
-                break 0;
-            }
-            signal = signals.next() => match signal {
-                super::stdio::Signal::Reload => {
-                    for (path, shared) in &reloads {
-                        super::reload::reload_now(path, shared);
-                    }
-                }
-                super::stdio::Signal::Stop(code) => break code,
-            }
-        }
-    };
-    ticker.abort();
-    let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().drain().map(|(_, s)| s).collect();
-    for session in sessions {
-        session.end().await;
-    }
-    Ok(code)
+    serve(app, axum::routing::post(post), endpoint, ready).await
 }
 
 impl App {
-    fn lock_sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<MultiSession>>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     /// Starts every server for a new session and registers it.
     fn open_session(self: &Arc<Self>, grant: Option<String>) -> Result<Arc<MultiSession>, Refusal> {
         let full = || {
@@ -273,7 +213,7 @@ impl App {
                 session.perform(routed, None).await;
                 if !session.multi.any_alive() {
                     app.lock_sessions().remove(&session.id);
-                    session.router().stream = None;
+                    close_stream(&session.router);
                 }
             });
             session.lock_tasks().push(reader);
@@ -291,19 +231,39 @@ impl App {
     }
 }
 
-async fn tick(app: Arc<App>) {
-    let period =
-        (app.call_timeout / 10).clamp(Duration::from_millis(10), Duration::from_millis(250));
-    let mut interval = tokio::time::interval(period);
-    loop {
-        interval.tick().await;
-        let sessions: Vec<Arc<MultiSession>> = app.lock_sessions().values().cloned().collect();
-        let now = Instant::now();
-        for session in sessions {
-            let routed = session.multi.expire(now);
-            if !routed.is_empty() {
-                session.perform(routed, None).await;
-            }
+impl HttpGateway for App {
+    type Session = MultiSession;
+    fn sessions(&self) -> &Mutex<HashMap<String, Arc<MultiSession>>> {
+        &self.sessions
+    }
+    fn call_timeout(&self) -> Duration {
+        self.call_timeout
+    }
+}
+
+impl GatewaySession for MultiSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn grant(&self) -> &Option<String> {
+        &self.grant
+    }
+    fn router(&self) -> &Mutex<Router> {
+        &self.router
+    }
+    async fn expire(&self, now: Instant) {
+        let routed = self.multi.expire(now);
+        if !routed.is_empty() {
+            self.perform(routed, None).await;
+        }
+    }
+    async fn end(&self) {
+        MultiSession::end(self).await;
+    }
+    async fn answer_waiting(&self, why: &'static str) {
+        for index in 0..self.multi.server_count() {
+            let routed = self.multi.upstream_closed(index, why);
+            self.perform(routed, None).await;
         }
     }
 }
@@ -318,28 +278,14 @@ struct MultiSession {
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
-/// Where messages for the client go (as in [`super::http`]).
-#[derive(Default)]
-struct Router {
-    waiters: HashMap<String, mpsc::UnboundedSender<Value>>,
-    stream: Option<mpsc::Sender<Value>>,
-    queued: VecDeque<Value>,
-}
-
 impl MultiSession {
-    fn router(&self) -> std::sync::MutexGuard<'_, Router> {
-        self.router
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn lock_tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
         self.tasks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    async fn perform(&self, routed: Vec<Routed>, mut unclaimed: Option<&mut Vec<Value>>) {
+    async fn perform(&self, routed: Vec<Routed>, mut unclaimed: Option<&mut Vec<Vec<u8>>>) {
         for item in routed {
             match item {
                 Routed::ToUpstream(index, message) => {
@@ -348,54 +294,10 @@ impl MultiSession {
                     }
                 }
                 Routed::ToClient(message) => {
-                    let Ok(value) = serde_json::from_slice::<Value>(&message) else {
-                        continue;
-                    };
-                    let items = match value {
-                        Value::Array(items) => items,
-                        single => vec![single],
-                    };
-                    for item in items {
-                        if let (Some(left), Some(unclaimed)) =
-                            (self.deliver(item), unclaimed.as_deref_mut())
-                        {
-                            unclaimed.push(left);
-                        }
-                    }
+                    deliver_message(&self.router, message, unclaimed.as_deref_mut());
                 }
             }
         }
-    }
-
-    /// Routes one message; gives it back if it is a response nobody waits for.
-    fn deliver(&self, item: Value) -> Option<Value> {
-        let mut router = self.router();
-        if item.get("method").is_none() {
-            let key = item.get("id").map(Value::to_string).unwrap_or_default();
-            if let Some(waiter) = router.waiters.get(&key)
-                && waiter.send(item.clone()).is_ok()
-            {
-                return None;
-            }
-            return Some(item);
-        }
-        if let Some(stream) = &router.stream {
-            match stream.try_send(item) {
-                Ok(()) => return None,
-                Err(
-                    mpsc::error::TrySendError::Full(item) | mpsc::error::TrySendError::Closed(item),
-                ) => {
-                    router.stream = None;
-                    router.queued.push_back(item);
-                }
-            }
-        } else {
-            router.queued.push_back(item);
-        }
-        while router.queued.len() > MAX_QUEUED {
-            router.queued.pop_front();
-        }
-        None
     }
 
     /// Kills every server of the session and stops its tasks.
@@ -413,35 +315,7 @@ impl MultiSession {
         for task in self.lock_tasks().drain(..) {
             task.abort();
         }
-        self.router().stream = None;
-    }
-}
-
-fn find_session(
-    app: &App,
-    headers: &HeaderMap,
-    grant: &Option<String>,
-) -> Result<Arc<MultiSession>, Refusal> {
-    super::http::lookup_session(
-        &app.lock_sessions(),
-        |session| &session.grant,
-        headers,
-        grant,
-    )
-}
-
-/// Removes a POST's waiters when it finishes or its client goes away.
-struct Waiters<'a> {
-    session: &'a MultiSession,
-    keys: Vec<String>,
-}
-
-impl Drop for Waiters<'_> {
-    fn drop(&mut self) {
-        let mut router = self.session.router();
-        for key in &self.keys {
-            router.waiters.remove(key);
-        }
+        close_stream(&self.router);
     }
 }
 
@@ -482,8 +356,25 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     if let Err(refusal) = check_method_headers(&headers, is_batch, &elements) {
         return refusal.into_response();
     }
+    if !headers.contains_key(SESSION_HEADER)
+        && headers
+            .get("mcp-protocol-version")
+            .and_then(|v| v.to_str().ok())
+            == Some(super::http::STATELESS_VERSION)
+    {
+        // Stateless requests would need every server's session set up per request; the
+        // single-server gateway does that, this one refuses plainly rather than with the
+        // generic "session id required".
+        return status(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "Bad Request: gateway --config does not serve the stateless {} revision; initialize a session with 2025-06-18 or 2025-11-25, or run a single-server gateway (--policy) for stateless clients",
+                super::http::STATELESS_VERSION
+            ),
+        );
+    }
     let (session, new_session) = if headers.contains_key(SESSION_HEADER) {
-        match find_session(&app, &headers, &grant) {
+        match find_session(&*app, &headers, &grant) {
             Ok(session) => (session, false),
             Err(refusal) => return refusal.into_response(),
         }
@@ -498,19 +389,8 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
             "Bad Request: Mcp-Session-Id header is required (only a single initialize request may come without one)",
         );
     };
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    let guard = {
-        let mut router = session.router();
-        for key in &request_ids {
-            router.waiters.insert(key.clone(), sender.clone());
-        }
-        Waiters {
-            session: &session,
-            keys: request_ids.clone(),
-        }
-    };
-    drop(sender);
-    let mut collected: Vec<Value> = Vec::new();
+    let mut guard = Waiters::register(&session.router, &request_ids);
+    let mut collected: Vec<Vec<u8>> = Vec::new();
     let routed = session.multi.from_client(&body);
     session.perform(routed, Some(&mut collected)).await;
     if request_ids.is_empty() {
@@ -522,33 +402,14 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
     }
     let mut remaining: HashSet<String> = request_ids.iter().cloned().collect();
     for answer in &collected {
-        remaining.remove(&answer.get("id").map(Value::to_string).unwrap_or_default());
+        remaining.remove(&answer_key(answer));
     }
     let deadline = tokio::time::Instant::now() + app.call_timeout + Duration::from_secs(5);
-    while !remaining.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some(answer)) => {
-                let key = answer.get("id").map(Value::to_string).unwrap_or_default();
-                if remaining.remove(&key) {
-                    collected.push(answer);
-                }
-            }
-            Ok(None) | Err(_) => break,
-        }
-    }
+    guard.collect(remaining, &mut collected, deadline).await;
     drop(guard);
-    for key in remaining {
-        let id: Value = serde_json::from_str(&key).unwrap_or(Value::Null);
-        collected.push(serde_json::json!({"jsonrpc": "2.0", "id": id,
-            "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE,
-                      "message": "the upstream did not answer"}}));
-    }
     let mut session_header = None;
     if new_session {
-        if collected
-            .iter()
-            .any(|answer| answer.get("result").is_some())
-        {
+        if any_result(&collected) {
             session_header = Some(session.id.clone());
         } else {
             app.lock_sessions().remove(&session.id);
@@ -556,60 +417,4 @@ async fn post(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> R
         }
     }
     reply(StatusCode::OK, collected, false, json_ok, session_header)
-}
-
-async fn get(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&*app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    if !accepts(&headers, "text/event-stream") {
-        return refuse(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: GET opens a text/event-stream",
-        )
-        .into_response();
-    }
-    let (sender, receiver) = mpsc::channel::<Value>(MAX_QUEUED);
-    {
-        let mut router = session.router();
-        while let Some(message) = router.queued.pop_front() {
-            if sender.try_send(message).is_err() {
-                break;
-            }
-        }
-        router.stream = Some(sender);
-    }
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        let event = Event::default().event("message").data(message.to_string());
-        Some((Ok::<_, std::convert::Infallible>(event), receiver))
-    });
-    Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response()
-}
-
-async fn delete(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&*app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&app, &headers, &grant) {
-        Ok(session) => session,
-        Err(refusal) => return refusal.into_response(),
-    };
-    app.lock_sessions().remove(&session.id);
-    session.end().await;
-    for index in 0..session.multi.server_count() {
-        let routed = session
-            .multi
-            .upstream_closed(index, "the client ended the session");
-        session.perform(routed, None).await;
-    }
-    StatusCode::OK.into_response()
 }

@@ -210,6 +210,7 @@ fn read_tree(
     let mut outcome = FileOutcome::default();
     let imports = ImportCache::default();
     let evaluator = Evaluator::new(file.text, file, &imports);
+    evaluator.set_root(tree.root_node());
     let mut reader = Reader {
         evaluator: &evaluator,
         outcome: &mut outcome,
@@ -276,7 +277,7 @@ fn registration_calls<'t>(root: Node<'t>, text: &str, matches: &[(usize, usize)]
         let Some(name) = root.descendant_for_byte_range(start, end) else {
             continue;
         };
-        if let Some(call) = call_of_method(name, text) {
+        if let Some(call) = call_of_method(root, name, text) {
             calls.push(call);
         }
     }
@@ -286,27 +287,26 @@ fn registration_calls<'t>(root: Node<'t>, text: &str, matches: &[(usize, usize)]
 }
 
 /// The call whose callee's property is `name`, if `name` is one.
-fn call_of_method<'t>(name: Node<'t>, text: &str) -> Option<Node<'t>> {
+fn call_of_method<'t>(root: Node<'t>, name: Node<'t>, text: &str) -> Option<Node<'t>> {
     if name.kind() != "property_identifier" {
         return None;
     }
-    let member = name.parent()?;
+    // One descent for the chain; `parent()` would descend from the root at every step.
+    let chain = syntax::ancestors(root, name)?;
+    let member = *chain.get(1)?;
     if member.kind() != "member_expression"
         || member.child_by_field_name("property").map(|p| p.id()) != Some(name.id())
     {
         return None;
     }
     // The callee may be wrapped: `(0, server.tool)(...)`, `(server.tool)(...)`, `server.tool!(...)`.
-    let mut node = member;
-    for _ in 0..8 {
-        let parent = node.parent()?;
+    for &parent in chain.iter().skip(2).take(8) {
         if parent.kind() == "call_expression" {
             let callee = unwrap_callee(parent.child_by_field_name("function")?);
             let matches =
                 callee.id() == member.id() && Registration::of(syntax::text(name, text)).is_some();
             return matches.then_some(parent);
         }
-        node = parent;
     }
     None
 }
@@ -604,8 +604,8 @@ impl<'t> Reader<'_, 't, '_> {
         let evaluator = self.evaluator;
         let mut loops: Vec<(Node<'t>, Node<'t>)> = Vec::new(); // (pattern, iterable)
         let mut child = call;
-        let mut node = call.parent();
-        while let Some(current) = node {
+        let chain = evaluator.ancestors(call);
+        for (index, &current) in chain.iter().enumerate().skip(1) {
             match current.kind() {
                 "for_in_statement" => {
                     let is_of = current
@@ -623,9 +623,9 @@ impl<'t> Reader<'_, 't, '_> {
                 }
                 "arrow_function" | "function_expression" | "function" => {
                     // `LIST.forEach((tool) => ...)`, `LIST.map(function (tool) {...})`.
-                    if let Some(arguments) = current.parent()
+                    if let Some(&arguments) = chain.get(index + 1)
                         && arguments.kind() == "arguments"
-                        && let Some(outer) = arguments.parent()
+                        && let Some(&outer) = chain.get(index + 2)
                         && outer.kind() == "call_expression"
                         && let Some(callee) = outer.child_by_field_name("function")
                         && callee.kind() == "member_expression"
@@ -642,7 +642,6 @@ impl<'t> Reader<'_, 't, '_> {
                 _ => {}
             }
             child = current;
-            node = current.parent();
         }
         let mut envs: Vec<Env> = vec![Env::new()];
         // Outermost loop first, so inner iterables can use outer bindings.

@@ -234,6 +234,9 @@ pub struct Evaluator<'t, 'f> {
     /// tree holds only windows of the file (`window`), these say which other statements
     /// may be needed.
     missing: RefCell<Vec<String>>,
+    /// The root of this module's tree, found on the first climb and kept for
+    /// [`Evaluator::ancestors`].
+    root: Cell<Option<Node<'t>>>,
 }
 
 impl<'t, 'f> Evaluator<'t, 'f> {
@@ -250,7 +253,40 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             depth: Cell::new(0),
             steps: Cell::new(0),
             missing: RefCell::default(),
+            root: Cell::new(None),
         }
+    }
+
+    /// The root of the tree this evaluator's nodes come from (else found on the first
+    /// climb).
+    pub fn set_root(&self, root: Node<'t>) {
+        self.root.set(Some(root));
+    }
+
+    /// `at` and its ancestors, innermost first: one descent from the root (see
+    /// [`syntax::ancestors`]) instead of a descent per `parent()` call.
+    pub fn ancestors(&self, at: Node<'t>) -> Vec<Node<'t>> {
+        let root = match self.root.get() {
+            Some(root) => root,
+            None => {
+                let mut root = at;
+                while let Some(parent) = root.parent() {
+                    root = parent;
+                }
+                self.root.set(Some(root));
+                root
+            }
+        };
+        syntax::ancestors(root, at).unwrap_or_else(|| {
+            // A node of another tree: climb it the slow way.
+            let mut chain = vec![at];
+            let mut node = at;
+            while let Some(parent) = node.parent() {
+                chain.push(parent);
+                node = parent;
+            }
+            chain
+        })
     }
 
     /// `path:line` in this module for a node.
@@ -868,6 +904,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 depth: Cell::new(self.depth.get()),
                 steps: Cell::new(self.steps.get()),
                 missing: RefCell::default(),
+                root: Cell::new(Some(module.tree.root_node())),
             };
             let program = module.tree.root_node();
             let value = match inner.export_decl(program, name) {
@@ -942,9 +979,8 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     /// The declaration `name` binds as seen from `at`, searching enclosing scopes.
     fn lookup(&self, name: &str, at: Node<'t>) -> Option<Decl<'t>> {
-        let mut node = at;
         let mut child = at;
-        loop {
+        for node in self.ancestors(at) {
             match node.kind() {
                 "program" | "statement_block" | "class_body" | "switch_body" => {
                     if let Some(decl) = self.scope(node).get(name) {
@@ -984,17 +1020,12 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 _ => {}
             }
             child = node;
-            match node.parent() {
-                Some(parent) => node = parent,
-                None => {
-                    let mut missing = self.missing.borrow_mut();
-                    if !missing.iter().any(|known| known == name) {
-                        missing.push(name.to_owned());
-                    }
-                    return None;
-                }
-            }
         }
+        let mut missing = self.missing.borrow_mut();
+        if !missing.iter().any(|known| known == name) {
+            missing.push(name.to_owned());
+        }
+        None
     }
 
     /// The names looked up so far that no scope of this module's tree declares.

@@ -35,28 +35,38 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) =
-        match syntax::parse_for_extraction(super::Language::Python, file.text) {
-            Ok(parsed) => parsed,
-            Err(reason) => {
-                return FileOutcome {
-                    gave_up: Some(reason),
-                    ..FileOutcome::default()
-                };
-            }
+    // The depth check is made on `Module::index`'s walk, which visits every node anyway.
+    let parsed = syntax::parse_unchecked_depth(super::Language::Python, file.text);
+    let (tree, syntax_error_row) = match parsed {
+        Ok(parsed) => parsed,
+        Err(reason) => {
+            return FileOutcome {
+                gave_up: Some(reason),
+                ..FileOutcome::default()
+            };
+        }
+    };
+    let Some((module, candidates)) = Module::index(file, &tree) else {
+        return FileOutcome {
+            gave_up: Some(super::SkipReason::TooDeep),
+            ..FileOutcome::default()
         };
+    };
     let mut outcome = FileOutcome {
         syntax_error_row,
         ..FileOutcome::default()
     };
-    let root = tree.root_node();
-    let module = Module::index(file, &tree);
     let mut reader = Reader {
         file,
         module: &module,
         outcome: &mut outcome,
     };
-    reader.visit(root, 0);
+    for node in candidates {
+        match node.kind() {
+            "decorated_definition" => reader.decorated(node),
+            _ => reader.call(node),
+        }
+    }
     outcome
 }
 
@@ -75,7 +85,14 @@ pub(crate) struct Module<'t> {
 }
 
 impl<'t> Module<'t> {
-    fn index(file: &SourceFile<'_>, tree: &'t tree_sitter::Tree) -> Module<'t> {
+    /// Indexes the file in one walk of its tree, which also finds what may register a
+    /// tool (decorated definitions and calls, returned in source order) and checks the
+    /// depth: `None` when the tree nests deeper than [`MAX_DEPTH`] (what
+    /// [`syntax::deeper_than`] would say).
+    fn index(
+        file: &SourceFile<'_>,
+        tree: &'t tree_sitter::Tree,
+    ) -> Option<(Module<'t>, Vec<Node<'t>>)> {
         let root = tree.root_node();
         let mut module = Module {
             functions: HashMap::new(),
@@ -84,12 +101,19 @@ impl<'t> Module<'t> {
             lists_tools: false,
             models: Models::default(),
         };
-        module.models.read_classes(file, tree, true);
+        let mut classes = Vec::new();
+        let mut candidates = Vec::new();
+        let mut cursor = root.walk();
         // The enclosing class's name, borrowed from the text: no allocation per node.
         let mut stack = vec![(root, 0usize, None::<&str>)];
         while let Some((node, depth, class)) = stack.pop() {
-            if depth > MAX_DEPTH {
-                continue;
+            if depth >= MAX_DEPTH && node.child_count() > 0 {
+                return None;
+            }
+            match node.kind() {
+                "decorated_definition" | "call" => candidates.push(node),
+                "class_definition" => classes.push(node),
+                _ => {}
             }
             match node.kind() {
                 "function_definition" => {
@@ -142,12 +166,24 @@ impl<'t> Module<'t> {
             } else {
                 class
             };
-            let mut cursor = node.walk();
-            for child in node.named_children(&mut cursor) {
-                stack.push((child, depth + 1, class_name));
+            cursor.reset(node);
+            if cursor.goto_first_child() {
+                loop {
+                    let child = cursor.node();
+                    if child.is_named() {
+                        stack.push((child, depth + 1, class_name));
+                    }
+                    if !cursor.goto_next_sibling() {
+                        break;
+                    }
+                }
             }
         }
-        module
+        module.models.read_found_classes(file, tree, &classes);
+        // The walk above pops the last child first; readers go in source order, outer
+        // node before the nodes it contains.
+        candidates.sort_by_key(|node| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
+        Some((module, candidates))
     }
 
     /// A name the source spells as a string, an identifier bound to a string constant, or
@@ -180,21 +216,6 @@ struct Reader<'a, 't> {
 }
 
 impl Reader<'_, '_> {
-    fn visit(&mut self, node: Node<'_>, depth: usize) {
-        if depth > MAX_DEPTH {
-            return;
-        }
-        match node.kind() {
-            "decorated_definition" => self.decorated(node),
-            "call" => self.call(node),
-            _ => {}
-        }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            self.visit(child, depth + 1);
-        }
-    }
-
     /// `@<anything>.tool`, `@<anything>.tool(...)` on a function.
     fn decorated(&mut self, node: Node<'_>) {
         let Some(function) = node.child_by_field_name("definition") else {

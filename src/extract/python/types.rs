@@ -6,6 +6,7 @@
 //! A `(schema, complete)` pair comes back everywhere: `complete` is false when some part
 //! of the hint named a type this cannot see, which lowers the tool's confidence.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -26,6 +27,12 @@ pub struct Models {
     /// Text and syntax tree of each file read (the file itself first).
     sources: Vec<(String, Tree)>,
     classes: HashMap<String, ClassRef>,
+    /// The relative modules the file imports from (`from .models import X`), in order.
+    /// They are read and parsed on the first class lookup the file itself cannot
+    /// answer: most tools take only builtin types, and a crawl reads many files whose
+    /// imports would otherwise all be parsed for nothing.
+    imports: Vec<String>,
+    imported: OnceCell<Box<Models>>,
 }
 
 #[derive(Clone, Copy)]
@@ -45,9 +52,31 @@ impl Models {
     /// Indexes the classes under `root` (the file being read) and, when `follow_imports`,
     /// those of every module imported with `from .module import Name`.
     pub fn read_classes(&mut self, file: &SourceFile<'_>, tree: &Tree, follow_imports: bool) {
-        let root = tree.root_node();
         let index = self.sources.len();
-        self.index_classes(index, root, file.text);
+        self.index_classes(index, tree.root_node(), file.text);
+        self.add_source(file, tree, follow_imports);
+    }
+
+    /// [`Models::read_classes`] for a file whose class definitions the caller has already
+    /// found (`classes`, in the order [`Models::index_classes`] would visit them), so
+    /// the tree is not walked once more.
+    pub(crate) fn read_found_classes(
+        &mut self,
+        file: &SourceFile<'_>,
+        tree: &Tree,
+        classes: &[Node<'_>],
+    ) {
+        let index = self.sources.len();
+        for &class in classes {
+            self.add_class(index, class, file.text);
+        }
+        self.add_source(file, tree, true);
+    }
+
+    /// Keeps `file`'s text and tree and, when `follow_imports`, notes the modules it
+    /// imports relatively (read on the first lookup that needs them, [`Models::class`]).
+    fn add_source(&mut self, file: &SourceFile<'_>, tree: &Tree, follow_imports: bool) {
+        let root = tree.root_node();
         // Tree clones share the parsed tree; the text copy is only for files with tools.
         self.sources.push((file.text.to_owned(), tree.clone()));
         if !follow_imports {
@@ -62,9 +91,17 @@ impl Models {
                 continue;
             };
             let module = syntax::text(module, file.text);
-            if !module.starts_with('.') {
-                continue;
+            if module.starts_with('.') {
+                self.imports.push(module.to_owned());
             }
+        }
+    }
+
+    /// The classes of the relatively imported `modules` (each found next to `file`),
+    /// indexed in import order; their own imports are not followed.
+    fn read_modules(modules: &[String], file: &SourceFile<'_>) -> Models {
+        let mut models = Models::default();
+        for module in modules {
             for candidate in relative_module_paths(module) {
                 let Some((_, text)) = file.read_relative(&candidate) else {
                     continue;
@@ -72,13 +109,14 @@ impl Models {
                 if let Some(tree) = syntax::parse(Language::Python, &text)
                     && !syntax::deeper_than(&tree, MAX_DEPTH)
                 {
-                    let index = self.sources.len();
-                    self.index_classes(index, tree.root_node(), &text);
-                    self.sources.push((text, tree));
+                    let index = models.sources.len();
+                    models.index_classes(index, tree.root_node(), &text);
+                    models.sources.push((text, tree));
                 }
                 break;
             }
         }
+        models
     }
 
     fn index_classes(&mut self, source: usize, root: Node<'_>, text: &str) {
@@ -87,16 +125,8 @@ impl Models {
             if depth > MAX_DEPTH {
                 continue;
             }
-            if node.kind() == "class_definition"
-                && let Some(name) = node.child_by_field_name("name")
-            {
-                self.classes
-                    .entry(syntax::text(name, text).to_owned())
-                    .or_insert(ClassRef {
-                        source,
-                        start: node.start_byte(),
-                        end: node.end_byte(),
-                    });
+            if node.kind() == "class_definition" {
+                self.add_class(source, node, text);
             }
             let mut cursor = node.walk();
             for child in node.named_children(&mut cursor) {
@@ -105,8 +135,32 @@ impl Models {
         }
     }
 
-    /// The class node and its file's text.
-    fn class(&self, name: &str) -> Option<(Node<'_>, &str)> {
+    /// Indexes one `class_definition` node (the first definition of a name is kept).
+    fn add_class(&mut self, source: usize, node: Node<'_>, text: &str) {
+        if let Some(name) = node.child_by_field_name("name") {
+            self.classes
+                .entry(syntax::text(name, text).to_owned())
+                .or_insert(ClassRef {
+                    source,
+                    start: node.start_byte(),
+                    end: node.end_byte(),
+                });
+        }
+    }
+
+    /// The class node and its file's text: a class of the file itself, else of a module
+    /// it imports relatively (read now, the first time one is needed).
+    fn class(&self, name: &str, file: &SourceFile<'_>) -> Option<(Node<'_>, &str)> {
+        if self.classes.contains_key(name) || self.imports.is_empty() {
+            return self.own_class(name);
+        }
+        self.imported
+            .get_or_init(|| Box::new(Models::read_modules(&self.imports, file)))
+            .own_class(name)
+    }
+
+    /// A class indexed in this `Models` itself.
+    fn own_class(&self, name: &str) -> Option<(Node<'_>, &str)> {
         let class = self.classes.get(name)?;
         let (text, tree) = self.sources.get(class.source)?;
         let node = tree
@@ -526,7 +580,7 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
     if depth > MAX_MODEL_NESTING * 4 {
         return Some(json!({"type": "object"}));
     }
-    let (class, text) = context.models.class(last_segment(name))?;
+    let (class, text) = context.models.class(last_segment(name), context.file)?;
     let superclasses = class
         .child_by_field_name("superclasses")
         .map(|node| syntax::text(node, text))

@@ -17,9 +17,8 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
-use super::{App, OpenError, Waiters, id_key, reply, status};
+use super::{App, HttpGateway, OpenError, Waiters, id_key, reply, status};
 
 /// The revision the gateway speaks to the upstream for a stateless request.
 const UPSTREAM_VERSION: &str = "2025-11-25";
@@ -86,12 +85,7 @@ pub(super) async fn post(
         }
     };
     let key = id_key(&id);
-    let (sender, mut answers) = mpsc::unbounded_channel();
-    session.router().waiters.insert(key.clone(), sender);
-    let guard = Waiters {
-        session: &session,
-        keys: vec![key.clone()],
-    };
+    let mut guard = Waiters::register(&session.router, std::slice::from_ref(&key));
     // The gateway's own handshake: its answer is routed to no one and dropped.
     let initialize = json!({"jsonrpc": "2.0", "id": "mcpwarden-stateless-initialize",
     "method": "initialize", "params": {
@@ -104,20 +98,20 @@ pub(super) async fn post(
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
     ] {
         let actions = session.judge.from_client(message.to_string().as_bytes());
-        session.perform(actions, None).await;
+        session.perform(actions, None, None).await;
     }
     let mut collected: Vec<Vec<u8>> = Vec::new();
     let actions = session.judge.from_client(body);
-    session.perform(actions, Some(&mut collected)).await;
+    session.perform(actions, Some(&mut collected), None).await;
     let deadline = tokio::time::Instant::now()
         + session.judge.shared().config.call_timeout
         + Duration::from_secs(5);
     // What the judge answered at once without the request's id (an invalid id, say) is
     // the whole answer; otherwise the answer comes through the waiter.
     if collected.is_empty() {
-        match tokio::time::timeout_at(deadline, answers.recv()).await {
-            Ok(Some((_, answer))) => collected.push(answer),
-            Ok(None) | Err(_) => collected.push(crate::gateway::judge::error_response(
+        match guard.next(deadline).await {
+            Some((_, answer)) => collected.push(answer),
+            None => collected.push(crate::gateway::judge::error_response(
                 &id,
                 crate::gateway::judge::code::UPSTREAM_UNAVAILABLE,
                 "the upstream did not answer",

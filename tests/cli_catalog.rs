@@ -416,3 +416,132 @@ fn search_filters_on_archived_repositories() {
         .failure()
         .stderr(predicate::str::contains("cannot be used with"));
 }
+
+#[test]
+fn export_and_import_carry_the_could_not_read_marker() {
+    let env = Env::new();
+    let input = env.dir.path().join("unread.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            r#"{"name": "dynamic-only", "tools_unread": "imports @modelcontextprotocol/sdk but no tool registration could be read (dist/index.js:3)"}"#,
+            "\n",
+            r#"{"name": "kept-tools", "tools": [{"name": "search"}], "tools_unread": "registers its tools dynamically (src/server.ts:9)"}"#,
+            "\n",
+            r#"{"name": "plain", "tools": [{"name": "fetch"}]}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    env.cmd()
+        .args(["catalog", "import"])
+        .arg(&input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3 new"));
+    let exported = String::from_utf8(
+        env.cmd()
+            .args(["catalog", "export"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let lines: Vec<Value> = exported
+        .lines()
+        .map(|line| json_of(line.as_bytes()))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let by_name = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line["name"] == name)
+            .unwrap_or_else(|| panic!("{name} exported"))
+    };
+    let dynamic = by_name("dynamic-only");
+    assert_eq!(
+        dynamic["tools_unread"],
+        "imports @modelcontextprotocol/sdk but no tool registration could be read (dist/index.js:3)"
+    );
+    // `tools: []` would mean "exactly no tools" and clear the marker on import.
+    assert!(dynamic.get("tools").is_none(), "{dynamic}");
+    let kept = by_name("kept-tools");
+    assert_eq!(
+        kept["tools_unread"],
+        "registers its tools dynamically (src/server.ts:9)"
+    );
+    assert_eq!(kept["tools"][0]["name"], "search");
+    let plain = by_name("plain");
+    assert!(plain.get("tools_unread").is_none(), "{plain}");
+
+    // Round trip: import the export into an empty catalogue, export again, same bytes.
+    let other = Env::new();
+    let file = other.dir.path().join("export.jsonl");
+    std::fs::write(&file, &exported).unwrap();
+    other
+        .cmd()
+        .args(["catalog", "import"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("3 new"));
+    let again = other
+        .cmd()
+        .args(["catalog", "export"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(String::from_utf8(again).unwrap(), exported);
+
+    // Importing the same file again changes nothing; a tool list without the marker
+    // clears it.
+    other
+        .cmd()
+        .args(["catalog", "import"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("0 new, 0 updated, 3 unchanged"));
+    let read_now = other.dir.path().join("read-now.jsonl");
+    std::fs::write(
+        &read_now,
+        "{\"name\": \"dynamic-only\", \"tools\": [{\"name\": \"echo\"}]}\n",
+    )
+    .unwrap();
+    other
+        .cmd()
+        .args(["catalog", "import"])
+        .arg(&read_now)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("1 updated"));
+    let last = String::from_utf8(
+        other
+            .cmd()
+            .args(["catalog", "export"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let dynamic = last
+        .lines()
+        .map(|line| json_of(line.as_bytes()))
+        .find(|line| line["name"] == "dynamic-only")
+        .unwrap();
+    assert!(dynamic.get("tools_unread").is_none(), "{dynamic}");
+    assert_eq!(dynamic["tools"][0]["name"], "echo");
+}
+
+#[test]
+fn an_empty_could_not_read_marker_is_a_bad_line() {
+    let env = Env::new();
+    let input = env.dir.path().join("bad.jsonl");
+    std::fs::write(&input, "{\"name\": \"x\", \"tools_unread\": \"  \"}\n").unwrap();
+    env.cmd()
+        .args(["catalog", "import"])
+        .arg(&input)
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("tools_unread"));
+}

@@ -47,6 +47,11 @@ pub struct ServerLine {
     /// empty): the server's tools are exactly these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<ToolLine>>,
+    /// The "could not read" marker: why static extraction found no tool although the
+    /// server imports an MCP SDK (its tools are built at run time, say). Absent when the
+    /// tools were read or nothing was tried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools_unread: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,8 +155,16 @@ impl ServerLine {
                 Some(entries)
             }
         };
+        let tools_unread = match self.tools_unread {
+            Some(reason) if reason.trim().is_empty() => {
+                return Err(
+                    "`tools_unread` is empty: leave it out when the tools were read".to_owned(),
+                );
+            }
+            other => other,
+        };
         Ok(ServerEntry {
-            tools_unread: None,
+            tools_unread,
             server: ServerRecord {
                 name,
                 title: self.title,
@@ -186,12 +199,17 @@ impl ServerLine {
             archived: record.archived,
             sources: record.sources,
             tools: None,
+            tools_unread: None,
         }
     }
 
     fn from_card(card: super::ServerCard) -> ServerLine {
+        // A server marked unread with no tools stored says nothing about tools: an empty
+        // list would mean "exactly no tools" and clear the marker on import.
+        let say_tools = !(card.tools.is_empty() && card.tools_unread.is_some());
         ServerLine {
-            tools: Some(
+            tools_unread: card.tools_unread,
+            tools: say_tools.then(|| {
                 card.tools
                     .into_iter()
                     .map(|tool_card| {
@@ -210,8 +228,8 @@ impl ServerLine {
                             classification: tool_card.classification,
                         }
                     })
-                    .collect(),
-            ),
+                    .collect()
+            }),
             ..ServerLine::from_record(card.record)
         }
     }

@@ -313,7 +313,8 @@ pub(super) fn store_in(
             sync_tools(tx, server_id, tools)?;
             tx.prepare_cached("UPDATE servers SET tools_hash = ?2 WHERE id = ?1")?
                 .execute(params![server_id, tools_hash])?;
-        } else if let Some(reason) = &entry.tools_unread {
+        }
+        if let Some(reason) = &entry.tools_unread {
             tx.prepare_cached("UPDATE servers SET tools_unread = ?2 WHERE id = ?1")?
                 .execute(params![server_id, reason])?;
         }
@@ -337,10 +338,12 @@ pub(super) fn store_in(
             .execute(params![server_id, tools_hash])?;
         changed = true;
     }
-    // A tool list clears the "could not read" marker; a marker is kept until then.
+    // A tool list clears the "could not read" marker; a marker is kept until then. An
+    // entry with both (an exported server whose earlier tools were kept when a later
+    // crawl could not read them; crawls never send both) keeps both.
     let unread = match (&tools, &entry.tools_unread) {
-        (Some(_), _) => Some(None),
-        (None, Some(reason)) => Some(Some(reason.as_str())),
+        (_, Some(reason)) => Some(Some(reason.as_str())),
+        (Some(_), None) => Some(None),
         (None, None) => None,
     };
     if let Some(unread) = unread {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
 
-use super::syntax::{self, MAX_DEPTH};
+use super::syntax::{self, Field as _, MAX_DEPTH};
 use super::{FileOutcome, Language, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 
@@ -25,7 +25,8 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(Language::Go, file.text) {
+    // The depth check is made on the walk below, which visits every node anyway.
+    let (tree, syntax_error_row) = match syntax::parse_unchecked_depth(Language::Go, file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {
@@ -43,14 +44,19 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
     let mut found: Vec<(Node<'_>, Option<Node<'_>>)> = Vec::new();
     // `mcp.AddTool(server, toolVar, handler)`: the handler of a tool held in a variable.
     let mut handlers_by_variable: HashMap<&str, Node<'_>> = HashMap::new();
+    let mut cursor = tree.root_node().walk();
+    let mut children: Vec<Node<'_>> = Vec::new();
     while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            continue;
+        if syntax::too_deep_at(node, depth) {
+            return FileOutcome {
+                gave_up: Some(super::SkipReason::TooDeep),
+                ..FileOutcome::default()
+            };
         }
         match node.kind() {
             "call_expression" => {
                 let callee = node
-                    .child_by_field_name("function")
+                    .field("function")
                     .map_or("", |function| callee_name(function, file.text));
                 if callee == "NewTool" {
                     found.push((node, None));
@@ -65,16 +71,16 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
             }
             "composite_literal"
                 if node
-                    .child_by_field_name("type")
+                    .field("type")
                     .is_some_and(|kind| type_base(kind, file.text) == "Tool") =>
             {
                 found.push((node, handler_of(node)));
             }
             _ => {}
         }
-        let mut cursor = node.walk();
-        let children: Vec<Node<'_>> = node.named_children(&mut cursor).collect();
-        for child in children.into_iter().rev() {
+        children.clear();
+        syntax::named_children_into(&mut cursor, node, &mut children);
+        for &child in children.iter().rev() {
             stack.push((child, depth + 1));
         }
     }
@@ -101,7 +107,7 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
 fn callee_name<'s>(function: Node<'_>, source: &'s str) -> &'s str {
     match function.kind() {
         "selector_expression" => function
-            .child_by_field_name("field")
+            .field("field")
             .map(|field| syntax::text(field, source))
             .unwrap_or_default(),
         "identifier" => syntax::text(function, source),
@@ -150,7 +156,7 @@ fn generic_input(literal: Node<'_>, source: &str) -> Option<String> {
         node = node.parent()?;
     }
     let call = node.parent().filter(|_| node.kind() == "argument_list")?;
-    let arguments = call.child_by_field_name("type_arguments")?;
+    let arguments = call.field("type_arguments")?;
     Some(syntax::text(arguments.named_child(0)?, source).to_owned())
 }
 
@@ -176,22 +182,12 @@ fn string_value(
             Some(text.strip_prefix('`')?.strip_suffix('`')?.replace('\r', ""))
         }
         "binary_expression" => {
-            let operator = node.child_by_field_name("operator")?;
+            let operator = node.field("operator")?;
             if syntax::text(operator, source) != "+" {
                 return None;
             }
-            let left = string_value(
-                node.child_by_field_name("left")?,
-                source,
-                package,
-                depth + 1,
-            )?;
-            let right = string_value(
-                node.child_by_field_name("right")?,
-                source,
-                package,
-                depth + 1,
-            )?;
+            let left = string_value(node.field("left")?, source, package, depth + 1)?;
+            let right = string_value(node.field("right")?, source, package, depth + 1)?;
             Some(left + &right)
         }
         "parenthesized_expression" => {
@@ -228,7 +224,7 @@ fn unescape(text: &str) -> String {
 }
 
 fn arguments_of(call: Node<'_>) -> Vec<Node<'_>> {
-    call.child_by_field_name("arguments")
+    call.field("arguments")
         .map(|arguments| {
             let mut cursor = arguments.walk();
             arguments
@@ -250,9 +246,9 @@ fn assigned_variable<'s>(literal: Node<'_>, source: &'s str) -> Option<&'s str> 
     }
     let declaration = node.parent()?;
     let names = match declaration.kind() {
-        "var_spec" => declaration.child_by_field_name("name")?,
+        "var_spec" => declaration.field("name")?,
         "short_var_declaration" | "assignment_statement" => {
-            declaration.child_by_field_name("left")?.named_child(0)?
+            declaration.field("left")?.named_child(0)?
         }
         _ => return None,
     };
@@ -308,7 +304,7 @@ fn mark3labs_tool(
             complete = false;
             continue;
         }
-        let Some(function) = option.child_by_field_name("function") else {
+        let Some(function) = option.field("function") else {
             continue;
         };
         let values = arguments_of(*option);
@@ -339,7 +335,7 @@ fn mark3labs_tool(
                 if let Some(node) = literal
                     && node.kind() == "unary_expression"
                 {
-                    literal = node.child_by_field_name("operand");
+                    literal = node.field("operand");
                 }
                 if let Some(literal) = literal {
                     annotations.extend(annotation_fields(literal, source, package));
@@ -421,7 +417,7 @@ fn property_options(
         if option.kind() != "call_expression" {
             continue;
         }
-        let Some(function) = option.child_by_field_name("function") else {
+        let Some(function) = option.field("function") else {
             continue;
         };
         let values = arguments_of(*option);
@@ -512,7 +508,7 @@ fn sdk_tool(
     if let Some(annotations) = field(&fields, "Annotations") {
         let mut inner = annotations;
         if inner.kind() == "unary_expression"
-            && let Some(operand) = inner.child_by_field_name("operand")
+            && let Some(operand) = inner.field("operand")
         {
             inner = operand;
         }
@@ -580,7 +576,7 @@ fn field<'t>(fields: &[(String, Node<'t>)], key: &str) -> Option<Node<'t>> {
 /// `Key: value` pairs of a composite literal, in source order.
 fn keyed_elements<'t>(literal: Node<'t>, source: &str) -> Vec<(String, Node<'t>)> {
     let mut fields = Vec::new();
-    let Some(body) = literal.child_by_field_name("body") else {
+    let Some(body) = literal.field("body") else {
         return fields;
     };
     let mut cursor = body.walk();
@@ -667,9 +663,7 @@ impl<'a> Package<'a> {
         }
         let name = match handler.kind() {
             "identifier" => syntax::text(handler, source).to_owned(),
-            "selector_expression" => {
-                syntax::text(handler.child_by_field_name("field")?, source).to_owned()
-            }
+            "selector_expression" => syntax::text(handler.field("field")?, source).to_owned(),
             _ => return None,
         };
         let found = find_function(self.tree.root_node(), source, &name)
@@ -738,10 +732,7 @@ fn collect_constants(
         }
         let mut specs = declaration.walk();
         for spec in declaration.named_children(&mut specs) {
-            let (Some(name), Some(values)) = (
-                spec.child_by_field_name("name"),
-                spec.child_by_field_name("value"),
-            ) else {
+            let (Some(name), Some(values)) = (spec.field("name"), spec.field("value")) else {
                 continue;
             };
             if let Some(value) = values
@@ -760,7 +751,7 @@ fn find_function<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t
     root.named_children(&mut cursor).find(|node| {
         matches!(node.kind(), "function_declaration" | "method_declaration")
             && node
-                .child_by_field_name("name")
+                .field("name")
                 .is_some_and(|found| syntax::text(found, source) == name)
     })
 }
@@ -768,14 +759,14 @@ fn find_function<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t
 /// The input parameter's type of a go-sdk handler `func(ctx, req, input In) (...)`: the
 /// third parameter's type, as written.
 fn input_type<'s>(function: Node<'_>, source: &'s str) -> Option<&'s str> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut cursor = parameters.walk();
     let mut types: Vec<Node<'_>> = Vec::new();
     for declaration in parameters.named_children(&mut cursor) {
         if declaration.kind() != "parameter_declaration" {
             continue;
         }
-        let Some(kind) = declaration.child_by_field_name("type") else {
+        let Some(kind) = declaration.field("type") else {
             continue;
         };
         // `a, b T` declares two parameters of one type.
@@ -802,9 +793,9 @@ fn find_struct<'t>(root: Node<'t>, source: &str, name: &str) -> Option<Node<'t>>
         for spec in declaration.named_children(&mut specs) {
             if spec.kind() == "type_spec"
                 && spec
-                    .child_by_field_name("name")
+                    .field("name")
                     .is_some_and(|found| syntax::text(found, source) == name)
-                && let Some(kind) = spec.child_by_field_name("type")
+                && let Some(kind) = spec.field("type")
                 && kind.kind() == "struct_type"
             {
                 return Some(kind);
@@ -836,11 +827,11 @@ fn struct_fields(struct_type: Node<'_>, source: &str) -> Vec<GoField> {
         if declaration.kind() != "field_declaration" {
             continue;
         }
-        let Some(kind) = declaration.child_by_field_name("type") else {
+        let Some(kind) = declaration.field("type") else {
             continue;
         };
         let tag = declaration
-            .child_by_field_name("tag")
+            .field("tag")
             .map(|tag| struct_tag(syntax::text(tag, source)))
             .unwrap_or_default();
         let type_text = syntax::text(kind, source).to_owned();

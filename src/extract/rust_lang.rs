@@ -10,7 +10,7 @@
 use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
 
-use super::syntax::{self, MAX_DEPTH};
+use super::syntax::{self, Field as _, MAX_DEPTH};
 use super::{FileOutcome, Language, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 
@@ -23,7 +23,8 @@ pub fn might_define_tools(text: &str) -> bool {
 }
 
 pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
-    let (tree, syntax_error_row) = match syntax::parse_for_extraction(Language::Rust, file.text) {
+    // The depth check is made on the walk below, which visits every node anyway.
+    let (tree, syntax_error_row) = match syntax::parse_unchecked_depth(Language::Rust, file.text) {
         Ok(parsed) => parsed,
         Err(reason) => {
             return FileOutcome {
@@ -43,19 +44,23 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
     };
     let mut stack = vec![(tree.root_node(), 0usize)];
     let mut functions = Vec::new();
+    let mut cursor = tree.root_node().walk();
+    let mut children = Vec::new();
     while let Some((node, depth)) = stack.pop() {
-        if depth > MAX_DEPTH {
-            continue;
+        if syntax::too_deep_at(node, depth) {
+            return FileOutcome {
+                gave_up: Some(super::SkipReason::TooDeep),
+                ..FileOutcome::default()
+            };
         }
         if node.kind() == "function_item"
             && let Some(attribute) = tool_attribute(node, file.text)
         {
             functions.push((node, attribute));
         }
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            stack.push((child, depth + 1));
-        }
+        children.clear();
+        syntax::named_children_into(&mut cursor, node, &mut children);
+        stack.extend(children.iter().map(|&child| (child, depth + 1)));
     }
     functions.sort_by_key(|(node, _)| node.start_byte());
     for (function, attribute) in functions {
@@ -90,7 +95,7 @@ fn tool_attribute<'t>(function: Node<'t>, source: &str) -> Option<Node<'t>> {
         if path != "tool" && path != "rmcp::tool" {
             return None;
         }
-        let arguments = attribute.child_by_field_name("arguments");
+        let arguments = attribute.field("arguments");
         let text = arguments
             .map(|node| syntax::text(node, source))
             .unwrap_or("");
@@ -222,7 +227,7 @@ fn tool(
     let source = file.text;
     let location = file.location(function.start_position().row);
     let mut pairs = Vec::new();
-    if let Some(arguments) = attribute.child_by_field_name("arguments") {
+    if let Some(arguments) = attribute.field("arguments") {
         attribute_pairs(arguments, source, "", &mut pairs, 0);
     }
     let get = |key: &str| {
@@ -232,7 +237,7 @@ fn tool(
             .map(|(_, node)| *node)
     };
     let function_name = function
-        .child_by_field_name("name")
+        .field("name")
         .map(|name| syntax::text(name, source).to_owned())
         .unwrap_or_default();
     let name = match get("name") {
@@ -308,26 +313,26 @@ fn tool(
 
 /// `T` of the `Parameters<T>` argument (`rmcp::handler::server::wrapper::Parameters<T>`).
 fn parameters_type(function: Node<'_>, source: &str) -> Option<String> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut cursor = parameters.walk();
     for parameter in parameters.named_children(&mut cursor) {
         if parameter.kind() != "parameter" {
             continue;
         }
-        let Some(kind) = parameter.child_by_field_name("type") else {
+        let Some(kind) = parameter.field("type") else {
             continue;
         };
         if kind.kind() != "generic_type" {
             continue;
         }
         let base = kind
-            .child_by_field_name("type")
+            .field("type")
             .map(|base| syntax::text(base, source))
             .unwrap_or_default();
         if base.rsplit("::").next() != Some("Parameters") {
             continue;
         }
-        let argument = kind.child_by_field_name("type_arguments")?.named_child(0)?;
+        let argument = kind.field("type_arguments")?.named_child(0)?;
         return Some(syntax::text(argument, source).to_owned());
     }
     None
@@ -337,7 +342,7 @@ fn parameters_type(function: Node<'_>, source: &str) -> Option<String> {
 /// `#[tool(param)]` is a property (described by `#[schemars(description = "...")]`), and an
 /// argument marked `#[tool(aggr)]` holds the whole input as a struct.
 fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>) -> Option<Value> {
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut properties = Map::new();
     let mut required = Vec::new();
     let mut attributes: Vec<&str> = Vec::new();
@@ -365,7 +370,7 @@ fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>
                     })
                 };
                 let kind = child
-                    .child_by_field_name("type")
+                    .field("type")
                     .map(|kind| syntax::text(kind, source))
                     .unwrap_or_default();
                 if marked("aggr") {
@@ -374,7 +379,7 @@ fn legacy_parameters(function: Node<'_>, source: &str, structs: &mut Structs<'_>
                 if marked("param") {
                     found = true;
                     let name = child
-                        .child_by_field_name("pattern")
+                        .field("pattern")
                         .map(|pattern| syntax::text(pattern, source).trim_start_matches("mut "))
                         .unwrap_or_default()
                         .to_owned();
@@ -497,13 +502,13 @@ fn find_struct<'t>(node: Node<'t>, source: &str, name: &str, depth: usize) -> Op
         match child.kind() {
             "struct_item"
                 if child
-                    .child_by_field_name("name")
+                    .field("name")
                     .is_some_and(|found| syntax::text(found, source) == name) =>
             {
                 return Some(child);
             }
             "mod_item" => {
-                if let Some(body) = child.child_by_field_name("body")
+                if let Some(body) = child.field("body")
                     && let Some(found) = find_struct(body, source, name, depth + 1)
                 {
                     return Some(found);
@@ -536,7 +541,7 @@ fn struct_fields(item: Node<'_>, source: &str) -> Vec<RustField> {
         text.contains("serde") && serde_flag(text, "default")
     });
     let mut fields = Vec::new();
-    let Some(body) = item.child_by_field_name("body") else {
+    let Some(body) = item.field("body") else {
         return fields;
     };
     if body.kind() != "field_declaration_list" {
@@ -547,10 +552,8 @@ fn struct_fields(item: Node<'_>, source: &str) -> Vec<RustField> {
         if declaration.kind() != "field_declaration" {
             continue;
         }
-        let (Some(name), Some(kind)) = (
-            declaration.child_by_field_name("name"),
-            declaration.child_by_field_name("type"),
-        ) else {
+        let (Some(name), Some(kind)) = (declaration.field("name"), declaration.field("type"))
+        else {
             continue;
         };
         let attributes: Vec<&str> = preceding(declaration)

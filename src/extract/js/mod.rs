@@ -40,7 +40,7 @@ use self::value::{
     Env, Evaluator, ImportCache, Obj, Val, arguments_of, bind_pattern, first_parameter,
     unwrap_callee,
 };
-use super::syntax;
+use super::syntax::{self, Field as _};
 use super::walk::Language;
 use super::{FileOutcome, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
@@ -295,14 +295,14 @@ fn call_of_method<'t>(root: Node<'t>, name: Node<'t>, text: &str) -> Option<Node
     let chain = syntax::ancestors(root, name)?;
     let member = *chain.get(1)?;
     if member.kind() != "member_expression"
-        || member.child_by_field_name("property").map(|p| p.id()) != Some(name.id())
+        || member.field("property").map(|p| p.id()) != Some(name.id())
     {
         return None;
     }
     // The callee may be wrapped: `(0, server.tool)(...)`, `(server.tool)(...)`, `server.tool!(...)`.
     for &parent in chain.iter().skip(2).take(8) {
         if parent.kind() == "call_expression" {
-            let callee = unwrap_callee(parent.child_by_field_name("function")?);
+            let callee = unwrap_callee(parent.field("function")?);
             let matches =
                 callee.id() == member.id() && Registration::of(syntax::text(name, text)).is_some();
             return matches.then_some(parent);
@@ -318,10 +318,10 @@ fn registration_calls_by_walk<'t>(root: Node<'t>, text: &str) -> Vec<Node<'t>> {
     loop {
         let node = cursor.node();
         if node.kind() == "call_expression"
-            && let Some(callee) = node.child_by_field_name("function")
+            && let Some(callee) = node.field("function")
             && let callee = unwrap_callee(callee)
             && callee.kind() == "member_expression"
-            && let Some(property) = callee.child_by_field_name("property")
+            && let Some(property) = callee.field("property")
             && Registration::of(syntax::text(property, text)).is_some()
         {
             calls.push(node);
@@ -382,7 +382,7 @@ struct Reader<'r, 't, 'f> {
 
 impl<'t> Reader<'_, 't, '_> {
     fn registration(&mut self, call: Node<'t>) {
-        let Some(callee) = call.child_by_field_name("function").map(unwrap_callee) else {
+        let Some(callee) = call.field("function").map(unwrap_callee) else {
             return;
         };
         let Some(kind) = self
@@ -609,13 +609,13 @@ impl<'t> Reader<'_, 't, '_> {
             match current.kind() {
                 "for_in_statement" => {
                     let is_of = current
-                        .child_by_field_name("operator")
+                        .field("operator")
                         .is_some_and(|operator| evaluator.node_text(operator) == "of");
                     if let (true, Some(left), Some(right), Some(body)) = (
                         is_of,
-                        current.child_by_field_name("left"),
-                        current.child_by_field_name("right"),
-                        current.child_by_field_name("body"),
+                        current.field("left"),
+                        current.field("right"),
+                        current.field("body"),
                     ) && body.id() == child.id()
                     {
                         loops.push((left, right));
@@ -627,13 +627,13 @@ impl<'t> Reader<'_, 't, '_> {
                         && arguments.kind() == "arguments"
                         && let Some(&outer) = chain.get(index + 2)
                         && outer.kind() == "call_expression"
-                        && let Some(callee) = outer.child_by_field_name("function")
+                        && let Some(callee) = outer.field("function")
                         && callee.kind() == "member_expression"
                         && matches!(
                             evaluator.member_name(callee),
                             Some("forEach" | "map" | "flatMap")
                         )
-                        && let Some(iterable) = callee.child_by_field_name("object")
+                        && let Some(iterable) = callee.field("object")
                         && let Some(pattern) = first_parameter(current)
                     {
                         loops.push((pattern, iterable));
@@ -827,10 +827,7 @@ fn tools_lists<'t>(handler: Node<'t>, text: &str) -> Vec<Node<'t>> {
         let node = cursor.node();
         match node.kind() {
             "pair" => {
-                if let (Some(key), Some(value)) = (
-                    node.child_by_field_name("key"),
-                    node.child_by_field_name("value"),
-                ) {
+                if let (Some(key), Some(value)) = (node.field("key"), node.field("value")) {
                     let key_text = syntax::text(key, text).trim_matches(['"', '\'']);
                     if key_text == "tools" {
                         lists.push(value);

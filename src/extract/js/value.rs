@@ -22,7 +22,7 @@ use tree_sitter::{Node, Tree};
 
 use super::zod::{self, Zod};
 use crate::extract::SourceFile;
-use crate::extract::syntax::{self, MAX_DEPTH};
+use crate::extract::syntax::{self, Field as _, MAX_DEPTH};
 use crate::extract::walk::Language;
 
 /// Nested evaluation deeper than this gives up with [`Val::Unknown`]. Half the syntax
@@ -401,10 +401,8 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         for child in node.named_children(&mut cursor) {
             match child.kind() {
                 "pair" => {
-                    let (Some(key), Some(value)) = (
-                        child.child_by_field_name("key"),
-                        child.child_by_field_name("value"),
-                    ) else {
+                    let (Some(key), Some(value)) = (child.field("key"), child.field("value"))
+                    else {
                         continue;
                     };
                     let Some(key) = self.property_key(key, env) else {
@@ -420,7 +418,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }
                 "method_definition" => {
                     if let Some(key) = child
-                        .child_by_field_name("name")
+                        .field("name")
                         .and_then(|key| self.property_key(key, env))
                     {
                         object.set(key, Val::Function);
@@ -481,9 +479,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     fn binary(&self, node: Node<'t>, env: &Env) -> Val {
         let (Some(left), Some(right), Some(operator)) = (
-            node.child_by_field_name("left"),
-            node.child_by_field_name("right"),
-            node.child_by_field_name("operator"),
+            node.field("left"),
+            node.field("right"),
+            node.field("operator"),
         ) else {
             return Val::unknown("incomplete binary expression");
         };
@@ -516,11 +514,11 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     fn unary(&self, node: Node<'t>, env: &Env) -> Val {
         let operator = node
-            .child_by_field_name("operator")
+            .field("operator")
             .map(|operator| self.node_text(operator))
             .unwrap_or_default();
         let argument = node
-            .child_by_field_name("argument")
+            .field("argument")
             .map(|argument| self.eval(argument, env))
             .unwrap_or_else(|| Val::unknown("missing operand"));
         match (operator, argument) {
@@ -536,14 +534,12 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     /// The property name of a member expression (`a.b` gives `b`).
     pub fn member_name(&self, node: Node<'t>) -> Option<&'t str> {
-        let property = node.child_by_field_name("property")?;
+        let property = node.field("property")?;
         Some(self.node_text(property))
     }
 
     fn member(&self, node: Node<'t>, env: &Env) -> Val {
-        let (Some(object), Some(property)) =
-            (node.child_by_field_name("object"), self.member_name(node))
-        else {
+        let (Some(object), Some(property)) = (node.field("object"), self.member_name(node)) else {
             return Val::unknown("incomplete member expression");
         };
         let base = self.eval(object, env);
@@ -551,10 +547,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     }
 
     fn subscript(&self, node: Node<'t>, env: &Env) -> Val {
-        let (Some(object), Some(index)) = (
-            node.child_by_field_name("object"),
-            node.child_by_field_name("index"),
-        ) else {
+        let (Some(object), Some(index)) = (node.field("object"), node.field("index")) else {
             return Val::unknown("incomplete subscript");
         };
         let base = self.eval(object, env);
@@ -590,13 +583,13 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     }
 
     fn call(&self, node: Node<'t>, env: &Env) -> Val {
-        let Some(callee) = node.child_by_field_name("function") else {
+        let Some(callee) = node.field("function") else {
             return Val::unknown("call without a callee");
         };
         let arguments = arguments_of(node);
         let callee = unwrap_callee(callee);
         // A tagged template: dedent`...` and String.raw`...` keep their text.
-        if let Some(template) = node.child_by_field_name("arguments")
+        if let Some(template) = node.field("arguments")
             && template.kind() == "template_string"
         {
             let tag = self.node_text(callee);
@@ -612,10 +605,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
         match callee.kind() {
             "member_expression" => {
-                let (Some(object), Some(method)) = (
-                    callee.child_by_field_name("object"),
-                    self.member_name(callee),
-                ) else {
+                let (Some(object), Some(method)) =
+                    (callee.field("object"), self.member_name(callee))
+                else {
                     return Val::unknown("incomplete call");
                 };
                 if self.node_text(object) == "Object" {
@@ -849,11 +841,11 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         for member in body.named_children(&mut cursor) {
             let (name, value) = match member.kind() {
                 "enum_assignment" => {
-                    let Some(name) = member.child_by_field_name("name") else {
+                    let Some(name) = member.field("name") else {
                         continue;
                     };
                     let value = member
-                        .child_by_field_name("value")
+                        .field("value")
                         .map(|value| self.eval(value, &Env::new()))
                         .unwrap_or(Val::Num(next));
                     (name, value)
@@ -1000,9 +992,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }
                 "for_in_statement" | "for_statement" => {
                     // Only the loop's own binding, and only from inside the loop.
-                    let left = node
-                        .child_by_field_name("left")
-                        .or_else(|| node.child_by_field_name("initializer"));
+                    let left = node.field("left").or_else(|| node.field("initializer"));
                     if let Some(left) = left
                         && left.id() != child.id()
                         && pattern_binds(left, name, self.text)
@@ -1011,7 +1001,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     }
                 }
                 "catch_clause" => {
-                    if let Some(parameter) = node.child_by_field_name("parameter")
+                    if let Some(parameter) = node.field("parameter")
                         && pattern_binds(parameter, name, self.text)
                     {
                         return Some(Decl::RunTime("a caught error"));
@@ -1057,10 +1047,10 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
                 if declarator.kind() != "variable_declarator" {
                     continue;
                 }
-                let Some(name) = declarator.child_by_field_name("name") else {
+                let Some(name) = declarator.field("name") else {
                     continue;
                 };
-                let value = declarator.child_by_field_name("value");
+                let value = declarator.field("value");
                 match (name.kind(), value) {
                     ("identifier", Some(value)) => {
                         names.insert(syntax::text(name, text).to_owned(), Decl::Value(value));
@@ -1079,7 +1069,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
             }
         }
         "export_statement" => {
-            if let Some(declaration) = statement.child_by_field_name("declaration") {
+            if let Some(declaration) = statement.field("declaration") {
                 declare(declaration, text, names);
             }
         }
@@ -1087,7 +1077,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
         | "generator_function_declaration"
         | "class_declaration"
         | "abstract_class_declaration" => {
-            if let Some(name) = statement.child_by_field_name("name") {
+            if let Some(name) = statement.field("name") {
                 let decl = if statement.kind().contains("class") {
                     Decl::RunTime("a class")
                 } else {
@@ -1097,10 +1087,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
             }
         }
         "enum_declaration" => {
-            if let (Some(name), Some(body)) = (
-                statement.child_by_field_name("name"),
-                statement.child_by_field_name("body"),
-            ) {
+            if let (Some(name), Some(body)) = (statement.field("name"), statement.field("body")) {
                 names.insert(syntax::text(name, text).to_owned(), Decl::Enum(body));
             }
         }
@@ -1113,20 +1100,18 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
             if expression.kind() != "assignment_expression" {
                 return;
             }
-            let (Some(left), Some(right)) = (
-                expression.child_by_field_name("left"),
-                expression.child_by_field_name("right"),
-            ) else {
+            let (Some(left), Some(right)) = (expression.field("left"), expression.field("right"))
+            else {
                 return;
             };
             if left.kind() != "member_expression" {
                 return;
             }
             let object = left
-                .child_by_field_name("object")
+                .field("object")
                 .map(|object| syntax::text(object, text));
             if matches!(object, Some("exports" | "module.exports"))
-                && let Some(property) = left.child_by_field_name("property")
+                && let Some(property) = left.field("property")
             {
                 names.insert(
                     format!("exports.{}", syntax::text(property, text)),
@@ -1154,10 +1139,8 @@ fn declare_object_pattern<'t>(
                 );
             }
             "pair_pattern" => {
-                if let (Some(key), Some(alias)) = (
-                    part.child_by_field_name("key"),
-                    part.child_by_field_name("value"),
-                ) && alias.kind() == "identifier"
+                if let (Some(key), Some(alias)) = (part.field("key"), part.field("value"))
+                    && alias.kind() == "identifier"
                 {
                     names.insert(
                         syntax::text(alias, text).to_owned(),
@@ -1171,7 +1154,7 @@ fn declare_object_pattern<'t>(
 }
 
 fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, Decl<'t>>) {
-    let Some(source) = statement.child_by_field_name("source") else {
+    let Some(source) = statement.field("source") else {
         return;
     };
     let mut cursor = statement.walk();
@@ -1207,10 +1190,10 @@ fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<St
                 "named_imports" => {
                     let mut specifiers = part.walk();
                     for specifier in part.named_children(&mut specifiers) {
-                        let Some(imported) = specifier.child_by_field_name("name") else {
+                        let Some(imported) = specifier.field("name") else {
                             continue;
                         };
-                        let local = specifier.child_by_field_name("alias").unwrap_or(imported);
+                        let local = specifier.field("alias").unwrap_or(imported);
                         names.insert(
                             syntax::text(local, text).to_owned(),
                             Decl::Import {
@@ -1229,11 +1212,11 @@ fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<St
 
 /// Whether a function node declares `name` as a parameter.
 fn binds_parameter(function: Node<'_>, name: &str, text: &str) -> bool {
-    if let Some(parameter) = function.child_by_field_name("parameter") {
+    if let Some(parameter) = function.field("parameter") {
         return pattern_binds(parameter, name, text);
     }
     function
-        .child_by_field_name("parameters")
+        .field("parameters")
         .is_some_and(|parameters| pattern_binds(parameters, name, text))
 }
 
@@ -1247,13 +1230,13 @@ pub fn pattern_binds(pattern: Node<'_>, name: &str, text: &str) -> bool {
         // Type annotations and default values bind nothing.
         "type_annotation" | "number" | "string" | "property_identifier" => false,
         "pair_pattern" => pattern
-            .child_by_field_name("value")
+            .field("value")
             .is_some_and(|value| pattern_binds(value, name, text)),
         "assignment_pattern" | "object_assignment_pattern" => pattern
-            .child_by_field_name("left")
+            .field("left")
             .is_some_and(|left| pattern_binds(left, name, text)),
         "required_parameter" | "optional_parameter" => pattern
-            .child_by_field_name("pattern")
+            .field("pattern")
             .is_some_and(|inner| pattern_binds(inner, name, text)),
         _ => {
             let mut cursor = pattern.walk();
@@ -1331,7 +1314,7 @@ pub fn unwrap_callee(mut node: Node<'_>) -> Node<'_> {
 
 /// The argument expressions of a call, comments left out.
 pub fn arguments_of(call: Node<'_>) -> Vec<Node<'_>> {
-    let Some(arguments) = call.child_by_field_name("arguments") else {
+    let Some(arguments) = call.field("arguments") else {
         return Vec::new();
     };
     let mut cursor = arguments.walk();
@@ -1474,25 +1457,21 @@ fn dedent(text: &str) -> String {
 
 /// The first parameter's binding pattern of a function node.
 pub fn first_parameter(function: Node<'_>) -> Option<Node<'_>> {
-    if let Some(parameter) = function.child_by_field_name("parameter") {
+    if let Some(parameter) = function.field("parameter") {
         return Some(parameter);
     }
-    let parameters = function.child_by_field_name("parameters")?;
+    let parameters = function.field("parameters")?;
     let mut cursor = parameters.walk();
     let first = parameters
         .named_children(&mut cursor)
         .find(|child| child.kind() != "comment");
-    first.map(|parameter| {
-        parameter
-            .child_by_field_name("pattern")
-            .unwrap_or(parameter)
-    })
+    first.map(|parameter| parameter.field("pattern").unwrap_or(parameter))
 }
 
 /// The expression a simple function returns: an arrow's expression body, or the
 /// `return` that a block body ends with.
 fn returned_expression(function: Node<'_>) -> Option<Node<'_>> {
-    let body = function.child_by_field_name("body")?;
+    let body = function.field("body")?;
     if body.kind() != "statement_block" {
         return Some(body);
     }
@@ -1529,10 +1508,8 @@ pub fn bind_pattern<'t>(
                         env.push((key.to_owned(), value));
                     }
                     "pair_pattern" => {
-                        if let (Some(key), Some(alias)) = (
-                            part.child_by_field_name("key"),
-                            part.child_by_field_name("value"),
-                        ) && alias.kind() == "identifier"
+                        if let (Some(key), Some(alias)) = (part.field("key"), part.field("value"))
+                            && alias.kind() == "identifier"
                         {
                             let value = object
                                 .get(evaluator.node_text(key))

@@ -14,6 +14,7 @@ use serde_json::{Map, Value, json};
 use tree_sitter::Node;
 
 use super::value::{Env, Evaluator, Obj, Val, number_json};
+use crate::extract::syntax::Field as _;
 
 /// A Zod schema as JSON Schema, plus what only the parent object needs to know.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -290,7 +291,7 @@ pub fn modifier<'t>(
         "regex" => {
             let pattern = arguments.first().and_then(|node| {
                 (node.kind() == "regex")
-                    .then(|| node.child_by_field_name("pattern"))
+                    .then(|| node.field("pattern"))
                     .flatten()
             });
             match pattern {

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use tree_sitter::Node;
 
-use super::syntax::{self, MAX_DEPTH};
+use super::syntax::{self, Field as _, MAX_DEPTH};
 use super::{FileOutcome, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
 use types::{Models, TypeContext};
@@ -104,10 +104,11 @@ impl<'t> Module<'t> {
         let mut classes = Vec::new();
         let mut candidates = Vec::new();
         let mut cursor = root.walk();
+        let mut children = Vec::new();
         // The enclosing class's name, borrowed from the text: no allocation per node.
         let mut stack = vec![(root, 0usize, None::<&str>)];
         while let Some((node, depth, class)) = stack.pop() {
-            if depth >= MAX_DEPTH && node.child_count() > 0 {
+            if syntax::too_deep_at(node, depth) {
                 return None;
             }
             match node.kind() {
@@ -117,7 +118,7 @@ impl<'t> Module<'t> {
             }
             match node.kind() {
                 "function_definition" => {
-                    if let Some(name) = node.child_by_field_name("name") {
+                    if let Some(name) = node.field("name") {
                         module
                             .functions
                             .entry(syntax::text(name, file.text).to_owned())
@@ -125,10 +126,8 @@ impl<'t> Module<'t> {
                     }
                 }
                 "assignment" => {
-                    if let (Some(left), Some(right)) = (
-                        node.child_by_field_name("left"),
-                        node.child_by_field_name("right"),
-                    ) && left.kind() == "identifier"
+                    if let (Some(left), Some(right)) = (node.field("left"), node.field("right"))
+                        && left.kind() == "identifier"
                     {
                         if class.is_none() {
                             module
@@ -148,7 +147,7 @@ impl<'t> Module<'t> {
                 }
                 "keyword_argument"
                     if node
-                        .child_by_field_name("name")
+                        .field("name")
                         .is_some_and(|name| syntax::text(name, file.text) == "on_list_tools") =>
                 {
                     module.lists_tools = true;
@@ -159,25 +158,15 @@ impl<'t> Module<'t> {
                 _ => {}
             }
             let class_name = if node.kind() == "class_definition" {
-                node.child_by_field_name("name")
-                    .map(|name| syntax::text(name, file.text))
+                node.field("name").map(|name| syntax::text(name, file.text))
             } else if node.kind() == "function_definition" {
                 None
             } else {
                 class
             };
-            cursor.reset(node);
-            if cursor.goto_first_child() {
-                loop {
-                    let child = cursor.node();
-                    if child.is_named() {
-                        stack.push((child, depth + 1, class_name));
-                    }
-                    if !cursor.goto_next_sibling() {
-                        break;
-                    }
-                }
-            }
+            children.clear();
+            syntax::named_children_into(&mut cursor, node, &mut children);
+            stack.extend(children.iter().map(|&child| (child, depth + 1, class_name)));
         }
         module.models.read_found_classes(file, tree, &classes);
         // The walk above pops the last child first; readers go in source order, outer
@@ -218,7 +207,7 @@ struct Reader<'a, 't> {
 impl Reader<'_, '_> {
     /// `@<anything>.tool`, `@<anything>.tool(...)` on a function.
     fn decorated(&mut self, node: Node<'_>) {
-        let Some(function) = node.child_by_field_name("definition") else {
+        let Some(function) = node.field("definition") else {
             return;
         };
         if function.kind() != "function_definition" {
@@ -235,7 +224,7 @@ impl Reader<'_, '_> {
             let arguments = decorator
                 .named_child(0)
                 .filter(|expression| expression.kind() == "call")
-                .and_then(|call| call.child_by_field_name("arguments"));
+                .and_then(|call| call.field("arguments"));
             let options = arguments
                 .map(|arguments| self.options(arguments, 0))
                 .unwrap_or_default();
@@ -244,16 +233,16 @@ impl Reader<'_, '_> {
     }
 
     fn call(&mut self, call: Node<'_>) {
-        let Some(function) = call.child_by_field_name("function") else {
+        let Some(function) = call.field("function") else {
             return;
         };
-        let Some(arguments) = call.child_by_field_name("arguments") else {
+        let Some(arguments) = call.field("arguments") else {
             return;
         };
         match function.kind() {
             "attribute" => {
                 let method = function
-                    .child_by_field_name("attribute")
+                    .field("attribute")
                     .map(|name| syntax::text(name, self.file.text));
                 match method {
                     Some("add_tool") => self.add_tool(call, arguments),
@@ -275,15 +264,15 @@ impl Reader<'_, '_> {
             // `mcp.tool(name="x")(handler)`: the decorator applied by hand.
             "call" => {
                 let applies_tool = function
-                    .child_by_field_name("function")
+                    .field("function")
                     .filter(|inner| inner.kind() == "attribute")
-                    .and_then(|inner| inner.child_by_field_name("attribute"))
+                    .and_then(|inner| inner.field("attribute"))
                     .is_some_and(|name| syntax::text(name, self.file.text) == "tool");
                 if !applies_tool {
                     return;
                 }
                 let options = function
-                    .child_by_field_name("arguments")
+                    .field("arguments")
                     .map(|inner| self.options(inner, 0))
                     .unwrap_or_default();
                 self.register_function_argument(call, arguments, 0, options);
@@ -300,7 +289,7 @@ impl Reader<'_, '_> {
         };
         if first.kind() == "call"
             && first
-                .child_by_field_name("function")
+                .field("function")
                 .is_some_and(|function| is_from_function(function, self.file.text))
         {
             return; // the `Tool.from_function(...)` call is read on its own
@@ -360,10 +349,7 @@ impl Reader<'_, '_> {
             if argument.kind() != "keyword_argument" {
                 continue;
             }
-            let (Some(key), Some(value)) = (
-                argument.child_by_field_name("name"),
-                argument.child_by_field_name("value"),
-            ) else {
+            let (Some(key), Some(value)) = (argument.field("name"), argument.field("value")) else {
                 continue;
             };
             match syntax::text(key, self.file.text) {
@@ -407,7 +393,7 @@ impl Reader<'_, '_> {
         }
         let source = self.file.text;
         let function_name = function
-            .child_by_field_name("name")
+            .field("name")
             .map(|name| syntax::text(name, source).to_owned())
             .unwrap_or_default();
         let name = options.name.clone().unwrap_or(function_name);
@@ -421,7 +407,7 @@ impl Reader<'_, '_> {
             models: &self.module.models,
         };
         let (schema, complete) = function
-            .child_by_field_name("parameters")
+            .field("parameters")
             .map(|parameters| types::parameters_schema(parameters, &context))
             .unwrap_or((json!({"type": "object", "properties": {}}), true));
         let mut tool = ToolDef::new(name, description);
@@ -447,10 +433,7 @@ impl Reader<'_, '_> {
             if argument.kind() != "keyword_argument" {
                 continue;
             }
-            let (Some(key), Some(value)) = (
-                argument.child_by_field_name("name"),
-                argument.child_by_field_name("value"),
-            ) else {
+            let (Some(key), Some(value)) = (argument.field("name"), argument.field("value")) else {
                 continue;
             };
             if matches!(
@@ -470,12 +453,10 @@ impl Reader<'_, '_> {
     /// A literal JSON Schema (`{...}`), `Model.model_json_schema()` or `Model.schema()`.
     fn schema_value(&self, value: Node<'_>) -> Option<Value> {
         if value.kind() == "call"
-            && let Some(function) = value.child_by_field_name("function")
+            && let Some(function) = value.field("function")
             && function.kind() == "attribute"
-            && let (Some(object), Some(method)) = (
-                function.child_by_field_name("object"),
-                function.child_by_field_name("attribute"),
-            )
+            && let (Some(object), Some(method)) =
+                (function.field("object"), function.field("attribute"))
             && matches!(
                 syntax::text(method, self.file.text),
                 "model_json_schema" | "schema"
@@ -524,25 +505,22 @@ struct Options {
 fn decorator_method<'s>(decorator: Node<'_>, source: &'s str) -> Option<&'s str> {
     let mut expression = decorator.named_child(0)?;
     if expression.kind() == "call" {
-        expression = expression.child_by_field_name("function")?;
+        expression = expression.field("function")?;
     }
     if expression.kind() != "attribute" {
         return None;
     }
-    Some(syntax::text(
-        expression.child_by_field_name("attribute")?,
-        source,
-    ))
+    Some(syntax::text(expression.field("attribute")?, source))
 }
 
 /// `Tool.from_function`, `FunctionTool.from_function`, `tools.Tool.from_function`.
 fn is_from_function(function: Node<'_>, source: &str) -> bool {
     function.kind() == "attribute"
         && function
-            .child_by_field_name("object")
+            .field("object")
             .is_some_and(|object| syntax::text(object, source).ends_with("Tool"))
         && function
-            .child_by_field_name("attribute")
+            .field("attribute")
             .is_some_and(|name| syntax::text(name, source) == "from_function")
 }
 
@@ -557,15 +535,15 @@ fn positional(arguments: Node<'_>, index: usize) -> Option<Node<'_>> {
 /// `ToolAnnotations(readOnlyHint=True, ...)` or a dict literal, as a JSON object.
 fn annotations(value: Node<'_>, source: &str) -> Option<Value> {
     if value.kind() == "call" {
-        let arguments = value.child_by_field_name("arguments")?;
+        let arguments = value.field("arguments")?;
         let mut object = Map::new();
         let mut cursor = arguments.walk();
         for argument in arguments.named_children(&mut cursor) {
             if argument.kind() != "keyword_argument" {
                 continue;
             }
-            let key = syntax::text(argument.child_by_field_name("name")?, source);
-            let value = literal(argument.child_by_field_name("value")?, source, 0)?;
+            let key = syntax::text(argument.field("name")?, source);
+            let value = literal(argument.field("value")?, source, 0)?;
             object.insert(snake_to_camel(key), value);
         }
         return Some(Value::Object(object));
@@ -618,7 +596,7 @@ pub(crate) fn literal(node: Node<'_>, source: &str, depth: usize) -> Option<Valu
         "false" => Some(Value::Bool(false)),
         "none" => Some(Value::Null),
         "unary_operator" => {
-            let operand = literal(node.child_by_field_name("argument")?, source, depth + 1)?;
+            let operand = literal(node.field("argument")?, source, depth + 1)?;
             let text = syntax::text(node, source);
             match (text.starts_with('-'), operand) {
                 (true, Value::Number(number)) => {
@@ -648,8 +626,8 @@ pub(crate) fn literal(node: Node<'_>, source: &str, depth: usize) -> Option<Valu
                 if pair.kind() != "pair" {
                     continue;
                 }
-                let key = string_value(pair.child_by_field_name("key")?, source)?;
-                let value = literal(pair.child_by_field_name("value")?, source, depth + 1)?;
+                let key = string_value(pair.field("key")?, source)?;
+                let value = literal(pair.field("value")?, source, depth + 1)?;
                 object.insert(key, value);
             }
             Some(Value::Object(object))
@@ -761,7 +739,7 @@ fn unescape(text: &str) -> String {
 
 /// The docstring of a function: its body's first statement, when that is a string.
 fn docstring(function: Node<'_>, source: &str) -> Option<String> {
-    let body = function.child_by_field_name("body")?;
+    let body = function.field("body")?;
     let mut cursor = body.walk();
     let first = body
         .named_children(&mut cursor)

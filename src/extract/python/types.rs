@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use tree_sitter::{Node, Tree};
 
 use super::{literal, string_value};
-use crate::extract::syntax::{self, MAX_DEPTH};
+use crate::extract::syntax::{self, Field as _, MAX_DEPTH};
 use crate::extract::{Language, SourceFile};
 
 /// How deep model fields may nest models before the rest is left as `{"type":"object"}`.
@@ -87,7 +87,7 @@ impl Models {
             if statement.kind() != "import_from_statement" {
                 continue;
             }
-            let Some(module) = statement.child_by_field_name("module_name") else {
+            let Some(module) = statement.field("module_name") else {
                 continue;
             };
             let module = syntax::text(module, file.text);
@@ -137,7 +137,7 @@ impl Models {
 
     /// Indexes one `class_definition` node (the first definition of a name is kept).
     fn add_class(&mut self, source: usize, node: Node<'_>, text: &str) {
-        if let Some(name) = node.child_by_field_name("name") {
+        if let Some(name) = node.field("name") {
             self.classes
                 .entry(syntax::text(name, text).to_owned())
                 .or_insert(ClassRef {
@@ -212,13 +212,13 @@ pub fn parameters_schema(parameters: Node<'_>, context: &TypeContext<'_>) -> (Va
                 parameter
                     .named_child(0)
                     .filter(|node| node.kind() == "identifier"),
-                parameter.child_by_field_name("type"),
+                parameter.field("type"),
                 None,
             ),
             "default_parameter" | "typed_default_parameter" => (
-                parameter.child_by_field_name("name"),
-                parameter.child_by_field_name("type"),
-                parameter.child_by_field_name("value"),
+                parameter.field("name"),
+                parameter.field("type"),
+                parameter.field("value"),
             ),
             _ => continue, // *args, **kwargs, `*`, `/`
         };
@@ -282,23 +282,23 @@ fn field_call<'t>(node: Node<'t>, source: &str) -> Option<Node<'t>> {
     if node.kind() != "call" {
         return None;
     }
-    let function = node.child_by_field_name("function")?;
+    let function = node.field("function")?;
     let name = syntax::text(function, source);
     (name == "Field" || name.ends_with(".Field")).then_some(node)
 }
 
 fn keyword<'t>(call: Node<'t>, key: &str, source: &str) -> Option<Node<'t>> {
-    let arguments = call.child_by_field_name("arguments")?;
+    let arguments = call.field("arguments")?;
     let mut cursor = arguments.walk();
     arguments
         .named_children(&mut cursor)
         .filter(|argument| argument.kind() == "keyword_argument")
         .find(|argument| {
             argument
-                .child_by_field_name("name")
+                .field("name")
                 .is_some_and(|name| syntax::text(name, source) == key)
         })
-        .and_then(|argument| argument.child_by_field_name("value"))
+        .and_then(|argument| argument.field("value"))
 }
 
 /// Copies `description=` and literal `default=` of a `Field(...)` into the schema.
@@ -312,7 +312,7 @@ fn apply_field(schema: &mut Value, field: Node<'_>, source: &str) {
         object.insert("description".to_owned(), Value::String(description));
     }
     let default = keyword(field, "default", source).or_else(|| {
-        let arguments = field.child_by_field_name("arguments")?;
+        let arguments = field.field("arguments")?;
         arguments
             .named_child(0)
             .filter(|first| first.kind() != "keyword_argument")
@@ -330,7 +330,7 @@ fn field_has_default(field: Node<'_>, source: &str) -> bool {
         return true;
     }
     field
-        .child_by_field_name("arguments")
+        .field("arguments")
         .and_then(|arguments| arguments.named_child(0))
         .is_some_and(|first| first.kind() != "keyword_argument" && first.kind() != "ellipsis")
 }
@@ -380,7 +380,7 @@ pub fn type_schema(
         }
         "subscript" => {
             let base = node
-                .child_by_field_name("value")
+                .field("value")
                 .map(|base| syntax::text(base, source))
                 .unwrap_or_default();
             let mut cursor = node.walk();
@@ -582,10 +582,10 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
     }
     let (class, text) = context.models.class(last_segment(name), context.file)?;
     let superclasses = class
-        .child_by_field_name("superclasses")
+        .field("superclasses")
         .map(|node| syntax::text(node, text))
         .unwrap_or_default();
-    let body = class.child_by_field_name("body")?;
+    let body = class.field("body")?;
     let mut cursor = body.walk();
     let assignments: Vec<Node<'_>> = body
         .named_children(&mut cursor)
@@ -596,7 +596,7 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
     if superclasses.contains("Enum") {
         let values: Vec<Value> = assignments
             .iter()
-            .filter_map(|assignment| literal(assignment.child_by_field_name("right")?, text, 0))
+            .filter_map(|assignment| literal(assignment.field("right")?, text, 0))
             .collect();
         return Some(literal_schema(values));
     }
@@ -611,10 +611,7 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
     let mut properties = Map::new();
     let mut required = Vec::new();
     for assignment in assignments {
-        let (Some(left), Some(hint)) = (
-            assignment.child_by_field_name("left"),
-            assignment.child_by_field_name("type"),
-        ) else {
+        let (Some(left), Some(hint)) = (assignment.field("left"), assignment.field("type")) else {
             continue;
         };
         if left.kind() != "identifier" {
@@ -626,7 +623,7 @@ pub fn model_schema(name: &str, context: &TypeContext<'_>, depth: usize) -> Opti
         }
         let (mut schema, _) = type_schema(hint, text, &class_context, depth + 4);
         let mut is_required = true;
-        if let Some(default) = assignment.child_by_field_name("right") {
+        if let Some(default) = assignment.field("right") {
             if let Some(field) = field_call(default, text) {
                 apply_field(&mut schema, field, text);
                 is_required = !field_has_default(field, text);
@@ -683,10 +680,7 @@ mod tests {
             .named_children(&mut cursor)
             .find(|node| node.kind() == "function_definition")
             .unwrap();
-        parameters_schema(
-            function.child_by_field_name("parameters").unwrap(),
-            &context,
-        )
+        parameters_schema(function.field("parameters").unwrap(), &context)
     }
 
     fn property(schema: &Value, name: &str) -> Value {

@@ -26,7 +26,7 @@ fn finding_kinds(verdict: &Classification) -> Vec<&str> {
     verdict
         .findings
         .iter()
-        .map(|finding| finding.kind.as_str())
+        .map(|finding| finding.kind.as_ref())
         .collect()
 }
 
@@ -346,7 +346,7 @@ fn classify_and_explain_agree_and_the_version_is_stored() {
         verdict
             .rule_ids
             .iter()
-            .map(String::as_str)
+            .map(AsRef::as_ref)
             .collect::<Vec<_>>()
     );
     assert!(

@@ -221,7 +221,7 @@ impl RawToolCard {
                 rule_ids: parse_json("classifications.rule_ids", &raw.rule_ids)?,
                 findings: parse_json::<Vec<Finding>>("classifications.findings", &raw.findings)?,
                 confidence: raw.confidence,
-                version: raw.version,
+                version: raw.version.into(),
             }),
         };
         Ok(ToolCard {

@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 pub use rules::{Example, Examples, FindingSpec, Rule};
 
 use crate::catalog::ToolForClassification;
-use crate::model::{Category, Classification, Finding, Risk, Signal, ToolDef};
+use crate::model::{Category, Classification, Finding, Risk, RuleText, Signal, ToolDef};
 use engine::{Compiled, Evaluation, Evidence};
 
 /// The rules shipped in the binary, in the order they are read.
@@ -86,7 +86,8 @@ pub struct ServerContext<'a> {
 /// Compiled rules, ready to classify any number of tools from any number of threads.
 pub struct RuleSet {
     compiled: Compiled,
-    version: String,
+    /// Shared by every verdict (see [`rules::intern`]).
+    version: &'static str,
 }
 
 /// One rule that fired for a tool, as `catalog show --explain` lists it.
@@ -201,12 +202,15 @@ impl RuleSet {
             let _ = write!(version, "{byte:02x}");
         }
         let compiled = Compiled::new(rules)?;
-        Ok(RuleSet { compiled, version })
+        Ok(RuleSet {
+            compiled,
+            version: rules::intern(&version),
+        })
     }
 
     /// The classifier version: a hash of the rules' text, stored with each classification.
     pub fn version(&self) -> &str {
-        &self.version
+        self.version
     }
 
     /// Every rule, in the order it was read.
@@ -333,37 +337,37 @@ impl RuleSet {
         let rationale = rationale::write(self, evaluation, &quotes);
         let mut signals: Vec<Signal> = Vec::with_capacity(evaluation.notes.len() + 2);
         let mut findings: Vec<Finding> = Vec::new();
-        let mut rule_ids = Vec::with_capacity(evaluation.fired.len());
+        let mut rule_ids: Vec<RuleText> = Vec::with_capacity(evaluation.fired.len());
         for (position, fired) in evaluation.fired.iter().enumerate() {
-            let rule = &rules[fired.rule as usize];
-            rule_ids.push(rule.id.clone());
+            let texts = &self.compiled.texts[fired.rule as usize];
+            rule_ids.push(RuleText::Borrowed(texts.id));
             let quote = &mut quotes[position];
-            if let Some(name) = &rule.signal
-                && !signals.iter().any(|signal| &signal.name == name)
+            if let Some(name) = texts.signal
+                && !signals.iter().any(|signal| signal.name == name)
             {
-                let evidence = if rule.finding.is_some() {
+                let evidence = if texts.finding.is_some() {
                     quote.clone()
                 } else {
                     std::mem::take(quote)
                 };
                 signals.push(Signal {
-                    name: name.clone(),
-                    evidence: Some(evidence),
+                    name: RuleText::Borrowed(name),
+                    evidence: Some(RuleText::Owned(evidence)),
                 });
             }
-            if let Some(finding) = &rule.finding {
+            if let Some((kind, severity, message)) = texts.finding {
                 findings.push(Finding {
-                    kind: finding.kind.clone(),
-                    severity: finding.severity,
+                    kind: RuleText::Borrowed(kind),
+                    severity,
                     quote: std::mem::take(quote),
-                    message: finding.message.clone(),
+                    message: RuleText::Borrowed(message),
                 });
             }
         }
-        for (name, why) in &evaluation.notes {
+        for &(name, why) in &evaluation.notes {
             signals.push(Signal {
-                name: (*name).to_owned(),
-                evidence: Some((*why).to_owned()),
+                name: RuleText::Borrowed(name),
+                evidence: Some(RuleText::Borrowed(why)),
             });
         }
         Classification {
@@ -374,7 +378,7 @@ impl RuleSet {
             rule_ids,
             findings,
             confidence: evaluation.confidence,
-            version: self.version.clone(),
+            version: RuleText::Borrowed(self.version),
         }
     }
 
@@ -411,7 +415,7 @@ impl RuleSet {
             // without building every parameter to name one.
             Evidence::Param(index) => properties(tool)
                 .and_then(|properties| properties.keys().nth(index as usize))
-                .map(|name| format!("parameter `{name}`"))
+                .map(|name| ["parameter `", name, "`"].concat())
                 .unwrap_or_default(),
             Evidence::Server { start, end, name } => {
                 let text = if name {
@@ -419,19 +423,28 @@ impl RuleSet {
                 } else {
                     context.description
                 };
-                format!(
-                    "server: {}",
-                    rationale::clause(text, start as usize, end as usize)
-                )
+                let clause = rationale::clause(text, start as usize, end as usize);
+                ["server: ", &clause].concat()
             }
-            Evidence::Annotation(_) => match &spec.annotations[..] {
-                [] => String::new(),
-                pairs => pairs
-                    .iter()
-                    .map(|(key, value)| format!("{key}: {value}"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            },
+            Evidence::Annotation(_) => {
+                let mut quote = String::new();
+                for (key, value) in &spec.annotations {
+                    if !quote.is_empty() {
+                        quote.push_str(", ");
+                    }
+                    quote.push_str(key);
+                    quote.push_str(": ");
+                    match value {
+                        serde_json::Value::Bool(true) => quote.push_str("true"),
+                        serde_json::Value::Bool(false) => quote.push_str("false"),
+                        other => {
+                            use std::fmt::Write;
+                            let _ = write!(quote, "{other}");
+                        }
+                    }
+                }
+                quote
+            }
             Evidence::ParamCount => {
                 format!("{} parameters", properties(tool).map_or(0, |p| p.len()))
             }

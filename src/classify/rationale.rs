@@ -223,11 +223,13 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
                 .is_none_or(|next| next.is_ascii_whitespace())
     };
     let mut from = start;
-    while from > 0 && start - from < QUOTE_REACH && !is_stop(from - 1) {
+    let lowest = start.saturating_sub(QUOTE_REACH);
+    while from > lowest && !is_stop(from - 1) {
         from -= 1;
     }
     let mut to = end;
-    while to < bytes.len() && to - end < QUOTE_REACH && !is_stop(to) {
+    let highest = bytes.len().min(end + QUOTE_REACH);
+    while to < highest && !is_stop(to) {
         to += 1;
     }
     while !text.is_char_boundary(from) {
@@ -247,10 +249,15 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
     // Quotes sit on one line inside a sentence; hidden newlines must not break it.
     let mut last_space = false;
     let mut run = 0;
-    if body.is_ascii() {
-        // The common case, byte by byte: decoding characters and asking Unicode whether
-        // each is whitespace was the larger part of cutting a quote. These are exactly
-        // the ASCII characters `char::is_whitespace` accepts.
+    if is_one_line(body) {
+        // The common case: nothing to change, so one copy (pushing it a word at a time
+        // was most of the cost of a quote).
+        run = body.len();
+        quote.push_str(body);
+    } else if body.is_ascii() {
+        // Byte by byte: decoding characters and asking Unicode whether each is whitespace
+        // was the larger part of cutting a quote. These are exactly the ASCII characters
+        // `char::is_whitespace` accepts.
         for (index, &byte) in body.as_bytes().iter().enumerate() {
             let whitespace = matches!(byte, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
             if !whitespace && byte != b'"' {
@@ -278,6 +285,22 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
         quote.push('…');
     }
     quote
+}
+
+/// True when `body` (trimmed) is ASCII already on one line with single spaces and no
+/// double quotes, so [`clause`] would copy it unchanged.
+fn is_one_line(body: &str) -> bool {
+    let mut last_space = false;
+    for &byte in body.as_bytes() {
+        match byte {
+            b' ' if last_space => return false,
+            b' ' => last_space = true,
+            b'"' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' => return false,
+            byte if !byte.is_ascii() => return false,
+            _ => last_space = false,
+        }
+    }
+    true
 }
 
 /// Writes what stands for a whitespace run (one space) or a double quote (a single

@@ -4,8 +4,9 @@
 //! A rule fires when every kind of matcher it names matches (any entry of a kind is
 //! enough), and none of its `unless_*` matchers does. See `data/rules/README.md`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -343,9 +344,41 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
     })
 }
 
+/// Every text [`intern`] has handed out.
+static INTERNED: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+
+/// `text` for the life of the process, stored once however many rule sets ask for it.
+///
+/// Verdicts borrow the rules' ids, signal names, finding texts and version instead of
+/// copying them (see [`crate::model::RuleText`]), so those must outlive any one
+/// [`RuleSet`](super::RuleSet). A process loads the same few hundred short texts (the
+/// shipped rules, or one `--rules` folder), so keeping each distinct one costs a few
+/// kilobytes, and loading rules again (as tests do) adds nothing.
+pub(crate) fn intern(text: &str) -> &'static str {
+    // A panic elsewhere while the lock was held cannot leave the set half-changed: an
+    // insert either happened or did not.
+    let mut interned = INTERNED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = interned.get(text) {
+        return known;
+    }
+    let kept: &'static str = Box::leak(text.to_owned().into_boxed_str());
+    interned.insert(kept);
+    kept
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn interning_keeps_one_copy_per_text() {
+        let first = intern("some-rule-id");
+        let second = intern(&String::from("some-rule-id"));
+        assert_eq!(first, "some-rule-id");
+        assert!(std::ptr::eq(first, second));
+    }
 
     #[test]
     fn phrases_parse_anchors_and_prefixes() {

@@ -290,7 +290,7 @@ pub fn write_tool_card(out: &mut impl Write, card: &ToolCard) -> std::io::Result
             .iter()
             .map(|signal| match &signal.evidence {
                 Some(evidence) => format!("{} (\"{evidence}\")", signal.name),
-                None => signal.name.clone(),
+                None => signal.name.to_string(),
             })
             .collect();
         write_field(out, "signals", &signals.join(", "))?;
@@ -326,7 +326,7 @@ fn write_explanation(
     explanation: &Explanation,
 ) -> std::io::Result<()> {
     writeln!(out)?;
-    let stored = card.classification.as_ref().map(|c| c.version.as_str());
+    let stored = card.classification.as_ref().map(|c| &*c.version);
     let header = match stored {
         Some(stored) if stored != version => {
             format!(

@@ -321,6 +321,17 @@ fn real_packages(c: &mut Criterion) {
             }
         })
     });
+    // A crawl extracts several packages at once (one blocking task per package, up to
+    // `--concurrency`): the same 20 packages, all in flight together on rayon's pool, so a
+    // package whose one big file keeps a core busy no longer leaves the other idle.
+    group.bench_function("real_packages_concurrently", |b| {
+        b.iter(|| {
+            use rayon::prelude::*;
+            roots.par_iter().for_each(|root| {
+                black_box(extract_dir(black_box(root), &options).expect("extracts"));
+            });
+        })
+    });
     group.finish();
 }
 

@@ -373,15 +373,16 @@ async fn http_echo(client: &reqwest::Client, url: &str, session: &str, id: u64) 
     );
 }
 
-fn http_load_driver() {
-    let calls: u64 = std::env::var("MCPWARDEN_BENCH_CALLS")
+/// A count from the environment, or `default` when unset or not a number.
+fn env_count(name: &str, default: u64) -> u64 {
+    std::env::var(name)
         .ok()
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(5_000);
-    let sessions: u64 = std::env::var("MCPWARDEN_BENCH_HTTP_SESSIONS")
-        .ok()
-        .and_then(|sessions| sessions.parse().ok())
-        .unwrap_or(64);
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The load drivers' own runtime (two workers) and HTTP client.
+fn driver_runtime_and_client() -> (tokio::runtime::Runtime, reqwest::Client) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -391,6 +392,13 @@ fn http_load_driver() {
         .timeout(Duration::from_secs(60))
         .build()
         .expect("client");
+    (runtime, client)
+}
+
+fn http_load_driver() {
+    let calls: u64 = env_count("MCPWARDEN_BENCH_CALLS", 5_000);
+    let sessions: u64 = env_count("MCPWARDEN_BENCH_HTTP_SESSIONS", 64);
+    let (runtime, client) = driver_runtime_and_client();
     let audit_dir = tempfile::tempdir().expect("a folder for the audit");
     for upstream in [
         Upstream::Child,
@@ -618,23 +626,9 @@ async fn timed<F: std::future::Future<Output = ()>>(
 ///   HTTP through `gateway --listen` to the same server as a child;
 /// - the floor: a bare HTTP round trip to an axum handler that answers the body.
 fn added_latency_driver() {
-    let calls: u64 = std::env::var("MCPWARDEN_BENCH_CALLS")
-        .ok()
-        .and_then(|calls| calls.parse().ok())
-        .unwrap_or(5_000);
-    let rounds: u64 = std::env::var("MCPWARDEN_BENCH_ROUNDS")
-        .ok()
-        .and_then(|rounds| rounds.parse().ok())
-        .unwrap_or(3);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("client");
+    let calls: u64 = env_count("MCPWARDEN_BENCH_CALLS", 5_000);
+    let rounds: u64 = env_count("MCPWARDEN_BENCH_ROUNDS", 3);
+    let (runtime, client) = driver_runtime_and_client();
     let upstream = http_upstream();
     let floor_url = upstream.replace("/mcp", "/echo");
     let mut through = gateway_command();

@@ -38,6 +38,29 @@ impl Env {
     }
 }
 
+/// Imports `exported` into an empty catalogue (stderr must say `summary`), exports it again
+/// and requires the same bytes. Returns that catalogue and the file it imported.
+fn assert_round_trip(exported: &str, summary: &str) -> (Env, std::path::PathBuf) {
+    let other = Env::new();
+    let file = other.dir.path().join("export.jsonl");
+    std::fs::write(&file, exported).unwrap();
+    other
+        .cmd()
+        .args(["catalog", "import"])
+        .arg(&file)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(summary));
+    let again = other
+        .cmd()
+        .args(["catalog", "export"])
+        .output()
+        .unwrap()
+        .stdout;
+    assert_eq!(String::from_utf8(again).unwrap(), exported);
+    (other, file)
+}
+
 fn json_of(output: &[u8]) -> Value {
     serde_json::from_slice(output).expect("stdout is JSON")
 }
@@ -265,21 +288,7 @@ fn export_writes_json_lines_that_import_back() {
         .stderr(predicate::str::contains("exported 8 servers"));
     let text = std::fs::read_to_string(&out).unwrap();
     assert_eq!(text.lines().count(), 8);
-    let other = Env::new();
-    other
-        .cmd()
-        .args(["catalog", "import"])
-        .arg(&out)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("8 new"));
-    let stdout = other
-        .cmd()
-        .args(["catalog", "export"])
-        .output()
-        .unwrap()
-        .stdout;
-    assert_eq!(String::from_utf8(stdout).unwrap(), text);
+    assert_round_trip(&text, "8 new");
 }
 
 #[test]
@@ -475,23 +484,7 @@ fn export_and_import_carry_the_could_not_read_marker() {
     assert!(plain.get("tools_unread").is_none(), "{plain}");
 
     // Round trip: import the export into an empty catalogue, export again, same bytes.
-    let other = Env::new();
-    let file = other.dir.path().join("export.jsonl");
-    std::fs::write(&file, &exported).unwrap();
-    other
-        .cmd()
-        .args(["catalog", "import"])
-        .arg(&file)
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("3 new"));
-    let again = other
-        .cmd()
-        .args(["catalog", "export"])
-        .output()
-        .unwrap()
-        .stdout;
-    assert_eq!(String::from_utf8(again).unwrap(), exported);
+    let (other, file) = assert_round_trip(&exported, "3 new");
 
     // Importing the same file again changes nothing; a tool list without the marker
     // clears it.

@@ -352,13 +352,18 @@ async fn tick<G: HttpGateway>(app: Arc<G>) {
     }
 }
 
+/// The checks every method shares, then the session the request names.
+fn admitted_session<G: HttpGateway>(
+    app: &G,
+    headers: &HeaderMap,
+) -> Result<Arc<G::Session>, Refusal> {
+    let grant = admit(app, headers)?;
+    find_session(app, headers, &grant)
+}
+
 /// GET `/mcp`: the session's stream of server-initiated messages.
 async fn get<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&*app, &headers, &grant) {
+    let session = match admitted_session(&*app, &headers) {
         Ok(session) => session,
         Err(refusal) => return refusal.into_response(),
     };
@@ -373,11 +378,7 @@ async fn get<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> R
 
 /// DELETE `/mcp`: the client ends its session.
 async fn delete<G: HttpGateway>(State(app): State<Arc<G>>, headers: HeaderMap) -> Response {
-    let grant = match admit(&app, &headers) {
-        Ok(grant) => grant,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let session = match find_session(&*app, &headers, &grant) {
+    let session = match admitted_session(&*app, &headers) {
         Ok(session) => session,
         Err(refusal) => return refusal.into_response(),
     };

@@ -297,6 +297,11 @@ fn gateway_command() -> Command {
         "--listen",
         "127.0.0.1:0",
     ]);
+    // `MCPWARDEN_BENCH_GATEWAY_ARGS="--spin-us 50"`: more options for every HTTP gateway
+    // the bench starts, to compare settings without rebuilding.
+    if let Ok(extra) = std::env::var("MCPWARDEN_BENCH_GATEWAY_ARGS") {
+        command.args(extra.split_whitespace());
+    }
     command
 }
 
@@ -843,7 +848,8 @@ fn main() {
         // `MCPWARDEN_BENCH_ONLY=added` runs only the added-latency rounds.
         let only = std::env::var("MCPWARDEN_BENCH_ONLY").unwrap_or_default();
         // `MCPWARDEN_BENCH_ONLY=http` runs only the HTTP load driver.
-        if only.is_empty() {
+        // `MCPWARDEN_BENCH_ONLY=stdio` runs only the stdio load driver.
+        if only.is_empty() || only == "stdio" {
             load_driver();
         }
         if only.is_empty() || only == "http" {

@@ -447,6 +447,11 @@ pub struct GatewayArgs {
     /// call never waits for a hand-off between threads.
     #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: Option<u16>,
+    /// With --listen: after forwarding a call, poll for the answer this many microseconds
+    /// before letting the serving thread sleep. Trades up to that much CPU per call for
+    /// not paying a thread wake-up when the upstream answers quickly.
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = 0, requires = "listen", value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub spin_us: u32,
     /// With --listen: forward to this remote Streamable HTTP server instead of running a
     /// command. The client's headers (Authorization included) are never forwarded.
     #[arg(

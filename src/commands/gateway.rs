@@ -60,6 +60,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             grants,
             max_sessions: args.max_sessions,
             threads: http_threads(args),
+            spin: Duration::from_micros(u64::from(args.spin_us)),
             remote,
             in_process: args.in_process_test_upstream.then(|| {
                 crate::gateway::inproc::InProcess::test_server(

@@ -220,15 +220,17 @@ impl RuleSet {
 
     /// The verdict on one tool. Never fails and never panics, whatever the definition.
     pub fn classify(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Classification {
-        let evaluation = self.compiled.evaluate(tool, context);
-        self.render(tool, context, &evaluation)
+        let properties = properties(tool);
+        let evaluation = self.compiled.evaluate(tool, properties, context);
+        self.render(tool, properties, context, &evaluation)
     }
 
     /// The verdict with every rule that fired and its weight: the same evaluation as
     /// [`classify`](Self::classify), rendered for a person who asks why.
     pub fn explain(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Explanation {
-        let evaluation = self.compiled.evaluate(tool, context);
-        let classification = self.render(tool, context, &evaluation);
+        let properties = properties(tool);
+        let evaluation = self.compiled.evaluate(tool, properties, context);
+        let classification = self.render(tool, properties, context, &evaluation);
         let fired = evaluation
             .fired
             .iter()
@@ -248,7 +250,14 @@ impl RuleSet {
                     risk_at_least: rule.risk_at_least,
                     moved_risk: fired.moved_risk,
                     signal: rule.signal.clone(),
-                    evidence: self.quote(tool, context, fired.rule, fired.evidence, &evaluation),
+                    evidence: self.quote(
+                        tool,
+                        properties,
+                        context,
+                        fired.rule,
+                        fired.evidence,
+                        &evaluation,
+                    ),
                 }
             })
             .collect();
@@ -302,6 +311,7 @@ impl RuleSet {
     fn render(
         &self,
         tool: &ToolDef,
+        properties: Option<&Properties>,
         context: &ServerContext<'_>,
         evaluation: &Evaluation,
     ) -> Classification {
@@ -328,7 +338,14 @@ impl RuleSet {
                 {
                     quotes[earlier].clone()
                 } else {
-                    self.quote(tool, context, fired.rule, fired.evidence, evaluation)
+                    self.quote(
+                        tool,
+                        properties,
+                        context,
+                        fired.rule,
+                        fired.evidence,
+                        evaluation,
+                    )
                 };
             quotes.push(quote);
         }
@@ -386,6 +403,7 @@ impl RuleSet {
     fn quote(
         &self,
         tool: &ToolDef,
+        properties: Option<&Properties>,
         context: &ServerContext<'_>,
         rule: u32,
         evidence: Evidence,
@@ -413,7 +431,7 @@ impl RuleSet {
             Evidence::NameToken(_) => tool.name.clone(),
             // The schema's property names in order, as `ToolDef::parameters` lists them,
             // without building every parameter to name one.
-            Evidence::Param(index) => properties(tool)
+            Evidence::Param(index) => properties
                 .and_then(|properties| properties.keys().nth(index as usize))
                 .map(|name| ["parameter `", name, "`"].concat())
                 .unwrap_or_default(),
@@ -446,15 +464,18 @@ impl RuleSet {
                 quote
             }
             Evidence::ParamCount => {
-                format!("{} parameters", properties(tool).map_or(0, |p| p.len()))
+                format!("{} parameters", properties.map_or(0, |p| p.len()))
             }
             Evidence::Category => format!("classified {}", evaluation.category),
         }
     }
 }
 
-/// The input schema's `properties`, when it has an object of them.
-fn properties(tool: &ToolDef) -> Option<&serde_json::Map<String, serde_json::Value>> {
+type Properties = serde_json::Map<String, serde_json::Value>;
+
+/// The input schema's `properties`, when it has an object of them. Looked up once per
+/// tool (a keyed lookup in the schema's map) and handed to evaluation and quoting.
+fn properties(tool: &ToolDef) -> Option<&Properties> {
     tool.input_schema
         .get("properties")
         .and_then(serde_json::Value::as_object)

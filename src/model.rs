@@ -421,7 +421,10 @@ pub(crate) fn name_key_into(name: &str, key: &mut String) {
     let name = name.trim();
     // The usual parameter name is ASCII with no `-` or `.`: one copy, lowered in place,
     // instead of a character at a time (the classifier does this for every parameter).
-    if name.is_ascii() && !name.contains(['-', '.']) {
+    if name
+        .bytes()
+        .all(|byte| byte.is_ascii() && byte != b'-' && byte != b'.')
+    {
         key.push_str(name);
         key.make_ascii_lowercase();
         return;

@@ -477,7 +477,8 @@ type Properties = serde_json::Map<String, serde_json::Value>;
 /// tool (a keyed lookup in the schema's map) and handed to evaluation and quoting.
 fn properties(tool: &ToolDef) -> Option<&Properties> {
     tool.input_schema
-        .get("properties")
+        .as_object()
+        .and_then(|schema| engine::field(schema, "properties"))
         .and_then(serde_json::Value::as_object)
 }
 

@@ -13,6 +13,7 @@ mod engine;
 mod rationale;
 mod rules;
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -315,40 +316,18 @@ impl RuleSet {
         context: &ServerContext<'_>,
         evaluation: &Evaluation,
     ) -> Classification {
-        let rules = &self.compiled.rules;
-        // Each fired rule's quote is cut once and shared by signals, findings and rationale.
-        // Rules that fired on the same words share the quote: cutting a clause costs more
-        // than copying one.
-        let mut quotes: Vec<String> = Vec::with_capacity(evaluation.fired.len());
-        for (position, fired) in evaluation.fired.iter().enumerate() {
-            let rule = &rules[fired.rule as usize];
-            let quote =
-                if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
-                    String::new()
-                } else if let Some(earlier) = (rule.description_regex.is_empty()
-                    && !matches!(fired.evidence, Evidence::Annotation(_)))
-                .then(|| {
-                    evaluation.fired[..position].iter().position(|other| {
-                        other.evidence == fired.evidence
-                            && rules[other.rule as usize].description_regex.is_empty()
-                    })
-                })
-                .flatten()
-                .filter(|&earlier| !quotes[earlier].is_empty())
-                {
-                    quotes[earlier].clone()
-                } else {
-                    self.quote(
-                        tool,
-                        properties,
-                        context,
-                        fired.rule,
-                        fired.evidence,
-                        evaluation,
-                    )
-                };
-            quotes.push(quote);
-        }
+        // Each fired rule's quote is cut once, when first wanted, and shared by signals,
+        // findings and rationale.
+        let mut quotes = Quotes {
+            rules: self,
+            tool,
+            properties,
+            context,
+            evaluation,
+            cells: std::iter::repeat_with(OnceCell::new)
+                .take(evaluation.fired.len())
+                .collect(),
+        };
         // The rationale reads the quotes first, so signals and findings can then take them
         // instead of copying them.
         let rationale = rationale::write(self, evaluation, &quotes);
@@ -358,14 +337,19 @@ impl RuleSet {
         for (position, fired) in evaluation.fired.iter().enumerate() {
             let texts = &self.compiled.texts[fired.rule as usize];
             rule_ids.push(RuleText::Borrowed(texts.id));
-            let quote = &mut quotes[position];
+            let wants_signal =
+                texts.signal.is_some_and(|name| !signals.iter().any(|s| s.name == name));
+            if !wants_signal && texts.finding.is_none() {
+                continue;
+            }
+            let mut quote = quotes.take(position);
             if let Some(name) = texts.signal
-                && !signals.iter().any(|signal| signal.name == name)
+                && wants_signal
             {
                 let evidence = if texts.finding.is_some() {
                     quote.clone()
                 } else {
-                    std::mem::take(quote)
+                    std::mem::take(&mut quote)
                 };
                 signals.push(Signal {
                     name: RuleText::Borrowed(name),
@@ -376,7 +360,7 @@ impl RuleSet {
                 findings.push(Finding {
                     kind: RuleText::Borrowed(kind),
                     severity,
-                    quote: std::mem::take(quote),
+                    quote,
                     message: RuleText::Borrowed(message),
                 });
             }
@@ -472,6 +456,64 @@ impl RuleSet {
 }
 
 type Properties = serde_json::Map<String, serde_json::Value>;
+
+/// The quotes of one verdict's fired rules, by position in `evaluation.fired`, each cut the
+/// first time something asks for it: the rationale names two or three of them, and cutting
+/// the others was a large share of rendering a verdict.
+pub(crate) struct Quotes<'a> {
+    rules: &'a RuleSet,
+    tool: &'a ToolDef,
+    properties: Option<&'a Properties>,
+    context: &'a ServerContext<'a>,
+    evaluation: &'a Evaluation,
+    cells: Vec<OnceCell<String>>,
+}
+
+impl Quotes<'_> {
+    /// The quote of the rule fired at `position`.
+    pub(crate) fn get(&self, position: usize) -> &str {
+        self.cells[position].get_or_init(|| self.cut(position))
+    }
+
+    /// The quote of the rule fired at `position`, to keep; its cell is left empty.
+    fn take(&mut self, position: usize) -> String {
+        self.get(position);
+        self.cells[position].get_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// A rule with nothing to say gets no quote. Rules that fired on the same words share
+    /// the quote (copying one costs less than cutting it); the first such rule's quote is
+    /// used unless it is empty (a quote already taken reads as empty, and is then cut
+    /// again: the same words give the same quote).
+    fn cut(&self, position: usize) -> String {
+        let compiled = &self.rules.compiled;
+        let fired = &self.evaluation.fired;
+        let this = &fired[position];
+        let rule = &compiled.rules[this.rule as usize];
+        if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
+            return String::new();
+        }
+        if rule.description_regex.is_empty() && !matches!(this.evidence, Evidence::Annotation(_))
+            && let Some(earlier) = fired[..position].iter().position(|other| {
+                other.evidence == this.evidence
+                    && compiled.rules[other.rule as usize].description_regex.is_empty()
+            })
+        {
+            let shared = self.get(earlier);
+            if !shared.is_empty() {
+                return shared.to_owned();
+            }
+        }
+        self.rules.quote(
+            self.tool,
+            self.properties,
+            self.context,
+            this.rule,
+            this.evidence,
+            self.evaluation,
+        )
+    }
+}
 
 /// The input schema's `properties`, when it has an object of them. Looked up once per
 /// tool (a keyed lookup in the schema's map) and handed to evaluation and quoting.

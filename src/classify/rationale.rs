@@ -2,7 +2,7 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
-use super::RuleSet;
+use super::{Quotes, RuleSet};
 use super::engine::{Evaluation, Evidence};
 use crate::model::Risk;
 
@@ -12,7 +12,9 @@ const MAX_FRAGMENTS: usize = 3;
 /// Longest quote, in bytes, on either side of the words that matched.
 const QUOTE_REACH: usize = 72;
 
-pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String]) -> String {
+/// `quotes` are cut on first use (see [`super::Quotes`]): a rule whose fragment is not
+/// reached, or repeats one already said, costs no quote.
+pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &Quotes<'_>) -> String {
     let compiled = &rules.compiled;
     let category = evaluation.category;
 
@@ -75,7 +77,7 @@ impl<'a> Used<'a> {
 fn write_text(
     rules: &RuleSet,
     evaluation: &Evaluation,
-    quotes: &[String],
+    quotes: &Quotes<'_>,
     deciding: &[usize],
 ) -> String {
     let compiled = &rules.compiled;
@@ -93,7 +95,7 @@ fn write_text(
         if used.contains(fragment) {
             continue;
         }
-        if reasons.add(fragment, &quotes[position], fired.evidence) {
+        if reasons.add(fragment, quotes.get(position), fired.evidence) {
             used.push(fragment);
         }
         if reasons.full() {
@@ -134,7 +136,7 @@ fn write_text(
             if used.contains(fragment) {
                 continue;
             }
-            if movers.add(fragment, &quotes[position], fired.evidence) {
+            if movers.add(fragment, quotes.get(position), fired.evidence) {
                 used.push(fragment);
             }
             if movers.full() {

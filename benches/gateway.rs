@@ -636,6 +636,12 @@ fn added_latency_driver() {
     let (mut through, through_url) = start_gateway(through);
     let audit_dir = tempfile::tempdir().expect("a folder");
     let (mut child_gateway, child_url) = http_gateway(Upstream::Child, audit_dir.path());
+    let mut null = Command::new(std::env::current_exe().expect("this bench's path"));
+    null.env("MCPWARDEN_BENCH_NULL_PROXY", &upstream);
+    let (mut null, null_url) = start_gateway(null);
+    let mut relay = Command::new(std::env::current_exe().expect("this bench's path"));
+    relay.env("MCPWARDEN_BENCH_TCP_RELAY", &upstream);
+    let (mut relay, relay_url) = start_gateway(relay);
     let show = |what: &str, (p50, p99, average): (Duration, Duration, Duration)| {
         println!("added/{what}: {calls} calls: p50 {p50:?}, p99 {p99:?}, mean {average:?}");
         (p50, p99)
@@ -686,6 +692,24 @@ fn added_latency_driver() {
             per_call("(a)", before, cpu_and_switches(through.id()));
             let (p50, p99) = minus(via, direct);
             println!("added/(a) round {round}: added by the gateway, same transport: p50 {p50:?}, p99 {p99:?}");
+            let session = http_session(&client, &null_url).await;
+            let before = cpu_and_switches(null.id());
+            let via_null = show(
+                "(a0) HTTP through a null proxy (same stack, no judging) to the HTTP upstream",
+                timed(calls, |id| http_echo(&client, &null_url, &session, id)).await,
+            );
+            per_call("(a0) null proxy", before, cpu_and_switches(null.id()));
+            let (p50, p99) = minus(via_null, direct);
+            println!("added/(a0) round {round}: added by a null proxy, same transport: p50 {p50:?}, p99 {p99:?}");
+            let session = http_session(&client, &relay_url).await;
+            let before = cpu_and_switches(relay.id());
+            let via_relay = show(
+                "(a00) HTTP through a TCP byte relay (blocking threads) to the HTTP upstream",
+                timed(calls, |id| http_echo(&client, &relay_url, &session, id)).await,
+            );
+            per_call("(a00) TCP relay", before, cpu_and_switches(relay.id()));
+            let (p50, p99) = minus(via_relay, direct);
+            println!("added/(a00) round {round}: added by a TCP byte relay: p50 {p50:?}, p99 {p99:?}");
             let session = http_session(&client, &child_url).await;
             let before = cpu_and_switches(child_gateway.id());
             let via_child = show(
@@ -707,13 +731,110 @@ fn added_latency_driver() {
         });
     }
     println!("added/end: load average {}", load_average());
-    for gateway in [&mut through, &mut child_gateway] {
+    for gateway in [&mut through, &mut child_gateway, &mut null, &mut relay] {
         let _ = gateway.kill();
         let _ = gateway.wait();
     }
 }
 
+/// A pass-through proxy with the gateway's own HTTP stack and nothing else: an axum
+/// server, a reqwest client with keep-alive, a single-threaded tokio runtime (what each of
+/// the gateway's serving threads runs), in a process of its own (this bench binary run again with `MCPWARDEN_BENCH_NULL_PROXY=URL`). Every POST
+/// is sent on to URL with its body and session headers, and the answer comes back as it
+/// is. Nothing is parsed or judged, so what it adds to a call is the floor for any proxy
+/// that takes one more loopback HTTP hop on this machine: the part of the gateway's added
+/// latency that is not the gateway's own work.
+fn null_proxy(upstream: String) -> ! {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    const PASSED: [&str; 4] = [
+        "content-type",
+        "accept",
+        "mcp-session-id",
+        "mcp-protocol-version",
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("the proxy's runtime");
+    let client = reqwest::Client::new();
+    runtime.block_on(async move {
+        use axum::serve::{Listener, ListenerExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the proxy")
+            .tap_io(|stream| {
+                let _ = stream.set_nodelay(true);
+            });
+        let addr = listener.local_addr().expect("the proxy's address");
+        let forward = move |headers: HeaderMap, body: axum::body::Bytes| {
+            let (client, upstream) = (client.clone(), upstream.clone());
+            async move {
+                let mut request = client.post(&upstream).body(body);
+                for name in PASSED {
+                    if let Some(value) = headers.get(name) {
+                        request = request.header(name, value);
+                    }
+                }
+                let Ok(response) = request.send().await else {
+                    return StatusCode::BAD_GATEWAY.into_response();
+                };
+                let status = response.status();
+                let mut back = HeaderMap::new();
+                for name in PASSED {
+                    if let Some(value) = response.headers().get(name) {
+                        back.insert(name, value.clone());
+                    }
+                }
+                match response.bytes().await {
+                    Ok(body) => (status, back, body).into_response(),
+                    Err(_) => StatusCode::BAD_GATEWAY.into_response(),
+                }
+            }
+        };
+        let router = axum::Router::new().route("/mcp", axum::routing::post(forward));
+        // The line `start_gateway` reads, as the gateway writes it.
+        eprintln!("mcpwarden: listening on http://{addr}/mcp");
+        let _ = axum::serve(listener, router).await;
+    });
+    std::process::exit(0)
+}
+
+/// The least a proxy can add on this machine: a byte relay with blocking threads (two per
+/// connection, one each way), no HTTP parsing, no async runtime. Run in its own process
+/// like [`null_proxy`] (`MCPWARDEN_BENCH_TCP_RELAY=URL`).
+fn tcp_relay(upstream: String) -> ! {
+    let target = upstream
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .to_owned();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the relay");
+    let addr = listener.local_addr().expect("the relay's address");
+    eprintln!("mcpwarden: listening on http://{addr}/mcp");
+    for client in listener.incoming().flatten() {
+        let Ok(server) = std::net::TcpStream::connect(&target) else {
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let (Ok(mut client_in), Ok(mut server_in)) = (client.try_clone(), server.try_clone())
+        else {
+            continue;
+        };
+        let (mut client_out, mut server_out) = (client, server);
+        std::thread::spawn(move || std::io::copy(&mut client_in, &mut server_out));
+        std::thread::spawn(move || std::io::copy(&mut server_in, &mut client_out));
+    }
+    std::process::exit(0)
+}
+
 fn main() {
+    if let Ok(upstream) = std::env::var("MCPWARDEN_BENCH_NULL_PROXY") {
+        null_proxy(upstream);
+    }
+    if let Ok(upstream) = std::env::var("MCPWARDEN_BENCH_TCP_RELAY") {
+        tcp_relay(upstream);
+    }
     let mut criterion = Criterion::default().configure_from_args();
     judge(&mut criterion);
     stdio(&mut criterion);
@@ -721,8 +842,11 @@ fn main() {
     if std::env::args().any(|arg| arg == "--bench") {
         // `MCPWARDEN_BENCH_ONLY=added` runs only the added-latency rounds.
         let only = std::env::var("MCPWARDEN_BENCH_ONLY").unwrap_or_default();
+        // `MCPWARDEN_BENCH_ONLY=http` runs only the HTTP load driver.
         if only.is_empty() {
             load_driver();
+        }
+        if only.is_empty() || only == "http" {
             http_load_driver();
         }
         if only.is_empty() || only == "added" {

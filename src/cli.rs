@@ -442,6 +442,11 @@ pub struct GatewayArgs {
     /// `initialize` past it gets 503.
     #[arg(long, value_name = "N", default_value_t = 1024, requires = "listen")]
     pub max_sessions: usize,
+    /// With --listen: serve HTTP on this many threads, each with its own event loop
+    /// (default: one per core). A connection stays on the thread that accepted it, so a
+    /// call never waits for a hand-off between threads.
+    #[arg(long, value_name = "N", requires = "listen", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: Option<u16>,
     /// With --listen: forward to this remote Streamable HTTP server instead of running a
     /// command. The client's headers (Authorization included) are never forwarded.
     #[arg(

@@ -685,6 +685,63 @@ async fn a_thousand_concurrent_sessions() {
     assert_eq!(gateway.upstream_call_names().len(), SESSIONS as usize);
 }
 
+/// `--http-threads 3`: three threads accept and serve (their names show in /proc), and a
+/// session opened on one connection answers calls that come in on fresh connections,
+/// whichever thread accepts them, with its child's I/O driven by the thread that started it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_served_by_every_serving_thread() {
+    const CONNECTIONS: u64 = 24;
+    let gateway = HttpGateway::start(Path::new(POLICY), &["--http-threads", "3"]);
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", gateway.child.id()))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_owned())
+        .collect();
+    let mut serving: Vec<&str> = names
+        .iter()
+        .map(String::as_str)
+        .filter(|name| name.starts_with("http-serve-"))
+        .collect();
+    serving.sort_unstable();
+    assert_eq!(serving, ["http-serve-1", "http-serve-2"], "{names:?}");
+    let session = open(&gateway.client, &gateway.url, &[]).await;
+    let mut calls = Vec::new();
+    for index in 0..CONNECTIONS {
+        // A client of its own: a new connection, accepted by any of the threads.
+        let client = reqwest::Client::builder()
+            .timeout(WAIT)
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let (url, session) = (gateway.url.clone(), session.clone());
+        calls.push(tokio::spawn(async move {
+            let text = format!("connection {index}");
+            let (status, _, answer) = post(
+                &client,
+                &url,
+                Some(&session),
+                &[],
+                &call_body(100 + index, "echo", json!({"text": text})),
+            )
+            .await;
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["id"], json!(100 + index), "{answer}");
+            assert_eq!(
+                result_text(&answer),
+                format!(r#"echo ran with {{"text":"connection {index}"}}"#)
+            );
+        }));
+    }
+    for call in calls {
+        tokio::time::timeout(WAIT, call)
+            .await
+            .expect("every call answered in time")
+            .unwrap();
+    }
+    assert_eq!(gateway.children(), 1, "one session, one child");
+    assert_eq!(gateway.upstream_call_names().len(), CONNECTIONS as usize);
+}
+
 #[tokio::test]
 async fn sigterm_stops_the_gateway_and_every_upstream() {
     let mut gateway = HttpGateway::start(Path::new(POLICY), &[]);

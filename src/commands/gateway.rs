@@ -47,7 +47,9 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             Some(url) => Some(remote(url, &args.upstream_header)?),
             None => None,
         };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
+        // One event loop on this thread; `http::serve` starts one more per extra
+        // `--http-threads`.
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
@@ -57,6 +59,7 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
             allowed_origins: args.allow_origin.clone(),
             grants,
             max_sessions: args.max_sessions,
+            threads: http_threads(args),
             remote,
             in_process: args.in_process_test_upstream.then(|| {
                 crate::gateway::inproc::InProcess::test_server(
@@ -110,6 +113,14 @@ fn load_policy(path: &Path, server: Option<&str>) -> anyhow::Result<policy::Comp
             )))
         }
     }
+}
+
+/// `--http-threads`, or one serving thread per core.
+fn http_threads(args: &GatewayArgs) -> usize {
+    args.http_threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        usize::from,
+    )
 }
 
 fn judge_config(args: &GatewayArgs) -> JudgeConfig {
@@ -171,10 +182,14 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
         judge_config(args),
     ));
     let watch = !args.no_watch;
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if args.listen.is_none() {
+    // With --listen, one event loop on this thread; `http::serve` starts the others.
+    let mut builder = if args.listen.is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(2);
-    }
+        builder
+    };
     let runtime = builder
         .enable_all()
         .build()
@@ -190,6 +205,7 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
             allowed_origins: args.allow_origin.clone(),
             grants,
             max_sessions: args.max_sessions,
+            threads: http_threads(args),
             watch,
         };
         runtime.block_on(crate::gateway::multi_http::run(
@@ -227,9 +243,7 @@ fn remote(url: &str, headers: &[String]) -> anyhow::Result<crate::gateway::http:
             .with_context(|| format!("--upstream-header {header:?}: bad header value"))?;
         map.append(name, value);
     }
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .build()
+    let client = crate::gateway::http::Remote::new_client()
         .context("cannot build the HTTP client for --upstream")?;
     let url = reqwest::Url::parse(url)
         .with_context(|| format!("--upstream {url:?} is not a valid URL"))?;

@@ -164,6 +164,8 @@ pub struct HttpOptions {
     pub grants: Option<Grants>,
     /// Sessions alive at once; each holds a child process.
     pub max_sessions: usize,
+    /// Serving threads, each with its own event loop (see [`Endpoint`]).
+    pub threads: usize,
     /// Forward to this remote server instead of starting `command` per session.
     pub remote: Option<Remote>,
     /// Start this server inside the gateway per session instead of `command` (benchmarks
@@ -206,6 +208,7 @@ pub async fn run(
         max_body: shared.config.max_message_bytes,
         policies,
         watch: options.watch,
+        threads: options.threads,
     };
     serve(app, axum::routing::post(post), endpoint, ready).await
 }
@@ -242,6 +245,13 @@ pub(super) struct Endpoint {
     /// when `watch` is set.
     pub policies: Vec<(PathBuf, Arc<Shared>)>,
     pub watch: bool,
+    /// Threads that accept and serve connections, each running its own single-threaded
+    /// event loop (the caller's, plus `threads - 1` started by [`serve`]). A connection
+    /// is served start to end by the thread that accepted it: on a work-stealing runtime
+    /// every call woke the other worker and moved tasks between cores, which cost more
+    /// than the whole judging (BENCHMARKS.md, "Gateway, session 5"). Sessions are shared
+    /// by all threads, so a session's requests may come in on any connection.
+    pub threads: usize,
 }
 
 /// What the GET and DELETE handlers, the tick and shutdown need from an HTTP gateway:
@@ -289,6 +299,7 @@ pub(super) async fn serve<G: HttpGateway>(
         max_body,
         policies,
         watch,
+        threads,
     } = endpoint;
     let ticker = tokio::spawn(tick(app.clone()));
     let router = axum::Router::new()
@@ -308,6 +319,7 @@ pub(super) async fn serve<G: HttpGateway>(
                 .ok()
         })
         .collect();
+    let listener = serve_on_more_threads(listener, &router, threads.saturating_sub(1), addr)?;
     ready(addr);
     let server = axum::serve(listener.tap_io(no_delay), router).into_future();
     tokio::pin!(server);
@@ -335,6 +347,64 @@ pub(super) async fn serve<G: HttpGateway>(
         session.end().await;
     }
     Ok(code)
+}
+
+/// Starts `extra` threads that accept on the same socket as the caller and serve what they
+/// accept, each on a single-threaded runtime of its own; returns the caller's listener.
+/// A thread that cannot start is reported and the others serve without it. The threads
+/// live as long as the process: on a stop signal the caller ends the sessions and exits.
+fn serve_on_more_threads(
+    listener: tokio::net::TcpListener,
+    router: &axum::Router,
+    extra: usize,
+    addr: SocketAddr,
+) -> Result<tokio::net::TcpListener, HttpError> {
+    let failed = |source| HttpError::Bind { addr, source };
+    if extra == 0 {
+        return Ok(listener);
+    }
+    let listener = listener.into_std().map_err(failed)?;
+    for index in 1..=extra {
+        let (copy, router) = match listener.try_clone() {
+            Ok(copy) => (copy, router.clone()),
+            Err(error) => {
+                eprintln!("mcpwarden: serving on fewer threads: {error}");
+                break;
+            }
+        };
+        let started = std::thread::Builder::new()
+            .name(format!("http-serve-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        eprintln!("mcpwarden: serving thread {index} did not start: {error}");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(copy) {
+                        Ok(listener) => {
+                            if let Err(error) = axum::serve(listener.tap_io(no_delay), router).await
+                            {
+                                eprintln!("mcpwarden: serving thread {index} stopped: {error}");
+                            }
+                        }
+                        Err(error) => {
+                            eprintln!("mcpwarden: serving thread {index} did not start: {error}");
+                        }
+                    }
+                });
+            });
+        if let Err(error) = started {
+            eprintln!("mcpwarden: serving on fewer threads: {error}");
+            break;
+        }
+    }
+    tokio::net::TcpListener::from_std(listener).map_err(failed)
 }
 
 /// Times out what waits too long, in every session.
@@ -664,7 +734,30 @@ pub struct Remote {
     pub url: reqwest::Url,
     /// Added to every request upstream (`--upstream-header`); nothing of the client's is.
     pub headers: reqwest::header::HeaderMap,
+    /// Used where a serving thread has no client of its own (see [`Remote::client`]).
     pub client: reqwest::Client,
+}
+
+impl Remote {
+    /// The HTTP client for the upstream, as `--upstream` needs it.
+    pub fn new_client() -> reqwest::Result<reqwest::Client> {
+        reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+    }
+
+    /// The calling serving thread's own client. A pooled connection is driven by the
+    /// event loop that opened it, so with one client for all threads a call served on one
+    /// thread would wake another to talk to the upstream (see [`Endpoint::threads`]).
+    fn client(&self) -> reqwest::Client {
+        thread_local! {
+            static CLIENT: std::cell::OnceCell<Option<reqwest::Client>> =
+                const { std::cell::OnceCell::new() };
+        }
+        CLIENT
+            .with(|client| client.get_or_init(|| Remote::new_client().ok()).clone())
+            .unwrap_or_else(|| self.client.clone())
+    }
 }
 
 /// Where messages for one HTTP session's client go; shared by the single- and the
@@ -954,7 +1047,7 @@ impl HttpSession {
                 .clone();
             if let Some(id) = id {
                 let mut request = remote
-                    .client
+                    .client()
                     .delete(remote.url.clone())
                     .headers(remote.headers.clone())
                     .header(SESSION_HEADER, id);
@@ -1067,7 +1160,7 @@ async fn remote_post(
         .filter_map(|head| head.id)
         .collect();
     let mut request = remote
-        .client
+        .client()
         .post(remote.url.clone())
         .headers(remote.headers.clone())
         .header(header::CONTENT_TYPE, "application/json")

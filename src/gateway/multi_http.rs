@@ -40,6 +40,8 @@ pub struct MultiHttpOptions {
     pub grants: Option<Grants>,
     /// Sessions alive at once; each holds one child per server.
     pub max_sessions: usize,
+    /// Serving threads, each with its own event loop (see [`super::http::Endpoint`]).
+    pub threads: usize,
     pub watch: bool,
 }
 
@@ -95,6 +97,7 @@ pub async fn run(
         max_body,
         policies: reloads,
         watch: options.watch,
+        threads: options.threads,
     };
     serve(app, axum::routing::post(post), endpoint, ready).await
 }

@@ -347,7 +347,10 @@ impl RegexGate {
 /// `object[key]`. A schema or an annotations object holds a handful of keys, and comparing
 /// them in turn costs a fraction of hashing `key` with the map's SipHash (~70
 /// instructions a lookup); keys are unique, so both find the same entry.
-pub(crate) fn field<'a>(object: &'a serde_json::Map<String, Value>, key: &str) -> Option<&'a Value> {
+pub(crate) fn field<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a Value> {
     if object.len() <= 8 {
         object
             .iter()
@@ -996,13 +999,7 @@ fn phrase_ref(rule: u32, role: Role) -> PhraseRef {
     }
 }
 
-fn mark_phrase(
-    states: &mut States,
-    reference: &PhraseRef,
-    start: usize,
-    end: usize,
-    title: bool,
-) {
+fn mark_phrase(states: &mut States, reference: &PhraseRef, start: usize, end: usize, title: bool) {
     let state = states.at(reference.rule);
     match reference.role {
         Role::Unless => state.blocked = true,

@@ -337,8 +337,9 @@ impl RuleSet {
         for (position, fired) in evaluation.fired.iter().enumerate() {
             let texts = &self.compiled.texts[fired.rule as usize];
             rule_ids.push(RuleText::Borrowed(texts.id));
-            let wants_signal =
-                texts.signal.is_some_and(|name| !signals.iter().any(|s| s.name == name));
+            let wants_signal = texts
+                .signal
+                .is_some_and(|name| !signals.iter().any(|s| s.name == name));
             if !wants_signal && texts.finding.is_none() {
                 continue;
             }
@@ -478,7 +479,10 @@ impl Quotes<'_> {
     /// The quote of the rule fired at `position`, to keep; its cell is left empty.
     fn take(&mut self, position: usize) -> String {
         self.get(position);
-        self.cells[position].get_mut().map(std::mem::take).unwrap_or_default()
+        self.cells[position]
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// A rule with nothing to say gets no quote. Rules that fired on the same words share
@@ -493,10 +497,13 @@ impl Quotes<'_> {
         if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
             return String::new();
         }
-        if rule.description_regex.is_empty() && !matches!(this.evidence, Evidence::Annotation(_))
+        if rule.description_regex.is_empty()
+            && !matches!(this.evidence, Evidence::Annotation(_))
             && let Some(earlier) = fired[..position].iter().position(|other| {
                 other.evidence == this.evidence
-                    && compiled.rules[other.rule as usize].description_regex.is_empty()
+                    && compiled.rules[other.rule as usize]
+                        .description_regex
+                        .is_empty()
             })
         {
             let shared = self.get(earlier);

@@ -2,8 +2,8 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
-use super::{Quotes, RuleSet};
 use super::engine::{Evaluation, Evidence};
+use super::{Quotes, RuleSet};
 use crate::model::Risk;
 
 /// How many quotes, and how many reasons, a sentence names: more reads as a list.
@@ -28,9 +28,7 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &Quotes<'_
                 .fired
                 .iter()
                 .enumerate()
-                .filter(|(_, fired)| {
-                    compiled.rules[fired.rule as usize].category == Some(category)
-                })
+                .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
                 .map(|(position, _)| position),
         );
         deciding.sort_by(|&a, &b| {

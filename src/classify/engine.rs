@@ -736,8 +736,15 @@ impl Compiled {
                 if let Some(rules) = self.param_index.get(key.as_str()) {
                     rules.iter().copied().for_each(&mut visit);
                 }
-                param_words.split(name);
-                if param_words.len() > 1 {
+                // A name of lower-case letters and digits is one word, already looked up
+                // as the whole key: most parameter names (`path`, `query`, `url`).
+                let one_word = name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit());
+                if !one_word {
+                    param_words.split(name);
+                }
+                if !one_word && param_words.len() > 1 {
                     for word in param_words.iter() {
                         if let Some(rules) = self.param_index.get(word) {
                             rules.iter().copied().for_each(&mut visit);

@@ -418,7 +418,18 @@ pub fn name_key(name: &str) -> String {
 /// [`name_key`] written into `key` (cleared first), so a hot loop can reuse one buffer.
 pub(crate) fn name_key_into(name: &str, key: &mut String) {
     key.clear();
-    key.extend(name.trim().chars().map(|c| match c {
+    let name = name.trim();
+    // The usual parameter name is ASCII with no `-` or `.`: one copy, lowered in place,
+    // instead of a character at a time (the classifier does this for every parameter).
+    if name
+        .bytes()
+        .all(|byte| byte.is_ascii() && byte != b'-' && byte != b'.')
+    {
+        key.push_str(name);
+        key.make_ascii_lowercase();
+        return;
+    }
+    key.extend(name.chars().map(|c| match c {
         '-' | '.' => '_',
         c => c.to_ascii_lowercase(),
     }));
@@ -581,6 +592,18 @@ mod tests {
                 let got: Vec<&str> = words.iter().collect();
                 proptest::prop_assert_eq!(got, split_reference(text));
                 proptest::prop_assert_eq!(words.len(), split_reference(text).len());
+            }
+        }
+
+        /// ASCII names without `-` or `.` take their own path through `name_key_into`.
+        #[test]
+        fn name_key_as_the_character_mapping_gives(name in "[a-zA-Z0-9_.\\- \t]{0,24}", other in "\\PC{0,12}") {
+            for text in [&name, &other, &format!("{name}{other}")] {
+                let reference: String = text.trim().chars().map(|c| match c {
+                    '-' | '.' => '_',
+                    c => c.to_ascii_lowercase(),
+                }).collect();
+                proptest::prop_assert_eq!(name_key(text), reference);
             }
         }
 

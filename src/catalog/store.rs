@@ -215,7 +215,7 @@ impl Catalog {
                         let raws = std::mem::take(&mut raws);
                         scope.spawn(move || job(raws))
                     });
-                    for row in done.drain(..) {
+                    for row in &done {
                         counts.written += upsert_classification(
                             &tx,
                             row.tool_id,
@@ -225,6 +225,13 @@ impl Catalog {
                         )
                         .map_err(sql_error)?;
                         seen(&row.classification);
+                    }
+                    // Freed on the pool, beside the next chunk's classification: this
+                    // thread is the one that all writing waits for, and freeing 8,192
+                    // verdicts made on the pool's threads costs it cross-thread frees.
+                    let written = std::mem::take(&mut done);
+                    if !written.is_empty() {
+                        rayon::spawn(move || drop(written));
                     }
                     let Some(running) = running else {
                         return Ok(());

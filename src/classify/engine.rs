@@ -344,6 +344,22 @@ impl RegexGate {
     }
 }
 
+/// `object[key]`. A schema or an annotations object holds a handful of keys, and comparing
+/// them in turn costs a fraction of hashing `key` with the map's SipHash (~70
+/// instructions a lookup); keys are unique, so both find the same entry.
+pub(crate) fn field<'a>(
+    object: &'a serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'a Value> {
+    if object.len() <= 8 {
+        object
+            .iter()
+            .find_map(|(name, value)| (name == key).then_some(value))
+    } else {
+        object.get(key)
+    }
+}
+
 fn is_word_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_'
 }
@@ -543,6 +559,13 @@ impl Compiled {
             }
             if !rule.when_category.is_empty() {
                 post_rules.push(id);
+            } else if mask == 0 {
+                // `evaluate` visits only the rules a matcher touched; `rules::check`
+                // refuses such a rule before it gets here.
+                return Err(ClassifyError::Compile(format!(
+                    "rule `{}` has no matcher",
+                    rule.id
+                )));
             }
             required.push(mask);
         }
@@ -603,21 +626,26 @@ impl Compiled {
             .map(|index| &self.regexes[index])
     }
 
-    pub fn evaluate(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Evaluation {
+    /// `properties` is the input schema's `properties` object, looked up once per tool by
+    /// the caller ([`super::properties`]), which quotes from it too.
+    pub fn evaluate(
+        &self,
+        tool: &ToolDef,
+        properties: Option<&serde_json::Map<String, Value>>,
+        context: &ServerContext<'_>,
+    ) -> Evaluation {
         // One scratch space per thread: allocating and freeing it per tool was a
         // measurable share of the time in profiles.
         SCRATCH.with_borrow_mut(|scratch| {
-            scratch.states.clear();
-            scratch
-                .states
-                .resize(self.rules.len(), RuleState::default());
-            self.evaluate_with(tool, context, scratch)
+            scratch.states.reset(self.rules.len());
+            self.evaluate_with(tool, properties, context, scratch)
         })
     }
 
     fn evaluate_with(
         &self,
         tool: &ToolDef,
+        properties: Option<&serde_json::Map<String, Value>>,
         context: &ServerContext<'_>,
         scratch: &mut Scratch,
     ) -> Evaluation {
@@ -628,7 +656,6 @@ impl Compiled {
             key,
             server,
         } = scratch;
-        let states = &mut states[..];
 
         // Name words.
         name_words.split(&tool.name);
@@ -642,7 +669,7 @@ impl Compiled {
                         _ => true,
                     };
                     if applies {
-                        let state = &mut states[rule as usize];
+                        let state = states.at(rule);
                         state.hits |= bit;
                         state
                             .name
@@ -652,7 +679,7 @@ impl Compiled {
             }
             if let Some(rules) = self.unless_name_index.get(token) {
                 for &rule in rules {
-                    states[rule as usize].blocked = true;
+                    states.at(rule).blocked = true;
                 }
             }
         }
@@ -674,7 +701,7 @@ impl Compiled {
         if let Some(set) = &self.regex_set {
             let mut matched = |index: usize| {
                 let rule = self.regex_rules[index];
-                states[rule as usize].hits |= REGEX;
+                states.at(rule).hits |= REGEX;
             };
             match self.regex_gate.candidates(&tool.description, seen) {
                 // One pass of the whole set, when the gate cannot narrow it down.
@@ -694,10 +721,6 @@ impl Compiled {
         }
 
         // Parameters.
-        let properties = tool
-            .input_schema
-            .get("properties")
-            .and_then(Value::as_object);
         let param_count = properties.map_or(0, |p| p.len());
         if let Some(properties) = properties {
             for (position, (name, property)) in properties.iter().enumerate() {
@@ -705,7 +728,7 @@ impl Compiled {
                 let mut visit = |rule: u32| {
                     let spec = &self.rules[rule as usize];
                     if spec.param_types.is_empty() || has_type(property, &spec.param_types) {
-                        let state = &mut states[rule as usize];
+                        let state = states.at(rule);
                         state.hits |= PARAM;
                         state.param.get_or_insert(Evidence::Param(position as u16));
                     }
@@ -713,8 +736,15 @@ impl Compiled {
                 if let Some(rules) = self.param_index.get(key.as_str()) {
                     rules.iter().copied().for_each(&mut visit);
                 }
-                param_words.split(name);
-                if param_words.len() > 1 {
+                // A name of lower-case letters and digits is one word, already looked up
+                // as the whole key: most parameter names (`path`, `query`, `url`).
+                let one_word = name
+                    .bytes()
+                    .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit());
+                if !one_word {
+                    param_words.split(name);
+                }
+                if !one_word && param_words.len() > 1 {
                     for word in param_words.iter() {
                         if let Some(rules) = self.param_index.get(word) {
                             rules.iter().copied().for_each(&mut visit);
@@ -731,7 +761,7 @@ impl Compiled {
                 .min_params
                 .is_some_and(|min| param_count >= min)
             {
-                states[rule as usize].hits |= MIN_PARAMS;
+                states.at(rule).hits |= MIN_PARAMS;
             }
         }
 
@@ -742,9 +772,9 @@ impl Compiled {
                 if spec
                     .annotations
                     .iter()
-                    .all(|(key, value)| annotations.get(key) == Some(value))
+                    .all(|(key, value)| field(annotations, key) == Some(value))
                 {
-                    states[rule as usize].hits |= ANNOTATION;
+                    states.at(rule).hits |= ANNOTATION;
                 }
             }
         }
@@ -775,15 +805,21 @@ impl Compiled {
             server.remember(self.id, context);
         }
         for &(rule, evidence) in &server.hits {
-            let state = &mut states[rule as usize];
+            let state = states.at(rule);
             state.hits |= SERVER;
             state.server.get_or_insert(evidence);
         }
 
-        // Which rules fired, and the category evidence they bring.
+        // Which rules fired, and the category evidence they bring. Only a rule some matcher
+        // hit can fire (every rule before the decision has a matcher; `rules::check`), so
+        // only those are visited, in rule order as before, so that scores add up in the
+        // same order.
         let mut fired = Vec::with_capacity(16);
         let mut scores = [0.0; 5];
-        for (index, state) in states.iter().enumerate() {
+        states.touched.sort_unstable();
+        for &rule in &states.touched {
+            let index = rule as usize;
+            let state = &states.states[index];
             let required = self.required[index];
             let rule = &self.rules[index];
             if !rule.when_category.is_empty() || state.blocked || state.hits & required != required
@@ -821,7 +857,7 @@ impl Compiled {
         // Rules that depend on the decision (annotation mismatches, risk by category).
         for &rule in &self.post_rules {
             let index = rule as usize;
-            let state = &states[index];
+            let state = &states.states[index];
             let required = self.required[index];
             let spec = &self.rules[index];
             if state.blocked
@@ -891,11 +927,46 @@ impl Compiled {
 /// Per-thread buffers reused from tool to tool.
 #[derive(Default)]
 struct Scratch {
-    states: Vec<RuleState>,
+    states: States,
     name_words: Words,
     param_words: Words,
     key: String,
     server: ServerHits,
+}
+
+/// What the matchers found per rule for one tool, and which rules they touched: resetting
+/// and scanning every rule's state for every tool was ~800 instructions a tool, though a
+/// tool touches a handful of the rules.
+#[derive(Default)]
+struct States {
+    /// Per rule; every state not in `touched` is the default.
+    states: Vec<RuleState>,
+    /// The rules whose state is not the default, each once.
+    touched: Vec<u32>,
+}
+
+impl States {
+    /// Every state back to the default, for a rule set of `rules` rules.
+    fn reset(&mut self, rules: usize) {
+        if self.states.len() == rules {
+            for &rule in &self.touched {
+                self.states[rule as usize] = RuleState::default();
+            }
+        } else {
+            self.states.clear();
+            self.states.resize(rules, RuleState::default());
+        }
+        self.touched.clear();
+    }
+
+    /// The state of `rule`, for a matcher that is about to record a hit or a block in it.
+    fn at(&mut self, rule: u32) -> &mut RuleState {
+        let state = &mut self.states[rule as usize];
+        if state.hits == 0 && !state.blocked {
+            self.touched.push(rule);
+        }
+        state
+    }
 }
 
 /// The server phrases found in one server's name and description, in scan order.
@@ -935,14 +1006,8 @@ fn phrase_ref(rule: u32, role: Role) -> PhraseRef {
     }
 }
 
-fn mark_phrase(
-    states: &mut [RuleState],
-    reference: &PhraseRef,
-    start: usize,
-    end: usize,
-    title: bool,
-) {
-    let state = &mut states[reference.rule as usize];
+fn mark_phrase(states: &mut States, reference: &PhraseRef, start: usize, end: usize, title: bool) {
+    let state = states.at(reference.rule);
     match reference.role {
         Role::Unless => state.blocked = true,
         Role::Match => {

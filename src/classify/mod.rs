@@ -13,6 +13,7 @@ mod engine;
 mod rationale;
 mod rules;
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -220,15 +221,17 @@ impl RuleSet {
 
     /// The verdict on one tool. Never fails and never panics, whatever the definition.
     pub fn classify(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Classification {
-        let evaluation = self.compiled.evaluate(tool, context);
-        self.render(tool, context, &evaluation)
+        let properties = properties(tool);
+        let evaluation = self.compiled.evaluate(tool, properties, context);
+        self.render(tool, properties, context, &evaluation)
     }
 
     /// The verdict with every rule that fired and its weight: the same evaluation as
     /// [`classify`](Self::classify), rendered for a person who asks why.
     pub fn explain(&self, tool: &ToolDef, context: &ServerContext<'_>) -> Explanation {
-        let evaluation = self.compiled.evaluate(tool, context);
-        let classification = self.render(tool, context, &evaluation);
+        let properties = properties(tool);
+        let evaluation = self.compiled.evaluate(tool, properties, context);
+        let classification = self.render(tool, properties, context, &evaluation);
         let fired = evaluation
             .fired
             .iter()
@@ -248,7 +251,14 @@ impl RuleSet {
                     risk_at_least: rule.risk_at_least,
                     moved_risk: fired.moved_risk,
                     signal: rule.signal.clone(),
-                    evidence: self.quote(tool, context, fired.rule, fired.evidence, &evaluation),
+                    evidence: self.quote(
+                        tool,
+                        properties,
+                        context,
+                        fired.rule,
+                        fired.evidence,
+                        &evaluation,
+                    ),
                 }
             })
             .collect();
@@ -302,36 +312,22 @@ impl RuleSet {
     fn render(
         &self,
         tool: &ToolDef,
+        properties: Option<&Properties>,
         context: &ServerContext<'_>,
         evaluation: &Evaluation,
     ) -> Classification {
-        let rules = &self.compiled.rules;
-        // Each fired rule's quote is cut once and shared by signals, findings and rationale.
-        // Rules that fired on the same words share the quote: cutting a clause costs more
-        // than copying one.
-        let mut quotes: Vec<String> = Vec::with_capacity(evaluation.fired.len());
-        for (position, fired) in evaluation.fired.iter().enumerate() {
-            let rule = &rules[fired.rule as usize];
-            let quote =
-                if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
-                    String::new()
-                } else if let Some(earlier) = (rule.description_regex.is_empty()
-                    && !matches!(fired.evidence, Evidence::Annotation(_)))
-                .then(|| {
-                    evaluation.fired[..position].iter().position(|other| {
-                        other.evidence == fired.evidence
-                            && rules[other.rule as usize].description_regex.is_empty()
-                    })
-                })
-                .flatten()
-                .filter(|&earlier| !quotes[earlier].is_empty())
-                {
-                    quotes[earlier].clone()
-                } else {
-                    self.quote(tool, context, fired.rule, fired.evidence, evaluation)
-                };
-            quotes.push(quote);
-        }
+        // Each fired rule's quote is cut once, when first wanted, and shared by signals,
+        // findings and rationale.
+        let mut quotes = Quotes {
+            rules: self,
+            tool,
+            properties,
+            context,
+            evaluation,
+            cells: std::iter::repeat_with(OnceCell::new)
+                .take(evaluation.fired.len())
+                .collect(),
+        };
         // The rationale reads the quotes first, so signals and findings can then take them
         // instead of copying them.
         let rationale = rationale::write(self, evaluation, &quotes);
@@ -341,14 +337,20 @@ impl RuleSet {
         for (position, fired) in evaluation.fired.iter().enumerate() {
             let texts = &self.compiled.texts[fired.rule as usize];
             rule_ids.push(RuleText::Borrowed(texts.id));
-            let quote = &mut quotes[position];
+            let wants_signal = texts
+                .signal
+                .is_some_and(|name| !signals.iter().any(|s| s.name == name));
+            if !wants_signal && texts.finding.is_none() {
+                continue;
+            }
+            let mut quote = quotes.take(position);
             if let Some(name) = texts.signal
-                && !signals.iter().any(|signal| signal.name == name)
+                && wants_signal
             {
                 let evidence = if texts.finding.is_some() {
                     quote.clone()
                 } else {
-                    std::mem::take(quote)
+                    std::mem::take(&mut quote)
                 };
                 signals.push(Signal {
                     name: RuleText::Borrowed(name),
@@ -359,7 +361,7 @@ impl RuleSet {
                 findings.push(Finding {
                     kind: RuleText::Borrowed(kind),
                     severity,
-                    quote: std::mem::take(quote),
+                    quote,
                     message: RuleText::Borrowed(message),
                 });
             }
@@ -386,6 +388,7 @@ impl RuleSet {
     fn quote(
         &self,
         tool: &ToolDef,
+        properties: Option<&Properties>,
         context: &ServerContext<'_>,
         rule: u32,
         evidence: Evidence,
@@ -413,7 +416,7 @@ impl RuleSet {
             Evidence::NameToken(_) => tool.name.clone(),
             // The schema's property names in order, as `ToolDef::parameters` lists them,
             // without building every parameter to name one.
-            Evidence::Param(index) => properties(tool)
+            Evidence::Param(index) => properties
                 .and_then(|properties| properties.keys().nth(index as usize))
                 .map(|name| ["parameter `", name, "`"].concat())
                 .unwrap_or_default(),
@@ -446,17 +449,85 @@ impl RuleSet {
                 quote
             }
             Evidence::ParamCount => {
-                format!("{} parameters", properties(tool).map_or(0, |p| p.len()))
+                format!("{} parameters", properties.map_or(0, |p| p.len()))
             }
             Evidence::Category => format!("classified {}", evaluation.category),
         }
     }
 }
 
-/// The input schema's `properties`, when it has an object of them.
-fn properties(tool: &ToolDef) -> Option<&serde_json::Map<String, serde_json::Value>> {
+type Properties = serde_json::Map<String, serde_json::Value>;
+
+/// The quotes of one verdict's fired rules, by position in `evaluation.fired`, each cut the
+/// first time something asks for it: the rationale names two or three of them, and cutting
+/// the others was a large share of rendering a verdict.
+pub(crate) struct Quotes<'a> {
+    rules: &'a RuleSet,
+    tool: &'a ToolDef,
+    properties: Option<&'a Properties>,
+    context: &'a ServerContext<'a>,
+    evaluation: &'a Evaluation,
+    cells: Vec<OnceCell<String>>,
+}
+
+impl Quotes<'_> {
+    /// The quote of the rule fired at `position`.
+    pub(crate) fn get(&self, position: usize) -> &str {
+        self.cells[position].get_or_init(|| self.cut(position))
+    }
+
+    /// The quote of the rule fired at `position`, to keep; its cell is left empty.
+    fn take(&mut self, position: usize) -> String {
+        self.get(position);
+        self.cells[position]
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// A rule with nothing to say gets no quote. Rules that fired on the same words share
+    /// the quote (copying one costs less than cutting it); the first such rule's quote is
+    /// used unless it is empty (a quote already taken reads as empty, and is then cut
+    /// again: the same words give the same quote).
+    fn cut(&self, position: usize) -> String {
+        let compiled = &self.rules.compiled;
+        let fired = &self.evaluation.fired;
+        let this = &fired[position];
+        let rule = &compiled.rules[this.rule as usize];
+        if rule.signal.is_none() && rule.finding.is_none() && rule.rationale.is_none() {
+            return String::new();
+        }
+        if rule.description_regex.is_empty()
+            && !matches!(this.evidence, Evidence::Annotation(_))
+            && let Some(earlier) = fired[..position].iter().position(|other| {
+                other.evidence == this.evidence
+                    && compiled.rules[other.rule as usize]
+                        .description_regex
+                        .is_empty()
+            })
+        {
+            let shared = self.get(earlier);
+            if !shared.is_empty() {
+                return shared.to_owned();
+            }
+        }
+        self.rules.quote(
+            self.tool,
+            self.properties,
+            self.context,
+            this.rule,
+            this.evidence,
+            self.evaluation,
+        )
+    }
+}
+
+/// The input schema's `properties`, when it has an object of them. Looked up once per
+/// tool (a keyed lookup in the schema's map) and handed to evaluation and quoting.
+fn properties(tool: &ToolDef) -> Option<&Properties> {
     tool.input_schema
-        .get("properties")
+        .as_object()
+        .and_then(|schema| engine::field(schema, "properties"))
         .and_then(serde_json::Value::as_object)
 }
 

@@ -2,8 +2,9 @@
 //! words that decided its category and risk, e.g. "It types input into a terminal
 //! ("typing it into its tmux pane") ..., so it is Execute, high risk."
 
-use super::RuleSet;
 use super::engine::{Evaluation, Evidence};
+use super::{Quotes, RuleSet};
+use crate::model::Risk;
 
 /// How many quotes, and how many reasons, a sentence names: more reads as a list.
 const MAX_QUOTES: usize = 2;
@@ -11,40 +12,88 @@ const MAX_FRAGMENTS: usize = 3;
 /// Longest quote, in bytes, on either side of the words that matched.
 const QUOTE_REACH: usize = 72;
 
-pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String]) -> String {
+/// `quotes` are cut on first use (see [`super::Quotes`]): a rule whose fragment is not
+/// reached, or repeats one already said, costs no quote.
+pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &Quotes<'_>) -> String {
+    let compiled = &rules.compiled;
+    let category = evaluation.category;
+
+    // The heaviest evidence for the winning category. At equal weight a rule that names a
+    // signal is more specific than one that only counts a verb, so it speaks first.
+    // Positions in a per-thread buffer: a fresh `Vec` per verdict was one more allocation.
+    DECIDING.with_borrow_mut(|deciding| {
+        deciding.clear();
+        deciding.extend(
+            evaluation
+                .fired
+                .iter()
+                .enumerate()
+                .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
+                .map(|(position, _)| position),
+        );
+        deciding.sort_by(|&a, &b| {
+            let (a, b) = (&evaluation.fired[a], &evaluation.fired[b]);
+            let rule_a = &compiled.rules[a.rule as usize];
+            let rule_b = &compiled.rules[b.rule as usize];
+            rule_b
+                .weight
+                .total_cmp(&rule_a.weight)
+                .then(rule_b.signal.is_some().cmp(&rule_a.signal.is_some()))
+                .then(a.rule.cmp(&b.rule))
+        });
+        write_text(rules, evaluation, quotes, deciding)
+    })
+}
+
+thread_local! {
+    static DECIDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The fragments already said; a sentence names at most [`MAX_FRAGMENTS`] and the risk
+/// sentence as many again, so they fit in a fixed array.
+#[derive(Default)]
+struct Used<'a> {
+    fragments: [&'a str; 2 * MAX_FRAGMENTS],
+    count: usize,
+}
+
+impl<'a> Used<'a> {
+    fn contains(&self, fragment: &str) -> bool {
+        self.fragments[..self.count].contains(&fragment)
+    }
+
+    fn push(&mut self, fragment: &'a str) {
+        if self.count < self.fragments.len() {
+            self.fragments[self.count] = fragment;
+            self.count += 1;
+        }
+    }
+}
+
+/// [`write`] once the deciding rules are sorted: `deciding` holds their positions in
+/// `evaluation.fired`, heaviest first.
+fn write_text(
+    rules: &RuleSet,
+    evaluation: &Evaluation,
+    quotes: &Quotes<'_>,
+    deciding: &[usize],
+) -> String {
     let compiled = &rules.compiled;
     let category = evaluation.category;
     let risk = evaluation.risk;
     let baseline = category.baseline_risk();
-
-    // The heaviest evidence for the winning category. At equal weight a rule that names a
-    // signal is more specific than one that only counts a verb, so it speaks first.
-    let mut deciding: Vec<_> = evaluation
-        .fired
-        .iter()
-        .enumerate()
-        .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
-        .collect();
-    deciding.sort_by(|(_, a), (_, b)| {
-        let rule_a = &compiled.rules[a.rule as usize];
-        let rule_b = &compiled.rules[b.rule as usize];
-        rule_b
-            .weight
-            .total_cmp(&rule_a.weight)
-            .then(rule_b.signal.is_some().cmp(&rule_a.signal.is_some()))
-            .then(a.rule.cmp(&b.rule))
-    });
-    let mut used: Vec<&str> = Vec::new();
+    let mut used = Used::default();
     let mut reasons = Reasons::default();
-    for (position, fired) in deciding {
+    for &position in deciding {
+        let fired = &evaluation.fired[position];
         let rule = &compiled.rules[fired.rule as usize];
         let Some(fragment) = rule.rationale.as_deref() else {
             continue;
         };
-        if used.contains(&fragment) {
+        if used.contains(fragment) {
             continue;
         }
-        if reasons.add(fragment, &quotes[position], fired.evidence) {
+        if reasons.add(fragment, quotes.get(position), fired.evidence) {
             used.push(fragment);
         }
         if reasons.full() {
@@ -66,7 +115,7 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
         text.push_str(category.as_str());
         text.push_str(", ");
     }
-    push_lower(&mut text, risk.as_str());
+    text.push_str(lower(risk));
     text.push_str(" risk.");
 
     // The signals that moved risk away from the baseline, each named.
@@ -82,10 +131,10 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
             let Some(fragment) = rule.rationale.as_deref() else {
                 continue;
             };
-            if used.contains(&fragment) {
+            if used.contains(fragment) {
                 continue;
             }
-            if movers.add(fragment, &quotes[position], fired.evidence) {
+            if movers.add(fragment, quotes.get(position), fired.evidence) {
                 used.push(fragment);
             }
             if movers.full() {
@@ -99,9 +148,9 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
             text.push_str(" from the ");
             text.push_str(category.as_str());
             text.push_str(" baseline, ");
-            push_lower(&mut text, baseline.as_str());
+            text.push_str(lower(baseline));
             text.push_str(", to ");
-            push_lower(&mut text, risk.as_str());
+            text.push_str(lower(risk));
             text.push_str(" because it ");
             movers.write_to(&mut text);
             text.push('.');
@@ -117,9 +166,16 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &[String])
     text
 }
 
-/// Risk and category names are ASCII words; the rationale uses them in lower case.
-fn push_lower(text: &mut String, word: &str) {
-    text.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+/// A risk's name in lower case, as the rationale uses it. Spelled out rather than
+/// lowered character by character for every verdict (that was ~250 instructions a tool);
+/// the test below holds it to `Risk::as_str`.
+fn lower(risk: Risk) -> &'static str {
+    match risk {
+        Risk::Low => "low",
+        Risk::Medium => "medium",
+        Risk::High => "high",
+        Risk::Critical => "critical",
+    }
 }
 
 /// Reasons grouped by the words they quote, so one clause is quoted once however many
@@ -222,15 +278,31 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
                 .get(index + 1)
                 .is_none_or(|next| next.is_ascii_whitespace())
     };
-    let mut from = start;
+    // Out to just after the last stop before `start` and up to the first stop from `end`,
+    // within reach. A table finds the candidates; only those get the full check (a byte at
+    // a time through `is_stop` was most of the cost of a quote).
     let lowest = start.saturating_sub(QUOTE_REACH);
-    while from > lowest && !is_stop(from - 1) {
-        from -= 1;
+    let mut from = lowest;
+    let mut window = &bytes[lowest..start];
+    while let Some(at) = window.iter().rposition(|&byte| STOP[usize::from(byte)]) {
+        if is_stop(lowest + at) {
+            from = lowest + at + 1;
+            break;
+        }
+        window = &window[..at];
     }
-    let mut to = end;
     let highest = bytes.len().min(end + QUOTE_REACH);
-    while to < highest && !is_stop(to) {
-        to += 1;
+    let mut to = highest;
+    let mut offset = end;
+    while let Some(at) = bytes[offset..highest]
+        .iter()
+        .position(|&byte| STOP[usize::from(byte)])
+    {
+        if is_stop(offset + at) {
+            to = offset + at;
+            break;
+        }
+        offset += at + 1;
     }
     while !text.is_char_boundary(from) {
         from += 1;
@@ -290,17 +362,29 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
 /// True when `body` (trimmed) is ASCII already on one line with single spaces and no
 /// double quotes, so [`clause`] would copy it unchanged.
 fn is_one_line(body: &str) -> bool {
-    let mut last_space = false;
-    for &byte in body.as_bytes() {
-        match byte {
-            b' ' if last_space => return false,
-            b' ' => last_space = true,
-            b'"' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r' => return false,
-            byte if !byte.is_ascii() => return false,
-            _ => last_space = false,
-        }
+    !body.bytes().any(|byte| NOT_ONE_LINE[usize::from(byte)]) && !body.contains("  ")
+}
+
+/// The bytes that can end a sentence (`is_stop` in [`clause`] also wants whitespace after).
+const STOP: [bool; 256] = byte_table(b".!?;\n", false);
+
+/// The bytes [`clause`] rewrites or cannot copy as they are: whitespace other than a
+/// space, double quotes, and every byte outside ASCII.
+const NOT_ONE_LINE: [bool; 256] = byte_table(b"\"\t\n\x0b\x0c\r", true);
+
+const fn byte_table(bytes: &[u8], above_ascii: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut index = 0;
+    while index < bytes.len() {
+        table[bytes[index] as usize] = true;
+        index += 1;
     }
-    true
+    let mut byte = 128;
+    while byte < 256 {
+        table[byte] = above_ascii;
+        byte += 1;
+    }
+    table
 }
 
 /// Writes what stands for a whitespace run (one space) or a double quote (a single
@@ -320,6 +404,80 @@ fn push_separator(quote: &mut String, whitespace: bool, last_space: bool) -> boo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lower_is_the_risk_name_in_lower_case() {
+        for &risk in Risk::ALL {
+            assert_eq!(lower(risk), risk.as_str().to_ascii_lowercase());
+        }
+    }
+
+    /// The clause as first written, a byte at a time: the table-driven search must cut
+    /// exactly the same text.
+    fn clause_reference(text: &str, start: usize, end: usize) -> String {
+        let start = start.min(text.len());
+        let end = end.clamp(start, text.len());
+        let bytes = text.as_bytes();
+        let is_stop = |index: usize| {
+            matches!(bytes[index], b'.' | b'!' | b'?' | b';' | b'\n')
+                && bytes
+                    .get(index + 1)
+                    .is_none_or(|next| next.is_ascii_whitespace())
+        };
+        let mut from = start;
+        let lowest = start.saturating_sub(QUOTE_REACH);
+        while from > lowest && !is_stop(from - 1) {
+            from -= 1;
+        }
+        let mut to = end;
+        let highest = bytes.len().min(end + QUOTE_REACH);
+        while to < highest && !is_stop(to) {
+            to += 1;
+        }
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+        while !text.is_char_boundary(to) {
+            to -= 1;
+        }
+        let cut_left = from > 0 && !is_stop(from - 1);
+        let cut_right = to < bytes.len() && !is_stop(to);
+        let body = text[from..to.max(from)].trim();
+        let mut quote = String::new();
+        if cut_left {
+            quote.push('…');
+        }
+        let mut last_space = false;
+        for c in body.chars() {
+            if c.is_whitespace() {
+                if !last_space {
+                    quote.push(' ');
+                }
+                last_space = true;
+            } else {
+                quote.push(if c == '"' { '\'' } else { c });
+                last_space = false;
+            }
+        }
+        if cut_right {
+            quote.push('…');
+        }
+        quote
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn clause_cuts_as_the_reference_does(
+            text in "[a-z .!?;\"\n\t]{0,200}|[a-zé .;\n\u{a0}]{0,160}",
+            start in 0usize..220,
+            length in 0usize..12,
+        ) {
+            proptest::prop_assert_eq!(
+                clause(&text, start, start + length),
+                clause_reference(&text, start, start + length)
+            );
+        }
+    }
 
     #[test]
     fn clause_stops_at_sentences_and_cuts_long_text() {

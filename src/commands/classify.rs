@@ -15,7 +15,7 @@ use crate::progress::Progress;
 
 /// Tools classified per step: small enough for the bar to move, large enough that rayon
 /// has work to share between threads.
-const CHUNK: usize = 8_192;
+pub const CHUNK: usize = 8_192;
 
 /// The built-in rules, or those in `dir`; errors name the file and the problem.
 pub fn load_rules(dir: Option<&Path>) -> anyhow::Result<RuleSet> {

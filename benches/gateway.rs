@@ -176,6 +176,7 @@ fn load_driver() {
         .find_map(|name| std::env::var(name).ok()?.parse().ok())
         .unwrap_or(5_000);
     let mut results = Vec::new();
+    let jiffies = cpu_jiffies();
     for (label, mut peer) in [("direct", Peer::direct()), ("gateway", Peer::gateway())] {
         for _ in 0..200 {
             peer.call(); // warm up
@@ -209,9 +210,10 @@ fn load_driver() {
         pick(gateway).saturating_sub(pick(direct))
     };
     println!(
-        "load/added latency through the gateway: p50 {:?}, p99 {:?}",
+        "load/added latency through the gateway: p50 {:?}, p99 {:?}; {}",
         added(0),
-        added(1)
+        added(1),
+        steal_since(jiffies)
     );
 }
 
@@ -437,6 +439,7 @@ fn http_load_driver() {
             let per_session = (calls * 4 / sessions).max(1);
             let gateway_pid = gateway.id().to_string();
             let (gateway_cpu, driver_cpu) = (cpu_time(&gateway_pid), cpu_time("self"));
+            let jiffies = cpu_jiffies();
             let started = Instant::now();
             let cap = started + Duration::from_secs(60);
             let mut tasks = Vec::new();
@@ -464,9 +467,10 @@ fn http_load_driver() {
             let per_call = |cpu: Duration| cpu.as_secs_f64() * 1e6 / total.max(1) as f64;
             let (gateway_us, driver_us) = (per_call(gateway_cpu), per_call(driver_cpu));
             println!(
-                "load/http ({label}): {total} echo calls from {sessions} concurrent sessions in {elapsed:?}: {:.0} calls/s; CPU per call: gateway {gateway_us:.1} µs, load driver {driver_us:.1} µs; two cores fully given to the gateway would serve {:.0} calls/s",
+                "load/http ({label}): {total} echo calls from {sessions} concurrent sessions in {elapsed:?}: {:.0} calls/s; CPU per call: gateway {gateway_us:.1} µs, load driver {driver_us:.1} µs; two cores fully given to the gateway would serve {:.0} calls/s; {}",
                 total as f64 / elapsed.as_secs_f64(),
                 2e6 / gateway_us.max(0.001),
+                steal_since(jiffies),
             );
         });
         let _ = gateway.kill();
@@ -591,6 +595,35 @@ fn cpu_and_switches(pid: u32) -> (u64, u64) {
     (cpu, switches)
 }
 
+/// Jiffies of the whole machine from `/proc/stat`: (stolen by the hypervisor, all).
+fn cpu_jiffies() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    (
+        fields.get(7).copied().unwrap_or(0),
+        fields.iter().take(8).sum(),
+    )
+}
+
+/// The share of CPU time the hypervisor gave to someone else since `before`: on a
+/// shared VM, a round with steal above a few per cent measured the neighbours.
+fn steal_since(before: (u64, u64)) -> String {
+    let (steal, all) = cpu_jiffies();
+    let all = all.saturating_sub(before.1).max(1);
+    format!(
+        "{:.0} % of CPU time stolen by the hypervisor",
+        steal.saturating_sub(before.0) as f64 * 100.0 / all as f64
+    )
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|text| {
@@ -665,6 +698,7 @@ fn added_latency_driver() {
     };
     for round in 1..=rounds {
         println!("added/round {round}: load average {}", load_average());
+        let jiffies = cpu_jiffies();
         runtime.block_on(async {
             let floor = timed(calls, |_| {
                 let (client, url) = (&client, &floor_url);
@@ -734,6 +768,7 @@ fn added_latency_driver() {
             let (p50, p99) = minus(via_child, stdio);
             println!("added/(b) round {round}: HTTP through the gateway minus stdio direct: p50 {p50:?}, p99 {p99:?}");
         });
+        println!("added/round {round}: {}", steal_since(jiffies));
     }
     println!("added/end: load average {}", load_average());
     for gateway in [&mut through, &mut child_gateway, &mut null, &mut relay] {

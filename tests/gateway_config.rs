@@ -105,9 +105,14 @@ impl StdioGateway {
     fn start_with(policies: &Path) -> StdioGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
+        StdioGateway::start_in(dir, &config, policies)
+    }
+
+    /// The gateway over `config`, keeping its audit (and anything else) in `dir`.
+    fn start_in(dir: tempfile::TempDir, config: &Path, policies: &Path) -> StdioGateway {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
             .args(["gateway", "--config"])
-            .arg(&config)
+            .arg(config)
             .arg("--policies")
             .arg(policies)
             .arg("--audit")
@@ -480,6 +485,131 @@ fn config_errors_stop_the_start_and_name_the_server() {
     // Not a client configuration.
     let stderr = refused_start(&json!({"servers": []}), policies);
     assert!(stderr.contains("no `mcpServers`"), "{stderr}");
+}
+
+// ---- A remote server in the config ----
+
+/// A remote Streamable HTTP server: `gateway --listen` letting everything through (its own
+/// policy allows all) to a test server that logs what it receives to `log`, and that
+/// answers only to the bearer token `token-of-ci` (`--grants`).
+fn remote_server(log: &Path) -> HttpGateway {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("open.json");
+    std::fs::write(&policy, r#"{"version": "1", "default": "allow"}"#).unwrap();
+    let grants = gateway_common::grants_file(dir.path());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+    command
+        .args(["gateway", "--listen", "127.0.0.1:0", "--policy"])
+        .arg(&policy)
+        .arg("--grants")
+        .arg(&grants)
+        .env("MCPWARDEN_TEST_LOG", log)
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_mcpwarden-test-server"));
+    HttpGateway::spawn(command, dir)
+}
+
+/// `alpha` is `remote` (with the header its grants need), `beta` a local child.
+fn write_remote_config(dir: &Path, remote: &HttpGateway, token: &str) -> PathBuf {
+    let config = json!({"mcpServers": {
+        "alpha": {"type": "http", "url": remote.url,
+                  "headers": {"Authorization": format!("Bearer {token}")}},
+        "beta": {"command": env!("CARGO_BIN_EXE_mcpwarden-test-server"),
+                 "env": {"MCPWARDEN_TEST_LOG": dir.join("beta.log")}}
+    }});
+    let path = dir.join("mcp.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_remote_server_in_the_config_is_judged_like_a_local_one_over_stdio() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote_server(&dir.path().join("alpha.log"));
+    let config = write_remote_config(dir.path(), &remote, "token-of-ci");
+    let mut gateway = StdioGateway::start_in(dir, &config, Path::new(POLICIES));
+    let init = gateway.initialize();
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+
+    // The remote's tools, filtered by alpha's policy here (`run_command` hidden), beside
+    // the local server's.
+    let expected: Vec<&str> = ALPHA_TOOLS.iter().chain(&BETA_TOOLS).copied().collect();
+    assert_eq!(names(&gateway.list()), expected);
+
+    let answer = gateway.call("alpha__echo", json!({"text": "far"}));
+    assert_eq!(text(&answer), r#"echo ran with {"text":"far"}"#, "{answer}");
+    let answer = gateway.call("alpha__delete_repo", json!({"owner": "o", "repo": "r"}));
+    assert!(is_refusal(&answer), "{answer}");
+    // Checked against the schema the remote listed, before anything is sent.
+    let answer = gateway.call("alpha__add", json!({"a": "one", "b": 2}));
+    assert!(
+        is_refusal(&answer) && text(&answer).contains("inputSchema"),
+        "{answer}"
+    );
+    let answer = gateway.call("alpha__run_command", json!({"command": "id"}));
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    let answer = gateway.call("beta__read_file", json!({"path": "/tmp/x"}));
+    assert!(text(&answer).starts_with("read_file ran"), "{answer}");
+
+    // Only the allowed call reached the remote server; the audit names the server.
+    let dir = gateway.dir.path().to_owned();
+    assert_eq!(calls_seen(&dir, "alpha"), ["echo"]);
+    assert_eq!(calls_seen(&dir, "beta"), ["read_file"]);
+    let records = audit(&dir);
+    assert!(
+        records
+            .iter()
+            .any(|record| record["server"] == "alpha" && record["verdict"] == "deny"),
+        "{records:?}"
+    );
+}
+
+#[test]
+fn a_remote_server_that_refuses_us_gives_errors_and_the_others_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote_server(&dir.path().join("alpha.log"));
+    // A token the remote does not know: every POST to it gets 401.
+    let config = write_remote_config(dir.path(), &remote, "not-a-token");
+    let mut gateway = StdioGateway::start_in(dir, &config, Path::new(POLICIES));
+    gateway.initialize();
+    let listed = names(&gateway.list());
+    assert_eq!(listed, BETA_TOOLS, "only the local server's tools");
+    let answer = gateway.call("alpha__echo", json!({"text": "far"}));
+    assert!(answer.get("error").is_some(), "{answer}");
+    let answer = gateway.call("beta__read_file", json!({"path": "/tmp/x"}));
+    assert!(text(&answer).starts_with("read_file ran"), "{answer}");
+    assert!(calls_seen(gateway.dir.path(), "alpha").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_server_in_the_config_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = remote_server(&dir.path().join("alpha.log"));
+    let config = write_remote_config(dir.path(), &remote, "token-of-ci");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+    command
+        .args(["gateway", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--policies")
+        .arg(POLICIES);
+    let gateway = HttpGateway::spawn(command, dir);
+    let session = gateway.open().await;
+    let expected: Vec<&str> = ALPHA_TOOLS.iter().chain(&BETA_TOOLS).copied().collect();
+    assert_eq!(gateway.list(&session, 1).await, expected);
+    let answer = gateway
+        .call(&session, 2, "alpha__echo", json!({"text": "far"}))
+        .await;
+    assert_eq!(text(&answer), r#"echo ran with {"text":"far"}"#, "{answer}");
+    let answer = gateway
+        .call(
+            &session,
+            3,
+            "alpha__delete_repo",
+            json!({"owner": "o", "repo": "r"}),
+        )
+        .await;
+    assert!(is_refusal(&answer), "{answer}");
+    assert_eq!(calls_seen(gateway.dir.path(), "alpha"), ["echo"]);
 }
 
 // ---- HTTP ----

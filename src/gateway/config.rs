@@ -47,12 +47,22 @@ pub enum ConfigError {
 pub struct ServerConfig {
     /// The key in `mcpServers`: the prefix of its tools and the audit's `server`.
     pub name: String,
-    /// The program and its arguments.
+    /// The program and its arguments; empty for a remote server.
     pub command: Vec<OsString>,
+    /// A remote Streamable HTTP server (an entry with `url` instead of `command`).
+    pub remote: Option<RemoteEntry>,
     /// Variables added to the gateway's own environment for this server.
     pub env: BTreeMap<String, String>,
     /// The folder to start it in (`cwd`), if the configuration names one.
     pub cwd: Option<PathBuf>,
+}
+
+/// A remote server: where it is and the headers every request to it carries (`headers`
+/// in the entry, e.g. its own `Authorization`; nothing of the gateway's client is sent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    pub url: reqwest::Url,
+    pub headers: BTreeMap<String, String>,
 }
 
 /// Which key holds the servers: `mcpServers`, else VS Code's `servers`.
@@ -103,14 +113,20 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
             continue;
         }
         check_name(name).map_err(problem)?;
+        if entry.contains_key("url") && !entry.contains_key("command") {
+            out.push(ServerConfig {
+                name: name.clone(),
+                command: Vec::new(),
+                remote: Some(remote_entry(entry).map_err(problem)?),
+                env: BTreeMap::new(),
+                cwd: None,
+            });
+            continue;
+        }
         let Some(command) = entry.get("command") else {
-            let why = if entry.contains_key("url") {
-                "a remote server (`url`) cannot run behind --config; remove it here and put \
-                 `mcpwarden gateway --listen ADDR --upstream URL` in front of it"
-            } else {
-                "no `command` to run"
-            };
-            return Err(problem(why.to_owned()));
+            return Err(problem(
+                "no `command` to run and no `url` to call".to_owned(),
+            ));
         };
         let command = command
             .as_str()
@@ -150,6 +166,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
         out.push(ServerConfig {
             name: name.clone(),
             command: argv,
+            remote: None,
             env,
             cwd,
         });
@@ -160,6 +177,54 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
         });
     }
     Ok(out)
+}
+
+/// Reads a remote entry: `url` (http or https), an optional `type` that must name the
+/// Streamable HTTP transport, and optional `headers`, each checked now so that a bad one
+/// stops the start instead of failing every request.
+fn remote_entry(entry: &serde_json::Map<String, Value>) -> Result<RemoteEntry, String> {
+    match entry.get("type").map(|kind| kind.as_str()) {
+        None | Some(Some("http" | "streamable-http" | "streamableHttp")) => {}
+        Some(Some("sse")) => {
+            return Err(
+                "`type: sse` is the older HTTP+SSE transport, which the gateway does \
+                 not speak; only Streamable HTTP servers (`type: http`) can be used"
+                    .to_owned(),
+            );
+        }
+        Some(other) => {
+            return Err(format!(
+                "`type` {} is not a remote transport the gateway speaks (use `http`)",
+                other.map_or_else(|| "(not a string)".to_owned(), |kind| format!("{kind:?}"))
+            ));
+        }
+    }
+    let url = entry
+        .get("url")
+        .and_then(Value::as_str)
+        .ok_or("`url` must be a string")?;
+    let url = reqwest::Url::parse(url).map_err(|error| format!("`url` {url:?}: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`url` {:?} must be http or https", url.as_str()));
+    }
+    let mut headers = BTreeMap::new();
+    match entry.get("headers") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(pairs)) => {
+            for (key, value) in pairs {
+                let value = value
+                    .as_str()
+                    .ok_or_else(|| format!("`headers.{key}` is not a string"))?;
+                reqwest::header::HeaderName::from_bytes(key.as_bytes())
+                    .map_err(|_| format!("`headers.{key}` is not a valid header name"))?;
+                reqwest::header::HeaderValue::from_str(value)
+                    .map_err(|_| format!("`headers.{key}` is not a valid header value"))?;
+                headers.insert(key.clone(), value.to_owned());
+            }
+        }
+        Some(_) => return Err("`headers` must be an object of strings".to_owned()),
+    }
+    Ok(RemoteEntry { url, headers })
 }
 
 /// A server name must be usable as a tool-name prefix: 1 to 64 of `[A-Za-z0-9.-]`.
@@ -223,6 +288,24 @@ mod tests {
     }
 
     #[test]
+    fn reads_remote_servers_with_their_headers() {
+        let servers = parse_text(
+            r#"{"mcpServers": {
+                "remote": {"type": "http", "url": "https://mcp.example.test/mcp",
+                           "headers": {"Authorization": "Bearer t"}},
+                "local": {"command": "x"}
+            }}"#,
+        )
+        .unwrap();
+        let by_name = |name: &str| servers.iter().find(|server| server.name == name).unwrap();
+        assert!(by_name("local").remote.is_none());
+        assert!(by_name("remote").command.is_empty());
+        let remote = by_name("remote").remote.as_ref().unwrap();
+        assert_eq!(remote.url.as_str(), "https://mcp.example.test/mcp");
+        assert_eq!(remote.headers["Authorization"], "Bearer t");
+    }
+
+    #[test]
     fn vs_code_servers_key_is_read() {
         let servers = parse_text(r#"{"servers": {"a": {"command": "a"}}}"#).unwrap();
         assert_eq!(servers[0].name, "a");
@@ -237,8 +320,20 @@ mod tests {
             ),
             (r#"{"mcpServers": {"a b": {"command": "x"}}}"#, "found ' '"),
             (
-                r#"{"mcpServers": {"remote": {"url": "http://x"}}}"#,
-                "remote server",
+                r#"{"mcpServers": {"r": {"url": "http://x", "type": "sse"}}}"#,
+                "older HTTP+SSE transport",
+            ),
+            (
+                r#"{"mcpServers": {"r": {"url": "ftp://x/mcp"}}}"#,
+                "must be http or https",
+            ),
+            (
+                r#"{"mcpServers": {"r": {"url": "not a url"}}}"#,
+                "`url` \"not a url\"",
+            ),
+            (
+                r#"{"mcpServers": {"r": {"url": "http://x", "headers": {"X-A": "a\nb"}}}}"#,
+                "`headers.X-A` is not a valid header value",
             ),
             (r#"{"mcpServers": {"s": {"args": []}}}"#, "no `command`"),
             (

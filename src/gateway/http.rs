@@ -50,12 +50,12 @@ pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-11-25", STATELESS_V
 pub const STATELESS_VERSION: &str = "2026-07-28";
 
 pub(super) const SESSION_HEADER: &str = "mcp-session-id";
-const VERSION_HEADER: &str = "mcp-protocol-version";
+pub(super) const VERSION_HEADER: &str = "mcp-protocol-version";
 /// Server-initiated messages kept for a session with no GET stream open; older ones are
 /// dropped first.
 pub(super) const MAX_QUEUED: usize = 1024;
 /// Upstream lines longer than this are dropped (and said so) rather than buffered.
-const MAX_UPSTREAM_LINE: usize = 64 << 20;
+pub(super) const MAX_UPSTREAM_LINE: usize = 64 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -1247,7 +1247,7 @@ async fn remote_post(
 
 /// Remembers the protocol version the remote chose in its `initialize` answer, for the
 /// `MCP-Protocol-Version` header of what follows.
-fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
+pub(super) fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
     // Only an `initialize` answer says it; the rest are not parsed again.
     if !contains(message, b"\"protocolVersion\"") {
         return;
@@ -1267,7 +1267,7 @@ fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
 }
 
 /// Takes the complete SSE events out of `buffer`, returning each one's data.
-fn take_events(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
+pub(super) fn take_events(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
     let mut events = Vec::new();
     loop {
         let text = String::from_utf8_lossy(buffer);
@@ -1298,11 +1298,11 @@ fn id_key(id: &Value) -> String {
 /// key is present (even as `null`, as `Value::get` would say). The rest is skipped
 /// without being built.
 #[derive(Debug, Default, Deserialize)]
-struct Head {
+pub(super) struct Head {
     #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
+    pub(super) id: Option<Value>,
     #[serde(default, deserialize_with = "present")]
-    method: Option<Value>,
+    pub(super) method: Option<Value>,
 }
 
 fn present<'de, D: serde::Deserializer<'de>>(value: D) -> Result<Option<Value>, D::Error> {
@@ -1336,7 +1336,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// The [`Head`] of one message, or of each element of a batch (none when it does not
 /// parse).
-fn heads(message: &[u8]) -> Vec<Head> {
+pub(super) fn heads(message: &[u8]) -> Vec<Head> {
     if is_array(message) {
         serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(message)
             .unwrap_or_default()

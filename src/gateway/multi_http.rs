@@ -18,7 +18,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
@@ -125,8 +125,16 @@ impl App {
             grant.clone(),
         ));
         let mut children = Vec::new();
-        let mut pipes = Vec::new();
+        // Per server, in the config's order: a child's pipes, or a remote and its queue.
+        let mut ends = Vec::new();
+        let mut to_children = Vec::new();
         for server in &self.servers {
+            let (to_child, queue) = mpsc::channel::<Vec<u8>>(256);
+            to_children.push(to_child);
+            if let Some(entry) = &server.remote {
+                ends.push(End::Remote(entry.clone(), queue));
+                continue;
+            }
             let mut command = Command::new(&server.command[0]);
             command
                 .args(&server.command[1..])
@@ -151,7 +159,7 @@ impl App {
             match spawned {
                 Ok((child, stdin, stdout)) => {
                     children.push(child);
-                    pipes.push((stdin, stdout));
+                    ends.push(End::Child(stdin, stdout, queue));
                 }
                 Err(why) => {
                     // The children already started are killed as they are dropped.
@@ -164,24 +172,6 @@ impl App {
                 }
             }
         }
-        let mut to_children = Vec::new();
-        let mut writers = Vec::new();
-        let mut stdouts = Vec::new();
-        for (mut stdin, stdout) in pipes {
-            let (to_child, mut queue) = mpsc::channel::<Vec<u8>>(256);
-            to_children.push(to_child);
-            stdouts.push(stdout);
-            writers.push(tokio::spawn(async move {
-                while let Some(message) = queue.recv().await {
-                    if stdin.write_all(&message).await.is_err()
-                        || stdin.write_all(b"\n").await.is_err()
-                        || stdin.flush().await.is_err()
-                    {
-                        break;
-                    }
-                }
-            }));
-        }
         let session = Arc::new(MultiSession {
             id: id.clone(),
             grant,
@@ -189,37 +179,74 @@ impl App {
             to_children,
             router: Mutex::new(Router::default()),
             children: Mutex::new(children),
-            tasks: Mutex::new(writers),
+            tasks: Mutex::new(Vec::new()),
         });
-        for (index, stdout) in stdouts.into_iter().enumerate() {
+        for (index, end) in ends.into_iter().enumerate() {
             let session_for_task = session.clone();
             let app = self.clone();
-            let reader = tokio::spawn(async move {
+            let (stdout, reader) = match end {
+                End::Child(mut stdin, stdout, mut queue) => {
+                    let writer = tokio::spawn(async move {
+                        while let Some(message) = queue.recv().await {
+                            if stdin.write_all(&message).await.is_err()
+                                || stdin.write_all(b"\n").await.is_err()
+                                || stdin.flush().await.is_err()
+                            {
+                                break;
+                            }
+                        }
+                    });
+                    session.lock_tasks().push(writer);
+                    (Some(stdout), None)
+                }
+                End::Remote(entry, queue) => (None, Some((entry, queue))),
+            };
+            let task = tokio::spawn(async move {
                 let session = session_for_task;
-                let mut stdout = BufReader::with_capacity(16 << 10, stdout);
-                let mut line = Vec::new();
-                loop {
-                    match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await {
-                        Ok(Line::Eof) | Err(_) => break,
-                        Ok(Line::TooLong(length)) => eprintln!(
-                            "mcpwarden: dropped a message of {length} bytes or more from server {}",
-                            session.multi.server_name(index)
-                        ),
-                        Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
-                        Ok(Line::Text) => {
-                            let routed = session.multi.from_upstream(index, &line);
-                            session.perform(routed, None).await;
+                let why = if let Some(stdout) = stdout {
+                    let mut stdout = BufReader::with_capacity(16 << 10, stdout);
+                    let mut line = Vec::new();
+                    loop {
+                        match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await {
+                            Ok(Line::Eof) | Err(_) => break,
+                            Ok(Line::TooLong(length)) => eprintln!(
+                                "mcpwarden: dropped a message of {length} bytes or more from server {}",
+                                session.multi.server_name(index)
+                            ),
+                            Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
+                            Ok(Line::Text) => {
+                                let routed = session.multi.from_upstream(index, &line);
+                                session.perform(routed, None).await;
+                            }
                         }
                     }
-                }
-                let routed = session.multi.upstream_closed(index, "it exited");
+                    "it exited"
+                } else if let Some((entry, queue)) = reader {
+                    let deliver: super::remote::Deliver = {
+                        let session = Arc::downgrade(&session);
+                        Arc::new(move |message: Vec<u8>| {
+                            let session = session.clone();
+                            Box::pin(async move {
+                                if let Some(session) = session.upgrade() {
+                                    let routed = session.multi.from_upstream(index, &message);
+                                    session.perform(routed, None).await;
+                                }
+                            })
+                        })
+                    };
+                    super::remote::relay(&entry, queue, deliver).await;
+                    "its session was closed"
+                } else {
+                    return;
+                };
+                let routed = session.multi.upstream_closed(index, why);
                 session.perform(routed, None).await;
                 if !session.multi.any_alive() {
                     app.lock_sessions().remove(&session.id);
                     close_stream(&session.router);
                 }
             });
-            session.lock_tasks().push(reader);
+            session.lock_tasks().push(task);
         }
         let mut sessions = self.lock_sessions();
         if sessions.len() >= self.max_sessions {
@@ -232,6 +259,12 @@ impl App {
         sessions.insert(id, session.clone());
         Ok(session)
     }
+}
+
+/// One server of a new session, before its tasks start.
+enum End {
+    Child(ChildStdin, ChildStdout, mpsc::Receiver<Vec<u8>>),
+    Remote(super::config::RemoteEntry, mpsc::Receiver<Vec<u8>>),
 }
 
 impl HttpGateway for App {

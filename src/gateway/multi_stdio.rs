@@ -55,7 +55,14 @@ pub async fn run(
     let mut queues = Vec::new();
     let mut child_tasks = Vec::new();
     let mut readers = Vec::new();
+    let mut remotes = Vec::new();
     for (index, server) in servers.iter().enumerate() {
+        if let Some(entry) = &server.remote {
+            let (to_remote, remote_queue) = mpsc::channel::<Option<Vec<u8>>>(1024);
+            queues.push(to_remote);
+            remotes.push((index, entry.clone(), remote_queue));
+            continue;
+        }
         let shown = server.command[0].to_string_lossy().into_owned();
         let spawn_error = |source| MultiStdioError::Spawn {
             server: server.name.clone(),
@@ -92,6 +99,31 @@ pub async fn run(
         readers.push((index, stdout, child));
     }
     let queues: ChildQueues = Arc::new(queues);
+    for (index, entry, remote_queue) in remotes {
+        let deliver: super::remote::Deliver = {
+            let (multi, queues, to_client) = (multi.clone(), queues.clone(), to_client.clone());
+            Arc::new(move |message: Vec<u8>| {
+                let (multi, queues, to_client) = (multi.clone(), queues.clone(), to_client.clone());
+                Box::pin(async move {
+                    let routed = multi.from_upstream(index, &message);
+                    dispatch(routed, &queues, &to_client).await;
+                })
+            })
+        };
+        let (multi, queues, to_client) = (multi.clone(), queues.clone(), to_client.clone());
+        let exited = exited.clone();
+        let mut stopped = stopped.clone();
+        child_tasks.push(tokio::spawn(async move {
+            // Ends when the client leaves (its queue is closed) or the gateway stops.
+            let why = tokio::select! {
+                () = super::remote::relay(&entry, remote_queue, deliver) => "its session was closed",
+                _ = stopped.changed() => "the gateway was stopped",
+            };
+            let routed = multi.upstream_closed(index, why);
+            dispatch(routed, &queues, &to_client).await;
+            let _ = exited.send(0).await;
+        }));
+    }
     for (index, stdout, mut child) in readers {
         let multi = multi.clone();
         let queues = queues.clone();

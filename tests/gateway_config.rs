@@ -551,9 +551,29 @@ fn a_remote_server_in_the_config_is_judged_like_a_local_one_over_stdio() {
     let answer = gateway.call("beta__read_file", json!({"path": "/tmp/x"}));
     assert!(text(&answer).starts_with("read_file ran"), "{answer}");
 
-    // Only the allowed call reached the remote server; the audit names the server.
+    // What the remote starts on its own (here a tool-list change, sent on the GET stream
+    // the gateway opened) reaches the client.
+    let (answer, mut seen) = gateway.request(json!({"jsonrpc": "2.0", "id": 900,
+        "method": "tools/call", "params": {"name": "alpha__change_tools", "arguments": {}}}));
+    assert!(answer.get("result").is_some(), "{answer}");
+    for _ in 0..20 {
+        if seen
+            .iter()
+            .any(|message| message["method"] == "notifications/tools/list_changed")
+        {
+            break;
+        }
+        seen.push(gateway.recv());
+    }
+    assert!(
+        seen.iter()
+            .any(|message| message["method"] == "notifications/tools/list_changed"),
+        "{seen:?}"
+    );
+
+    // Only the allowed calls reached the remote server; the audit names the server.
     let dir = gateway.dir.path().to_owned();
-    assert_eq!(calls_seen(&dir, "alpha"), ["echo"]);
+    assert_eq!(calls_seen(&dir, "alpha"), ["echo", "change_tools"]);
     assert_eq!(calls_seen(&dir, "beta"), ["read_file"]);
     let records = audit(&dir);
     assert!(

@@ -2,12 +2,12 @@
 //! entry with `url` instead of `command`). The router ([`super::multi::Multi`]) hands it
 //! messages exactly as it would write them to a child's stdin; [`relay`] POSTs each one,
 //! keeps the server's `Mcp-Session-Id` and chosen protocol version, and hands every
-//! message that comes back (a JSON body or each SSE event) to the transport, which gives
-//! it to the router as if a child had printed it.
+//! message that comes back (a JSON body or each SSE event, and each event on the GET
+//! stream it opens after `initialize`) to the transport, which gives it to the router as
+//! if a child had printed it.
 //!
 //! Only what the entry's `headers` say is sent upstream: nothing of the gateway's own
-//! client (its `Authorization` least of all) ever reaches the remote. Server-initiated
-//! messages outside a POST's answer (the optional GET stream) are not listened for.
+//! client (its `Authorization` least of all) ever reaches the remote.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -79,6 +79,7 @@ pub async fn relay<T: Into<Option<Vec<u8>>>>(
         version: Mutex::new(None),
     });
     let mut in_flight = JoinSet::new();
+    let mut stream: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(Some(message)) = queue.recv().await.map(Into::into) {
         // Finished POSTs are collected as we go, so the set stays small.
         while in_flight.try_join_next().is_some() {}
@@ -87,11 +88,19 @@ pub async fn relay<T: Into<Option<Vec<u8>>>>(
             .any(|head| head.method.as_ref().and_then(Value::as_str) == Some("initialize"));
         let post = post(upstream.clone(), message, deliver.clone());
         if is_initialize {
-            // What follows needs the session id its answer carries.
+            // What follows needs the session id its answer carries; then the stream of
+            // what the server starts (list changes, requests) is opened.
             post.await;
+            if let Some(old) = stream.take() {
+                old.abort();
+            }
+            stream = Some(tokio::spawn(listen(upstream.clone(), deliver.clone())));
         } else {
             in_flight.spawn(post);
         }
+    }
+    if let Some(stream) = stream {
+        stream.abort();
     }
     let _ = tokio::time::timeout(GRACE, async {
         while in_flight.join_next().await.is_some() {}
@@ -147,7 +156,7 @@ async fn post(upstream: Arc<Upstream>, message: Vec<u8>, deliver: Deliver) {
             }
         }
     };
-    let mut response = match request.send().await {
+    let response = match request.send().await {
         Err(error) => {
             return failed(format!("the remote server could not be reached: {error}")).await;
         }
@@ -191,7 +200,35 @@ async fn post(upstream: Arc<Upstream>, message: Vec<u8>, deliver: Deliver) {
         }
         return;
     }
-    // Each event's data is one message, handed on as it arrives.
+    read_events(response, &upstream, &deliver).await;
+}
+
+/// Opens the server's GET stream for the session and hands on every message on it. A
+/// server that offers none (405) or refuses is left at that: it can still answer POSTs.
+async fn listen(upstream: Arc<Upstream>, deliver: Deliver) {
+    let Some(session) = lock(&upstream.session).clone() else {
+        return;
+    };
+    let mut request = upstream
+        .client
+        .get(upstream.url.clone())
+        .headers(upstream.headers.clone())
+        .header(header::ACCEPT, "text/event-stream")
+        .header(SESSION_HEADER, session);
+    let version = lock(&upstream.version).clone();
+    if let Some(version) = version {
+        request = request.header(VERSION_HEADER, version);
+    }
+    match request.send().await {
+        Ok(response) if response.status().is_success() => {
+            read_events(response, &upstream, &deliver).await;
+        }
+        _ => {}
+    }
+}
+
+/// Hands on each SSE event's data as one message, as it arrives.
+async fn read_events(mut response: reqwest::Response, upstream: &Upstream, deliver: &Deliver) {
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         match response.chunk().await {

@@ -132,7 +132,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
             .as_str()
             .filter(|command| !command.is_empty())
             .ok_or_else(|| problem("`command` must be a non-empty string".to_owned()))?;
-        let mut argv = vec![OsString::from(command)];
+        let mut argv = vec![OsString::from(expand(command, "command").map_err(problem)?)];
         match entry.get("args") {
             None | Some(Value::Null) => {}
             Some(Value::Array(args)) => {
@@ -140,7 +140,9 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
                     let arg = arg
                         .as_str()
                         .ok_or_else(|| problem(format!("`args[{index}]` is not a string")))?;
-                    argv.push(OsString::from(arg));
+                    argv.push(OsString::from(
+                        expand(arg, &format!("args[{index}]")).map_err(problem)?,
+                    ));
                 }
             }
             Some(_) => return Err(problem("`args` must be an array of strings".to_owned())),
@@ -153,14 +155,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Vec<ServerConfig>, ConfigError> 
                     let value = value
                         .as_str()
                         .ok_or_else(|| problem(format!("`env.{key}` is not a string")))?;
-                    env.insert(key.clone(), value.to_owned());
+                    env.insert(
+                        key.clone(),
+                        expand(value, &format!("env.{key}")).map_err(problem)?,
+                    );
                 }
             }
             Some(_) => return Err(problem("`env` must be an object of strings".to_owned())),
         }
         let cwd = match entry.get("cwd") {
             None | Some(Value::Null) => None,
-            Some(Value::String(cwd)) => Some(PathBuf::from(cwd)),
+            Some(Value::String(cwd)) => Some(PathBuf::from(expand(cwd, "cwd").map_err(problem)?)),
             Some(_) => return Err(problem("`cwd` must be a string".to_owned())),
         };
         out.push(ServerConfig {
@@ -203,9 +208,13 @@ fn remote_entry(entry: &serde_json::Map<String, Value>) -> Result<RemoteEntry, S
         .get("url")
         .and_then(Value::as_str)
         .ok_or("`url` must be a string")?;
-    let url = reqwest::Url::parse(url).map_err(|error| format!("`url` {url:?}: {error}"))?;
+    // Errors show the URL as written, so a secret filled in from the environment is not
+    // printed.
+    let written = url;
+    let url = reqwest::Url::parse(&expand(written, "url")?)
+        .map_err(|error| format!("`url` {written:?}: {error}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`url` {:?} must be http or https", url.as_str()));
+        return Err(format!("`url` {written:?} must be http or https"));
     }
     let mut headers = BTreeMap::new();
     match entry.get("headers") {
@@ -215,6 +224,7 @@ fn remote_entry(entry: &serde_json::Map<String, Value>) -> Result<RemoteEntry, S
                 let value = value
                     .as_str()
                     .ok_or_else(|| format!("`headers.{key}` is not a string"))?;
+                let value = &expand(value, &format!("headers.{key}"))?;
                 reqwest::header::HeaderName::from_bytes(key.as_bytes())
                     .map_err(|_| format!("`headers.{key}` is not a valid header name"))?;
                 reqwest::header::HeaderValue::from_str(value)
@@ -225,6 +235,48 @@ fn remote_entry(entry: &serde_json::Map<String, Value>) -> Result<RemoteEntry, S
         Some(_) => return Err("`headers` must be an object of strings".to_owned()),
     }
     Ok(RemoteEntry { url, headers })
+}
+
+/// Replaces `${NAME}`, `${env:NAME}` and `${NAME:-default}` in a configuration string with
+/// the gateway's environment, as MCP clients do when they start a server themselves, so a
+/// token can stay in the environment instead of the file. A variable that is not set
+/// (and has no default) is an error naming `field`, not an empty string. Only `${...}` is
+/// read: a bare `$` is left alone, since arguments and passwords hold them (which is why
+/// this is not a shell-style expander such as the `shellexpand` crate).
+fn expand(text: &str, field: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("`{field}` has a `${{` with no closing `}}`"))?;
+        let inner = &after[..end];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        let name = name.strip_prefix("env:").unwrap_or(name);
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!(
+                "`{field}` holds `${{{inner}}}`: only environment variables (`${{NAME}}`, \
+                 `${{env:NAME}}`, `${{NAME:-default}}`) can be filled in here"
+            ));
+        }
+        match (std::env::var(name), default) {
+            (Ok(value), _) => out.push_str(&value),
+            (Err(_), Some(default)) => out.push_str(default),
+            (Err(_), None) => {
+                return Err(format!(
+                    "`{field}` needs the environment variable {name}, which is not set"
+                ));
+            }
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// A server name must be usable as a tool-name prefix: 1 to 64 of `[A-Za-z0-9.-]`.
@@ -303,6 +355,38 @@ mod tests {
         let remote = by_name("remote").remote.as_ref().unwrap();
         assert_eq!(remote.url.as_str(), "https://mcp.example.test/mcp");
         assert_eq!(remote.headers["Authorization"], "Bearer t");
+    }
+
+    #[test]
+    fn environment_variables_are_filled_in_and_a_missing_one_is_named() {
+        // PATH is set wherever tests run; the other name is not.
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(expand("a ${PATH} b", "f").unwrap(), format!("a {path} b"));
+        assert_eq!(expand("${env:PATH}", "f").unwrap(), path);
+        assert_eq!(
+            expand("Bearer ${MCPWARDEN_SURELY_UNSET_VAR:-none}", "f").unwrap(),
+            "Bearer none"
+        );
+        assert_eq!(expand("pa$$word $HOME", "f").unwrap(), "pa$$word $HOME");
+        let error = expand("${MCPWARDEN_SURELY_UNSET_VAR}", "headers.X").unwrap_err();
+        assert!(
+            error.contains("headers.X") && error.contains("MCPWARDEN_SURELY_UNSET_VAR"),
+            "{error}"
+        );
+        assert!(
+            expand("${input:token}", "f")
+                .unwrap_err()
+                .contains("only environment")
+        );
+        assert!(expand("${PATH", "f").unwrap_err().contains("no closing"));
+        let servers = parse_text(
+            r#"{"mcpServers": {"r": {"url": "http://127.0.0.1:1/${MCPWARDEN_SURELY_UNSET_VAR:-mcp}",
+                                     "headers": {"X-Path": "${PATH}"}}}}"#,
+        )
+        .unwrap();
+        let remote = servers[0].remote.as_ref().unwrap();
+        assert_eq!(remote.url.as_str(), "http://127.0.0.1:1/mcp");
+        assert_eq!(remote.headers["X-Path"], path);
     }
 
     #[test]

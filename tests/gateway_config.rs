@@ -630,6 +630,41 @@ async fn a_remote_server_in_the_config_over_http() {
         .await;
     assert!(is_refusal(&answer), "{answer}");
     assert_eq!(calls_seen(gateway.dir.path(), "alpha"), ["echo"]);
+
+    // Deleting the session here deletes ours on the remote, which stops the server the
+    // remote ran for it.
+    assert_eq!(children_of(remote.child.id()).len(), 1);
+    let deleted = gateway
+        .client
+        .delete(&gateway.url)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let deadline = std::time::Instant::now() + WAIT;
+    while !children_of(remote.child.id()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the remote still runs a server for the deleted session"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The processes `pid` has started and not yet reaped (Linux).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let path = task.unwrap().path().join("children");
+        children.extend(
+            std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|child| child.parse::<u32>().ok()),
+        );
+    }
+    children
 }
 
 // ---- HTTP ----

@@ -78,6 +78,9 @@ pub async fn relay<T: Into<Option<Vec<u8>>>>(
         session: Mutex::new(None),
         version: Mutex::new(None),
     });
+    // If this task is aborted (an HTTP session deleted or expired), the remote session is
+    // still closed, from a task of its own.
+    let mut closer = Closer(Some(upstream.clone()));
     let mut in_flight = JoinSet::new();
     let mut stream: Option<tokio::task::JoinHandle<()>> = None;
     while let Some(Some(message)) = queue.recv().await.map(Into::into) {
@@ -107,6 +110,13 @@ pub async fn relay<T: Into<Option<Vec<u8>>>>(
     })
     .await;
     in_flight.abort_all();
+    if let Some(upstream) = closer.0.take() {
+        close(upstream).await;
+    }
+}
+
+/// DELETEs the remote session, if the remote gave one.
+async fn close(upstream: Arc<Upstream>) {
     let session = lock(&upstream.session).clone();
     if let Some(session) = session {
         let request = upstream
@@ -115,6 +125,20 @@ pub async fn relay<T: Into<Option<Vec<u8>>>>(
             .headers(upstream.headers.clone())
             .header(SESSION_HEADER, session);
         let _ = tokio::time::timeout(GRACE, request.send()).await;
+    }
+}
+
+/// Closes the remote session when dropped with the upstream still in it, i.e. when
+/// [`relay`] is cancelled before it could close it itself.
+struct Closer(Option<Arc<Upstream>>);
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        if let Some(upstream) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(close(upstream));
+        }
     }
 }
 

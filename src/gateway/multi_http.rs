@@ -184,7 +184,7 @@ impl App {
         for (index, end) in ends.into_iter().enumerate() {
             let session_for_task = session.clone();
             let app = self.clone();
-            let (stdout, reader) = match end {
+            let source = match end {
                 End::Child(mut stdin, stdout, mut queue) => {
                     let writer = tokio::spawn(async move {
                         while let Some(message) = queue.recv().await {
@@ -197,47 +197,49 @@ impl App {
                         }
                     });
                     session.lock_tasks().push(writer);
-                    (Some(stdout), None)
+                    Source::Child(stdout)
                 }
-                End::Remote(entry, queue) => (None, Some((entry, queue))),
+                End::Remote(entry, queue) => Source::Remote(entry, queue),
             };
             let task = tokio::spawn(async move {
                 let session = session_for_task;
-                let why = if let Some(stdout) = stdout {
-                    let mut stdout = BufReader::with_capacity(16 << 10, stdout);
-                    let mut line = Vec::new();
-                    loop {
-                        match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await {
-                            Ok(Line::Eof) | Err(_) => break,
-                            Ok(Line::TooLong(length)) => eprintln!(
-                                "mcpwarden: dropped a message of {length} bytes or more from server {}",
-                                session.multi.server_name(index)
-                            ),
-                            Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
-                            Ok(Line::Text) => {
-                                let routed = session.multi.from_upstream(index, &line);
-                                session.perform(routed, None).await;
-                            }
-                        }
-                    }
-                    "it exited"
-                } else if let Some((entry, queue)) = reader {
-                    let deliver: super::remote::Deliver = {
-                        let session = Arc::downgrade(&session);
-                        Arc::new(move |message: Vec<u8>| {
-                            let session = session.clone();
-                            Box::pin(async move {
-                                if let Some(session) = session.upgrade() {
-                                    let routed = session.multi.from_upstream(index, &message);
+                let why = match source {
+                    Source::Child(stdout) => {
+                        let mut stdout = BufReader::with_capacity(16 << 10, stdout);
+                        let mut line = Vec::new();
+                        loop {
+                            match read_line_capped(&mut stdout, &mut line, MAX_UPSTREAM_LINE).await
+                            {
+                                Ok(Line::Eof) | Err(_) => break,
+                                Ok(Line::TooLong(length)) => eprintln!(
+                                    "mcpwarden: dropped a message of {length} bytes or more from server {}",
+                                    session.multi.server_name(index)
+                                ),
+                                Ok(Line::Text) if line.iter().all(u8::is_ascii_whitespace) => {}
+                                Ok(Line::Text) => {
+                                    let routed = session.multi.from_upstream(index, &line);
                                     session.perform(routed, None).await;
                                 }
+                            }
+                        }
+                        "it exited"
+                    }
+                    Source::Remote(entry, queue) => {
+                        let deliver: super::remote::Deliver = {
+                            let session = Arc::downgrade(&session);
+                            Arc::new(move |message: Vec<u8>| {
+                                let session = session.clone();
+                                Box::pin(async move {
+                                    if let Some(session) = session.upgrade() {
+                                        let routed = session.multi.from_upstream(index, &message);
+                                        session.perform(routed, None).await;
+                                    }
+                                })
                             })
-                        })
-                    };
-                    super::remote::relay(&entry, queue, deliver).await;
-                    "its session was closed"
-                } else {
-                    return;
+                        };
+                        super::remote::relay(&entry, queue, deliver).await;
+                        "its session was closed"
+                    }
                 };
                 let routed = session.multi.upstream_closed(index, why);
                 session.perform(routed, None).await;
@@ -264,6 +266,12 @@ impl App {
 /// One server of a new session, before its tasks start.
 enum End {
     Child(ChildStdin, ChildStdout, mpsc::Receiver<Vec<u8>>),
+    Remote(super::config::RemoteEntry, mpsc::Receiver<Vec<u8>>),
+}
+
+/// Where a session's task for one server reads what the server says.
+enum Source {
+    Child(ChildStdout),
     Remote(super::config::RemoteEntry, mpsc::Receiver<Vec<u8>>),
 }
 

@@ -400,7 +400,9 @@ pub struct GatewayArgs {
     pub policy: Option<PathBuf>,
     /// Run every server of an MCP client's `mcpServers` JSON behind one endpoint, each
     /// with its own policy (`--policies DIR/<server>.json`); tools are named
-    /// `<server>__<tool>`.
+    /// `<server>__<tool>`. Entries with `command` are started as children; entries with
+    /// `url` are remote Streamable HTTP servers, called with their own `headers`.
+    /// `${NAME}` in the entries is filled in from the environment.
     #[arg(
         long,
         value_name = "FILE",

@@ -1154,95 +1154,23 @@ async fn remote_post(
     version: Arc<Mutex<Option<String>>>,
     message: Vec<u8>,
 ) {
-    let lock = |slot: &Mutex<Option<String>>| {
-        slot.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    };
-    // The ids of the requests in this message, to answer them if the remote fails.
-    let ids: Vec<Value> = heads(&message)
-        .into_iter()
-        .filter(|head| head.method.is_some())
-        .filter_map(|head| head.id)
-        .collect();
-    let mut request = remote
-        .client()
-        .post(remote.url.clone())
-        .headers(remote.headers.clone())
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::ACCEPT, "application/json, text/event-stream")
-        .body(message);
-    if let Some(id) = lock(&upstream_session) {
-        request = request.header(SESSION_HEADER, id);
-    }
-    if let Some(version) = lock(&version) {
-        request = request.header(VERSION_HEADER, version);
-    }
-    let fail = |why: String| {
-        ids.iter()
-            .map(|id| {
-                serde_json::to_vec(&serde_json::json!({"jsonrpc": "2.0", "id": id,
-                    "error": {"code": super::judge::code::UPSTREAM_UNAVAILABLE, "message": why}}))
-                .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-    };
-    let mut answers: Vec<Vec<u8>> = Vec::new();
-    match request.send().await {
-        Err(error) => answers = fail(format!("the upstream could not be reached: {error}")),
-        Ok(response) if !response.status().is_success() => {
-            answers = fail(format!("the upstream answered HTTP {}", response.status()));
-        }
-        Ok(mut response) => {
-            if let Some(id) = response
-                .headers()
-                .get(SESSION_HEADER)
-                .and_then(|value| value.to_str().ok())
-            {
-                *upstream_session
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(id.to_owned());
+    let client = remote.client();
+    super::remote::post_message(
+        &client,
+        &remote.url,
+        &remote.headers,
+        &upstream_session,
+        &version,
+        message,
+        |answer| {
+            let session = &session;
+            async move {
+                let actions = session.judge.from_upstream(&answer);
+                session.perform(actions, None, None).await;
             }
-            let is_sse = response
-                .headers()
-                .get(header::CONTENT_TYPE)
-                .and_then(|value| value.to_str().ok())
-                .is_some_and(|kind| kind.starts_with("text/event-stream"));
-            if is_sse {
-                // Each event's data is one message; handled as it arrives.
-                let mut buffer: Vec<u8> = Vec::new();
-                while let Ok(Some(chunk)) = response.chunk().await {
-                    buffer.extend_from_slice(&chunk);
-                    if buffer.len() > MAX_UPSTREAM_LINE {
-                        eprintln!(
-                            "mcpwarden: dropped an upstream event stream over the size limit"
-                        );
-                        break;
-                    }
-                    for data in take_events(&mut buffer) {
-                        note_version(&data, &version);
-                        let actions = session.judge.from_upstream(&data);
-                        session.perform(actions, None, None).await;
-                    }
-                }
-            } else {
-                match response.bytes().await {
-                    Ok(body) if !body.iter().all(u8::is_ascii_whitespace) => {
-                        note_version(&body, &version);
-                        answers.push(body.to_vec());
-                    }
-                    Ok(_) => {}
-                    Err(error) => {
-                        answers = fail(format!("the upstream's answer could not be read: {error}"));
-                    }
-                }
-            }
-        }
-    }
-    for answer in answers {
-        let actions = session.judge.from_upstream(&answer);
-        session.perform(actions, None, None).await;
-    }
+        },
+    )
+    .await;
 }
 
 /// Remembers the protocol version the remote chose in its `initialize` answer, for the

@@ -149,82 +149,96 @@ fn lock(slot: &Mutex<Option<String>>) -> std::sync::MutexGuard<'_, Option<String
 
 /// POSTs one message and delivers the answers, or an error for each request in it.
 async fn post(upstream: Arc<Upstream>, message: Vec<u8>, deliver: Deliver) {
+    post_message(
+        &upstream.client,
+        &upstream.url,
+        &upstream.headers,
+        &upstream.session,
+        &upstream.version,
+        message,
+        |answer| deliver(answer),
+    )
+    .await;
+}
+
+/// One POST of `message` to a Streamable HTTP server, as `gateway --listen --upstream URL`
+/// and a config's `url` entries both send it: `headers` (only the configured ones), the
+/// upstream session id and protocol version once known (both taken from what comes back),
+/// JSON or SSE accepted. Each message of the answer (the body, or each event's data as it
+/// arrives) goes to `each`, in order; when the POST fails, each request in `message` gets
+/// a JSON-RPC error (-32001) saying why instead.
+pub(super) async fn post_message<F, Fut>(
+    client: &reqwest::Client,
+    url: &reqwest::Url,
+    headers: &HeaderMap,
+    session: &Mutex<Option<String>>,
+    version: &Mutex<Option<String>>,
+    message: Vec<u8>,
+    mut each: F,
+) where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let ids: Vec<Value> = heads(&message)
         .into_iter()
         .filter(|head| head.method.is_some())
         .filter_map(|head| head.id)
         .collect();
-    let mut request = upstream
-        .client
-        .post(upstream.url.clone())
-        .headers(upstream.headers.clone())
+    let mut request = client
+        .post(url.clone())
+        .headers(headers.clone())
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::ACCEPT, "application/json, text/event-stream")
         .body(message);
-    let session = lock(&upstream.session).clone();
-    if let Some(session) = session {
-        request = request.header(SESSION_HEADER, session);
+    let known = lock(session).clone();
+    if let Some(known) = known {
+        request = request.header(SESSION_HEADER, known);
     }
-    let version = lock(&upstream.version).clone();
-    if let Some(version) = version {
-        request = request.header(VERSION_HEADER, version);
+    let chosen = lock(version).clone();
+    if let Some(chosen) = chosen {
+        request = request.header(VERSION_HEADER, chosen);
     }
-    let failed = |why: String| {
-        let deliver = deliver.clone();
-        let ids = ids.clone();
-        async move {
-            for id in ids {
-                let error = serde_json::json!({"jsonrpc": "2.0", "id": id,
-                    "error": {"code": code::UPSTREAM_UNAVAILABLE, "message": why}});
-                deliver(error.to_string().into_bytes()).await;
-            }
-        }
-    };
-    let response = match request.send().await {
-        Err(error) => {
-            return failed(format!("the remote server could not be reached: {error}")).await;
-        }
+    let why = match request.send().await {
+        Err(error) => format!("the upstream could not be reached: {error}"),
         Ok(response) if !response.status().is_success() => {
-            return failed(format!(
-                "the remote server answered HTTP {}",
-                response.status()
-            ))
-            .await;
+            format!("the upstream answered HTTP {}", response.status())
         }
-        Ok(response) => response,
+        Ok(response) => {
+            if let Some(id) = response
+                .headers()
+                .get(SESSION_HEADER)
+                .and_then(|value| value.to_str().ok())
+            {
+                *lock(session) = Some(id.to_owned());
+            }
+            let is_sse = response
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok())
+                .is_some_and(|kind| kind.starts_with("text/event-stream"));
+            if is_sse {
+                read_events(response, version, each).await;
+                return;
+            }
+            match response.bytes().await {
+                Ok(body) if body.len() > MAX_UPSTREAM_LINE => {
+                    "the upstream's answer was over the size limit".to_owned()
+                }
+                Ok(body) if !body.iter().all(u8::is_ascii_whitespace) => {
+                    note_version(&body, version);
+                    each(body.to_vec()).await;
+                    return;
+                }
+                Ok(_) => return,
+                Err(error) => format!("the upstream's answer could not be read: {error}"),
+            }
+        }
     };
-    if let Some(id) = response
-        .headers()
-        .get(SESSION_HEADER)
-        .and_then(|value| value.to_str().ok())
-    {
-        *lock(&upstream.session) = Some(id.to_owned());
+    for id in ids {
+        let error = serde_json::json!({"jsonrpc": "2.0", "id": id,
+            "error": {"code": code::UPSTREAM_UNAVAILABLE, "message": why}});
+        each(error.to_string().into_bytes()).await;
     }
-    let is_sse = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|kind| kind.starts_with("text/event-stream"));
-    if !is_sse {
-        match response.bytes().await {
-            Ok(body) if body.len() > MAX_UPSTREAM_LINE => {
-                failed("the remote server's answer was over the size limit".to_owned()).await;
-            }
-            Ok(body) if !body.iter().all(u8::is_ascii_whitespace) => {
-                note_version(&body, &upstream.version);
-                deliver(body.to_vec()).await;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                failed(format!(
-                    "the remote server's answer could not be read: {error}"
-                ))
-                .await;
-            }
-        }
-        return;
-    }
-    read_events(response, &upstream, &deliver).await;
 }
 
 /// Opens the server's GET stream for the session and hands on every message on it. A
@@ -245,31 +259,38 @@ async fn listen(upstream: Arc<Upstream>, deliver: Deliver) {
     }
     match request.send().await {
         Ok(response) if response.status().is_success() => {
-            read_events(response, &upstream, &deliver).await;
+            read_events(response, &upstream.version, |message| deliver(message)).await;
         }
         _ => {}
     }
 }
 
 /// Hands on each SSE event's data as one message, as it arrives.
-async fn read_events(mut response: reqwest::Response, upstream: &Upstream, deliver: &Deliver) {
+async fn read_events<F, Fut>(
+    mut response: reqwest::Response,
+    version: &Mutex<Option<String>>,
+    mut each: F,
+) where
+    F: FnMut(Vec<u8>) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 buffer.extend_from_slice(&chunk);
                 if buffer.len() > MAX_UPSTREAM_LINE {
-                    eprintln!("mcpwarden: dropped a remote event stream over the size limit");
+                    eprintln!("mcpwarden: dropped an upstream event stream over the size limit");
                     break;
                 }
                 for data in take_events(&mut buffer) {
-                    note_version(&data, &upstream.version);
-                    deliver(data).await;
+                    note_version(&data, version);
+                    each(data).await;
                 }
             }
             Ok(None) => break,
             Err(error) => {
-                eprintln!("mcpwarden: a remote event stream broke off: {error}");
+                eprintln!("mcpwarden: an upstream event stream broke off: {error}");
                 break;
             }
         }

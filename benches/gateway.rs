@@ -729,33 +729,23 @@ fn added_latency_driver() {
                 "(a) HTTP direct to the HTTP upstream",
                 timed(calls, |id| http_echo(&client, &upstream, &session, id)).await,
             );
-            let session = http_session(&client, &through_url).await;
-            let before = cpu_and_switches(through.id());
-            let via = show(
-                "(a) HTTP through the gateway to the HTTP upstream",
-                timed(calls, |id| http_echo(&client, &through_url, &session, id)).await,
-            );
-            per_call("(a)", before, cpu_and_switches(through.id()));
-            let (p50, p99) = minus(via, direct);
-            println!("added/(a) round {round}: added by the gateway, same transport: p50 {p50}, p99 {p99}");
-            let session = http_session(&client, &null_url).await;
-            let before = cpu_and_switches(null.id());
-            let via_null = show(
-                "(a0) HTTP through a null proxy (same stack, no judging) to the HTTP upstream",
-                timed(calls, |id| http_echo(&client, &null_url, &session, id)).await,
-            );
-            per_call("(a0) null proxy", before, cpu_and_switches(null.id()));
-            let (p50, p99) = minus(via_null, direct);
-            println!("added/(a0) round {round}: added by a null proxy, same transport: p50 {p50}, p99 {p99}");
-            let session = http_session(&client, &relay_url).await;
-            let before = cpu_and_switches(relay.id());
-            let via_relay = show(
-                "(a00) HTTP through a TCP byte relay (blocking threads) to the HTTP upstream",
-                timed(calls, |id| http_echo(&client, &relay_url, &session, id)).await,
-            );
-            per_call("(a00) TCP relay", before, cpu_and_switches(relay.id()));
-            let (p50, p99) = minus(via_relay, direct);
-            println!("added/(a00) round {round}: added by a TCP byte relay: p50 {p50}, p99 {p99}");
+            // The gateway, then the two reference proxies, each against the same direct run.
+            let proxies = [
+                ("(a)", "HTTP through the gateway", through.id(), &through_url, "(a)", "added by the gateway, same transport"),
+                ("(a0)", "HTTP through a null proxy (same stack, no judging)", null.id(), &null_url, "(a0) null proxy", "added by a null proxy, same transport"),
+                ("(a00)", "HTTP through a TCP byte relay (blocking threads)", relay.id(), &relay_url, "(a00) TCP relay", "added by a TCP byte relay"),
+            ];
+            for (tag, what, pid, url, process, added) in proxies {
+                let session = http_session(&client, url).await;
+                let before = cpu_and_switches(pid);
+                let via = show(
+                    &format!("{tag} {what} to the HTTP upstream"),
+                    timed(calls, |id| http_echo(&client, url, &session, id)).await,
+                );
+                per_call(process, before, cpu_and_switches(pid));
+                let (p50, p99) = minus(via, direct);
+                println!("added/{tag} round {round}: {added}: p50 {p50}, p99 {p99}");
+            }
             let session = http_session(&client, &child_url).await;
             let before = cpu_and_switches(child_gateway.id());
             let via_child = show(

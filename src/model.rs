@@ -418,7 +418,7 @@ pub fn name_key(name: &str) -> String {
 /// [`name_key`] written into `key` (cleared first), so a hot loop can reuse one buffer.
 pub(crate) fn name_key_into(name: &str, key: &mut String) {
     key.clear();
-    let name = name.trim();
+    let name = trim(name);
     // The usual parameter name is ASCII with no `-` or `.`: one copy, lowered in place,
     // instead of a character at a time (the classifier does this for every parameter).
     if name
@@ -433,6 +433,15 @@ pub(crate) fn name_key_into(name: &str, key: &mut String) {
         '-' | '.' => '_',
         c => c.to_ascii_lowercase(),
     }));
+}
+
+/// `text.trim()`, but a text that begins and ends with a printable ASCII character (nearly
+/// every name and quote) is returned as it is without decoding characters from both ends.
+pub(crate) fn trim(text: &str) -> &str {
+    match (text.as_bytes().first(), text.as_bytes().last()) {
+        (Some(first), Some(last)) if first.is_ascii_graphic() && last.is_ascii_graphic() => text,
+        _ => text.trim(),
+    }
 }
 
 /// Splits an identifier into lower-case words: camelCase, snake_case, kebab-case, dotted.
@@ -459,7 +468,7 @@ impl Words {
         self.text.clear();
         self.spans.clear();
         if name.is_ascii() {
-            self.split_ascii(name.as_bytes());
+            self.split_ascii(name);
             return;
         }
         let mut start = 0;
@@ -493,31 +502,39 @@ impl Words {
         }
     }
 
-    /// [`split`](Self::split) for a name that is all ASCII, the usual case, byte by byte:
-    /// the same words without decoding characters or asking Unicode about their case.
-    fn split_ascii(&mut self, name: &[u8]) {
-        let mut start = 0;
+    /// [`split`](Self::split) for a name that is all ASCII, the usual case: the name is
+    /// copied and lowered in one go (separators included, outside every span), then the
+    /// words are found byte by byte, without decoding characters or asking Unicode about
+    /// their case.
+    fn split_ascii(&mut self, name: &str) {
+        self.text.push_str(name);
+        self.text.make_ascii_lowercase();
+        let name = name.as_bytes();
+        let mut start: Option<usize> = None;
         for (index, &c) in name.iter().enumerate() {
             if !c.is_ascii_alphanumeric() {
-                if self.text.len() > start {
-                    self.spans.push((start, self.text.len()));
-                    start = self.text.len();
+                if let Some(from) = start.take() {
+                    self.spans.push((from, index));
                 }
                 continue;
             }
-            let boundary = self.text.len() > start
-                && c.is_ascii_uppercase()
-                && ((index > 0
-                    && (name[index - 1].is_ascii_lowercase() || name[index - 1].is_ascii_digit()))
+            let Some(from) = start else {
+                start = Some(index);
+                continue;
+            };
+            // An upper-case letter after a lower-case letter or a digit starts a word
+            // (`getUser`), and so does the last capital of a run (`HTTPResponse`).
+            let boundary = c.is_ascii_uppercase()
+                && (name[index - 1].is_ascii_lowercase()
+                    || name[index - 1].is_ascii_digit()
                     || name.get(index + 1).is_some_and(u8::is_ascii_lowercase));
             if boundary {
-                self.spans.push((start, self.text.len()));
-                start = self.text.len();
+                self.spans.push((from, index));
+                start = Some(index);
             }
-            self.text.push(char::from(c.to_ascii_lowercase()));
         }
-        if self.text.len() > start {
-            self.spans.push((start, self.text.len()));
+        if let Some(from) = start {
+            self.spans.push((from, name.len()));
         }
     }
 

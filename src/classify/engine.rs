@@ -11,6 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::automaton::Automaton;
+use aho_corasick::automaton::StateID;
 use aho_corasick::dfa::DFA;
 use aho_corasick::{Anchored, MatchKind, PatternID};
 use regex::{Regex, RegexSet};
@@ -135,8 +136,11 @@ impl PhraseIndex {
             None
         } else {
             Some(
+                // Case-sensitive over lower-case patterns: `scan` lowers the text's ASCII
+                // letters first. An ASCII-case-insensitive DFA gives `A` and `a` classes of
+                // their own, which doubled its rows (1.8 MB for the shipped rules), and every
+                // byte of a description is a step through that table.
                 aho_corasick::dfa::Builder::new()
-                    .ascii_case_insensitive(true)
                     .match_kind(MatchKind::Standard)
                     // Only match states are special then, which the scan loop relies on
                     // to stay short.
@@ -155,10 +159,13 @@ impl PhraseIndex {
 
     /// Calls `hit(reference, start, end)` for every rule phrase found on word boundaries,
     /// and `literal(i)` for every occurrence of extra literal `i`, in the order the
-    /// matches end. Only the first [`PHRASE_SCAN_LIMIT`] bytes are read.
+    /// matches end. Only the first [`PHRASE_SCAN_LIMIT`] bytes are read. `found` and
+    /// `lowered` are buffers for the automaton's raw matches and the lowered text, reused
+    /// from call to call.
     fn scan(
         &self,
         text: &str,
+        (found, lowered): (&mut Vec<(u32, u32)>, &mut Vec<u8>),
         mut hit: impl FnMut(&PhraseRef, usize, usize),
         mut literal: impl FnMut(usize),
     ) {
@@ -167,18 +174,27 @@ impl PhraseIndex {
         };
         let text = clip(text, PHRASE_SCAN_LIMIT);
         let bytes = text.as_bytes();
+        found.clear();
+        lowered.clear();
+        lowered.extend_from_slice(bytes);
+        lowered.make_ascii_lowercase();
+        overlapping(automaton, lowered, found);
+        if found.is_empty() {
+            return;
+        }
         let lead = text.len() - text.trim_start().len();
-        overlapping(automaton, bytes, |pattern, end| {
-            let id = pattern.as_usize();
+        for &(pattern, end) in found.iter() {
+            let id = pattern as usize;
+            let end = end as usize;
             if id >= self.literals_from {
                 literal(id - self.literals_from);
-                return;
+                continue;
             }
-            let start = end - automaton.pattern_len(pattern);
+            let start = end - automaton.pattern_len(PatternID::new_unchecked(id));
             let (word_start, word_end) = self.word_edges[id];
             let bounded_before = !word_start || start == 0 || !is_word_byte(bytes[start - 1]);
             if !bounded_before {
-                return;
+                continue;
             }
             let bounded_after = !word_end || end == bytes.len() || !is_word_byte(bytes[end]);
             for reference in &self.refs[id] {
@@ -186,14 +202,14 @@ impl PhraseIndex {
                     hit(reference, start, end);
                 }
             }
-        });
+        }
     }
 }
 
-/// Every match of the automaton in `text`, overlapping ones included, as `found(pattern,
-/// end)`: in the order they end, and at one end in the automaton's order, which is the
-/// order `AhoCorasick::find_overlapping_iter` gives them.
-fn overlapping(automaton: &DFA, text: &[u8], mut found: impl FnMut(PatternID, usize)) {
+/// Every match of the automaton in `text`, overlapping ones included, appended to `found`
+/// as `(pattern, end)`: in the order they end, and at one end in the automaton's order,
+/// which is the order `AhoCorasick::find_overlapping_iter` gives them.
+fn overlapping(automaton: &DFA, text: &[u8], found: &mut Vec<(u32, u32)>) {
     // An unanchored DFA always has an unanchored start state; without one there is
     // nothing to search with.
     let Ok(mut state) = automaton.start_state(Anchored::No) else {
@@ -201,17 +217,41 @@ fn overlapping(automaton: &DFA, text: &[u8], mut found: impl FnMut(PatternID, us
     };
     // Patterns are never empty (the rules are checked), so the start state matches
     // nothing and every match ends after a byte.
-    for (at, &byte) in text.iter().enumerate() {
-        state = automaton.next_state(Anchored::No, state, byte);
-        if automaton.is_special(state) {
-            if automaton.is_dead(state) {
-                return;
-            }
-            for index in 0..automaton.match_len(state) {
-                found(automaton.match_pattern(state, index), at + 1);
-            }
+    let mut at = 0;
+    loop {
+        (state, at) = to_special(automaton, state, text, at);
+        if at == text.len() && !automaton.is_special(state) {
+            return;
+        }
+        if automaton.is_dead(state) {
+            return;
+        }
+        for index in 0..automaton.match_len(state) {
+            found.push((automaton.match_pattern(state, index).as_u32(), at as u32));
+        }
+        if at == text.len() {
+            return;
         }
     }
+}
+
+/// Walks the automaton from `state` over `text[at..]` until it reaches a special (match
+/// or dead) state or the end: the state and the position after the last byte read.
+///
+/// The walk is most of the work of reading a description, so it is a loop of its own,
+/// not inlined: with the handling of matches in the same loop the compiler kept the
+/// state on the stack, so every byte paid for a store and a reload on top of the
+/// transition itself (~18 instructions a byte, against 10 here).
+#[inline(never)]
+fn to_special(automaton: &DFA, mut state: StateID, text: &[u8], mut at: usize) -> (StateID, usize) {
+    while let Some(&byte) = text.get(at) {
+        state = automaton.next_state(Anchored::No, state, byte);
+        at += 1;
+        if automaton.is_special(state) {
+            break;
+        }
+    }
+    (state, at)
 }
 
 /// Which side of a regex's matches a literal set describes.
@@ -655,6 +695,8 @@ impl Compiled {
             param_words,
             key,
             server,
+            found,
+            lowered,
         } = scratch;
 
         // Name words.
@@ -688,6 +730,7 @@ impl Compiled {
         if let Some(title) = tool.title.as_deref() {
             self.description.scan(
                 title,
+                (found, lowered),
                 |reference, start, end| mark_phrase(states, reference, start, end, true),
                 |_| {},
             );
@@ -695,6 +738,7 @@ impl Compiled {
         let mut seen = LiteralsSeen::default();
         self.description.scan(
             &tool.description,
+            (found, lowered),
             |reference, start, end| mark_phrase(states, reference, start, end, false),
             |literal| self.regex_gate.note(literal, &mut seen),
         );
@@ -787,6 +831,7 @@ impl Compiled {
             for (text, name) in [(context.name, true), (context.description, false)] {
                 self.server.scan(
                     text,
+                    (&mut *found, &mut *lowered),
                     |reference, start, end| {
                         if let Role::Match = reference.role {
                             hits.push((
@@ -932,6 +977,10 @@ struct Scratch {
     param_words: Words,
     key: String,
     server: ServerHits,
+    /// The phrase automaton's raw matches in the text being scanned.
+    found: Vec<(u32, u32)>,
+    /// The text being scanned with its ASCII letters lowered.
+    lowered: Vec<u8>,
 }
 
 /// What the matchers found per rule for one tool, and which rules they touched: resetting
@@ -1060,7 +1109,7 @@ fn confidence(
         }
         notes.push((signal, why));
     };
-    let description = tool.description.trim();
+    let description = crate::model::trim(&tool.description);
     if decided.is_none() {
         lower(
             0.2,
@@ -1084,7 +1133,7 @@ fn confidence(
             &mut notes,
         );
     }
-    if tool.name.trim().is_empty() {
+    if crate::model::trim(&tool.name).is_empty() {
         lower(0.3, "the tool has no name", "empty-name", &mut notes);
     }
     if !description.is_empty() && not_english(description) {
@@ -1139,10 +1188,13 @@ fn confidence(
 }
 
 /// Words nearly every English sentence of a few words has.
-const ENGLISH_MARKERS: &[&str] = &[
+const ENGLISH_MARKERS: [&str; 28] = [
     "a", "an", "the", "to", "of", "and", "or", "in", "on", "for", "from", "with", "by", "is",
     "are", "it", "its", "as", "at", "be", "this", "that", "all", "any", "if", "into", "not", "no",
 ];
+
+/// The longest of [`ENGLISH_MARKERS`], in bytes.
+const LONGEST_MARKER: usize = 4;
 
 /// True when the text is not English: most letters are outside ASCII, or a sentence of
 /// several words has none of the commonest English words. The rules say little then.
@@ -1150,23 +1202,65 @@ fn not_english(text: &str) -> bool {
     if mostly_non_ascii(text) {
         return true;
     }
+    let text = clip(text, 4096);
     // Counted as they come rather than collected: one English word settles it.
     let mut words = 0;
-    for word in clip(text, 4096)
+    if text.is_ascii() {
+        // The usual case, byte by byte: on ASCII text a letter is an ASCII letter, so the
+        // words are the same as below without decoding characters, and a word longer
+        // than every marker is passed over without comparing it to each.
+        for word in text
+            .as_bytes()
+            .split(|byte| !byte.is_ascii_alphabetic())
+            .filter(|word| !word.is_empty())
+            .take(200)
+        {
+            if is_english_marker(word) {
+                return false;
+            }
+            words += 1;
+        }
+        return words >= 4;
+    }
+    for word in text
         .split(|c: char| !c.is_alphabetic())
         .filter(|w| !w.is_empty())
         .take(200)
     {
-        if ENGLISH_MARKERS
-            .iter()
-            .any(|marker| word.eq_ignore_ascii_case(marker))
-        {
+        if is_english_marker(word.as_bytes()) {
             return false;
         }
         words += 1;
     }
     words >= 4
 }
+
+fn is_english_marker(word: &[u8]) -> bool {
+    word.len() <= LONGEST_MARKER && MARKER_KEYS.contains(&marker_key(word))
+}
+
+/// A word of at most [`LONGEST_MARKER`] bytes as one number, lower-cased: a word is
+/// compared with every marker in one pass over [`MARKER_KEYS`], not letter by letter. A
+/// word holds no zero byte, so words of different lengths never share a key.
+const fn marker_key(word: &[u8]) -> u32 {
+    let mut key = 0;
+    let mut index = 0;
+    while index < word.len() {
+        key |= (word[index].to_ascii_lowercase() as u32) << (8 * index);
+        index += 1;
+    }
+    key
+}
+
+const MARKER_KEYS: [u32; ENGLISH_MARKERS.len()] = {
+    let mut keys = [0; ENGLISH_MARKERS.len()];
+    let mut index = 0;
+    while index < keys.len() {
+        keys[index] = marker_key(ENGLISH_MARKERS[index].as_bytes());
+        index += 1;
+    }
+    keys
+};
 
 fn mostly_non_ascii(text: &str) -> bool {
     // The common case, settled without decoding a character.
@@ -1188,6 +1282,24 @@ fn mostly_non_ascii(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn english_markers_are_found_by_key() {
+        let longest = ENGLISH_MARKERS.iter().map(|m| m.len()).max();
+        assert_eq!(longest, Some(LONGEST_MARKER));
+        for marker in ENGLISH_MARKERS {
+            assert!(
+                is_english_marker(marker.to_uppercase().as_bytes()),
+                "{marker}"
+            );
+        }
+        for word in ["", "x", "ann", "them", "those", "fro", "andy", "tha"] {
+            assert!(!is_english_marker(word.as_bytes()), "{word}");
+        }
+        assert!(!not_english("Delete everything in the bucket now."));
+        assert!(not_english("Löscht alle Dateien im Verzeichnis sofort."));
+        assert!(!not_english("Löscht alle Dateien in the Verzeichnis."));
+    }
 
     #[test]
     fn clip_respects_char_boundaries() {
@@ -1230,6 +1342,7 @@ mod tests {
             let mut seen = LiteralsSeen::default();
             compiled.description.scan(
                 text,
+                (&mut Vec::new(), &mut Vec::new()),
                 |_, _, _| {},
                 |literal| compiled.regex_gate.note(literal, &mut seen),
             );

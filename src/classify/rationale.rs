@@ -312,7 +312,7 @@ pub(super) fn clause(text: &str, start: usize, end: usize) -> String {
     }
     let cut_left = from > 0 && !is_stop(from - 1);
     let cut_right = to < bytes.len() && !is_stop(to);
-    let body = text[from..to.max(from)].trim();
+    let body = crate::model::trim(&text[from..to.max(from)]);
     let mut quote = String::with_capacity(body.len() + 2 * '…'.len_utf8());
     if cut_left {
         quote.push('…');

@@ -6,10 +6,11 @@
 //!   (`Catalog::classify_in_chunks`) does minus SQLite. Chunks of
 //!   [`CHUNK`](mcpwarden::commands::classify::CHUNK) tools go through
 //!   `RuleSet::classify_tools` (rayon, every core), which makes every full verdict (signals,
-//!   rationale, rule ids, findings); each chunk's verdicts are then freed by a task on the
-//!   rayon pool while the next chunk is classified, as the catalogue's writer hands each
-//!   chunk's verdicts to the pool once written. The `rayon::scope` waits for every task, so
-//!   all of the freeing is inside the timed region.
+//!   rationale, rule ids, findings); each chunk's verdicts are then freed on the rayon pool,
+//!   each by the thread that made it, while the next chunk is classified, as the
+//!   catalogue's writer hands each chunk's rows back to the pool once written
+//!   (`ThreadRuns::free_where_made`). The `rayon::scope` waits for every free, so all of
+//!   the freeing is inside the timed region.
 //! - `classify_100k_one_thread` classifies one tool at a time on this thread and keeps
 //!   only its risk: the per-tool cost with a hot cache and nothing kept.
 //!
@@ -20,7 +21,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mcpwarden::catalog::ToolForClassification;
-use mcpwarden::classify::{RuleSet, ServerContext};
+use mcpwarden::classify::RuleSet;
 use mcpwarden::commands::classify::CHUNK;
 use mcpwarden::model::ToolDef;
 
@@ -67,7 +68,7 @@ fn classify(c: &mut Criterion) {
                 for chunk in tools.chunks(CHUNK) {
                     let verdicts = rules.classify_tools(chunk);
                     classified += verdicts.len();
-                    scope.spawn(move |_| drop(verdicts));
+                    verdicts.free_where_made_in(scope);
                 }
                 classified
             })
@@ -77,13 +78,7 @@ fn classify(c: &mut Criterion) {
         b.iter(|| {
             tools
                 .iter()
-                .map(|item| {
-                    let context = ServerContext {
-                        name: &item.server_name,
-                        description: item.server_description.as_deref().unwrap_or(""),
-                    };
-                    rules.classify(&item.tool, &context).risk
-                })
+                .map(|item| rules.classify_item(item).risk)
                 .filter(|risk| *risk == mcpwarden::model::Risk::Critical)
                 .count()
         })

@@ -56,7 +56,7 @@ fn chunks_of_any_size_store_what_classifying_everything_at_once_stores() {
         let counts = streamed
             .classify_in_chunks(
                 chunk,
-                |tools| rules.classify_tools(tools),
+                |item| rules.classify_item(item),
                 |verdict| seen.push(verdict.clone()),
             )
             .expect("classified");
@@ -73,7 +73,7 @@ fn chunks_of_any_size_store_what_classifying_everything_at_once_stores() {
 
         // The same rules again change nothing.
         let again = streamed
-            .classify_in_chunks(chunk, |tools| rules.classify_tools(tools), |_| {})
+            .classify_in_chunks(chunk, |item| rules.classify_item(item), |_| {})
             .expect("classified again");
         assert_eq!(
             again,
@@ -90,7 +90,7 @@ fn an_empty_catalogue_classifies_nothing() {
     let rules = RuleSet::embedded().expect("the embedded rules are valid");
     let mut catalog = Catalog::open_in_memory().expect("a catalogue");
     let counts = catalog
-        .classify_in_chunks(8, |tools| rules.classify_tools(tools), |_| {})
+        .classify_in_chunks(8, |item| rules.classify_item(item), |_| {})
         .expect("nothing to do is fine");
     assert_eq!(counts, ClassifyCounts::default());
 }
@@ -112,7 +112,7 @@ fn a_bad_stored_row_fails_naming_the_column_and_writes_no_verdict() {
 
     let mut catalog = Catalog::open(&path).expect("reopened");
     let error = catalog
-        .classify_in_chunks(4, |tools| rules.classify_tools(tools), |_| {})
+        .classify_in_chunks(4, |item| rules.classify_item(item), |_| {})
         .expect_err("a row that is not JSON is an error");
     let message = format!("{error:#}");
     assert!(message.contains("tools.input_schema"), "{message}");

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use super::query::{RawToolForClassification, TOOLS_FOR_CLASSIFICATION, ToolForClassification};
 use super::{Catalog, Error, Result};
+use crate::classify::ThreadRuns;
 use crate::model::{Classification, Remote, ServerRecord, ToolDef, sha256_hex};
 use crate::model::{name_key, split_identifier};
 
@@ -141,16 +142,18 @@ pub struct ClassifyCounts {
 }
 
 impl Catalog {
-    /// Re-classifies every tool: reads them in chunks of `chunk`, hands each chunk to
-    /// `classify` (which returns one verdict per tool, in order), and writes the verdicts,
-    /// all in one transaction, so a run that is killed or fails leaves the catalogue as it
-    /// was. `seen` is called on this thread with each verdict once it is written.
+    /// Re-classifies every tool: reads them in chunks of `chunk`, calls `classify` on each
+    /// tool of a chunk in parallel on the rayon pool, and writes the verdicts, all in one
+    /// transaction, so a run that is killed or fails leaves the catalogue as it was.
+    /// `seen` is called on this thread with each verdict once it is written.
     ///
     /// Streaming keeps at most three chunks of tools and verdicts in memory, however big
     /// the catalogue: holding 100,000 of each at once cost more in page faults and in
     /// freeing them than the classification itself. Classifying a chunk (on the rayon
     /// pool, from a scoped thread) overlaps with writing the previous chunk and reading
-    /// the next one here, since the connection stays on this thread.
+    /// the next one here, since the connection stays on this thread. Each pool thread
+    /// parses, classifies and serialises a run of tools and later frees the same run
+    /// ([`ThreadRuns`]), so no verdict is freed by a thread that did not make it.
     pub fn classify_in_chunks<C, S>(
         &mut self,
         chunk: usize,
@@ -158,7 +161,7 @@ impl Catalog {
         mut seen: S,
     ) -> Result<ClassifyCounts>
     where
-        C: Fn(&[ToolForClassification]) -> Vec<Classification> + Sync,
+        C: Fn(&ToolForClassification) -> Classification + Sync,
         S: FnMut(&Classification),
     {
         let chunk = chunk.max(1);
@@ -189,33 +192,28 @@ impl Catalog {
                 Ok(raws)
             };
             let classify = &classify;
-            let job = move |raws: Vec<RawToolForClassification>| -> Result<Vec<ClassifiedRow>> {
-                let tools = raws
-                    .into_par_iter()
-                    .map(RawToolForClassification::parse)
-                    .collect::<Result<Vec<_>>>()?;
-                let verdicts = classify(&tools);
-                Ok(tools
-                    .into_par_iter()
-                    .zip(verdicts)
-                    .map(|(item, classification)| ClassifiedRow {
+            let job = move |raws: Vec<RawToolForClassification>| {
+                ThreadRuns::try_make(raws.into_par_iter(), |raw| {
+                    let item = raw.parse()?;
+                    let classification = classify(&item);
+                    Ok(ClassifiedRow {
                         tool_id: item.tool_id,
                         json: VerdictJson::new(&classification),
                         definition_hash: item.definition_hash,
                         classification,
                     })
-                    .collect())
+                })
             };
             let job = &job;
             std::thread::scope(|scope| -> Result<()> {
                 let mut raws = read_chunk()?;
-                let mut done: Vec<ClassifiedRow> = Vec::new();
+                let mut done: Option<ThreadRuns<ClassifiedRow>> = None;
                 loop {
                     let running = (!raws.is_empty()).then(|| {
                         let raws = std::mem::take(&mut raws);
                         scope.spawn(move || job(raws))
                     });
-                    for row in &done {
+                    for row in done.iter().flat_map(ThreadRuns::iter) {
                         counts.written += upsert_classification(
                             &tx,
                             row.tool_id,
@@ -226,22 +224,22 @@ impl Catalog {
                         .map_err(sql_error)?;
                         seen(&row.classification);
                     }
-                    // Freed on the pool, beside the next chunk's classification: this
-                    // thread is the one that all writing waits for, and freeing 8,192
-                    // verdicts made on the pool's threads costs it cross-thread frees.
-                    let written = std::mem::take(&mut done);
-                    if !written.is_empty() {
-                        rayon::spawn(move || drop(written));
+                    // Freed on the pool, beside the next chunk's classification, each
+                    // row by the thread that made it: this thread is the one that all
+                    // writing waits for, and frees across threads cost both sides.
+                    if let Some(written) = done.take() {
+                        written.free_where_made();
                     }
                     let Some(running) = running else {
                         return Ok(());
                     };
                     raws = read_chunk()?;
-                    done = match running.join() {
+                    let made = match running.join() {
                         Ok(result) => result?,
                         Err(panic) => std::panic::resume_unwind(panic),
                     };
-                    counts.tools += done.len();
+                    counts.tools += made.len();
+                    done = Some(made);
                 }
             })?;
         }

@@ -12,6 +12,7 @@
 mod engine;
 mod rationale;
 mod rules;
+mod runs;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use rules::{Example, Examples, FindingSpec, Rule};
+pub use runs::ThreadRuns;
 
 use crate::catalog::ToolForClassification;
 use crate::model::{Category, Classification, Finding, Risk, RuleText, Signal, ToolDef};
@@ -281,32 +283,31 @@ impl RuleSet {
         tools
             .par_iter()
             .map(|item| {
-                let context = ServerContext {
-                    name: &item.server_name,
-                    description: item.server_description.as_deref().unwrap_or(""),
-                };
                 (
                     item.tool_id,
                     item.definition_hash.clone(),
-                    self.classify(&item.tool, &context),
+                    self.classify_item(item),
                 )
             })
             .collect()
     }
 
-    /// Classifies a batch in parallel, verdicts only, in input order: what
-    /// [`Catalog::classify_in_chunks`](crate::catalog::Catalog::classify_in_chunks) wants.
-    pub fn classify_tools(&self, tools: &[ToolForClassification]) -> Vec<Classification> {
-        tools
-            .par_iter()
-            .map(|item| {
-                let context = ServerContext {
-                    name: &item.server_name,
-                    description: item.server_description.as_deref().unwrap_or(""),
-                };
-                self.classify(&item.tool, &context)
-            })
-            .collect()
+    /// The verdict on one catalogue tool, in the context of its server.
+    pub fn classify_item(&self, item: &ToolForClassification) -> Classification {
+        let context = ServerContext {
+            name: &item.server_name,
+            description: item.server_description.as_deref().unwrap_or(""),
+        };
+        self.classify(&item.tool, &context)
+    }
+
+    /// Classifies a batch in parallel, verdicts only, in input order, each remembered with
+    /// the pool thread that made it: free them with
+    /// [`ThreadRuns::free_where_made`] once they are used. This is the classification that
+    /// [`Catalog::classify_in_chunks`](crate::catalog::Catalog::classify_in_chunks) runs
+    /// on every chunk.
+    pub fn classify_tools(&self, tools: &[ToolForClassification]) -> ThreadRuns<Classification> {
+        ThreadRuns::make(tools.par_iter(), |item| self.classify_item(item))
     }
 
     fn render(
@@ -331,7 +332,17 @@ impl RuleSet {
         // The rationale reads the quotes first, so signals and findings can then take them
         // instead of copying them.
         let rationale = rationale::write(self, evaluation, &quotes);
-        let mut signals: Vec<Signal> = Vec::with_capacity(evaluation.notes.len() + 2);
+        // Sized for the signals there can be, which is none for ~2 tools in 5: an empty
+        // `Vec` allocates nothing, and every block a verdict holds costs until it is
+        // written.
+        let mut signals: Vec<Signal> = Vec::with_capacity(
+            evaluation
+                .fired
+                .iter()
+                .filter(|fired| self.compiled.texts[fired.rule as usize].signal.is_some())
+                .count()
+                + evaluation.notes.len(),
+        );
         let mut findings: Vec<Finding> = Vec::new();
         let mut rule_ids: Vec<RuleText> = Vec::with_capacity(evaluation.fired.len());
         for (position, fired) in evaluation.fired.iter().enumerate() {

@@ -101,69 +101,77 @@ fn write_text(
         }
     }
 
-    // One buffer for the whole text: this runs for every tool, and building each part as
-    // its own string was a measurable share of classifying.
-    let mut text = String::with_capacity(256);
-    if evaluation.decided.is_none() || reasons.is_empty() {
-        text.push_str("Nothing in the definition says what it does, so it is treated as ");
-        text.push_str(category.as_str());
-        text.push_str(" (it may change something), ");
-    } else {
-        text.push_str("It ");
-        reasons.write_to(&mut text);
-        text.push_str(", so it is ");
-        text.push_str(category.as_str());
-        text.push_str(", ");
-    }
-    text.push_str(lower(risk));
-    text.push_str(" risk.");
+    // One buffer for the whole text, this thread's, written and then copied out at its
+    // exact length: the verdict keeps the text until the catalogue has written it, and a
+    // block sized up front (256 bytes, grown for about one verdict in five) held more memory and
+    // cost a move into a larger block whenever the text outgrew it.
+    TEXT.with_borrow_mut(|text| {
+        text.clear();
+        if evaluation.decided.is_none() || reasons.is_empty() {
+            text.push_str("Nothing in the definition says what it does, so it is treated as ");
+            text.push_str(category.as_str());
+            text.push_str(" (it may change something), ");
+        } else {
+            text.push_str("It ");
+            reasons.write_to(text);
+            text.push_str(", so it is ");
+            text.push_str(category.as_str());
+            text.push_str(", ");
+        }
+        text.push_str(lower(risk));
+        text.push_str(" risk.");
 
-    // The signals that moved risk away from the baseline, each named.
-    if risk != baseline {
-        let mut movers = Reasons::default();
-        for (position, fired) in evaluation
-            .fired
-            .iter()
-            .enumerate()
-            .filter(|(_, fired)| fired.moved_risk)
-        {
-            let rule = &compiled.rules[fired.rule as usize];
-            let Some(fragment) = rule.rationale.as_deref() else {
-                continue;
-            };
-            if used.contains(fragment) {
-                continue;
+        // The signals that moved risk away from the baseline, each named.
+        if risk != baseline {
+            let mut movers = Reasons::default();
+            for (position, fired) in evaluation
+                .fired
+                .iter()
+                .enumerate()
+                .filter(|(_, fired)| fired.moved_risk)
+            {
+                let rule = &compiled.rules[fired.rule as usize];
+                let Some(fragment) = rule.rationale.as_deref() else {
+                    continue;
+                };
+                if used.contains(fragment) {
+                    continue;
+                }
+                if movers.add(fragment, quotes.get(position), fired.evidence) {
+                    used.push(fragment);
+                }
+                if movers.full() {
+                    break;
+                }
             }
-            if movers.add(fragment, quotes.get(position), fired.evidence) {
-                used.push(fragment);
-            }
-            if movers.full() {
-                break;
+            if !movers.is_empty() {
+                let direction = if risk > baseline { "rises" } else { "falls" };
+                text.push_str(" Risk ");
+                text.push_str(direction);
+                text.push_str(" from the ");
+                text.push_str(category.as_str());
+                text.push_str(" baseline, ");
+                text.push_str(lower(baseline));
+                text.push_str(", to ");
+                text.push_str(lower(risk));
+                text.push_str(" because it ");
+                movers.write_to(text);
+                text.push('.');
             }
         }
-        if !movers.is_empty() {
-            let direction = if risk > baseline { "rises" } else { "falls" };
-            text.push_str(" Risk ");
-            text.push_str(direction);
-            text.push_str(" from the ");
-            text.push_str(category.as_str());
-            text.push_str(" baseline, ");
-            text.push_str(lower(baseline));
-            text.push_str(", to ");
-            text.push_str(lower(risk));
-            text.push_str(" because it ");
-            movers.write_to(&mut text);
+        if evaluation.confidence < 0.5
+            && let Some(reason) = evaluation.low_confidence
+        {
+            text.push_str(" Confidence is low: ");
+            text.push_str(reason);
             text.push('.');
         }
-    }
-    if evaluation.confidence < 0.5
-        && let Some(reason) = evaluation.low_confidence
-    {
-        text.push_str(" Confidence is low: ");
-        text.push_str(reason);
-        text.push('.');
-    }
-    text
+        text.as_str().to_owned()
+    })
+}
+
+thread_local! {
+    static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// A risk's name in lower case, as the rationale uses it. Spelled out rather than

@@ -63,7 +63,7 @@ pub fn classify(settings: &Settings, args: &ClassifyArgs) -> anyhow::Result<Outc
     let counts = catalog
         .classify_in_chunks(
             CHUNK,
-            |tools| rules.classify_tools(tools),
+            |item| rules.classify_item(item),
             |verdict| {
                 if let Some(at) = Category::ALL.iter().position(|c| *c == verdict.category) {
                     categories[at] += 1;

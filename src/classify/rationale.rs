@@ -78,33 +78,23 @@ fn write_text(
     quotes: &Quotes<'_>,
     deciding: &[usize],
 ) -> String {
-    let compiled = &rules.compiled;
     let category = evaluation.category;
     let risk = evaluation.risk;
     let baseline = category.baseline_risk();
     let mut used = Used::default();
     let mut reasons = Reasons::default();
-    for &position in deciding {
-        let fired = &evaluation.fired[position];
-        let rule = &compiled.rules[fired.rule as usize];
-        let Some(fragment) = rule.rationale.as_deref() else {
-            continue;
-        };
-        if used.contains(fragment) {
-            continue;
-        }
-        if reasons.add(fragment, quotes.get(position), fired.evidence) {
-            used.push(fragment);
-        }
-        if reasons.full() {
-            break;
-        }
-    }
+    reasons.gather(
+        deciding.iter().copied(),
+        &mut used,
+        rules,
+        evaluation,
+        quotes,
+    );
 
     // One buffer for the whole text, this thread's, written and then copied out at its
     // exact length: the verdict keeps the text until the catalogue has written it, and a
-    // block sized up front (256 bytes, grown for about one verdict in five) held more memory and
-    // cost a move into a larger block whenever the text outgrew it.
+    // block sized up front (256 bytes, grown for about one verdict in five) held more
+    // memory and cost a move into a larger block whenever the text outgrew it.
     TEXT.with_borrow_mut(|text| {
         text.clear();
         if evaluation.decided.is_none() || reasons.is_empty() {
@@ -124,26 +114,10 @@ fn write_text(
         // The signals that moved risk away from the baseline, each named.
         if risk != baseline {
             let mut movers = Reasons::default();
-            for (position, fired) in evaluation
-                .fired
-                .iter()
-                .enumerate()
+            let moved = (evaluation.fired.iter().enumerate())
                 .filter(|(_, fired)| fired.moved_risk)
-            {
-                let rule = &compiled.rules[fired.rule as usize];
-                let Some(fragment) = rule.rationale.as_deref() else {
-                    continue;
-                };
-                if used.contains(fragment) {
-                    continue;
-                }
-                if movers.add(fragment, quotes.get(position), fired.evidence) {
-                    used.push(fragment);
-                }
-                if movers.full() {
-                    break;
-                }
-            }
+                .map(|(position, _)| position);
+            movers.gather(moved, &mut used, rules, evaluation, quotes);
             if !movers.is_empty() {
                 let direction = if risk > baseline { "rises" } else { "falls" };
                 text.push_str(" Risk ");
@@ -195,6 +169,36 @@ struct Reasons<'a> {
     groups: [Group<'a>; MAX_QUOTES],
     used_groups: usize,
     fragments: usize,
+}
+
+impl<'a> Reasons<'a> {
+    /// The rationale fragments of the rules fired at `positions`, in that order, each said
+    /// once across the whole text (`used`), until this sentence is full.
+    fn gather(
+        &mut self,
+        positions: impl Iterator<Item = usize>,
+        used: &mut Used<'a>,
+        rules: &'a RuleSet,
+        evaluation: &Evaluation,
+        quotes: &'a Quotes<'_>,
+    ) {
+        for position in positions {
+            let fired = &evaluation.fired[position];
+            let rule = &rules.compiled.rules[fired.rule as usize];
+            let Some(fragment) = rule.rationale.as_deref() else {
+                continue;
+            };
+            if used.contains(fragment) {
+                continue;
+            }
+            if self.add(fragment, quotes.get(position), fired.evidence) {
+                used.push(fragment);
+            }
+            if self.full() {
+                break;
+            }
+        }
+    }
 }
 
 #[derive(Default)]

@@ -98,18 +98,17 @@ fn write_text(
     TEXT.with_borrow_mut(|text| {
         text.clear();
         if evaluation.decided.is_none() || reasons.is_empty() {
-            text.push_str("Nothing in the definition says what it does, so it is treated as ");
-            text.push_str(category.as_str());
-            text.push_str(" (it may change something), ");
+            text.extend([
+                "Nothing in the definition says what it does, so it is treated as ",
+                category.as_str(),
+                " (it may change something), ",
+            ]);
         } else {
             text.push_str("It ");
             reasons.write_to(text);
-            text.push_str(", so it is ");
-            text.push_str(category.as_str());
-            text.push_str(", ");
+            text.extend([", so it is ", category.as_str(), ", "]);
         }
-        text.push_str(lower(risk));
-        text.push_str(" risk.");
+        text.extend([lower(risk), " risk."]);
 
         // The signals that moved risk away from the baseline, each named.
         if risk != baseline {
@@ -120,15 +119,17 @@ fn write_text(
             movers.gather(moved, &mut used, rules, evaluation, quotes);
             if !movers.is_empty() {
                 let direction = if risk > baseline { "rises" } else { "falls" };
-                text.push_str(" Risk ");
-                text.push_str(direction);
-                text.push_str(" from the ");
-                text.push_str(category.as_str());
-                text.push_str(" baseline, ");
-                text.push_str(lower(baseline));
-                text.push_str(", to ");
-                text.push_str(lower(risk));
-                text.push_str(" because it ");
+                text.extend([
+                    " Risk ",
+                    direction,
+                    " from the ",
+                    category.as_str(),
+                    " baseline, ",
+                    lower(baseline),
+                    ", to ",
+                    lower(risk),
+                    " because it ",
+                ]);
                 movers.write_to(text);
                 text.push('.');
             }

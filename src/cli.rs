@@ -88,13 +88,20 @@ pub enum Command {
     /// each says where it was found. Tests, examples and node_modules are skipped unless
     /// asked. Exit code 1 when no tool was found.
     Extract(ExtractArgs),
-    /// Start a server over stdio, ask it for its tools and print them, classified.
+    /// Start a server in the sandbox, ask it for its tools and print them, classified.
     ///
-    /// Example: mcpwarden inspect -- npx -y @modelcontextprotocol/server-everything
-    /// The server gets none of this shell's environment variables except those named
-    /// with --env (PATH is /usr/local/bin:/usr/bin:/bin unless --env PATH is given); it
-    /// runs in its own process group, is killed on exit or timeout, and its stderr is
-    /// shown when it fails.
+    /// Examples:
+    ///   mcpwarden inspect --npm @modelcontextprotocol/server-everything@2026.8.31
+    ///   mcpwarden inspect --pypi mcp-server-time==2026.1.26
+    ///   mcpwarden inspect --read-only ./build -- node ./build/index.js
+    ///
+    /// The sandbox (bubblewrap; Debian package `bubblewrap`) gives the server no network,
+    /// a read-only system, a private scratch folder as its only writable place, none of
+    /// your files but those named with --read-only, none of this shell's environment but
+    /// --env, and limits on memory, CPU time, processes, open files and file size; its
+    /// whole process tree is killed at the end. Without a usable sandbox, inspect refuses
+    /// and says why (--live-unsandboxed overrides, for servers you trust). Packages are
+    /// installed without running their install scripts, cached by exact version.
     Inspect(InspectArgs),
     /// Rewrite an MCP client's configuration so every server runs behind the gateway.
     ///
@@ -151,18 +158,55 @@ pub struct ExtractArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// Install this npm package at this exact version (NAME@VERSION, with your npm and
+    /// --ignore-scripts) and inspect it; what follows `--` is passed to it as arguments.
+    #[arg(long, value_name = "NAME@VERSION", conflicts_with = "pypi")]
+    pub npm: Option<String>,
+    /// Install this PyPI project at this exact version (NAME==VERSION, wheels only, in a
+    /// fresh virtual environment) and inspect it; what follows `--` is passed to it.
+    #[arg(long, value_name = "NAME==VERSION")]
+    pub pypi: Option<String>,
+    /// With --npm/--pypi: the npm `bin` or Python console script to start, when the
+    /// package has several.
+    #[arg(long, value_name = "NAME")]
+    pub entry: Option<String>,
+    /// With --pypi: start `python -m MODULE` instead of a console script.
+    #[arg(long, value_name = "MODULE", requires = "pypi")]
+    pub module: Option<String>,
+    /// Where installed packages are kept. Default: $MCPWARDEN_CACHE, then the platform
+    /// cache folder (~/.cache/mcpwarden on Linux).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// The npm registry for --npm (default: your npm configuration).
+    #[arg(long, value_name = "URL")]
+    pub npm_registry: Option<String>,
+    /// The PyPI index for --pypi (default: your pip configuration).
+    #[arg(long, value_name = "URL")]
+    pub pypi_index: Option<String>,
     /// Pass this environment variable from the caller to the server (repeatable); NAME
     /// takes the caller's value, NAME=VALUE sets one.
     #[arg(long = "env", value_name = "NAME[=VALUE]")]
     pub env: Vec<String>,
+    /// Mount this file or folder read-only inside the sandbox (repeatable); the server
+    /// sees nothing of yours that is not named here.
+    #[arg(long = "read-only", value_name = "PATH")]
+    pub read_only: Vec<PathBuf>,
+    /// Address space per server process, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 4096)]
+    pub memory_mb: u64,
     /// Give up after this many seconds (start-up plus listing).
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+    /// Run the server WITHOUT the sandbox: it can reach the network and read and write
+    /// everything you can. Only for servers you wrote or trust.
+    #[arg(long)]
+    pub live_unsandboxed: bool,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// The server command and its arguments, after `--`.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    /// The server command and its arguments, after `--` (with --npm/--pypi: only the
+    /// arguments).
+    #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
 

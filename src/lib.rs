@@ -19,3 +19,4 @@ pub mod model;
 pub mod policy;
 pub mod progress;
 pub mod report;
+pub mod sandbox;

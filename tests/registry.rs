@@ -1,5 +1,5 @@
 //! The registry source against a fixture registry on 127.0.0.1, and the real early seed
-//! file from `../shared/data`.
+//! file, copied into `tests/data` (the public registry's own early seed data).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -162,7 +162,7 @@ async fn a_cursor_that_repeats_stops_the_listing() {
 
 #[test]
 fn the_early_seed_file_gives_464_servers_and_skips_7_nameless_entries() {
-    let seed = read_early_seed(Path::new("../shared/data/registry-seed-2025-05-16.json")).unwrap();
+    let seed = read_early_seed(Path::new("tests/data/registry-seed-2025-05-16.json")).unwrap();
     assert_eq!(
         (seed.servers.len(), seed.nameless),
         (464, 7),
@@ -214,7 +214,7 @@ fn a_file_that_is_not_a_seed_file_is_named() {
 /// with `MCPWARDEN_BLESS=1` to write it again after changing the conversion.
 #[test]
 fn the_shipped_seed_list_is_the_registry_seed_file_converted() {
-    let servers = read_early_seed(Path::new("../shared/data/registry-seed-2025-05-16.json"))
+    let servers = read_early_seed(Path::new("tests/data/registry-seed-2025-05-16.json"))
         .unwrap()
         .servers;
     let mut expected = String::from(

@@ -7,6 +7,20 @@ use anyhow::Context;
 use super::print_json;
 use crate::cli::{ExtractArgs, InspectArgs, Outcome};
 use crate::extract::{self, Options};
+use crate::sandbox::install::Package;
+
+/// Where installed packages are cached: the flag, $MCPWARDEN_CACHE, the platform cache.
+fn cache_dir(flag: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_owned());
+    }
+    if let Some(dir) = std::env::var_os("MCPWARDEN_CACHE") {
+        return Ok(dir.into());
+    }
+    dirs::cache_dir()
+        .map(|dir| dir.join("mcpwarden"))
+        .context("no cache folder: pass --cache DIR or set MCPWARDEN_CACHE")
+}
 
 pub fn extract(args: &ExtractArgs) -> anyhow::Result<Outcome> {
     let options = Options {
@@ -130,6 +144,8 @@ fn first_line(text: &str) -> String {
 /// What `inspect --json` prints: the server, and each tool with its classification.
 #[derive(serde::Serialize)]
 struct InspectReport<'a> {
+    /// False only with --live-unsandboxed.
+    sandboxed: bool,
     server: &'a str,
     version: &'a str,
     protocol_version: &'a str,
@@ -146,13 +162,73 @@ struct InspectedTool<'a> {
 }
 
 pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
-    let mut options = extract::live::LiveOptions::new(args.command.clone());
+    let package = match (&args.npm, &args.pypi) {
+        (Some(spec), _) => Some(Package::npm(spec)?),
+        (_, Some(spec)) => Some(Package::pypi(spec)?),
+        (None, None) => None,
+    };
+    anyhow::ensure!(
+        package.is_some() || !args.command.is_empty(),
+        "nothing to inspect: name a package (--npm NAME@VERSION, --pypi NAME==VERSION) or a \
+         server command after `--`"
+    );
+    // The sandbox first: a machine that cannot make one refuses before installing.
+    let sandbox = if args.live_unsandboxed {
+        eprintln!(
+            "WARNING: --live-unsandboxed: the server runs with your network, files and \
+             permissions. Only do this for servers you trust."
+        );
+        None
+    } else {
+        Some(crate::sandbox::Sandbox::detect()?)
+    };
+    let mut read_only = args.read_only.clone();
+    let command = match &package {
+        Some(package) => {
+            let cache = cache_dir(args.cache.as_deref())?;
+            let registries = crate::sandbox::install::Registries {
+                npm: args.npm_registry.clone(),
+                pypi: args.pypi_index.clone(),
+            };
+            eprintln!("installing {} (cached in {})", package.purl(), cache.display());
+            let installed = crate::sandbox::install::install(
+                package,
+                &cache,
+                &registries,
+                args.entry.as_deref(),
+                args.module.as_deref(),
+            )?;
+            read_only.extend(installed.read_only);
+            let mut command = installed.command;
+            command.extend(args.command.iter().cloned());
+            command
+        }
+        None => args.command.clone(),
+    };
+    let mut options = extract::live::LiveOptions::new(command);
     options.timeout = std::time::Duration::from_secs(args.timeout.max(1));
     options.env = args
         .env
         .iter()
         .map(|entry| parse_env(entry))
         .collect::<anyhow::Result<_>>()?;
+    let scratch = tempfile::Builder::new()
+        .prefix("mcpwarden-inspect")
+        .tempdir()
+        .context("cannot make a scratch folder for the server")?;
+    if let Some(sandbox) = sandbox {
+        let spec = crate::sandbox::Spec {
+            scratch: scratch.path().join("scratch"),
+            read_only,
+            env: Vec::new(),
+            limits: crate::sandbox::Limits {
+                memory_bytes: args.memory_mb.max(64) << 20,
+                cpu_seconds: args.timeout.max(1) * 2,
+                ..crate::sandbox::Limits::default()
+            },
+        };
+        options.sandbox = Some((sandbox, spec));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -178,6 +254,7 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
         .collect();
     if args.json {
         print_json(&InspectReport {
+            sandboxed: !args.live_unsandboxed,
             server: &server.name,
             version: &server.version,
             protocol_version: &server.protocol_version,

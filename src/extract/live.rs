@@ -24,7 +24,6 @@ use rmcp::model::{
     SamplingCapability,
 };
 use rmcp::service::NotificationContext;
-use rmcp::transport::TokioChildProcess;
 use serde::Serialize;
 use tokio::io::AsyncReadExt;
 use tokio::sync::Mutex;
@@ -36,7 +35,7 @@ const STDERR_KEEP: usize = 64 * 1024;
 
 /// When no `--env PATH` is given the child gets this PATH, not the caller's: enough to find
 /// `node`, `npx`, `python3` and `uvx` where system packages put them.
-pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+pub use crate::sandbox::DEFAULT_PATH;
 
 #[derive(Debug, Clone)]
 pub struct LiveOptions {
@@ -49,6 +48,10 @@ pub struct LiveOptions {
     pub timeout: Duration,
     /// How long to wait for a late `tools/list_changed` after the first listing.
     pub settle: Duration,
+    /// Run the server in this cage (`None`: unsandboxed, only for servers you trust).
+    pub sandbox: Option<(crate::sandbox::Sandbox, crate::sandbox::Spec)>,
+    /// Bytes of stdout read at most before the server is stopped.
+    pub output_limit: u64,
 }
 
 impl LiveOptions {
@@ -58,6 +61,8 @@ impl LiveOptions {
             env: Vec::new(),
             timeout: Duration::from_secs(30),
             settle: Duration::from_millis(300),
+            sandbox: None,
+            output_limit: 64 << 20,
         }
     }
 }
@@ -97,6 +102,12 @@ pub enum LiveError {
         message: String,
         stderr: String,
     },
+    #[error(
+        "`{command}` wrote more than {megabytes} MB to stdout; stopped (a listing is far smaller)"
+    )]
+    OutputLimit { command: String, megabytes: u64 },
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
     #[error("`{command}` did not answer within {seconds} s{}", stderr_tail(.stderr))]
     Timeout {
         command: String,
@@ -143,20 +154,48 @@ pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
     let display = options.command.join(" ");
     let started = Instant::now();
 
-    let mut command = tokio::process::Command::new(program);
-    command.args(args).env_clear().env("PATH", DEFAULT_PATH);
-    for (name, value) in &options.env {
-        command.env(name, value);
-    }
+    let mut command = match &options.sandbox {
+        Some((sandbox, spec)) => {
+            let mut spec = spec.clone();
+            spec.env.extend(options.env.iter().cloned());
+            let (bwrap, argv) = sandbox.argv(&spec, program, args)?;
+            let mut command = tokio::process::Command::new(bwrap);
+            command.args(argv).env_clear();
+            command
+        }
+        None => {
+            let mut command = tokio::process::Command::new(program);
+            command.args(args).env_clear().env("PATH", DEFAULT_PATH);
+            for (name, value) in &options.env {
+                command.env(name, value);
+            }
+            command
+        }
+    };
+    command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut wrapped = CommandWrap::from(command);
     wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
-    let (transport, stderr) = TokioChildProcess::builder(wrapped)
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| LiveError::Spawn {
-            command: display.clone(),
-            source,
-        })?;
+    let spawn_error = |source| LiveError::Spawn {
+        command: display.clone(),
+        source,
+    };
+    let mut child = wrapped.spawn().map_err(spawn_error)?;
+    let missing = || spawn_error(std::io::Error::other("the child has no stdio pipes"));
+    let stdout = child.stdout().take().ok_or_else(missing)?;
+    let stdin = child.stdin().take().ok_or_else(missing)?;
+    let stderr = child.stderr().take();
+    let over_limit = Arc::new(AtomicBool::new(false));
+    let transport = (
+        CappedReader {
+            inner: stdout,
+            left: options.output_limit,
+            over_limit: Arc::clone(&over_limit),
+        },
+        stdin,
+    );
 
     let captured = Arc::new(Mutex::new(VecDeque::<u8>::new()));
     if let Some(mut stderr) = stderr {
@@ -226,13 +265,27 @@ pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
             tools = list_all(&client, &mut pages).await?;
         }
         // Dropping the client closes the transport; the child's process group is killed
-        // on drop (no graceful wait: nothing is lost by stopping a listing server).
+        // when the child is dropped below (nothing is lost by stopping a listing server).
         drop(client);
         Ok::<_, (Stage, String)>((peer, tools, pages))
     };
 
     let outcome = tokio::time::timeout(options.timeout, work).await;
-    let stderr = stderr_text().await;
+    let mut stderr = stderr_text().await;
+    if outcome.as_ref().is_ok_and(Result::is_ok) {
+        // Dropping the child kills its process group (the server's whole tree).
+        drop(child);
+    } else {
+        if over_limit.load(Ordering::SeqCst) {
+            return Err(LiveError::OutputLimit {
+                command: display,
+                megabytes: options.output_limit >> 20,
+            });
+        }
+        if let Some(note) = exit_note(child.as_mut()).await {
+            stderr.push_str(&note);
+        }
+    }
     let (peer, tools, pages) = match outcome {
         Err(_) => {
             return Err(LiveError::Timeout {
@@ -275,6 +328,54 @@ pub async fn inspect(options: &LiveOptions) -> Result<LiveServer, LiveError> {
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         stderr,
     })
+}
+
+/// How the server ended, when it did end by itself soon after a failure: a signal names
+/// the limit that most likely sent it.
+async fn exit_note(child: &mut dyn process_wrap::tokio::ChildWrapper) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    let status = tokio::time::timeout(Duration::from_millis(500), child.wait())
+        .await
+        .ok()?
+        .ok()?;
+    // The sandbox (bubblewrap) and shells report a child killed by signal N as 128 + N.
+    let signal = status
+        .signal()
+        .or_else(|| status.code().filter(|code| (129..=192).contains(code)).map(|code| code - 128));
+    Some(match (signal, status.code()) {
+        (Some(9), _) => "\n[the server was killed (SIGKILL): a memory or CPU limit]".to_owned(),
+        (Some(24), _) => "\n[the server used up its CPU-time limit (SIGXCPU)]".to_owned(),
+        (Some(25), _) => "\n[the server wrote a file over the size limit (SIGXFSZ)]".to_owned(),
+        (Some(signal), _) => format!("\n[the server was ended by signal {signal}]"),
+        (None, Some(code)) => format!("\n[the server exited with status {code}]"),
+        (None, None) => return None,
+    })
+}
+
+/// The server's stdout, cut off after a byte budget: rmcp reads lines without a bound, so
+/// a server printing gigabytes would otherwise be buffered whole.
+struct CappedReader<R> {
+    inner: R,
+    left: u64,
+    over_limit: Arc<AtomicBool>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for CappedReader<R> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        if self.left == 0 {
+            self.over_limit.store(true, Ordering::SeqCst);
+            return std::task::Poll::Ready(Err(std::io::Error::other("output limit reached")));
+        }
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(context, buf);
+        let read = (buf.filled().len() - before) as u64;
+        self.left = self.left.saturating_sub(read);
+        poll
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

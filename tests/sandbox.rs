@@ -1,0 +1,252 @@
+//! The sandbox against a hostile server of our own (tests/fixtures/hostile/server.js):
+//! each attack is contained, reported with its reason, and nothing outside the scratch
+//! changes. Needs bubblewrap (scripts/test.sh installs it); without it these fail, they
+//! do not skip.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mcpwarden::extract::live::{LiveError, LiveOptions, LiveServer, inspect};
+use mcpwarden::sandbox::{Limits, Sandbox, Spec};
+use serde_json::Value;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/hostile")
+}
+
+fn node() -> String {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|dir| dir.join("node"))
+        .find(|path| path.is_file())
+        .expect("node is not on PATH")
+        .display()
+        .to_string()
+}
+
+struct Run {
+    outcome: Result<LiveServer, LiveError>,
+    elapsed: Duration,
+    _scratch: tempfile::TempDir,
+}
+
+fn run(args: &[&str], limits: Limits, timeout: Duration, output_limit: u64) -> Run {
+    let sandbox = Sandbox::detect().expect("a sandbox can be made on this machine");
+    let scratch = tempfile::tempdir().unwrap();
+    let mut command = vec![node(), fixture_dir().join("server.js").display().to_string()];
+    command.extend(args.iter().map(|arg| (*arg).to_owned()));
+    let mut options = LiveOptions::new(command);
+    options.timeout = timeout;
+    options.output_limit = output_limit;
+    options.env = vec![("GIVEN".to_owned(), "yes".to_owned())];
+    options.sandbox = Some((
+        sandbox,
+        Spec {
+            scratch: scratch.path().join("scratch"),
+            read_only: vec![fixture_dir()],
+            env: Vec::new(),
+            limits,
+        },
+    ));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let outcome = runtime.block_on(inspect(&options));
+    Run {
+        outcome,
+        elapsed: started.elapsed(),
+        _scratch: scratch,
+    }
+}
+
+fn report(run: &Run) -> Value {
+    let server = run
+        .outcome
+        .as_ref()
+        .unwrap_or_else(|error| panic!("the hostile server did not list: {error}"));
+    serde_json::from_str(&server.tools[0].description).unwrap()
+}
+
+#[test]
+fn a_server_in_the_sandbox_reaches_no_network_none_of_your_files_and_no_environment() {
+    // A listener on the host's loopback: the cage must not reach it.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    listener.set_nonblocking(true).unwrap();
+    let reached = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (reached, stop) = (Arc::clone(&reached), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                if let Ok((mut stream, _)) = listener.accept() {
+                    reached.store(true, Ordering::SeqCst);
+                    let _ = stream.read(&mut [0u8; 16]);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("id_ed25519");
+    std::fs::write(&secret, "PRIVATE KEY").unwrap();
+
+    let run = run(
+        &[
+            "probe",
+            &port,
+            &secret.display().to_string(),
+            &outside.path().display().to_string(),
+        ],
+        Limits::default(),
+        Duration::from_secs(30),
+        64 << 20,
+    );
+    stop.store(true, Ordering::SeqCst);
+    watcher.join().unwrap();
+    let report = report(&run);
+
+    assert_eq!(report["network"]["ok"], false, "{report}");
+    assert!(
+        !reached.load(Ordering::SeqCst),
+        "the host's loopback was reached"
+    );
+    assert_eq!(report["read_secret"]["ok"], false, "{report}");
+    assert_eq!(report["write_outside"]["ok"], false, "{report}");
+    assert!(!outside.path().join("pwned").exists());
+    assert_eq!(
+        report["write_home"]["ok"], true,
+        "the scratch is writable: {report}"
+    );
+    assert_ne!(
+        report["list_root_home"]["ok"], true,
+        "root's home is not visible: {report}"
+    );
+    // The environment is what was given, and the cage's own HOME, PATH, PWD and TMPDIR.
+    assert_eq!(
+        report["env"],
+        serde_json::json!(["GIVEN", "HOME", "PATH", "PWD", "TMPDIR"]),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_fork_bomb_is_held_to_the_process_limit_and_its_tree_dies_with_the_cage() {
+    let limits = Limits {
+        processes: 24,
+        ..Limits::default()
+    };
+    let run = run(&["fork", "400"], limits, Duration::from_secs(30), 64 << 20);
+    let report = report(&run);
+    let started = report["started"].as_u64().unwrap();
+    assert!(
+        started < 24,
+        "{started} processes started under a limit of 24: {report}"
+    );
+    assert!(report["failed"].as_u64().unwrap() > 300, "{report}");
+    // Every `sleep 60` the server left behind dies with the cage.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = sleepers();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} of the server's processes outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Processes running exactly `sleep 60` (what the fork bomb starts).
+fn sleepers() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .filter(|cmdline| cmdline == b"sleep\x0060\x00")
+        .count()
+}
+
+#[test]
+fn unbounded_allocation_stops_at_the_memory_limit() {
+    let limits = Limits {
+        memory_bytes: 1 << 30,
+        ..Limits::default()
+    };
+    let run = run(&["alloc", "8192"], limits, Duration::from_secs(30), 64 << 20);
+    let report = report(&run);
+    let got = report["megabytes"].as_u64().unwrap();
+    assert!(got < 1024, "allocated {got} MB under a 1 GiB limit: {report}");
+    assert!(report["stopped"].is_string(), "{report}");
+}
+
+#[test]
+fn a_server_that_never_answers_is_stopped_at_the_timeout() {
+    let run = run(
+        &["hang"],
+        Limits::default(),
+        Duration::from_secs(3),
+        64 << 20,
+    );
+    assert!(
+        matches!(run.outcome, Err(LiveError::Timeout { seconds: 3, .. })),
+        "{:?}",
+        run.outcome.as_ref().err()
+    );
+    assert!(run.elapsed < Duration::from_secs(10), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_server_that_prints_without_end_is_cut_off_at_the_output_limit() {
+    let run = run(
+        &["flood"],
+        Limits::default(),
+        Duration::from_secs(30),
+        4 << 20,
+    );
+    let error = run.outcome.as_ref().err().expect("the flood was refused");
+    assert!(
+        matches!(error, LiveError::OutputLimit { megabytes: 4, .. }),
+        "{error}"
+    );
+    assert!(run.elapsed < Duration::from_secs(20), "{:?}", run.elapsed);
+}
+
+#[test]
+fn a_server_that_spins_is_stopped_by_the_cpu_limit_and_says_so() {
+    let limits = Limits {
+        cpu_seconds: 2,
+        ..Limits::default()
+    };
+    let run = run(&["cpu"], limits, Duration::from_secs(30), 64 << 20);
+    let error = run.outcome.as_ref().err().expect("the spinning server failed");
+    assert!(
+        error.to_string().contains("CPU"),
+        "the error names the CPU limit: {error}"
+    );
+    assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
+}
+
+#[test]
+fn without_bubblewrap_inspect_refuses_and_says_how_to_fix_it() {
+    let output = assert_cmd::Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .env("MCPWARDEN_BWRAP", "/nonexistent/bwrap")
+        .args(["inspect", "--", "node", "-e", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("no sandbox") && stderr.contains("apt-get install bubblewrap"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--live-unsandboxed"), "{stderr}");
+}

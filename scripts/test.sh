@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests drive (Debian's chromium for the report's
-# browser test; pinned MCP servers from the npm registry for the inspect, extraction and
+# browser test and bubblewrap for the sandbox; pinned MCP servers from the npm registry for the inspect, extraction and
 # gateway tests), then runs `cargo test` with any extra arguments passed through.
 #
 # The npm registry is whatever the user's npm configuration says; nothing here names one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Debian packages: chromium for the report's browser test (tests/report_browser.rs),
+# bubblewrap for the sandbox that live introspection runs servers in (tests/sandbox.rs).
+missing=()
 if ! command -v chromium >/dev/null 2>&1 && [ -z "${MCPWARDEN_CHROMIUM:-}" ]; then
-    echo "== apt-get install chromium (for tests/report_browser.rs)"
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-    else
-        sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
-    fi
+    missing+=(chromium)
+fi
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 fi
 
 # Real servers, pinned. Installed once into target/npm (cargo clean removes them).
@@ -30,6 +35,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${NPM_PACKAGES[*]}" ]; then
     npm install --prefix "$MCPWARDEN_NPM_DIR" --no-audit --no-fund --loglevel=error "${NPM_PACKAGES[@]}"
     echo "${NPM_PACKAGES[*]}" > "$stamp"
 fi
+
+# Packages that `inspect --npm/--pypi` installs for the sandbox tests, cached by version.
+export MCPWARDEN_CACHE="${MCPWARDEN_CACHE:-$PWD/target/live-cache}"
 
 echo "== cargo test $*"
 cargo test "$@"

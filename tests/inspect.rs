@@ -1,6 +1,8 @@
 //! `mcpwarden inspect`: live introspection over stdio, against a real server from npm
 //! (installed at a pinned version by scripts/test.sh into $MCPWARDEN_NPM_DIR) and against
-//! small shell "servers" that misbehave on purpose.
+//! small shell "servers" of our own that misbehave on purpose (run with
+//! --live-unsandboxed: they check what that mode still guarantees, a cleared environment and
+//! a killed tree; tests/sandbox.rs checks the cage).
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -38,7 +40,9 @@ fn live_listing_of_the_real_server_agrees_with_static_extraction() {
     let package = everything_package();
     let entry = package.join("dist/index.js");
     let output = mcpwarden()
-        .args(["inspect", "--json", "--timeout", "60", "--"])
+        .args(["inspect", "--json", "--timeout", "60", "--read-only"])
+        .arg(npm_dir())
+        .arg("--")
         .arg("node")
         .arg(&entry)
         .arg("stdio")
@@ -171,6 +175,7 @@ fn the_server_gets_only_the_environment_it_is_given() {
         .env("CALLER_VISIBLE", "passed-on")
         .args([
             "inspect",
+            "--live-unsandboxed",
             "--timeout",
             "10",
             "--env",
@@ -210,7 +215,7 @@ fn a_server_that_dies_is_reported_with_its_stderr() {
     let dir = tempfile::tempdir().unwrap();
     let command = shell_server(dir.path(), "echo 'fatal: API_KEY is not set' >&2\nexit 3");
     let output = mcpwarden()
-        .args(["inspect", "--timeout", "10", "--"])
+        .args(["inspect", "--live-unsandboxed", "--timeout", "10", "--"])
         .args(&command)
         .output()
         .unwrap();
@@ -226,7 +231,7 @@ fn a_silent_server_times_out_and_is_killed() {
     let command = shell_server(dir.path(), "exec sleep 60");
     let started = Instant::now();
     let output = mcpwarden()
-        .args(["inspect", "--timeout", "1", "--"])
+        .args(["inspect", "--live-unsandboxed", "--timeout", "1", "--"])
         .args(&command)
         .output()
         .unwrap();

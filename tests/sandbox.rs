@@ -250,3 +250,64 @@ fn without_bubblewrap_inspect_refuses_and_says_how_to_fix_it() {
     );
     assert!(stderr.contains("--live-unsandboxed"), "{stderr}");
 }
+
+/// Where scripts/test.sh keeps installed packages ($MCPWARDEN_CACHE); missing is a
+/// failure, not a skip.
+fn package_cache() -> PathBuf {
+    PathBuf::from(std::env::var_os("MCPWARDEN_CACHE").expect(
+        "MCPWARDEN_CACHE is not set: run the tests with scripts/test.sh, which sets it",
+    ))
+}
+
+/// `inspect --npm/--pypi` on a published server at a pinned version: installed with the
+/// user's own npm or pip, started in the sandbox, listed.
+fn inspect_package(flag: &str, spec: &str) -> Value {
+    let output = assert_cmd::Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .env("MCPWARDEN_CACHE", package_cache())
+        .args(["inspect", "--json", "--timeout", "60", flag, spec])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "inspect {flag} {spec}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn names(listing: &Value) -> Vec<&str> {
+    listing["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_published_npm_server_is_installed_and_listed_in_the_sandbox() {
+    let listing = inspect_package("--npm", "@modelcontextprotocol/server-memory@2026.8.31");
+    assert_eq!(listing["sandboxed"], true);
+    assert_eq!(
+        names(&listing),
+        [
+            "create_entities",
+            "create_relations",
+            "add_observations",
+            "delete_entities",
+            "delete_observations",
+            "delete_relations",
+            "read_graph",
+            "search_nodes",
+            "open_nodes"
+        ]
+    );
+}
+
+#[test]
+fn a_published_pypi_server_is_installed_in_a_venv_and_listed_in_the_sandbox() {
+    let listing = inspect_package("--pypi", "mcp-server-time==2026.10.19");
+    assert_eq!(listing["sandboxed"], true);
+    assert_eq!(names(&listing), ["get_current_time", "convert_time"]);
+}

@@ -191,6 +191,10 @@ pub struct InspectArgs {
     /// sees nothing of yours that is not named here.
     #[arg(long = "read-only", value_name = "PATH")]
     pub read_only: Vec<PathBuf>,
+    /// Create this folder in the server's scratch before it starts (repeatable); the
+    /// server starts in its scratch, so an argument `./NAME` names it.
+    #[arg(long = "scratch-dir", value_name = "NAME")]
+    pub scratch_dirs: Vec<PathBuf>,
     /// Address space per server process, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_mb: u64,

@@ -216,6 +216,16 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
         .prefix("mcpwarden-inspect")
         .tempdir()
         .context("cannot make a scratch folder for the server")?;
+    for dir in &args.scratch_dirs {
+        anyhow::ensure!(
+            dir.is_relative() && !dir.components().any(|part| part.as_os_str() == ".."),
+            "--scratch-dir {}: name a folder inside the scratch (relative, no `..`)",
+            dir.display()
+        );
+        let path = scratch.path().join("scratch").join(dir);
+        std::fs::create_dir_all(&path)
+            .with_context(|| format!("cannot create {}", path.display()))?;
+    }
     if let Some(sandbox) = sandbox {
         let spec = crate::sandbox::Spec {
             scratch: scratch.path().join("scratch"),

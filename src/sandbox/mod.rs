@@ -424,8 +424,8 @@ fn interpreter_prefix(program: &Path) -> Vec<PathBuf> {
     prefixes
 }
 
-/// The scratch folder exists, is empty of nothing we care about, and is writable by the
-/// user the server runs as.
+/// The scratch folder exists, with a `tmp` inside, and all of it (what the caller put
+/// there too) belongs to the user the server runs as.
 fn prepare_scratch(scratch: &Path, for_nobody: bool) -> Result<(), SandboxError> {
     let error = |source| SandboxError::Scratch {
         path: scratch.to_owned(),
@@ -433,9 +433,14 @@ fn prepare_scratch(scratch: &Path, for_nobody: bool) -> Result<(), SandboxError>
     };
     std::fs::create_dir_all(scratch.join("tmp")).map_err(error)?;
     if for_nobody {
-        for path in [scratch.to_owned(), scratch.join("tmp")] {
-            std::os::unix::fs::chown(&path, Some(UNPRIVILEGED_ID), Some(UNPRIVILEGED_ID))
-                .map_err(error)?;
+        for entry in walkdir::WalkDir::new(scratch).follow_links(false) {
+            let entry = entry.map_err(|walk| error(walk.into()))?;
+            std::os::unix::fs::lchown(
+                entry.path(),
+                Some(UNPRIVILEGED_ID),
+                Some(UNPRIVILEGED_ID),
+            )
+            .map_err(error)?;
         }
     }
     Ok(())

@@ -195,7 +195,7 @@ pub struct InspectArgs {
     /// server starts in its scratch, so an argument `./NAME` names it.
     #[arg(long = "scratch-dir", value_name = "NAME")]
     pub scratch_dirs: Vec<PathBuf>,
-    /// Address space per server process, in MiB.
+    /// Writable memory per server process, in MiB.
     #[arg(long, value_name = "MIB", default_value_t = 4096)]
     pub memory_mb: u64,
     /// Give up after this many seconds (start-up plus listing).
@@ -238,12 +238,31 @@ pub struct CrawlArgs {
     /// line, or catalogue JSON Lines. Default: the shipped registry seed list.
     #[arg(long = "seeds", value_name = "FILE")]
     pub seeds: Vec<PathBuf>,
-    /// npm packages to crawl by name (repeat or separate with commas).
-    #[arg(long = "npm", value_name = "NAME", value_delimiter = ',')]
+    /// npm packages to crawl by name (repeat or separate with commas); NAME@VERSION pins
+    /// a version (default: the latest).
+    #[arg(long = "npm", value_name = "NAME[@VERSION]", value_delimiter = ',')]
     pub npm: Vec<String>,
-    /// PyPI projects to crawl by name (repeat or separate with commas).
-    #[arg(long = "pypi", value_name = "NAME", value_delimiter = ',')]
+    /// PyPI projects to crawl by name (repeat or separate with commas); NAME==VERSION pins
+    /// a version (default: the latest).
+    #[arg(long = "pypi", value_name = "NAME[==VERSION]", value_delimiter = ',')]
     pub pypi: Vec<String>,
+    /// Run npm and PyPI servers in the sandbox and store what they list beside what their
+    /// source shows: `auto` when static reading found no tool or left some unresolved,
+    /// `always`, or `never`. Needs bubblewrap; without it `auto` says so and goes on
+    /// static only, `always` refuses to start.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub live: crate::crawl::live::LiveMode,
+    /// Run servers for --live WITHOUT the sandbox (your network, files and permissions).
+    /// Only for packages you trust.
+    #[arg(long)]
+    pub live_unsandboxed: bool,
+    /// Seconds a server may take to start and list its tools, for --live.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub live_timeout: u64,
+    /// Where --live keeps installed packages. Default: $MCPWARDEN_CACHE, then the
+    /// platform cache folder (~/.cache/mcpwarden on Linux).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
     /// The npm registry; default: $npm_config_registry, then `npm config get registry`.
     #[arg(long, value_name = "URL")]
     pub npm_registry: Option<String>,

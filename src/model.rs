@@ -37,6 +37,32 @@ pub struct ServerRecord {
     pub sources: Vec<SourceRef>,
 }
 
+/// A server run in the sandbox and asked for its tools, compared with what its source
+/// showed. Stored with the server; a difference is itself a finding (a server listing
+/// tools its source does not show, or the other way round).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveListing {
+    /// RFC 3339 time of the run.
+    pub at: String,
+    /// False only when the user opted out of the sandbox.
+    pub sandboxed: bool,
+    /// How many tools it listed; `None` when it did not list (see `failure`).
+    pub listed: Option<usize>,
+    /// Why it did not start or list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Tools the source registers that the running server did not list (gated on settings
+    /// or capabilities, or dead code).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_static: Vec<String>,
+    /// Tools the running server listed that static reading did not find.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only_live: Vec<String>,
+    /// Tools found both ways whose definitions differ (the live one is stored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub differ: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Remote {
     /// Transport, e.g. `streamable-http` or `sse`.

@@ -36,7 +36,10 @@ struct Run {
 fn run(args: &[&str], limits: Limits, timeout: Duration, output_limit: u64) -> Run {
     let sandbox = Sandbox::detect().expect("a sandbox can be made on this machine");
     let scratch = tempfile::tempdir().unwrap();
-    let mut command = vec![node(), fixture_dir().join("server.js").display().to_string()];
+    let mut command = vec![
+        node(),
+        fixture_dir().join("server.js").display().to_string(),
+    ];
     command.extend(args.iter().map(|arg| (*arg).to_owned()));
     let mut options = LiveOptions::new(command);
     options.timeout = timeout;
@@ -180,10 +183,18 @@ fn unbounded_allocation_stops_at_the_memory_limit() {
         memory_bytes: 1 << 30,
         ..Limits::default()
     };
-    let run = run(&["alloc", "8192"], limits, Duration::from_secs(30), 64 << 20);
+    let run = run(
+        &["alloc", "8192"],
+        limits,
+        Duration::from_secs(30),
+        64 << 20,
+    );
     let report = report(&run);
     let got = report["megabytes"].as_u64().unwrap();
-    assert!(got < 1024, "allocated {got} MB under a 1 GiB limit: {report}");
+    assert!(
+        got < 1024,
+        "allocated {got} MB under a 1 GiB limit: {report}"
+    );
     assert!(report["stopped"].is_string(), "{report}");
 }
 
@@ -226,7 +237,11 @@ fn a_server_that_spins_is_stopped_by_the_cpu_limit_and_says_so() {
         ..Limits::default()
     };
     let run = run(&["cpu"], limits, Duration::from_secs(30), 64 << 20);
-    let error = run.outcome.as_ref().err().expect("the spinning server failed");
+    let error = run
+        .outcome
+        .as_ref()
+        .err()
+        .expect("the spinning server failed");
     assert!(
         error.to_string().contains("CPU"),
         "the error names the CPU limit: {error}"
@@ -254,9 +269,11 @@ fn without_bubblewrap_inspect_refuses_and_says_how_to_fix_it() {
 /// Where scripts/test.sh keeps installed packages ($MCPWARDEN_CACHE); missing is a
 /// failure, not a skip.
 fn package_cache() -> PathBuf {
-    PathBuf::from(std::env::var_os("MCPWARDEN_CACHE").expect(
-        "MCPWARDEN_CACHE is not set: run the tests with scripts/test.sh, which sets it",
-    ))
+    PathBuf::from(
+        std::env::var_os("MCPWARDEN_CACHE").expect(
+            "MCPWARDEN_CACHE is not set: run the tests with scripts/test.sh, which sets it",
+        ),
+    )
 }
 
 /// `inspect --npm/--pypi` on a published server at a pinned version: installed with the
@@ -310,4 +327,68 @@ fn a_published_pypi_server_is_installed_in_a_venv_and_listed_in_the_sandbox() {
     let listing = inspect_package("--pypi", "mcp-server-time==2026.10.19");
     assert_eq!(listing["sandboxed"], true);
     assert_eq!(names(&listing), ["get_current_time", "convert_time"]);
+}
+
+/// `crawl --live always` on a pinned published package: the server is run in the sandbox
+/// and what it lists is stored beside what its source shows, with the comparison.
+#[test]
+fn a_live_crawl_stores_what_the_caged_server_lists_beside_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("catalog.db");
+    let crawl = assert_cmd::Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .env("MCPWARDEN_CACHE", package_cache())
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "crawl",
+            "--npm",
+            "@modelcontextprotocol/server-memory@2026.8.31",
+            "--live",
+            "always",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        crawl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&crawl.stderr)
+    );
+    let show = assert_cmd::Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .arg("--db")
+        .arg(&db)
+        .args([
+            "catalog",
+            "show",
+            "--json",
+            "@modelcontextprotocol/server-memory",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        show.status.success(),
+        "{}",
+        String::from_utf8_lossy(&show.stderr)
+    );
+    let card: Value = serde_json::from_slice(&show.stdout).unwrap();
+    let server = &card["servers"][0];
+    assert_eq!(
+        server["packages"],
+        serde_json::json!(["pkg:npm/%40modelcontextprotocol/server-memory@2026.8.31"]),
+        "the pinned version, not the latest: {server}"
+    );
+    let live = &server["live"];
+    assert_eq!(live["sandboxed"], true, "{live}");
+    assert_eq!(live["listed"], 9, "{live}");
+    assert!(
+        live.get("only_live").is_none(),
+        "static reading found every tool: {live}"
+    );
+    let tools = server["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 9);
+    assert!(
+        tools.iter().all(|tool| tool["method"] == "live"),
+        "the live definitions are stored: {server}"
+    );
 }

@@ -297,6 +297,7 @@ impl Catalog {
                             tools_unread: entry.tools_unread.clone(),
                             server: record,
                             tools: entry.tools.clone(),
+                            live: entry.live.clone(),
                         },
                         &now,
                     )

@@ -165,6 +165,8 @@ impl ServerLine {
         };
         Ok(ServerEntry {
             tools_unread,
+            // The exchange format does not carry live listings yet.
+            live: None,
             server: ServerRecord {
                 name,
                 title: self.title,

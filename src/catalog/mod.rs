@@ -21,6 +21,7 @@ pub use jsonl::{
 pub use query::{
     SearchHit, SearchQuery, ServerCard, ServerSummary, Stats, ToolCard, ToolForClassification,
 };
+pub(crate) use store::now_rfc3339;
 pub use store::{ClassifyCounts, ServerEntry, StoreCounts, StoreOutcome, ToolEntry};
 
 /// Every migration, in order. Append only: a released migration never changes.
@@ -33,6 +34,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0003_tools_unread",
         include_str!("../../migrations/0003_tools_unread.sql"),
+    ),
+    (
+        "0004_live_listing",
+        include_str!("../../migrations/0004_live_listing.sql"),
     ),
 ];
 

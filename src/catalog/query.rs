@@ -43,6 +43,8 @@ pub struct ServerCard {
     /// Why the tools could not be read (the server uses an MCP SDK but extraction found
     /// no tool): the tool list is unknown, not empty.
     pub tools_unread: Option<String>,
+    /// What the server listed when run in the sandbox, when it was.
+    pub live: Option<crate::model::LiveListing>,
 }
 
 /// What the classifier needs to judge one tool.
@@ -373,13 +375,21 @@ impl Catalog {
         record.packages = self.packages_of(server_id)?;
         record.sources = self.sources_of(server_id)?;
         let tools = self.tool_cards("WHERE t.server_id = ?1 ORDER BY t.name", [server_id])?;
-        let tools_unread = self
+        let (tools_unread, live) = self
             .conn
-            .prepare_cached("SELECT tools_unread FROM servers WHERE id = ?1")
+            .prepare_cached("SELECT tools_unread, live_listing FROM servers WHERE id = ?1")
             .and_then(|mut statement| {
-                statement.query_row([server_id], |row| row.get::<_, Option<String>>(0))
+                statement.query_row([server_id], |row| {
+                    Ok((
+                        row.get::<_, Option<String>>(0)?,
+                        row.get::<_, Option<String>>(1)?,
+                    ))
+                })
             })
             .map_err(|source| self.sql_error(source))?;
+        let live = live
+            .map(|json| parse_json("servers.live_listing", &json))
+            .transpose()?;
         Ok(ServerCard {
             id: server_id,
             record,
@@ -387,6 +397,7 @@ impl Catalog {
             last_seen,
             tools,
             tools_unread,
+            live,
         })
     }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::query::{RawToolForClassification, TOOLS_FOR_CLASSIFICATION, ToolForClassification};
 use super::{Catalog, Error, Result};
 use crate::classify::ThreadRuns;
-use crate::model::{Classification, Remote, ServerRecord, ToolDef, sha256_hex};
+use crate::model::{Classification, LiveListing, Remote, ServerRecord, ToolDef, sha256_hex};
 use crate::model::{name_key, split_identifier};
 
 /// A server and, when known, its tools.
@@ -32,6 +32,9 @@ pub struct ServerEntry {
     /// MCP SDK but no tool of it was readable. Stored as the server's "could not read"
     /// marker until a tool list is stored.
     pub tools_unread: Option<String>,
+    /// What the server listed when run in the sandbox, when it was run; stored with the
+    /// server (a later entry without one keeps it).
+    pub live: Option<LiveListing>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -323,6 +326,7 @@ pub(super) fn store_in(
             tx.prepare_cached("UPDATE servers SET tools_unread = ?2 WHERE id = ?1")?
                 .execute(params![server_id, reason])?;
         }
+        store_live_listing(tx, server_id, entry.live.as_ref())?;
         return Ok(StoreOutcome::Inserted);
     };
 
@@ -359,6 +363,7 @@ pub(super) fn store_in(
             .execute(params![server_id, unread])?;
         changed |= updated > 0;
     }
+    changed |= store_live_listing(tx, server_id, entry.live.as_ref())?;
     if changed {
         tx.prepare_cached("UPDATE servers SET last_seen = ?2 WHERE id = ?1")?
             .execute(params![server_id, latest_sighting(incoming).unwrap_or(now)])?;
@@ -809,4 +814,22 @@ pub(crate) fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// Writes a live listing when the entry brings one; true when the stored one changed.
+fn store_live_listing(
+    tx: &Transaction<'_>,
+    server_id: i64,
+    live: Option<&LiveListing>,
+) -> rusqlite::Result<bool> {
+    let Some(live) = live else {
+        return Ok(false);
+    };
+    let json = serde_json::to_string(live).expect("a LiveListing always serialises");
+    let updated = tx
+        .prepare_cached(
+            "UPDATE servers SET live_listing = ?2 WHERE id = ?1 AND live_listing IS NOT ?2",
+        )?
+        .execute(params![server_id, json])?;
+    Ok(updated > 0)
 }

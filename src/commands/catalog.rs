@@ -109,6 +109,10 @@ struct ServerCardJson<'a> {
     /// Why the tools could not be read: the list is unknown, not empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     tools_unread: Option<&'a str>,
+    /// What the server listed when run in the sandbox, and how that compares with its
+    /// source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live: Option<&'a crate::model::LiveListing>,
 }
 
 impl<'a> ServerCardJson<'a> {
@@ -130,6 +134,7 @@ impl<'a> ServerCardJson<'a> {
             last_seen: &card.last_seen,
             tools: card.tools.iter().map(ToolCardJson::new).collect(),
             tools_unread: card.tools_unread.as_deref(),
+            live: card.live.as_ref(),
         }
     }
 }
@@ -407,6 +412,9 @@ fn write_server_card(out: &mut impl Write, card: &ServerCard) -> std::io::Result
         writeln!(out, "  {}", description.trim())?;
     }
     writeln!(out)?;
+    if let Some(live) = &card.live {
+        write_live_listing(out, live)?;
+    }
     if card.tools.is_empty()
         && let Some(reason) = &card.tools_unread
     {
@@ -612,4 +620,35 @@ pub fn export(settings: &Settings, args: &ExportArgs) -> anyhow::Result<Outcome>
     };
     eprintln!("exported {count} servers");
     Ok(Outcome::Clean)
+}
+
+/// One paragraph: when the server was run, what it listed, and where that differs from
+/// what its source shows.
+fn write_live_listing(
+    out: &mut impl Write,
+    live: &crate::model::LiveListing,
+) -> std::io::Result<()> {
+    let how = if live.sandboxed {
+        "in the sandbox"
+    } else {
+        "UNSANDBOXED"
+    };
+    match (live.listed, &live.failure) {
+        (Some(listed), _) => writeln!(out, "  run {how} {}: listed {listed} tools", live.at)?,
+        (None, Some(reason)) => {
+            let first = reason.lines().next().unwrap_or_default();
+            writeln!(out, "  run {how} {}: did not list: {first}", live.at)?;
+        }
+        (None, None) => writeln!(out, "  run {how} {}: did not list", live.at)?,
+    }
+    for (label, names) in [
+        ("only in its source (not listed live)", &live.only_static),
+        ("only listed live (not in its source)", &live.only_live),
+        ("defined differently live than in its source", &live.differ),
+    ] {
+        if !names.is_empty() {
+            writeln!(out, "    {label}: {}", names.join(", "))?;
+        }
+    }
+    writeln!(out)
 }

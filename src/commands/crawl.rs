@@ -12,7 +12,8 @@ use crate::crawl::engine::{self, CrawlConfig, CrawlSummary, Source};
 
 pub fn crawl(settings: &Settings, args: &CrawlArgs) -> anyhow::Result<Outcome> {
     let catalog = Arc::new(Mutex::new(settings.open_catalog()?));
-    let config = config_from(args);
+    let mut config = config_from(args);
+    config.live = live_runner(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -89,6 +90,42 @@ fn config_from(args: &CrawlArgs) -> CrawlConfig {
         },
         ..CrawlConfig::default()
     }
+}
+
+/// The crawl's live runner, as `--live` says: the sandbox is checked once, before the
+/// crawl. `auto` without a usable sandbox goes on static only and says why; `always`
+/// refuses.
+fn live_runner(args: &CrawlArgs) -> anyhow::Result<crate::crawl::live::SharedLiveRunner> {
+    use crate::crawl::live::{LiveMode, LiveRunner};
+    if args.live == LiveMode::Never || args.no_extract {
+        return Ok(None);
+    }
+    let sandbox = if args.live_unsandboxed {
+        eprintln!(
+            "WARNING: --live-unsandboxed: crawled servers run with your network, files and \
+             permissions. Only do this for packages you trust."
+        );
+        None
+    } else {
+        match crate::sandbox::Sandbox::detect() {
+            Ok(sandbox) => Some(sandbox),
+            Err(error) if args.live == LiveMode::Auto => {
+                eprintln!("live introspection is off for this crawl: {error}");
+                return Ok(None);
+            }
+            Err(error) => return Err(error).context("--live always needs a sandbox"),
+        }
+    };
+    Ok(Some(Arc::new(LiveRunner::new(
+        args.live,
+        sandbox,
+        super::cache_dir(args.cache.as_deref())?,
+        crate::sandbox::install::Registries {
+            npm: args.npm_registry.clone(),
+            pypi: args.pypi_index.clone(),
+        },
+        std::time::Duration::from_secs(args.live_timeout.max(1)),
+    ))))
 }
 
 fn write_summary(out: &mut impl Write, summary: &CrawlSummary, db: &str) -> std::io::Result<()> {

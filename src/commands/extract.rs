@@ -9,19 +9,6 @@ use crate::cli::{ExtractArgs, InspectArgs, Outcome};
 use crate::extract::{self, Options};
 use crate::sandbox::install::Package;
 
-/// Where installed packages are cached: the flag, $MCPWARDEN_CACHE, the platform cache.
-fn cache_dir(flag: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
-    if let Some(dir) = flag {
-        return Ok(dir.to_owned());
-    }
-    if let Some(dir) = std::env::var_os("MCPWARDEN_CACHE") {
-        return Ok(dir.into());
-    }
-    dirs::cache_dir()
-        .map(|dir| dir.join("mcpwarden"))
-        .context("no cache folder: pass --cache DIR or set MCPWARDEN_CACHE")
-}
-
 pub fn extract(args: &ExtractArgs) -> anyhow::Result<Outcome> {
     let options = Options {
         include_tests: args.include_tests,
@@ -185,12 +172,16 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<Outcome> {
     let mut read_only = args.read_only.clone();
     let command = match &package {
         Some(package) => {
-            let cache = cache_dir(args.cache.as_deref())?;
+            let cache = super::cache_dir(args.cache.as_deref())?;
             let registries = crate::sandbox::install::Registries {
                 npm: args.npm_registry.clone(),
                 pypi: args.pypi_index.clone(),
             };
-            eprintln!("installing {} (cached in {})", package.purl(), cache.display());
+            eprintln!(
+                "installing {} (cached in {})",
+                package.purl(),
+                cache.display()
+            );
             let installed = crate::sandbox::install::install(
                 package,
                 &cache,

@@ -74,3 +74,16 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     writeln!(out)?;
     Ok(())
 }
+
+/// Where installed packages are cached: the flag, $MCPWARDEN_CACHE, the platform cache.
+pub(crate) fn cache_dir(flag: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(dir) = flag {
+        return Ok(dir.to_owned());
+    }
+    if let Some(dir) = std::env::var_os("MCPWARDEN_CACHE") {
+        return Ok(dir.into());
+    }
+    dirs::cache_dir()
+        .map(|dir| dir.join("mcpwarden"))
+        .context("no cache folder: pass --cache DIR or set MCPWARDEN_CACHE")
+}

@@ -20,9 +20,10 @@ use tokio::sync::Semaphore;
 use super::http::{
     CachedResponse, HttpClient, HttpConfig, HttpError, HttpStatsSnapshot, ValidatorStore,
 };
+use super::live;
 use super::packages;
 use super::registry;
-use super::tools::{Extractor, SourceToRead};
+use super::tools::{self, Extractor, SourceToRead};
 use super::{github, local};
 use crate::catalog::{CachedHttp, Catalog, FrontierItem, NewItem, ServerEntry};
 use crate::classify::RuleSet;
@@ -104,6 +105,9 @@ pub struct CrawlConfig {
     /// stored (the behaviour before unchanged items were skipped; for measurements).
     pub revisit_unchanged: bool,
     pub http: HttpConfig,
+    /// Runs npm and PyPI servers in the sandbox when their source does not settle their
+    /// tools (`crawl --live`); `None`: never.
+    pub live: live::SharedLiveRunner,
 }
 
 impl Default for CrawlConfig {
@@ -130,6 +134,7 @@ impl Default for CrawlConfig {
             store_batch: STORE_BATCH,
             revisit_unchanged: false,
             http: HttpConfig::default(),
+            live: None,
         }
     }
 }
@@ -732,6 +737,7 @@ async fn work(
         npm_flag: config.npm_registry.clone(),
         pypi_flag: config.pypi_index.clone(),
         permits,
+        live: config.live.clone(),
     });
     // Items are spawned as room frees up, not all at once: a task holds its item and its
     // future's state, and 50,000 of them waiting on the semaphore cost memory for nothing.
@@ -838,6 +844,7 @@ struct WorkContext {
     npm_flag: Option<String>,
     pypi_flag: Option<String>,
     permits: Arc<Semaphore>,
+    live: live::SharedLiveRunner,
 }
 
 /// Works one frontier item: reads its sighting (or fetches the package or repository it
@@ -904,6 +911,7 @@ async fn work_item(
         other => Err(format!("no source named {other}")),
     };
     let mut extracted = Extracted::default();
+    let mut live_listing = None;
     let entry = match record {
         Ok((record, to_read)) => {
             let (tools, tools_unread) = match &context.extractor {
@@ -917,8 +925,11 @@ async fn work_item(
                         .await
                     {
                         Ok(found) => {
-                            extracted.tools = found.tools.as_ref().map_or(0, Vec::len);
-                            (found.tools, found.unread)
+                            let (tools, unread, live) =
+                                with_live(&context, &item, &record, extractor, found).await;
+                            extracted.tools = tools.as_ref().map_or(0, Vec::len);
+                            live_listing = live;
+                            (tools, unread)
                         }
                         Err(error) => {
                             extracted.failure = Some(error);
@@ -932,11 +943,54 @@ async fn work_item(
                 tools_unread,
                 server: record,
                 tools,
+                live: live_listing,
             })
         }
         Err(error) => Err(error),
     };
     (item, entry, extracted)
+}
+
+/// For an npm or PyPI item the live runner wants: runs the server in the sandbox and
+/// merges what it lists with what its source showed. Otherwise the static reading as is.
+async fn with_live(
+    context: &WorkContext,
+    item: &FrontierItem,
+    record: &ServerRecord,
+    extractor: &Extractor,
+    found: tools::ExtractedTools,
+) -> (
+    Option<Vec<crate::catalog::ToolEntry>>,
+    Option<String>,
+    Option<crate::model::LiveListing>,
+) {
+    let Some(runner) = &context.live else {
+        return (found.tools, found.unread, None);
+    };
+    let static_count = found.tools.as_ref().map_or(0, Vec::len);
+    if !matches!(item.source.as_str(), "npm" | "pypi")
+        || !runner.wanted(static_count, found.unresolved, found.unread.is_some())
+    {
+        return (found.tools, found.unread, None);
+    }
+    let Some(live) = runner.list(record).await else {
+        return (found.tools, found.unread, None);
+    };
+    let (tools, listing) = live::merge(
+        found.tools,
+        live,
+        record,
+        extractor.rules(),
+        runner.sandboxed(),
+        crate::catalog::now_rfc3339(),
+    );
+    // Tools read live settle the "could not read" marker.
+    let unread = if listing.listed.is_some_and(|listed| listed > 0) {
+        None
+    } else {
+        found.unread
+    };
+    (tools, unread, Some(listing))
 }
 
 /// The most fetched items stored in one transaction. Batches form from whatever has
@@ -1003,6 +1057,7 @@ fn store_merged(catalog: &SharedCatalog, entry: &ServerEntry) -> Result<(), crat
         tools_unread: entry.tools_unread.clone(),
         server: record,
         tools: entry.tools.clone(),
+        live: entry.live.clone(),
     })?;
     Ok(())
 }

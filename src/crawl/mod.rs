@@ -9,6 +9,7 @@ pub mod engine;
 pub mod github;
 pub mod http;
 pub mod lists;
+pub mod live;
 pub mod local;
 pub mod packages;
 pub mod registry;

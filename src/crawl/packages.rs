@@ -37,6 +37,8 @@ pub enum PackageError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{package}: the registry has no version {version}")]
+    NoSuchVersion { package: String, version: String },
     #[error("{package}: the registry lists no version to fetch")]
     NoVersion { package: String },
     #[error("{package}: no source distribution or wheel to download")]
@@ -139,12 +141,18 @@ struct Packument {
     time: Option<std::collections::HashMap<String, String>>,
 }
 
-/// Fetches an npm package's metadata and picks its `latest` version.
+/// Fetches an npm package's metadata and picks its `latest` version, or the version
+/// `name@version` pins.
 pub async fn npm_package(
     client: &HttpClient,
     registry: &str,
-    name: &str,
+    spec: &str,
 ) -> Result<FoundPackage, PackageError> {
+    // `@scope/name@1.2.3`: the last `@` after the first character starts the version.
+    let (name, pinned) = match spec.rfind('@') {
+        Some(at) if at > 0 => (&spec[..at], Some(&spec[at + 1..])),
+        _ => (spec, None),
+    };
     // A scoped name keeps its `@` and encodes its slash, as npm clients send it.
     let encoded = name.replace('/', "%2F");
     let url = format!("{}/{encoded}", registry.trim_end_matches('/'));
@@ -154,14 +162,23 @@ pub async fn npm_package(
             url: url.clone(),
             source,
         })?;
-    let version = packument
-        .dist_tags
-        .get("latest")
-        .cloned()
-        .or_else(|| packument.versions.keys().next_back().cloned())
-        .ok_or_else(|| PackageError::NoVersion {
-            package: name.to_owned(),
-        })?;
+    let version = match pinned {
+        Some(pinned) if packument.versions.contains_key(pinned) => pinned.to_owned(),
+        Some(pinned) => {
+            return Err(PackageError::NoSuchVersion {
+                package: name.to_owned(),
+                version: pinned.to_owned(),
+            });
+        }
+        None => packument
+            .dist_tags
+            .get("latest")
+            .cloned()
+            .or_else(|| packument.versions.keys().next_back().cloned())
+            .ok_or_else(|| PackageError::NoVersion {
+                package: name.to_owned(),
+            })?,
+    };
     let manifest = packument
         .versions
         .get(&version)
@@ -231,6 +248,8 @@ struct PypiProject {
     info: PypiInfo,
     #[serde(default)]
     urls: Vec<PypiFile>,
+    #[serde(default)]
+    releases: std::collections::HashMap<String, Vec<PypiFile>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -250,13 +269,19 @@ struct PypiFile {
     upload_time_iso_8601: Option<String>,
 }
 
-/// Fetches a PyPI project's metadata for its latest version, preferring the sdist (it has
-/// the source as written) over a wheel.
+/// Fetches a PyPI project's metadata for its latest version (or the one `name==version`
+/// pins), preferring the sdist (it has the source as written) over a wheel.
 pub async fn pypi_package(
     client: &HttpClient,
     index: &str,
-    name: &str,
+    spec: &str,
 ) -> Result<FoundPackage, PackageError> {
+    // `name==version`: the project's JSON lists every release's files (one document for
+    // every index that serves the JSON API, unlike the per-version URL).
+    let (name, pinned) = match spec.split_once("==") {
+        Some((name, version)) => (name.trim(), Some(version.trim())),
+        None => (spec, None),
+    };
     let url = format!("{}/pypi/{name}/json", index.trim_end_matches('/'));
     let fetched = client.get(&url).await?;
     let project: PypiProject =
@@ -264,6 +289,19 @@ pub async fn pypi_package(
             url: url.clone(),
             source,
         })?;
+    let mut project = project;
+    if let Some(pinned) = pinned {
+        let files = project
+            .releases
+            .remove(pinned)
+            .filter(|files| !files.is_empty())
+            .ok_or_else(|| PackageError::NoSuchVersion {
+                package: name.to_owned(),
+                version: pinned.to_owned(),
+            })?;
+        project.urls = files;
+        project.info.version = pinned.to_owned();
+    }
     let file = project
         .urls
         .iter()

@@ -65,6 +65,11 @@ impl Extractor {
         }
     }
 
+    /// The rules every tool is classified by.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
     /// Reads the tools from wherever `to_read` says. `github` is the GitHub client and API
     /// base when the GitHub source is on; without it a GitHub sighting reads nothing.
     pub async fn read(

@@ -339,9 +339,12 @@ async fn exit_note(child: &mut dyn process_wrap::tokio::ChildWrapper) -> Option<
         .ok()?
         .ok()?;
     // The sandbox (bubblewrap) and shells report a child killed by signal N as 128 + N.
-    let signal = status
-        .signal()
-        .or_else(|| status.code().filter(|code| (129..=192).contains(code)).map(|code| code - 128));
+    let signal = status.signal().or_else(|| {
+        status
+            .code()
+            .filter(|code| (129..=192).contains(code))
+            .map(|code| code - 128)
+    });
     Some(match (signal, status.code()) {
         (Some(9), _) => "\n[the server was killed (SIGKILL): a memory or CPU limit]".to_owned(),
         (Some(24), _) => "\n[the server used up its CPU-time limit (SIGXCPU)]".to_owned(),

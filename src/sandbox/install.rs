@@ -40,12 +40,10 @@ impl Package {
     /// `name==version` (PyPI).
     pub fn pypi(spec: &str) -> Result<Package, InstallError> {
         match spec.split_once("==") {
-            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
-                Ok(Package::Pypi {
-                    name: name.trim().to_owned(),
-                    version: version.trim().to_owned(),
-                })
-            }
+            Some((name, version)) if !name.is_empty() && !version.is_empty() => Ok(Package::Pypi {
+                name: name.trim().to_owned(),
+                version: version.trim().to_owned(),
+            }),
             _ => Err(InstallError::Spec {
                 spec: spec.to_owned(),
                 expected: "NAME==VERSION, e.g. mcp-server-time==2026.1.26",
@@ -59,7 +57,9 @@ impl Package {
             Package::Npm { name, version } => {
                 format!("pkg:npm/{}@{version}", name.replace('@', "%40"))
             }
-            Package::Pypi { name, version } => format!("pkg:pypi/{}@{version}", name.to_lowercase()),
+            Package::Pypi { name, version } => {
+                format!("pkg:pypi/{}@{version}", name.to_lowercase())
+            }
         }
     }
 
@@ -71,7 +71,13 @@ impl Package {
         };
         let safe = |text: &str| {
             text.chars()
-                .map(|c| if c.is_ascii_alphanumeric() || "-_.".contains(c) { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect::<String>()
         };
         format!("{kind}/{}@{}", safe(name), safe(version))
@@ -332,7 +338,10 @@ fn pypi_command(
             entry.unwrap_or(name)
         ))
     })?;
-    Ok(vec![python, root.join("bin").join(pick).display().to_string()])
+    Ok(vec![
+        python,
+        root.join("bin").join(pick).display().to_string(),
+    ])
 }
 
 /// The console scripts the project's own dist-info declares (not its dependencies').

@@ -10,7 +10,7 @@
 //! hand would mean `unsafe` `pre_exec` code (the crate forbids it) and re-implementing what
 //! bubblewrap already does carefully. cgroups would give a whole-tree memory limit, but
 //! they need delegation that a laptop, a container or a CI runner may not have; the
-//! per-process address-space limit times the process limit bounds the tree instead.
+//! per-process memory limit times the process limit bounds the tree instead.
 //!
 //! Inside the cage:
 //! - network: a namespace of its own with only a loopback that reaches nothing outside;
@@ -19,7 +19,7 @@
 //!   paths, a private `/tmp`, `/proc` of its own pid namespace, a minimal `/dev`; the
 //!   scratch folder is the only writable place and is HOME and TMPDIR;
 //! - everything else (the user's home, `~/.ssh`, other checkouts) does not exist;
-//! - limits: address space, CPU seconds, processes, open files, file size;
+//! - limits: writable memory, CPU seconds, processes, open files, file size;
 //! - a new session (no terminal injection), no capabilities, `no_new_privs`.
 //!
 //! The wall-clock limit is the caller's: it kills `bwrap`, and `--die-with-parent` plus
@@ -32,7 +32,9 @@ use std::path::{Path, PathBuf};
 /// Resource limits for one sandboxed command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Address space per process, bytes.
+    /// Writable memory per process, bytes (RLIMIT_DATA: heap and private writable
+    /// mappings; not the address space, which V8 reserves in huge untouched blocks for
+    /// WebAssembly, so an address-space limit breaks ordinary servers).
     pub memory_bytes: u64,
     /// CPU time per process, seconds.
     pub cpu_seconds: u64,
@@ -47,8 +49,6 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            // V8 and CPython reserve address space far beyond what they touch; 4 GiB
-            // starts both comfortably and still stops a runaway allocation.
             memory_bytes: 4 << 30,
             cpu_seconds: 60,
             processes: 128,
@@ -183,7 +183,12 @@ impl Sandbox {
         } else {
             let stderr = String::from_utf8_lossy(&output.stderr);
             Err(SandboxError::Unusable {
-                detail: stderr.trim().lines().last().unwrap_or("no message").to_owned(),
+                detail: stderr
+                    .trim()
+                    .lines()
+                    .last()
+                    .unwrap_or("no message")
+                    .to_owned(),
             })
         }
     }
@@ -248,15 +253,18 @@ impl Sandbox {
         }
         out.extend(["--proc", "/proc", "--dev", "/dev"].map(String::from));
         out.extend(["--perms", "1777", "--tmpfs", "/tmp"].map(String::from));
-        let scratch = std::fs::canonicalize(&spec.scratch).map_err(|source| {
-            SandboxError::Scratch {
+        let scratch =
+            std::fs::canonicalize(&spec.scratch).map_err(|source| SandboxError::Scratch {
                 path: spec.scratch.clone(),
                 source,
-            }
-        })?;
+            })?;
         mounts.bind(&mut out, "--bind", &scratch);
         let scratch_text = scratch.display().to_string();
-        out.extend(["--chdir".to_owned(), scratch_text.clone(), "--clearenv".to_owned()]);
+        out.extend([
+            "--chdir".to_owned(),
+            scratch_text.clone(),
+            "--clearenv".to_owned(),
+        ]);
         let mut env: Vec<(String, String)> = vec![
             ("HOME".to_owned(), scratch_text.clone()),
             ("TMPDIR".to_owned(), format!("{scratch_text}/tmp")),
@@ -291,7 +299,7 @@ impl Sandbox {
         let processes = limits.processes + processes_of_runner(self.setpriv.is_some());
         out.push(self.prlimit.display().to_string());
         out.extend([
-            format!("--as={}", limits.memory_bytes),
+            format!("--data={}", limits.memory_bytes),
             format!("--cpu={}", limits.cpu_seconds),
             format!("--nproc={processes}"),
             format!("--nofile={}", limits.open_files),
@@ -349,7 +357,9 @@ impl Mounts {
         let mut parents: Vec<&Path> = target.ancestors().skip(1).collect();
         parents.reverse();
         for parent in parents {
-            if parent == Path::new("/") || self.covered(parent) || self.dirs.iter().any(|d| d == parent)
+            if parent == Path::new("/")
+                || self.covered(parent)
+                || self.dirs.iter().any(|d| d == parent)
             {
                 continue;
             }
@@ -435,12 +445,8 @@ fn prepare_scratch(scratch: &Path, for_nobody: bool) -> Result<(), SandboxError>
     if for_nobody {
         for entry in walkdir::WalkDir::new(scratch).follow_links(false) {
             let entry = entry.map_err(|walk| error(walk.into()))?;
-            std::os::unix::fs::lchown(
-                entry.path(),
-                Some(UNPRIVILEGED_ID),
-                Some(UNPRIVILEGED_ID),
-            )
-            .map_err(error)?;
+            std::os::unix::fs::lchown(entry.path(), Some(UNPRIVILEGED_ID), Some(UNPRIVILEGED_ID))
+                .map_err(error)?;
         }
     }
     Ok(())
@@ -468,7 +474,13 @@ fn processes_of_runner(as_nobody: bool) -> u64 {
     };
     entries
         .filter_map(Result::ok)
-        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|entry| {
+            entry
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter_map(|entry| std::fs::read_to_string(entry.path().join("status")).ok())
         .filter(|status| {
             status

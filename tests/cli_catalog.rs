@@ -218,7 +218,8 @@ fn stats_say_where_the_catalogue_is_and_why() {
         .stdout(predicate::str::contains("from $MCPWARDEN_DB"))
         .stdout(predicate::str::contains("servers     8"));
 
-    // Without either, the platform data directory (here under a fake HOME).
+    // Without either, the platform data directory (here under a fake HOME): named in
+    // the refusal when no catalogue is there yet, not created by a read.
     let home = tempfile::tempdir().unwrap();
     let mut cmd = Command::cargo_bin("mcpwarden").unwrap();
     let output = cmd
@@ -228,11 +229,17 @@ fn stats_say_where_the_catalogue_is_and_why() {
         .args(["catalog", "stats", "--json"])
         .output()
         .unwrap();
-    let json = json_of(&output.stdout);
-    assert_eq!(json["database_chosen_by"], "default");
     let expected = home.path().join(".local/share/mcpwarden/catalog.db");
-    assert_eq!(json["database"], expected.display().to_string());
-    assert!(expected.exists());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no catalogue at {} (the default location)",
+            expected.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!expected.exists());
 }
 
 #[test]
@@ -537,4 +544,36 @@ fn an_empty_could_not_read_marker_is_a_bad_line() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("tools_unread"));
+}
+
+/// A mistyped --db used to create an empty catalogue and report on it with exit 0.
+#[test]
+fn reading_a_catalogue_that_does_not_exist_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("catalgo.db");
+    for args in [
+        vec!["catalog", "stats"],
+        vec!["catalog", "show", "send_message"],
+        vec!["catalog", "search", "delete"],
+        vec!["classify"],
+    ] {
+        let output = assert_cmd::Command::cargo_bin("mcpwarden")
+            .unwrap()
+            .arg("--db")
+            .arg(&db)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("no catalogue at") && stderr.contains("catalgo.db"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains("crawl") && stderr.contains("catalog import"),
+            "{stderr}"
+        );
+        assert!(!db.exists(), "{args:?} created the file");
+    }
 }

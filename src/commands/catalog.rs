@@ -140,7 +140,7 @@ impl<'a> ServerCardJson<'a> {
 }
 
 pub fn show(settings: &Settings, args: &ShowArgs) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     let tools = catalog.find_tools(&args.name)?;
     let servers = if tools.is_empty() {
         catalog.find_servers(&args.name)?
@@ -454,7 +454,7 @@ fn first_sentence(text: &str) -> String {
 }
 
 pub fn search(settings: &Settings, args: &SearchArgs) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     let hits = catalog.search(&SearchQuery {
         text: args.query.clone(),
         category: args.category,
@@ -516,7 +516,7 @@ struct StatsJson<'a> {
 }
 
 pub fn stats(settings: &Settings, json: bool) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     let stats = catalog.stats()?;
     if json {
         print_json(&StatsJson {
@@ -609,7 +609,7 @@ pub fn import(settings: &Settings, args: &ImportArgs) -> anyhow::Result<Outcome>
 }
 
 pub fn export(settings: &Settings, args: &ExportArgs) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     let count = match &args.out {
         Some(path) => {
             let file = fs_err::File::create(path)?;

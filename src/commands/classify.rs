@@ -47,7 +47,7 @@ pub struct ClassifySummary {
 pub fn classify(settings: &Settings, args: &ClassifyArgs) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let rules = load_rules(args.rules.as_deref())?;
-    let mut catalog = settings.open_catalog()?;
+    let mut catalog = settings.open_existing_catalog()?;
     let total = catalog
         .tool_count()
         .context("cannot count the tools to classify")?;

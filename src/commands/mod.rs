@@ -60,11 +60,43 @@ impl Settings {
         Ok(Settings { db, db_chosen_by })
     }
 
+    /// Opens the catalogue, creating it when missing: for commands that write one
+    /// (`crawl`, `catalog import`).
     pub fn open_catalog(&self) -> anyhow::Result<Catalog> {
         Catalog::open(&self.db)
             .with_context(|| format!("cannot open the catalogue {}", self.db.display()))
     }
+
+    /// Opens a catalogue that must already exist: for commands that read one. A missing
+    /// file is the user's input (a mistyped --db), refused with exit code 1, and nothing
+    /// is created.
+    pub fn open_existing_catalog(&self) -> anyhow::Result<Catalog> {
+        if !self.db.exists() {
+            return Err(BadInput(format!(
+                "no catalogue at {} ({}): build one with `mcpwarden --db {} crawl` or \
+                 `mcpwarden --db {} catalog import FILE.jsonl`",
+                self.db.display(),
+                self.db_chosen_by.describe(),
+                self.db.display(),
+                self.db.display(),
+            ))
+            .into());
+        }
+        self.open_catalog()
+    }
 }
+
+/// An error in what the user gave (a missing file, a bad name): exit code 1, not 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
 
 /// Writes `value` as pretty JSON and a newline to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {

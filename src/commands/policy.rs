@@ -40,7 +40,7 @@ fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard
 }
 
 pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     if args.all {
         return generate_all(&catalog, &args.out_dir);
     }
@@ -153,7 +153,7 @@ pub fn check(settings: &Settings, args: &PolicyCheckArgs) -> anyhow::Result<Outc
         // With --server the catalogue must know it; from the file, it is a bonus.
         let explicit = args.server.is_some();
         let card = if explicit || settings.db.exists() {
-            one_server(&settings.open_catalog()?, &name)?
+            one_server(&settings.open_existing_catalog()?, &name)?
         } else {
             None
         };

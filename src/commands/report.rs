@@ -19,7 +19,7 @@ fn recommended_policy(card: &ServerCard) -> Option<Value> {
 }
 
 pub fn report(settings: &Settings, args: &ReportArgs) -> anyhow::Result<Outcome> {
-    let catalog = settings.open_catalog()?;
+    let catalog = settings.open_existing_catalog()?;
     let config = ReportConfig {
         out_dir: args.out.clone(),
         summary_path: Some(args.summary.clone()),

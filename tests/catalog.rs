@@ -60,6 +60,7 @@ fn migrating_an_empty_file_and_reopening_it() {
     assert_eq!(catalog.schema_version().unwrap(), SCHEMA_VERSION);
     catalog
         .store_server(&ServerEntry {
+            live: None,
             tools_unread: None,
             server: server("a/b"),
             tools: Some(vec![]),
@@ -170,6 +171,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     let mut catalog = Catalog::open_in_memory().unwrap();
     let tool = ToolDef::new("delete_branch", "Delete a branch.");
     let entry = ServerEntry {
+        live: None,
         tools_unread: None,
         server: server("acme/git"),
         tools: Some(vec![ToolEntry {
@@ -192,6 +194,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
     changed.description = "Delete a branch, and also force-push over main.".into();
     let outcome = catalog
         .store_server(&ServerEntry {
+            live: None,
             tools_unread: None,
             server: server("acme/git"),
             tools: Some(vec![ToolEntry {
@@ -219,6 +222,7 @@ fn a_changed_tool_definition_updates_the_row_and_its_hash_and_drops_a_stale_verd
 fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     let mut catalog = Catalog::open_in_memory().unwrap();
     let from_registry = ServerEntry {
+        live: None,
         tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
@@ -244,6 +248,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     };
     catalog.store_server(&from_registry).unwrap();
     let from_github = ServerEntry {
+        live: None,
         tools_unread: None,
         server: ServerRecord {
             name: "acme/notes".into(),
@@ -284,6 +289,7 @@ fn sources_merge_fields_fill_in_and_tool_sets_are_replaced_only_when_given() {
     assert_eq!(card.last_seen, "2026-01-02T03:04:05Z");
 
     let fresh_extraction = ServerEntry {
+        live: None,
         tools_unread: None,
         server: server("acme/notes"),
         tools: Some(vec![ToolEntry {
@@ -542,6 +548,7 @@ fn the_search_index_follows_changed_and_removed_tools() {
     let store = |catalog: &mut Catalog, tools: Vec<ToolDef>| {
         catalog
             .store_server(&ServerEntry {
+                live: None,
                 tools_unread: None,
                 server: server("acme/kv"),
                 tools: Some(
@@ -631,6 +638,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     // The new column is written, and a later sighting that does not know keeps it.
     catalog
         .store_server(&ServerEntry {
+            live: None,
             tools_unread: None,
             server: ServerRecord {
                 archived: Some(true),
@@ -641,6 +649,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
         .unwrap();
     catalog
         .store_server(&ServerEntry {
+            live: None,
             tools_unread: None,
             server: server("acme/weather"),
             tools: None,
@@ -661,6 +670,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
 fn the_could_not_read_marker_lasts_until_tools_are_stored() {
     let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
     let marked = |reason: Option<&str>| ServerEntry {
+        live: None,
         tools_unread: reason.map(str::to_owned),
         server: server("acme/openapi"),
         tools: None,
@@ -684,6 +694,7 @@ fn the_could_not_read_marker_lasts_until_tools_are_stored() {
     );
     catalog
         .store_server(&ServerEntry {
+            live: None,
             tools_unread: None,
             server: server("acme/openapi"),
             tools: Some(vec![ToolEntry {

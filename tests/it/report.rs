@@ -2,13 +2,12 @@
 //! catalogue text is escaped, page names are safe and unique, the policy input is shown,
 //! the summary says what it should, and the CLI reports errors with the path.
 
-mod common;
 
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
 use assert_cmd::Command;
-use common::{Site, generate_fixture_site};
+use crate::common::{Site, generate_fixture_site};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -315,7 +314,7 @@ fn a_second_run_replaces_the_report_and_a_foreign_folder_is_refused() {
     std::fs::create_dir_all(&stale).expect("stale dir");
     let kept = site.root().join("notes.txt");
     std::fs::write(&kept, "mine").expect("notes");
-    common::generate_into(&common::fixture_catalog(), site.dir.path());
+    crate::common::generate_into(&crate::common::fixture_catalog(), site.dir.path());
     assert!(!stale.exists(), "pages of an earlier report are replaced");
     assert!(kept.exists(), "files the report did not write are kept");
 
@@ -326,7 +325,7 @@ fn a_second_run_replaces_the_report_and_a_foreign_folder_is_refused() {
         summary_path: None,
     };
     let error = mcpwarden::report::generate(
-        &common::fixture_catalog(),
+        &crate::common::fixture_catalog(),
         &config,
         &mcpwarden::report::no_policy,
         &mcpwarden::progress::NoProgress,
@@ -351,7 +350,7 @@ fn cli_writes_the_site_and_prints_json() {
     let dir = tempfile::tempdir().expect("dir");
     let db = dir.path().join("catalog.db");
     cli(&db)
-        .args(["catalog", "import", common::FIXTURE])
+        .args(["catalog", "import", crate::common::FIXTURE])
         .assert()
         .success();
     let out = dir.path().join("out/site");

@@ -38,7 +38,7 @@ fn record(out: &mut String, rules: &RuleSet, key: &str, tool: &ToolDef, context:
 }
 
 fn labelled(out: &mut String, rules: &RuleSet) {
-    let text = include_str!("data/labels/tools.jsonl");
+    let text = include_str!("../data/labels/tools.jsonl");
     for label in text.lines().filter(|line| !line.trim().is_empty()) {
         let label: Value = serde_json::from_str(label).expect("a label line");
         let field = |key: &str| label[key].as_str().unwrap_or_default().to_owned();

@@ -23,7 +23,7 @@ struct Label {
 }
 
 fn labels() -> Vec<Label> {
-    let text = include_str!("data/labels/tools.jsonl");
+    let text = include_str!("../data/labels/tools.jsonl");
     text.lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {

@@ -5,11 +5,10 @@
 //! This test fails (it does not skip) when `MCPWARDEN_NPM_DIR` is unset: a CI run without
 //! the server must not look green.
 
-mod gateway_common;
 
 use std::path::PathBuf;
 
-use gateway_common::*;
+use crate::gateway_common::*;
 use serde_json::json;
 
 const PINNED_VERSION: &str = "2026.8.31";

@@ -3,17 +3,16 @@
 //! `scope: "grant"` limits count per grant across sessions and stateless requests, and a
 //! missing or unknown token is 401 before anything starts.
 
-mod gateway_common;
 
 use std::path::Path;
 use std::process::Command;
 
-use gateway_common::{Listening as HttpGateway, POLICY, grants_file, is_refusal, result_text};
+use crate::gateway_common::{Listening as HttpGateway, POLICY, grants_file, is_refusal, result_text};
 use serde_json::{Value, json};
 use sha2::Digest;
 
 impl HttpGateway {
-    fn start(policy: &Path, extra_args: &[&str]) -> HttpGateway {
+    fn start_stateless(policy: &Path, extra_args: &[&str]) -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
         command
@@ -41,7 +40,7 @@ impl HttpGateway {
     }
 
     /// POSTs `body` with these headers (and the Accept every client sends).
-    async fn post(&self, headers: &[(&str, &str)], body: &Value) -> (u16, Option<String>, Value) {
+    async fn post_stateless(&self, headers: &[(&str, &str)], body: &Value) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
             .post(&self.url)
@@ -79,7 +78,7 @@ impl HttpGateway {
             ("mcp-name", name),
         ];
         headers.extend_from_slice(extra);
-        self.post(&headers, &call(id, name, arguments)).await
+        self.post_stateless(&headers, &call(id, name, arguments)).await
     }
 }
 
@@ -90,7 +89,7 @@ fn call(id: u64, name: &str, arguments: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_requests_are_judged_like_any_other() {
-    let gateway = HttpGateway::start(Path::new(POLICY), &[]);
+    let gateway = HttpGateway::start_stateless(Path::new(POLICY), &[]);
 
     // Allowed: forwarded, answered, and no session is left behind.
     let (status, session, answer) = gateway
@@ -125,7 +124,7 @@ async fn stateless_requests_are_judged_like_any_other() {
     );
     // Other methods pass through the same judge: tools/list is filtered.
     let (status, _, answer) = gateway
-        .post(
+        .post_stateless(
             &[
                 ("mcp-protocol-version", "2026-07-28"),
                 ("mcp-method", "tools/list"),
@@ -168,12 +167,12 @@ async fn stateless_requests_are_judged_like_any_other() {
         (vec![version, ("mcp-name", "echo")], "no Mcp-Method"),
         (vec![version, ("mcp-method", "tools/call")], "no Mcp-Name"),
     ] {
-        let (status, _, answer) = gateway.post(&headers, &body).await;
+        let (status, _, answer) = gateway.post_stateless(&headers, &body).await;
         assert_eq!(status, 400, "{why}: {answer}");
     }
     // A batch is not a 2026-07-28 message.
     let (status, _, _) = gateway
-        .post(
+        .post_stateless(
             &[version, ("mcp-method", "tools/call"), ("mcp-name", "echo")],
             &json!([call(7, "echo", json!({"text": "x"}))]),
         )
@@ -197,7 +196,7 @@ async fn grant_limits_count_per_grant_across_sessions_and_stateless_requests() {
         .to_string(),
     )
     .unwrap();
-    let gateway = HttpGateway::start(&policy, &["--grants", grants.to_str().unwrap()]);
+    let gateway = HttpGateway::start_stateless(&policy, &["--grants", grants.to_str().unwrap()]);
     let ci = ("authorization", "Bearer token-of-ci");
     let ann = ("authorization", "Bearer token-of-ann");
 
@@ -212,7 +211,7 @@ async fn grant_limits_count_per_grant_across_sessions_and_stateless_requests() {
             .await;
         assert_eq!(status, 401, "{headers:?}");
         let (status, _, _) = gateway
-            .post(
+            .post_stateless(
                 &headers,
                 &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                     "protocolVersion": "2025-06-18", "capabilities": {},
@@ -229,7 +228,7 @@ async fn grant_limits_count_per_grant_across_sessions_and_stateless_requests() {
         let gateway = &gateway;
         async move {
             let (status, session, body) = gateway
-                .post(
+                .post_stateless(
                     &[token],
                     &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
                         "protocolVersion": "2025-06-18", "capabilities": {},
@@ -240,7 +239,7 @@ async fn grant_limits_count_per_grant_across_sessions_and_stateless_requests() {
             let session = session.unwrap();
             let headers = [token, ("mcp-session-id", session.as_str())];
             let (status, _, _) = gateway
-                .post(
+                .post_stateless(
                     &headers,
                     &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
                 )
@@ -254,7 +253,7 @@ async fn grant_limits_count_per_grant_across_sessions_and_stateless_requests() {
         async move {
             let headers = [token, ("mcp-session-id", session.as_str())];
             gateway
-                .post(&headers, &call(id, "add", json!({"a": 1, "b": 1})))
+                .post_stateless(&headers, &call(id, "add", json!({"a": 1, "b": 1})))
                 .await
                 .2
         }

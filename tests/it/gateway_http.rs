@@ -4,14 +4,13 @@
 //! version, Origin, body size, bearer tokens); GET streams; DELETE; the upstream crashing;
 //! and 1,000 concurrent sessions.
 
-mod gateway_common;
 
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway_common::{
+use crate::gateway_common::{
     Listening as HttpGateway, POLICY, WAIT, grants_file, is_refusal, result_text,
 };
 use serde_json::{Value, json};

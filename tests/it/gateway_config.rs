@@ -4,7 +4,6 @@
 //! policy; calls are judged by that policy and reach only that server; one server dying
 //! leaves the other working; a bad config or a missing policy stops the start.
 
-mod gateway_common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use gateway_common::Listening as HttpGateway;
+use crate::gateway_common::Listening as HttpGateway;
 use serde_json::{Value, json};
 
 const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/gateway/multi");
@@ -496,7 +495,7 @@ fn remote_server(log: &Path) -> HttpGateway {
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("open.json");
     std::fs::write(&policy, r#"{"version": "1", "default": "allow"}"#).unwrap();
-    let grants = gateway_common::grants_file(dir.path());
+    let grants = crate::gateway_common::grants_file(dir.path());
     let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
     command
         .args(["gateway", "--listen", "127.0.0.1:0", "--policy"])
@@ -670,7 +669,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 // ---- HTTP ----
 
 impl HttpGateway {
-    fn start() -> HttpGateway {
+    fn start_config() -> HttpGateway {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
@@ -684,7 +683,7 @@ impl HttpGateway {
         HttpGateway::spawn(command, dir)
     }
 
-    async fn post(&self, session: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
+    async fn post_config(&self, session: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
             .post(&self.url)
@@ -709,7 +708,7 @@ impl HttpGateway {
 
     async fn open(&self) -> String {
         let (status, session, body) = self
-            .post(
+            .post_config(
                 None,
                 &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
                 "params": {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -720,7 +719,7 @@ impl HttpGateway {
         assert_eq!(body["result"]["serverInfo"]["name"], "mcpwarden", "{body}");
         let session = session.expect("a session id");
         let (status, _, _) = self
-            .post(
+            .post_config(
                 Some(&session),
                 &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
             )
@@ -731,7 +730,7 @@ impl HttpGateway {
 
     async fn call(&self, session: &str, id: u64, name: &str, arguments: Value) -> Value {
         let (status, _, body) = self
-            .post(
+            .post_config(
                 Some(session),
                 &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
                 "params": {"name": name, "arguments": arguments}}),
@@ -744,7 +743,7 @@ impl HttpGateway {
 
     async fn list(&self, session: &str, id: u64) -> Vec<String> {
         let (status, _, body) = self
-            .post(
+            .post_config(
                 Some(session),
                 &json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"}),
             )
@@ -756,7 +755,7 @@ impl HttpGateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stateless_requests_are_refused_with_a_message_that_says_why() {
-    let gateway = HttpGateway::start();
+    let gateway = HttpGateway::start_config();
     let response = gateway
         .client
         .post(&gateway.url)
@@ -792,7 +791,7 @@ async fn stateless_requests_are_refused_with_a_message_that_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_behind_one_http_endpoint() {
-    let gateway = HttpGateway::start();
+    let gateway = HttpGateway::start_config();
     let session = gateway.open().await;
     let expected: Vec<&str> = ALPHA_TOOLS.iter().chain(&BETA_TOOLS).copied().collect();
     assert_eq!(gateway.list(&session, 1).await, expected);

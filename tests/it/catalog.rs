@@ -10,7 +10,7 @@ use mcpwarden::model::{Category, Classification, Risk, ServerRecord, Signal, Sou
 use mcpwarden::progress::NoProgress;
 use serde_json::json;
 
-const EXAMPLE: &str = include_str!("../data/example-catalog.jsonl");
+const EXAMPLE: &str = include_str!("../../data/example-catalog.jsonl");
 
 fn example_catalog() -> Catalog {
     let mut catalog = Catalog::open_in_memory().expect("in-memory catalogue");
@@ -607,7 +607,7 @@ fn a_catalogue_made_by_the_first_schema_is_migrated_with_its_data_kept() {
     {
         // Exactly what a catalogue created by schema 1 holds.
         let old = rusqlite::Connection::open(&path).unwrap();
-        old.execute_batch(include_str!("../migrations/0001_init.sql"))
+        old.execute_batch(include_str!("../../migrations/0001_init.sql"))
             .unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
         old.execute(

@@ -5,7 +5,6 @@
 //!
 //! Chromium is required: without it this test fails and says how to install it.
 
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -264,7 +263,7 @@ fn result_rows(cdp: &mut Cdp) -> Vec<Vec<String>> {
 
 #[test]
 fn search_filter_and_tool_page_work_in_chromium() {
-    let site = common::generate_fixture_site();
+    let site = crate::common::generate_fixture_site();
     let artifacts = artifacts_dir();
     let (_browser, url) = start_browser();
     let mut cdp = Cdp::connect(&url);
@@ -474,7 +473,7 @@ fn the_index_stays_small_and_searchable_at_50000_servers() {
     .expect("import");
     assert!(imported.errors.is_empty(), "{:?}", imported.errors);
     let dir = scratch_dir_for_many_files();
-    let summary = common::generate_into(&catalog, dir.path());
+    let summary = crate::common::generate_into(&catalog, dir.path());
     drop(catalog);
     eprintln!(
         "scale test: catalogue and site of {SCALE_SERVERS} servers in {:.1} s",

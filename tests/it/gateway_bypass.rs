@@ -6,9 +6,8 @@
 //! All cases run in one session, in order, so each also shows that the session survives
 //! the one before it.
 
-mod gateway_common;
 
-use gateway_common::*;
+use crate::gateway_common::*;
 use serde_json::{Value, json};
 
 #[derive(Debug)]

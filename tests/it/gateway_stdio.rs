@@ -2,11 +2,10 @@
 //! hidden, denied, rate-limited and invalid calls; list filtering and pagination;
 //! `list_changed` and pins; approvals; faults (crash, hang, client leaving); reload; audit.
 
-mod gateway_common;
 
 use std::time::Duration;
 
-use gateway_common::*;
+use crate::gateway_common::*;
 use serde_json::{Value, json};
 
 #[test]

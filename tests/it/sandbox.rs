@@ -152,7 +152,7 @@ fn a_fork_bomb_is_held_to_the_process_limit_and_its_tree_dies_with_the_cage() {
         "{started} processes started under a limit of 24: {report}"
     );
     assert!(report["failed"].as_u64().unwrap() > 300, "{report}");
-    // Every `sleep 60` the server left behind dies with the cage.
+    // Every `sleep 97` the server left behind dies with the cage.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = sleepers();
@@ -167,13 +167,13 @@ fn a_fork_bomb_is_held_to_the_process_limit_and_its_tree_dies_with_the_cage() {
     }
 }
 
-/// Processes running exactly `sleep 60` (what the fork bomb starts).
+/// Processes running exactly `sleep 97` (what the fork bomb starts).
 fn sleepers() -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(Result::ok)
         .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
-        .filter(|cmdline| cmdline == b"sleep\x0060\x00")
+        .filter(|cmdline| cmdline == b"sleep\x0097\x00")
         .count()
 }
 

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use super::rules::{Phrase, Rule, intern};
 use super::{ClassifyError, ServerContext};
-use crate::model::{Category, Risk, ToolDef, Words, name_key_into};
+use crate::model::{AnnotationSource, Category, Risk, ToolDef, Words, name_key_into};
 
 // Bits of the matcher kinds a rule names; a rule fires when all its bits are hit.
 const NAME: u16 = 1;
@@ -422,6 +422,8 @@ pub(crate) fn clip(text: &str, limit: usize) -> &str {
 pub(crate) enum Evidence {
     /// A byte span of the description (or of the title, when `title` is set).
     Description { start: u32, end: u32, title: bool },
+    /// A match of one of the rule's regular expressions in the description.
+    Regex,
     /// A word of the tool name, by index.
     NameToken(u16),
     /// A parameter, by index.
@@ -498,6 +500,10 @@ pub(crate) struct Compiled {
     name_index: WordMap<Vec<(u32, u16)>>,
     unless_name_index: WordMap<Vec<u32>>,
     param_index: WordMap<Vec<u32>>,
+    /// `param_last` words: matched by a parameter's whole name or its last word.
+    param_last_index: WordMap<Vec<u32>>,
+    /// `param_names`: matched by a parameter's whole name only.
+    param_name_index: WordMap<Vec<u32>>,
     type_only_rules: Vec<u32>,
     min_params_rules: Vec<u32>,
     annotation_rules: Vec<u32>,
@@ -538,6 +544,8 @@ impl Compiled {
         let mut name_index: WordMap<Vec<(u32, u16)>> = WordMap::default();
         let mut unless_name_index: WordMap<Vec<u32>> = WordMap::default();
         let mut param_index: WordMap<Vec<u32>> = WordMap::default();
+        let mut param_last_index: WordMap<Vec<u32>> = WordMap::default();
+        let mut param_name_index: WordMap<Vec<u32>> = WordMap::default();
         let mut type_only_rules = Vec::new();
         let mut min_params_rules = Vec::new();
         let mut annotation_rules = Vec::new();
@@ -583,10 +591,19 @@ impl Compiled {
             for name in &rule.params {
                 param_index.entry(name.clone()).or_default().push(id);
             }
-            if !rule.params.is_empty() || !rule.param_types.is_empty() {
+            for name in &rule.param_last {
+                param_last_index.entry(name.clone()).or_default().push(id);
+            }
+            for name in &rule.param_names {
+                param_name_index.entry(name.clone()).or_default().push(id);
+            }
+            let named = !rule.params.is_empty()
+                || !rule.param_last.is_empty()
+                || !rule.param_names.is_empty();
+            if named || !rule.param_types.is_empty() {
                 mask |= PARAM;
             }
-            if rule.params.is_empty() && !rule.param_types.is_empty() {
+            if !named && !rule.param_types.is_empty() {
                 type_only_rules.push(id);
             }
             if rule.min_params.is_some() {
@@ -644,6 +661,8 @@ impl Compiled {
             name_index,
             unless_name_index,
             param_index,
+            param_last_index,
+            param_name_index,
             type_only_rules,
             min_params_rules,
             annotation_rules,
@@ -658,12 +677,13 @@ impl Compiled {
         })
     }
 
-    /// Index of the first regex of `rule`, to quote its match.
-    pub fn regex_of(&self, rule: u32) -> Option<&Regex> {
+    /// The regexes of `rule`, in order, to quote the first match.
+    pub fn regexes_of(&self, rule: u32) -> impl Iterator<Item = &Regex> {
         self.regex_rules
             .iter()
-            .position(|&owner| owner == rule)
-            .map(|index| &self.regexes[index])
+            .zip(&self.regexes)
+            .filter(move |(owner, _)| **owner == rule)
+            .map(|(_, regex)| regex)
     }
 
     /// `properties` is the input schema's `properties` object, looked up once per tool by
@@ -745,7 +765,10 @@ impl Compiled {
         if let Some(set) = &self.regex_set {
             let mut matched = |index: usize| {
                 let rule = self.regex_rules[index];
-                states.at(rule).hits |= REGEX;
+                let state = states.at(rule);
+                state.hits |= REGEX;
+                // Quoted from the regex's own match (`RuleSet::quote`).
+                state.description.get_or_insert(Evidence::Regex);
             };
             match self.regex_gate.candidates(&tool.description, seen) {
                 // One pass of the whole set, when the gate cannot narrow it down.
@@ -780,6 +803,11 @@ impl Compiled {
                 if let Some(rules) = self.param_index.get(key.as_str()) {
                     rules.iter().copied().for_each(&mut visit);
                 }
+                for index in [&self.param_last_index, &self.param_name_index] {
+                    if let Some(rules) = index.get(key.as_str()) {
+                        rules.iter().copied().for_each(&mut visit);
+                    }
+                }
                 // A name of lower-case letters and digits is one word, already looked up
                 // as the whole key: most parameter names (`path`, `query`, `url`).
                 let one_word = name
@@ -793,6 +821,13 @@ impl Compiled {
                         if let Some(rules) = self.param_index.get(word) {
                             rules.iter().copied().for_each(&mut visit);
                         }
+                    }
+                    if let Some(rules) = param_words
+                        .iter()
+                        .last()
+                        .and_then(|word| self.param_last_index.get(word))
+                    {
+                        rules.iter().copied().for_each(&mut visit);
                     }
                 }
                 for &rule in &self.type_only_rules {
@@ -810,14 +845,16 @@ impl Compiled {
         }
 
         // Annotations: every listed value must be declared exactly so.
-        if let Some(annotations) = tool.annotations.as_ref().and_then(Value::as_object) {
+        if let Some(annotations) = declared_annotations(tool) {
+            let read_only = field(annotations, "readOnlyHint") == Some(&Value::Bool(true));
             for &rule in &self.annotation_rules {
                 let spec = &self.rules[rule as usize];
-                if spec
-                    .annotations
-                    .iter()
-                    .all(|(key, value)| field(annotations, key) == Some(value))
-                {
+                if spec.annotations.iter().all(|(key, value)| {
+                    // The spec: destructiveHint and idempotentHint mean something only when
+                    // readOnlyHint is false.
+                    !(read_only && matches!(key.as_str(), "destructiveHint" | "idempotentHint"))
+                        && field(annotations, key) == Some(value)
+                }) {
                     states.at(rule).hits |= ANNOTATION;
                 }
             }
@@ -1070,6 +1107,34 @@ fn mark_phrase(states: &mut States, reference: &PhraseRef, start: usize, end: us
     }
 }
 
+/// The annotations a tool's author declared, as hints to weigh against its words; `None`
+/// when there are none, when they are an SDK's implicit defaults, or when they are exactly
+/// the values the MCP specification assumes for a tool that declares nothing
+/// (`readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint:
+/// true`, which some SDKs fill in for every tool): those say nothing about this tool, and
+/// must not make a harmless one look destructive.
+fn declared_annotations(tool: &ToolDef) -> Option<&serde_json::Map<String, Value>> {
+    if tool.annotation_source == AnnotationSource::SdkDefault {
+        return None;
+    }
+    let annotations = tool.annotations.as_ref()?.as_object()?;
+    let defaults = [
+        ("readOnlyHint", false),
+        ("destructiveHint", true),
+        ("idempotentHint", false),
+        ("openWorldHint", true),
+    ];
+    let hints = annotations
+        .keys()
+        .filter(|key| key.ends_with("Hint"))
+        .count();
+    let all_defaults = hints == defaults.len()
+        && defaults
+            .iter()
+            .all(|(key, value)| field(annotations, key) == Some(&Value::Bool(*value)));
+    (!all_defaults).then_some(annotations)
+}
+
 /// Whether one of the JSON Schema type names of a property (`["string","null"]` names
 /// both) is in `wanted`.
 fn has_type(property: &Value, wanted: &[String]) -> bool {
@@ -1136,14 +1201,6 @@ fn confidence(
     if crate::model::trim(&tool.name).is_empty() {
         lower(0.3, "the tool has no name", "empty-name", &mut notes);
     }
-    if !description.is_empty() && not_english(description) {
-        lower(
-            0.4,
-            "the description is not in English, which the rules are written in",
-            "non-english-text",
-            &mut notes,
-        );
-    }
     if tool.description.len() > PHRASE_SCAN_LIMIT {
         lower(
             0.6,
@@ -1187,119 +1244,9 @@ fn confidence(
     (confidence, reason, notes)
 }
 
-/// Words nearly every English sentence of a few words has.
-const ENGLISH_MARKERS: [&str; 28] = [
-    "a", "an", "the", "to", "of", "and", "or", "in", "on", "for", "from", "with", "by", "is",
-    "are", "it", "its", "as", "at", "be", "this", "that", "all", "any", "if", "into", "not", "no",
-];
-
-/// The longest of [`ENGLISH_MARKERS`], in bytes.
-const LONGEST_MARKER: usize = 4;
-
-/// True when the text is not English: most letters are outside ASCII, or a sentence of
-/// several words has none of the commonest English words. The rules say little then.
-fn not_english(text: &str) -> bool {
-    if mostly_non_ascii(text) {
-        return true;
-    }
-    let text = clip(text, 4096);
-    // Counted as they come rather than collected: one English word settles it.
-    let mut words = 0;
-    if text.is_ascii() {
-        // The usual case, byte by byte: on ASCII text a letter is an ASCII letter, so the
-        // words are the same as below without decoding characters, and a word longer
-        // than every marker is passed over without comparing it to each.
-        for word in text
-            .as_bytes()
-            .split(|byte| !byte.is_ascii_alphabetic())
-            .filter(|word| !word.is_empty())
-            .take(200)
-        {
-            if is_english_marker(word) {
-                return false;
-            }
-            words += 1;
-        }
-        return words >= 4;
-    }
-    for word in text
-        .split(|c: char| !c.is_alphabetic())
-        .filter(|w| !w.is_empty())
-        .take(200)
-    {
-        if is_english_marker(word.as_bytes()) {
-            return false;
-        }
-        words += 1;
-    }
-    words >= 4
-}
-
-fn is_english_marker(word: &[u8]) -> bool {
-    word.len() <= LONGEST_MARKER && MARKER_KEYS.contains(&marker_key(word))
-}
-
-/// A word of at most [`LONGEST_MARKER`] bytes as one number, lower-cased: a word is
-/// compared with every marker in one pass over [`MARKER_KEYS`], not letter by letter. A
-/// word holds no zero byte, so words of different lengths never share a key.
-const fn marker_key(word: &[u8]) -> u32 {
-    let mut key = 0;
-    let mut index = 0;
-    while index < word.len() {
-        key |= (word[index].to_ascii_lowercase() as u32) << (8 * index);
-        index += 1;
-    }
-    key
-}
-
-const MARKER_KEYS: [u32; ENGLISH_MARKERS.len()] = {
-    let mut keys = [0; ENGLISH_MARKERS.len()];
-    let mut index = 0;
-    while index < keys.len() {
-        keys[index] = marker_key(ENGLISH_MARKERS[index].as_bytes());
-        index += 1;
-    }
-    keys
-};
-
-fn mostly_non_ascii(text: &str) -> bool {
-    // The common case, settled without decoding a character.
-    if text.is_ascii() {
-        return false;
-    }
-    let mut ascii = 0usize;
-    let mut other = 0usize;
-    for c in clip(text, 4096).chars().filter(|c| c.is_alphabetic()) {
-        if c.is_ascii() {
-            ascii += 1;
-        } else {
-            other += 1;
-        }
-    }
-    other * 4 > ascii + other
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn english_markers_are_found_by_key() {
-        let longest = ENGLISH_MARKERS.iter().map(|m| m.len()).max();
-        assert_eq!(longest, Some(LONGEST_MARKER));
-        for marker in ENGLISH_MARKERS {
-            assert!(
-                is_english_marker(marker.to_uppercase().as_bytes()),
-                "{marker}"
-            );
-        }
-        for word in ["", "x", "ann", "them", "those", "fro", "andy", "tha"] {
-            assert!(!is_english_marker(word.as_bytes()), "{word}");
-        }
-        assert!(!not_english("Delete everything in the bucket now."));
-        assert!(not_english("Löscht alle Dateien im Verzeichnis sofort."));
-        assert!(!not_english("Löscht alle Dateien in the Verzeichnis."));
-    }
 
     #[test]
     fn clip_respects_char_boundaries() {

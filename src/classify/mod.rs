@@ -410,8 +410,8 @@ impl RuleSet {
         if !spec.description_regex.is_empty()
             && let Some(found) = self
                 .compiled
-                .regex_of(rule)
-                .and_then(|regex| regex.find(&tool.description))
+                .regexes_of(rule)
+                .find_map(|regex| regex.find(&tool.description))
         {
             return rationale::clause(&tool.description, found.start(), found.end());
         }
@@ -424,6 +424,8 @@ impl RuleSet {
                 };
                 rationale::clause(text, start as usize, end as usize)
             }
+            // Cut above from the regex's match; a regex that matched always finds it again.
+            Evidence::Regex => String::new(),
             Evidence::NameToken(_) => tool.name.clone(),
             // The schema's property names in order, as `ToolDef::parameters` lists them,
             // without building every parameter to name one.

@@ -99,9 +99,9 @@ fn write_text(
         text.clear();
         if evaluation.decided.is_none() || reasons.is_empty() {
             text.extend([
-                "Nothing in the definition says what it does, so it is treated as ",
+                "Nothing in the definition says what it does; an unknown tool may change something, so it is treated as ",
                 category.as_str(),
-                " (it may change something), ",
+                ", ",
             ]);
         } else {
             text.push_str("It ");
@@ -133,6 +133,23 @@ fn write_text(
                 movers.write_to(text);
                 text.push('.');
             }
+        }
+        // Risk signals that fired but left the level where it was (already at their cap or
+        // floor): still what a person should weigh, so they are named too.
+        let mut held = Reasons::default();
+        let unmoved = (evaluation.fired.iter().enumerate())
+            .filter(|(_, fired)| {
+                let rule = &rules.compiled.rules[fired.rule as usize];
+                !fired.moved_risk
+                    && rule.category.is_none()
+                    && (rule.risk_step > 0 || rule.risk_at_least.is_some())
+            })
+            .map(|(position, _)| position);
+        held.gather(unmoved, &mut used, rules, evaluation, quotes);
+        if !held.is_empty() {
+            text.push_str(" It also ");
+            held.write_to(text);
+            text.push('.');
         }
         if evaluation.confidence < 0.5
             && let Some(reason) = evaluation.low_confidence
@@ -259,7 +276,7 @@ impl<'a> Reasons<'a> {
                 continue;
             }
             match group.evidence {
-                Some(Evidence::Description { .. }) => {
+                Some(Evidence::Description { .. } | Evidence::Regex) => {
                     text.push_str(" (\"");
                     text.push_str(quote);
                     text.push_str("\")");

@@ -47,6 +47,13 @@ pub(crate) struct RuleSpec {
     /// Input parameter names: a whole name (`file_path`) or one of its words (`path`).
     #[serde(default)]
     pub params: Vec<String>,
+    /// Input parameter names: a whole name (`file_path`) or its last word, the head noun of
+    /// a compound (`notePath`, but not `source_timezone` or `file_id`).
+    #[serde(default)]
+    pub param_last: Vec<String>,
+    /// Input parameter names, matched only whole (`code`, not `country_code`).
+    #[serde(default)]
+    pub param_names: Vec<String>,
     /// JSON Schema types of a parameter; with `params`, the same parameter must match both.
     #[serde(default)]
     pub param_types: Vec<String>,
@@ -160,6 +167,8 @@ pub struct Rule {
     pub description_phrases: Vec<Phrase>,
     pub description_regex: Vec<String>,
     pub params: Vec<String>,
+    pub param_last: Vec<String>,
+    pub param_names: Vec<String>,
     pub param_types: Vec<String>,
     pub min_params: Option<usize>,
     pub annotations: Vec<(String, Value)>,
@@ -234,6 +243,8 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         || !spec.in_description.is_empty()
         || !spec.description_regex.is_empty()
         || !spec.params.is_empty()
+        || !spec.param_last.is_empty()
+        || !spec.param_names.is_empty()
         || !spec.param_types.is_empty()
         || spec.min_params.is_some()
         || !spec.annotations.is_empty()
@@ -322,6 +333,16 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         description_regex: spec.description_regex,
         params: spec
             .params
+            .iter()
+            .map(|name| crate::model::name_key(name))
+            .collect(),
+        param_last: spec
+            .param_last
+            .iter()
+            .map(|name| crate::model::name_key(name))
+            .collect(),
+        param_names: spec
+            .param_names
             .iter()
             .map(|name| crate::model::name_key(name))
             .collect(),

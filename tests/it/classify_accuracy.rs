@@ -134,3 +134,118 @@ fn labelled_set_meets_the_accuracy_targets() {
         risk_accuracy * 100.0
     );
 }
+
+/// One tool of the real labelled set (`tests/data/labels-real/`): published definitions,
+/// split by server into a tuning part and a held-back part no rule is written from.
+#[derive(Debug, Deserialize)]
+struct RealLabel {
+    id: u32,
+    split: String,
+    server: String,
+    server_description: String,
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    description: String,
+    input_schema: serde_json::Value,
+    annotations: Option<serde_json::Value>,
+    category: Category,
+    risk: Risk,
+    domain: String,
+}
+
+/// Agreement on one split: (tools, category right, risk within one level), misses printed.
+fn agreement(rules: &RuleSet, labels: &[&RealLabel], split: &str) -> (usize, usize, usize) {
+    let (mut category_right, mut risk_within_one) = (0, 0);
+    let mut misses = Vec::new();
+    for label in labels {
+        let mut tool = ToolDef::new(label.name.clone(), label.description.clone());
+        tool.title = label.title.clone();
+        tool.input_schema = label.input_schema.clone();
+        tool.annotations = label.annotations.clone();
+        let context = ServerContext {
+            name: &label.server,
+            description: &label.server_description,
+        };
+        let verdict = rules.classify(&tool, &context);
+        let distance = (label.risk as i32 - verdict.risk as i32).abs();
+        category_right += usize::from(verdict.category == label.category);
+        risk_within_one += usize::from(distance <= 1);
+        if verdict.category != label.category || distance > 1 {
+            misses.push(format!(
+                "  #{:<3} {:<26} {:<12} expected {}/{} got {}/{}",
+                label.id,
+                label.name,
+                label.domain,
+                label.category,
+                label.risk,
+                verdict.category,
+                verdict.risk
+            ));
+        }
+    }
+    let total = labels.len().max(1) as f64;
+    eprintln!(
+        "real set, {split}: {} tools, category {:.1}% ({category_right}), risk within one {:.1}% ({risk_within_one})",
+        labels.len(),
+        category_right as f64 / total * 100.0,
+        risk_within_one as f64 / total * 100.0
+    );
+    eprintln!("{}", misses.join("\n"));
+    (labels.len(), category_right, risk_within_one)
+}
+
+#[test]
+fn real_labelled_set_agreement_on_tuning_and_held_back() {
+    let rules = RuleSet::embedded().expect("the embedded rules are valid");
+    let labels: Vec<RealLabel> = include_str!("data/labels-real/tools.jsonl")
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|error| panic!("bad line {line}: {error}"))
+        })
+        .collect();
+    let part = |split: &str| -> Vec<&RealLabel> {
+        labels.iter().filter(|label| label.split == split).collect()
+    };
+    let (tuning, held_back) = (part("tuning"), part("held-back"));
+    assert_eq!(
+        tuning.len() + held_back.len(),
+        labels.len(),
+        "every tool is in a split"
+    );
+    // A server is in one split only.
+    for label in &held_back {
+        assert!(
+            tuning.iter().all(|other| other.server != label.server),
+            "{} is in both splits",
+            label.server
+        );
+    }
+    agreement(&rules, &tuning, "tuning");
+    let (total, category_right, risk_within_one) = agreement(&rules, &held_back, "held-back");
+    // Floors under today's figures, so a change that loses ground on tools no rule was
+    // written from fails here; the targets (90 % / 97 %) are not met yet.
+    let total = total as f64;
+    assert!(category_right as f64 / total >= HELD_BACK_CATEGORY_FLOOR);
+    assert!(risk_within_one as f64 / total >= HELD_BACK_RISK_FLOOR);
+    let dangerous_as_read: Vec<&str> = labels
+        .iter()
+        .filter(|label| matches!(label.category, Category::Destructive | Category::Financial))
+        .filter(|label| {
+            let mut tool = ToolDef::new(label.name.clone(), label.description.clone());
+            tool.input_schema = label.input_schema.clone();
+            tool.annotations = label.annotations.clone();
+            let context = ServerContext {
+                name: &label.server,
+                description: &label.server_description,
+            };
+            rules.classify(&tool, &context).category == Category::Read
+        })
+        .map(|label| label.name.as_str())
+        .collect();
+    eprintln!("real Destructive/Financial tools classified Read: {dangerous_as_read:?}");
+}
+
+const HELD_BACK_CATEGORY_FLOOR: f64 = 0.90;
+const HELD_BACK_RISK_FLOOR: f64 = 0.95;

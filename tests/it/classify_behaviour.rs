@@ -272,11 +272,18 @@ fn bad_input_is_classified_with_low_confidence_never_a_panic() {
     let multibyte_megabyte = "删除文件。".repeat(70_000);
     let chinese = rules.classify(&ToolDef::new("删除", multibyte_megabyte), &context);
     assert!(chinese.confidence < 0.5);
+    // Low because no rule understood it, not because of a guess at its language: the
+    // classifier makes no claim about language (it has no language identification).
     assert!(
         chinese
             .signals
             .iter()
-            .any(|signal| signal.name == "non-english-text")
+            .any(|signal| signal.name == "no-evidence")
+    );
+    assert!(
+        !chinese.rationale.contains("English"),
+        "{}",
+        chinese.rationale
     );
 
     let spanish = rules.classify(

@@ -66,9 +66,9 @@ fn show_explain_lists_every_rule_that_fired_with_its_weight() {
         .assert()
         .success()
         .stdout(contains("terminal-input"))
-        .stdout(contains("+4.0 Execute"))
+        .stdout(contains("+6.0 Execute"))
         .stdout(contains("control-characters"))
-        .stdout(contains("rationale   It hands input"));
+        .stdout(contains("rationale   It delivers input into a terminal"));
 }
 
 #[test]

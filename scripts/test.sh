@@ -39,5 +39,7 @@ fi
 # Packages that `inspect --npm/--pypi` installs for the sandbox tests, cached by version.
 export MCPWARDEN_CACHE="${MCPWARDEN_CACHE:-$PWD/target/live-cache}"
 
-echo "== cargo test $*"
-cargo test "$@"
+# --no-fail-fast: the unit tests and the integration tests both run even when one fails;
+# cargo's closing lines say which failed.
+echo "== cargo test --no-fail-fast $*"
+cargo test --no-fail-fast "$@"

@@ -205,6 +205,11 @@ pub fn merge(
         });
     }
     let mut rest: Vec<ToolEntry> = from_source.into_values().collect();
+    for entry in &mut rest {
+        if entry.classification.is_none() {
+            entry.classification = Some(rules.classify(&entry.tool, &context));
+        }
+    }
     rest.sort_by(|a, b| a.tool.name.cmp(&b.tool.name));
     listing.only_static = rest.iter().map(|entry| entry.tool.name.clone()).collect();
     entries.extend(rest);

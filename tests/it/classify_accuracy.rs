@@ -198,7 +198,7 @@ fn agreement(rules: &RuleSet, labels: &[&RealLabel], split: &str) -> (usize, usi
 #[test]
 fn real_labelled_set_agreement_on_tuning_and_held_back() {
     let rules = RuleSet::embedded().expect("the embedded rules are valid");
-    let labels: Vec<RealLabel> = include_str!("data/labels-real/tools.jsonl")
+    let labels: Vec<RealLabel> = include_str!("../data/labels-real/tools.jsonl")
         .lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| {

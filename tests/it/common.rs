@@ -1,7 +1,6 @@
 //! Shared by the report tests: the fixture catalogue and a site generated from it with a
 //! fixed recommended policy standing in for the policy generator.
 
-
 use std::path::{Path, PathBuf};
 
 use mcpwarden::catalog::{self, Catalog, ServerCard};

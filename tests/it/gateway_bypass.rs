@@ -6,7 +6,6 @@
 //! All cases run in one session, in order, so each also shows that the session survives
 //! the one before it.
 
-
 use crate::gateway_common::*;
 use serde_json::{Value, json};
 

@@ -2,7 +2,6 @@
 //! as its upstream: raw JSON-RPC lines in, parsed answers out, and the server's log of
 //! every line it received.
 
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};

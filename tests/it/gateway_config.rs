@@ -4,7 +4,6 @@
 //! policy; calls are judged by that policy and reach only that server; one server dying
 //! leaves the other working; a bad config or a missing policy stops the start.
 
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -683,7 +682,11 @@ impl HttpGateway {
         HttpGateway::spawn(command, dir)
     }
 
-    async fn post_config(&self, session: Option<&str>, body: &Value) -> (u16, Option<String>, Value) {
+    async fn post_config(
+        &self,
+        session: Option<&str>,
+        body: &Value,
+    ) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
             .post(&self.url)

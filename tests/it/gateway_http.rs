@@ -4,7 +4,6 @@
 //! version, Origin, body size, bearer tokens); GET streams; DELETE; the upstream crashing;
 //! and 1,000 concurrent sessions.
 
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

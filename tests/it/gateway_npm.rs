@@ -5,7 +5,6 @@
 //! This test fails (it does not skip) when `MCPWARDEN_NPM_DIR` is unset: a CI run without
 //! the server must not look green.
 
-
 use std::path::PathBuf;
 
 use crate::gateway_common::*;

@@ -3,11 +3,12 @@
 //! `scope: "grant"` limits count per grant across sessions and stateless requests, and a
 //! missing or unknown token is 401 before anything starts.
 
-
 use std::path::Path;
 use std::process::Command;
 
-use crate::gateway_common::{Listening as HttpGateway, POLICY, grants_file, is_refusal, result_text};
+use crate::gateway_common::{
+    Listening as HttpGateway, POLICY, grants_file, is_refusal, result_text,
+};
 use serde_json::{Value, json};
 use sha2::Digest;
 
@@ -40,7 +41,11 @@ impl HttpGateway {
     }
 
     /// POSTs `body` with these headers (and the Accept every client sends).
-    async fn post_stateless(&self, headers: &[(&str, &str)], body: &Value) -> (u16, Option<String>, Value) {
+    async fn post_stateless(
+        &self,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> (u16, Option<String>, Value) {
         let mut request = self
             .client
             .post(&self.url)
@@ -78,7 +83,8 @@ impl HttpGateway {
             ("mcp-name", name),
         ];
         headers.extend_from_slice(extra);
-        self.post_stateless(&headers, &call(id, name, arguments)).await
+        self.post_stateless(&headers, &call(id, name, arguments))
+            .await
     }
 }
 

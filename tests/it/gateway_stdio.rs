@@ -2,7 +2,6 @@
 //! hidden, denied, rate-limited and invalid calls; list filtering and pagination;
 //! `list_changed` and pins; approvals; faults (crash, hang, client leaving); reload; audit.
 
-
 use std::time::Duration;
 
 use crate::gateway_common::*;

@@ -4,23 +4,25 @@
 //!
 //! `common` and `gateway_common` are the shared support modules.
 
-#[allow(dead_code)] // Not every helper is used by every test module.
-mod common;
-#[allow(dead_code)] // Not every helper is used by every test module.
-mod gateway_common;
 mod catalog;
 mod classify_accuracy;
 mod classify_behaviour;
 mod classify_chunks;
 mod classify_cli;
 mod classify_rules;
+mod classify_seeds;
 mod classify_snapshot;
+mod classify_truth;
 mod cli_catalog;
+#[allow(dead_code)] // Not every helper is used by every test module.
+mod common;
 mod crawl;
 mod extract_corpus;
 mod extract_robustness;
 mod extract_schemas;
 mod gateway_bypass;
+#[allow(dead_code)] // Not every helper is used by every test module.
+mod gateway_common;
 mod gateway_config;
 mod gateway_http;
 mod gateway_npm;

@@ -2,12 +2,11 @@
 //! catalogue text is escaped, page names are safe and unique, the policy input is shown,
 //! the summary says what it should, and the CLI reports errors with the path.
 
-
 use std::collections::BTreeSet;
 use std::path::{Component, Path, PathBuf};
 
-use assert_cmd::Command;
 use crate::common::{Site, generate_fixture_site};
+use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -390,6 +389,10 @@ fn cli_names_the_path_it_cannot_write() {
     let blocker = dir.path().join("a-file");
     std::fs::write(&blocker, "not a folder").expect("file");
     let out = blocker.join("site");
+    cli(&db)
+        .args(["catalog", "import", "data/example-catalog.jsonl"])
+        .assert()
+        .success();
     cli(&db)
         .arg("report")
         .arg("--out")

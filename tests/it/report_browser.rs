@@ -5,7 +5,6 @@
 //!
 //! Chromium is required: without it this test fails and says how to install it.
 
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};

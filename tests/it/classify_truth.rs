@@ -79,14 +79,14 @@ fn catalogue_cases(origin: &str, text: &str) -> Vec<Case> {
 }
 
 fn all_cases() -> Vec<Case> {
-    let mut cases = label_cases("labels", include_str!("data/labels/tools.jsonl"));
+    let mut cases = label_cases("labels", include_str!("../data/labels/tools.jsonl"));
     cases.extend(label_cases(
         "labels-real",
-        include_str!("data/labels-real/tools.jsonl"),
+        include_str!("../data/labels-real/tools.jsonl"),
     ));
     cases.extend(catalogue_cases(
         "seeds",
-        include_str!("data/seeds/servers.jsonl"),
+        include_str!("../data/seeds/servers.jsonl"),
     ));
     cases
 }

@@ -254,6 +254,9 @@ fn install_pypi(
         "--no-input",
         "--disable-pip-version-check",
         "--quiet",
+        // The cage mounts the install read-only and nothing there is imported outside it:
+        // compiling every module's bytecode up front only makes installs slower.
+        "--no-compile",
     ])
     .arg(&spec);
     if let Some(index) = &registries.pypi {

@@ -222,7 +222,7 @@ fn a_server_that_prints_without_end_is_cut_off_at_the_output_limit() {
         Duration::from_secs(30),
         4 << 20,
     );
-    let error = run.outcome.as_ref().err().expect("the flood was refused");
+    let error = run.outcome.as_ref().expect_err("the flood was refused");
     assert!(
         matches!(error, LiveError::OutputLimit { megabytes: 4, .. }),
         "{error}"
@@ -240,8 +240,7 @@ fn a_server_that_spins_is_stopped_by_the_cpu_limit_and_says_so() {
     let error = run
         .outcome
         .as_ref()
-        .err()
-        .expect("the spinning server failed");
+        .expect_err("the spinning server failed");
     assert!(
         error.to_string().contains("CPU"),
         "the error names the CPU limit: {error}"

@@ -302,7 +302,8 @@ fn npm_command(name: &str, root: &Path, entry: Option<&str>) -> Result<Vec<Strin
             .map(str::to_owned),
     }
     .ok_or_else(|| no_entry("package.json has neither `bin` nor `main`".to_owned()))?;
-    let node = which("node").ok_or_else(|| no_entry("`node` is not on PATH".to_owned()))?;
+    let node =
+        super::find_on_path("node").ok_or_else(|| no_entry("`node` is not on PATH".to_owned()))?;
     Ok(vec![
         node.display().to_string(),
         package_dir.join(file).display().to_string(),
@@ -405,13 +406,6 @@ fn normalize(name: &str) -> String {
         }
     }
     out
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
 }
 
 #[cfg(test)]

@@ -493,7 +493,8 @@ fn processes_of_runner(as_nobody: bool) -> u64 {
         .count() as u64
 }
 
-fn find_on_path(tool: &str) -> Option<PathBuf> {
+/// A program on the caller's PATH, then on [`DEFAULT_PATH`].
+pub(crate) fn find_on_path(tool: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| DEFAULT_PATH.into());
     std::env::split_paths(&path)
         .chain(std::env::split_paths(DEFAULT_PATH))

@@ -228,6 +228,11 @@ impl Sandbox {
         // As root, setpriv needs its capabilities to change user; changing from root to
         // nobody then clears them, and it empties the bounding and inheritable sets.
         mounts.system(&mut out);
+        // The private /tmp first: a mount made before it at a path under /tmp (an install
+        // or checkout that lives there) would be hidden by it.
+        out.extend(["--proc", "/proc", "--dev", "/dev"].map(String::from));
+        out.extend(["--perms", "1777", "--tmpfs", "/tmp"].map(String::from));
+        mounts.dirs.push(PathBuf::from("/tmp"));
         for file in ETC_FILES {
             if Path::new(file).exists() {
                 mounts.bind(&mut out, "--ro-bind", Path::new(file));
@@ -251,8 +256,6 @@ impl Sandbox {
                 mounts.bind_at(&mut out, "--ro-bind", &canonical, path);
             }
         }
-        out.extend(["--proc", "/proc", "--dev", "/dev"].map(String::from));
-        out.extend(["--perms", "1777", "--tmpfs", "/tmp"].map(String::from));
         let scratch =
             std::fs::canonicalize(&spec.scratch).map_err(|source| SandboxError::Scratch {
                 path: spec.scratch.clone(),

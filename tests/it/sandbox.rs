@@ -391,3 +391,29 @@ fn a_live_crawl_stores_what_the_caged_server_lists_beside_its_source() {
         "the live definitions are stored: {server}"
     );
 }
+
+/// Regression: read-only mounts were made before the cage's private /tmp, which hid every
+/// one under /tmp (a checkout or install cache there: CI's clone was one).
+#[test]
+fn a_read_only_path_under_tmp_is_visible_in_the_cage() {
+    let dir = tempfile::Builder::new().tempdir_in("/tmp").unwrap();
+    let script = dir.path().join("server.js");
+    std::fs::copy(fixture_dir().join("server.js"), &script).unwrap();
+    let output = assert_cmd::Command::cargo_bin("mcpwarden")
+        .unwrap()
+        .args(["inspect", "--json", "--timeout", "30", "--read-only"])
+        .arg(dir.path())
+        .args(["--", "node"])
+        .arg(&script)
+        .arg("alloc")
+        .arg("64")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listing: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(listing["tools"][0]["name"], "report");
+}

@@ -36,10 +36,7 @@ use aho_corasick::AhoCorasick;
 use serde_json::{Value, json};
 use tree_sitter::Node;
 
-use self::value::{
-    Env, Evaluator, ImportCache, Obj, Val, arguments_of, bind_pattern, first_parameter,
-    unwrap_callee,
-};
+use self::value::{Env, Evaluator, ImportCache, Obj, Val, arguments_of, unwrap_callee};
 use super::syntax::{self, Field as _};
 use super::walk::Language;
 use super::{FileOutcome, SourceFile, Unresolved};
@@ -79,6 +76,9 @@ pub const WINDOW_MIN_BYTES: usize = 32 * 1024;
 
 /// Windows are given up (the whole file is parsed) once they cover this share of it.
 const WINDOW_MAX_SHARE: f64 = 0.5;
+
+/// Marks, among the names [`read_tree`] returns, a name whose sites a value needed.
+const SITE_MARK: &str = "\u{0}site:";
 
 /// Rounds of adding the statements that hold names the windows did not declare.
 const WINDOW_MAX_ROUNDS: usize = 8;
@@ -160,6 +160,28 @@ fn extract_windowed_with(file: &SourceFile<'_>, max_share: f64) -> Option<FileOu
         if missing.is_empty() {
             return Some(outcome);
         }
+        // A value came from the calls, assignments or pushes of a name: windows settle it
+        // only when no occurrence of that name lies outside them.
+        let (sites, missing): (Vec<String>, Vec<String>) = missing
+            .into_iter()
+            .partition(|name| name.starts_with(SITE_MARK));
+        if !sites.is_empty() {
+            let sites: Vec<&str> = sites.iter().map(|name| &name[SITE_MARK.len()..]).collect();
+            let finder = aho_corasick::AhoCorasick::new(&sites).ok()?;
+            let bytes = text.as_bytes();
+            let outside = finder.find_iter(text).any(|found| {
+                let (start, end) = (found.start(), found.end());
+                (start == 0 || !is_ident_byte(bytes[start - 1]))
+                    && bytes.get(end).is_none_or(|byte| !is_ident_byte(*byte))
+                    && !windows.contains(start)
+            });
+            if outside {
+                return None;
+            }
+        }
+        if missing.is_empty() {
+            return Some(outcome);
+        }
         let before = windows.clone();
         // Each (statement, name) outside the windows, once, in one pass over the text.
         let mut candidates: Vec<(usize, usize)> = Vec::new();
@@ -218,7 +240,14 @@ fn read_tree(
     for call in registration_calls(tree.root_node(), file.text, matches) {
         reader.registration(call);
     }
-    let missing = evaluator.missing_names();
+    let mut missing = evaluator.missing_names();
+    // Names whose calls or assignments a value needed: marked, for the windows to check.
+    missing.extend(
+        evaluator
+            .site_names()
+            .into_iter()
+            .map(|name| format!("{SITE_MARK}{name}")),
+    );
     (outcome, missing)
 }
 
@@ -398,29 +427,60 @@ impl<'t> Reader<'_, 't, '_> {
             return;
         }
         for env in self.loop_bindings(call) {
-            match kind {
-                Registration::Tool => self.tool_call(call, &arguments, &env),
-                Registration::RegisterTool => self.register_tool(call, &arguments, &env),
-                Registration::AddTool => {
-                    if let Some(first) = arguments.first() {
-                        let definition = self.evaluator.eval(*first, &env);
-                        self.definition_object(call, definition, call);
-                    }
-                }
-                Registration::AddTools => {
-                    if let Some(first) = arguments.first() {
-                        match self.evaluator.eval(*first, &env) {
-                            Val::Array(items) => {
-                                for item in items {
-                                    self.definition_object(call, item, call);
-                                }
-                            }
-                            other => self.unresolved(call, &other, "the list passed to addTools"),
-                        }
-                    }
-                }
-                Registration::RequestHandler => {}
+            // A registration inside a helper that takes the name as a parameter is read
+            // once per call of the helper, when this one reads no tool.
+            let (tools, unresolved) = (self.outcome.tools.len(), self.outcome.unresolved.len());
+            self.registration_in(call, kind, &arguments, &env);
+            if self.outcome.tools.len() > tools || self.outcome.unresolved.len() == unresolved {
+                continue;
             }
+            let helper_calls = self.evaluator.call_envs(call, MAX_LOOP_BINDINGS);
+            if helper_calls.is_empty() {
+                continue;
+            }
+            let kept = self.outcome.unresolved.split_off(unresolved);
+            for call_env in helper_calls {
+                let mut bound = env.clone();
+                bound.extend(call_env);
+                self.registration_in(call, kind, &arguments, &bound);
+            }
+            if self.outcome.tools.len() == tools {
+                // The calls did not settle it either: report what this one said.
+                self.outcome.unresolved.truncate(unresolved);
+                self.outcome.unresolved.extend(kept);
+            }
+        }
+    }
+
+    fn registration_in(
+        &mut self,
+        call: Node<'t>,
+        kind: Registration,
+        arguments: &[Node<'t>],
+        env: &Env,
+    ) {
+        match kind {
+            Registration::Tool => self.tool_call(call, arguments, env),
+            Registration::RegisterTool => self.register_tool(call, arguments, env),
+            Registration::AddTool => {
+                if let Some(first) = arguments.first() {
+                    let definition = self.evaluator.eval(*first, env);
+                    self.definition_object(call, definition, call);
+                }
+            }
+            Registration::AddTools => {
+                if let Some(first) = arguments.first() {
+                    match self.evaluator.eval(*first, env) {
+                        Val::Array(items) => {
+                            for item in items {
+                                self.definition_object(call, item, call);
+                            }
+                        }
+                        other => self.unresolved(call, &other, "the list passed to addTools"),
+                    }
+                }
+            }
+            Registration::RequestHandler => {}
         }
     }
 
@@ -601,71 +661,7 @@ impl<'t> Reader<'_, 't, '_> {
     /// Bindings for the loops around a registration: one environment per element when
     /// the loop runs over an array that folds, else the empty environment.
     fn loop_bindings(&self, call: Node<'t>) -> Vec<Env> {
-        let evaluator = self.evaluator;
-        let mut loops: Vec<(Node<'t>, Node<'t>)> = Vec::new(); // (pattern, iterable)
-        let mut child = call;
-        let chain = evaluator.ancestors(call);
-        for (index, &current) in chain.iter().enumerate().skip(1) {
-            match current.kind() {
-                "for_in_statement" => {
-                    let is_of = current
-                        .field("operator")
-                        .is_some_and(|operator| evaluator.node_text(operator) == "of");
-                    if let (true, Some(left), Some(right), Some(body)) = (
-                        is_of,
-                        current.field("left"),
-                        current.field("right"),
-                        current.field("body"),
-                    ) && body.id() == child.id()
-                    {
-                        loops.push((left, right));
-                    }
-                }
-                "arrow_function" | "function_expression" | "function" => {
-                    // `LIST.forEach((tool) => ...)`, `LIST.map(function (tool) {...})`.
-                    if let Some(&arguments) = chain.get(index + 1)
-                        && arguments.kind() == "arguments"
-                        && let Some(&outer) = chain.get(index + 2)
-                        && outer.kind() == "call_expression"
-                        && let Some(callee) = outer.field("function")
-                        && callee.kind() == "member_expression"
-                        && matches!(
-                            evaluator.member_name(callee),
-                            Some("forEach" | "map" | "flatMap")
-                        )
-                        && let Some(iterable) = callee.field("object")
-                        && let Some(pattern) = first_parameter(current)
-                    {
-                        loops.push((pattern, iterable));
-                    }
-                }
-                _ => {}
-            }
-            child = current;
-        }
-        let mut envs: Vec<Env> = vec![Env::new()];
-        // Outermost loop first, so inner iterables can use outer bindings.
-        for (pattern, iterable) in loops.into_iter().rev() {
-            let mut next = Vec::new();
-            for env in &envs {
-                match evaluator.eval(iterable, env) {
-                    Val::Array(items) => {
-                        for item in items {
-                            let mut bound = env.clone();
-                            bind_pattern(evaluator, pattern, item, &mut bound);
-                            next.push(bound);
-                            if next.len() > MAX_LOOP_BINDINGS {
-                                break;
-                            }
-                        }
-                    }
-                    _ => next.push(env.clone()),
-                }
-            }
-            envs = next;
-            envs.truncate(MAX_LOOP_BINDINGS);
-        }
-        envs
+        self.evaluator.loop_envs(call, MAX_LOOP_BINDINGS)
     }
 
     fn unresolved(&mut self, at: Node<'t>, value: &Val, what: &str) {

@@ -440,3 +440,209 @@ fn windows_grow_to_the_declarations_a_registration_uses() {
     );
     assert_eq!(extract(&file).tools, whole.tools);
 }
+
+/// Extracts `files[0]` of a tree written to a temporary folder (the other files are
+/// there to be imported).
+fn extract_tree(files: &[(&str, &str)]) -> FileOutcome {
+    let folder = tempfile::tempdir().expect("tempdir");
+    for (rel, text) in files {
+        let path = folder.path().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+    }
+    let (rel, text) = files[0];
+    let path = folder.path().join(rel);
+    let language = if rel.ends_with(".ts") {
+        Language::TypeScript
+    } else {
+        Language::JavaScript
+    };
+    let file = SourceFile {
+        root: folder.path(),
+        path: &path,
+        rel,
+        text,
+        language,
+    };
+    extract(&file)
+}
+
+fn names(outcome: &FileOutcome) -> Vec<String> {
+    let mut names: Vec<String> = outcome.tools.iter().map(|tool| tool.name.clone()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn definitions_several_imports_away_through_barrels_and_commonjs() {
+    // ESM: entry -> barrel (`export *`, `export { x as y } from`) -> tool files -> schema.
+    let outcome = extract_tree(&[
+        (
+            "src/index.ts",
+            "import { Server } from '@modelcontextprotocol/sdk/server/index.js';\n\
+             import { alphaTool, betaTool } from './tools/index.js';\n\
+             const server = new Server({}, {});\n\
+             server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [alphaTool, betaTool] }));\n",
+        ),
+        (
+            "src/tools/index.ts",
+            "export * from './alpha/tool.js';\nexport { beta as betaTool } from './beta.js';\n",
+        ),
+        (
+            "src/tools/alpha/tool.ts",
+            "import { AlphaInput } from '../schemas.js';\n\
+             export const alphaTool = { name: 'alpha', description: 'A', inputSchema: AlphaInput };\n",
+        ),
+        (
+            "src/tools/schemas.ts",
+            "export const AlphaInput = { type: 'object', properties: { q: { type: 'string' } } };\n",
+        ),
+        (
+            "src/tools/beta.ts",
+            "export const beta = { name: 'beta', inputSchema: { type: 'object' } };\n",
+        ),
+    ]);
+    assert_eq!(
+        names(&outcome),
+        ["alpha", "beta"],
+        "{:?}",
+        outcome.unresolved
+    );
+    let alpha = &outcome.tools[0];
+    assert_eq!(alpha.input_schema["properties"]["q"]["type"], "string");
+
+    // CommonJS as tsc writes it: `Object.defineProperty(exports, ...)` getters, a namespace
+    // enumerated with `Object.values`.
+    let outcome = extract_tree(&[
+        (
+            "build/server.js",
+            "const types_js_1 = require('@modelcontextprotocol/sdk/types.js');\n\
+             const Charts = __importStar(require('./charts/index.js'));\n\
+             server.setRequestHandler(types_js_1.ListToolsRequestSchema, async () => ({\n\
+               tools: Object.values(Charts).map((chart) => chart.tool) }));\n",
+        ),
+        (
+            "build/charts/index.js",
+            "exports.pie = exports.bar = void 0;\n\
+             var bar_1 = require('./bar.js');\n\
+             Object.defineProperty(exports, 'bar', { enumerable: true, get: function () { return bar_1.bar; } });\n\
+             __exportStar(require('./pie.js'), exports);\n",
+        ),
+        (
+            "build/charts/bar.js",
+            "exports.bar = void 0;\nexports.bar = { tool: { name: 'bar_chart' } };\n",
+        ),
+        (
+            "build/charts/pie.js",
+            "exports.pie = { tool: { name: 'pie_chart' } };\n",
+        ),
+    ]);
+    assert_eq!(
+        names(&outcome),
+        ["bar_chart", "pie_chart"],
+        "{:?}",
+        outcome.unresolved
+    );
+}
+
+#[test]
+fn import_cycles_and_hop_limits_end_unknown() {
+    let outcome = extract_tree(&[
+        (
+            "a.ts",
+            "import { x } from './b.js';\nserver.registerTool(x, {}, h);\n",
+        ),
+        ("b.ts", "export { x } from './a.js';\n"),
+    ]);
+    assert!(outcome.tools.is_empty());
+    assert_eq!(outcome.unresolved.len(), 1);
+}
+
+#[test]
+fn list_handlers_read_lists_built_by_functions_fields_and_constructors() {
+    // `this.enabled` set from a constructor parameter the module fills, filtered.
+    let found = tools(
+        "const all = [{ name: 'one' }, { name: 'two' }];\n\
+         class S {\n\
+           constructor(initial = []) { this.available = [...initial]; this.enabled = []; this.load(); }\n\
+           load() { let chosen = [...this.available];\n\
+             if (cfg) { chosen = this.available.filter((t) => cfg.has(t.name)); }\n\
+             this.enabled = chosen; }\n\
+           setup() { this.server.setRequestHandler(ListToolsRequestSchema, async () => ({\n\
+             tools: this.enabled.map((t) => ({ name: t.name, inputSchema: {} })) })); }\n\
+         }\n\
+         new S(all);\n",
+    );
+    let mut found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    found.sort();
+    assert_eq!(found, ["one", "two"]);
+
+    // A function whose result is cached in a module variable, chosen by a condition.
+    let found = tools(
+        "let cache = null;\n\
+         const base = [{ name: 'a' }];\n\
+         function enabled() { if (cache) return cache;\n\
+           cache = off.length === 0 ? base : base.filter((t) => !off.includes(t.name));\n\
+           return cache; }\n\
+         server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: enabled().concat([{ name: 'b' }]) }));\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["a", "b"]);
+
+    // A parameter filled by the one caller; a list pushed to in a loop.
+    let found = tools(
+        "const extra = ['x', 'y'];\n\
+         const list = [];\n\
+         for (const n of extra) list.push({ name: 'tool_' + n });\n\
+         function serve(options) { const { tools } = options;\n\
+           s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools })); }\n\
+         serve({ tools: list });\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["tool_x", "tool_y"]);
+}
+
+#[test]
+fn run_time_lists_stay_unknown() {
+    // A parameter no call of this file gives, a pushed run-time value, a run-time branch.
+    for text in [
+        "function serve(tools) { s.setRequestHandler(ListToolsRequestSchema, () => ({ tools })); }",
+        "const l = []; l.push(load()); s.setRequestHandler(ListToolsRequestSchema, () => ({ tools: l }));",
+        "s.setRequestHandler(ListToolsRequestSchema, () => ({ tools: flag ? [{ name: 'a' }] : fetched() }));",
+    ] {
+        let outcome = extract_text(Language::TypeScript, text);
+        assert!(outcome.tools.is_empty(), "{text}: {:?}", outcome.tools);
+        assert_eq!(outcome.unresolved.len(), 1, "{text}");
+    }
+}
+
+#[test]
+fn helpers_that_take_the_name_are_read_at_each_call() {
+    let found = tools(
+        "const tool = (name, description, shape, cb) => {\n\
+           server.registerTool(name, { description, inputSchema: shape }, cb);\n\
+         };\n\
+         tool('first', 'First', { a: z.string() }, h);\n\
+         tool('second', 'Second', {}, h);\n\
+         for (const n of ['third']) tool(n, 'Third', {}, h);\n",
+    );
+    let found: Vec<(String, String)> = found
+        .into_iter()
+        .map(|tool| (tool.name, tool.description))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("first".to_owned(), "First".to_owned()),
+            ("second".to_owned(), "Second".to_owned()),
+            ("third".to_owned(), "Third".to_owned())
+        ]
+    );
+    // A helper called with a run-time name stays unresolved, with its reason.
+    let outcome = extract_text(
+        Language::TypeScript,
+        "function add(name) { server.tool(name, 'd', {}, h); }\nadd(process.env.NAME);\n",
+    );
+    assert!(outcome.tools.is_empty());
+    assert_eq!(outcome.unresolved.len(), 1);
+}

@@ -34,6 +34,13 @@ const MAX_EVAL_DEPTH: usize = MAX_DEPTH / 2;
 /// `const b = [c, c, c]`, ...) cannot grow exponentially.
 const MAX_EVAL_STEPS: usize = 200_000;
 
+/// Relative imports are followed this many hops from the extracted file (an entry point,
+/// a barrel, the tool's own file, the file its schema comes from, ...).
+pub const MAX_IMPORT_HOPS: usize = 6;
+
+/// `export *` re-exports are searched this many levels deep for one name.
+const MAX_STAR_DEPTH: usize = 4;
+
 /// A folded value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Val {
@@ -183,19 +190,97 @@ enum Decl<'t> {
     Value(Node<'t>),
     /// `const { key: name } = value`: the property `key` of `value`.
     Property(Node<'t>, Node<'t>),
-    /// `import { imported as name } from "source"`; `imported` is `*` for a namespace
-    /// import and `default` for a default import.
+    /// `import { imported as name } from "source"`, `import * as name`, `import name`.
     Import {
         source: Node<'t>,
         imported: Node<'t>,
-        namespace: bool,
+        kind: ImportKind,
     },
     /// A TypeScript `enum`.
     Enum(Node<'t>),
     /// A function declaration (its node, for handlers passed by name).
     Function(Node<'t>),
-    /// Bound at run time: a parameter, a loop or catch variable, a class.
+    /// A parameter of this function: known from the calls of the function in this file.
+    Parameter(Node<'t>),
+    /// `let name;`: known from the assignments to it.
+    Declared(Node<'t>),
+    /// A class declaration.
+    Class(Node<'t>),
+    /// Bound at run time: a loop or catch variable.
     RunTime(&'static str),
+}
+
+impl Decl<'_> {
+    /// The node that identifies the declaration, to tell whether two lookups found the
+    /// same one.
+    fn id(&self) -> Option<usize> {
+        match self {
+            Decl::Value(node)
+            | Decl::Declared(node)
+            | Decl::Class(node)
+            | Decl::Function(node)
+            | Decl::Parameter(node)
+            | Decl::Enum(node) => Some(node.id()),
+            Decl::Property(value, key) => Some(value.id() ^ key.id().rotate_left(17)),
+            _ => None,
+        }
+    }
+}
+
+/// Loop environments read per `push` call.
+const MAX_LOOP_ENVS: usize = 1_000;
+
+/// Elements a union of arrays keeps.
+const MAX_UNION_ITEMS: usize = 5_000;
+
+/// Call sites read to know a parameter, per function.
+const MAX_CALL_SITES: usize = 256;
+
+/// Where names are called, constructed, assigned and pushed to, in one module: found by
+/// one walk of the tree, keyed by the text of the callee or target (`f`, `this.f`).
+#[derive(Default)]
+struct Sites<'t> {
+    calls: HashMap<String, Vec<Node<'t>>>,
+    news: HashMap<String, Vec<Node<'t>>>,
+    assigns: HashMap<String, Vec<Node<'t>>>,
+    pushes: HashMap<String, Vec<Node<'t>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ImportKind {
+    Named,
+    Namespace,
+    Default,
+}
+
+/// A module namespace enumerated by `Object.values(ns)` gives at most this many exports.
+const MAX_NAMESPACE_EXPORTS: usize = 2_000;
+
+/// How a module exports one name besides its declarations and `exports.name`.
+#[derive(Debug, Clone)]
+enum Export<'t> {
+    /// `export { local as name }`: a name declared in (or imported into) this module.
+    Local(Node<'t>),
+    /// `export { imported as name } from "source"`.
+    From { source: String, imported: String },
+    /// `export * as name from "source"`.
+    Namespace(String),
+    /// `export default expression`, or what a tsc re-export getter returns.
+    Value(Node<'t>),
+}
+
+/// A module's export statements.
+#[derive(Debug, Default)]
+struct ExportTable<'t> {
+    named: Vec<(String, Export<'t>)>,
+    /// `export * from "source"`, `__exportStar(require("source"), exports)`.
+    stars: Vec<String>,
+    /// Names declared by `export const`, `export function`, ...
+    declared: Vec<String>,
+    /// Names assigned as `exports.name = ...`, in order.
+    commonjs: Vec<String>,
+    /// `module.exports = value`.
+    module_exports: Option<Node<'t>>,
 }
 
 /// A parsed module read through a relative import.
@@ -223,10 +308,20 @@ pub struct Evaluator<'t, 'f> {
     path: PathBuf,
     /// This module's path relative to the root, for locations.
     rel: String,
-    /// Imports are followed one hop: an evaluator over an imported module has none.
-    follow_imports: bool,
+    /// Relative imports this evaluator may still follow ([`MAX_IMPORT_HOPS`] for the
+    /// extracted file, one less per import).
+    hops_left: usize,
     imports: &'f ImportCache,
     scopes: RefCell<HashMap<usize, Rc<HashMap<String, Decl<'t>>>>>,
+    /// This module's export statements, read on first use.
+    exports: RefCell<Option<Rc<ExportTable<'t>>>>,
+    /// Call, `new`, assignment and `push` sites, found on first use.
+    sites: RefCell<Option<Rc<Sites<'t>>>>,
+    /// Functions, parameters and fields being folded now: a recursion ends at them.
+    active: RefCell<Vec<(usize, String)>>,
+    /// Names whose call, assignment or `push` sites a value needed: windows of a file
+    /// (`window`) may not hold them all.
+    site_names: RefCell<Vec<String>>,
     constants: RefCell<HashMap<usize, Val>>,
     depth: Cell<usize>,
     steps: Cell<usize>,
@@ -246,9 +341,13 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             file,
             path: file.path.to_path_buf(),
             rel: file.rel.to_owned(),
-            follow_imports: true,
+            hops_left: MAX_IMPORT_HOPS,
             imports,
             scopes: RefCell::default(),
+            exports: RefCell::default(),
+            sites: RefCell::default(),
+            active: RefCell::default(),
+            site_names: RefCell::default(),
             constants: RefCell::default(),
             depth: Cell::new(0),
             steps: Cell::new(0),
@@ -355,6 +454,13 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             "member_expression" => self.member(node, env),
             "subscript_expression" => self.subscript(node, env),
             "call_expression" => self.call(node, env),
+            "await_expression" => match node.named_child(0) {
+                Some(inner) => self.eval(inner, env),
+                None => Val::unknown("empty await"),
+            },
+            "ternary_expression" => self.ternary(node, env),
+            "new_expression" => self.new_instance(node, env),
+            "this" => Val::unknown("a run-time this"),
             "arrow_function" | "function_expression" | "function" | "generator_function" => {
                 Val::Function
             }
@@ -429,6 +535,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                         .named_child(0)
                         .map(|inner| self.eval(inner, env))
                         .unwrap_or_else(|| Val::unknown("empty spread"));
+                    let spread = match spread {
+                        Val::Module(source) => self.namespace_object(&source),
+                        other => other,
+                    };
                     if let Val::Object(spread) = spread {
                         for (key, value) in spread.entries {
                             object.set(key, value);
@@ -507,7 +617,24 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }),
                 _ => Val::unknown(format!("arithmetic `{operator}` on run-time values")),
             },
-            // `process.env.X ?? "default"`: the left side decides at run time.
+            // `list || []`, `TOOLS ?? fallback`, `flag && extra`: decided by the left
+            // side when it folds; `process.env.X ?? "default"` stays unknown.
+            "||" => match truthiness(&left_value) {
+                Some(true) => left_value,
+                Some(false) => self.eval(right, env),
+                None => left_value,
+            },
+            "&&" => match truthiness(&left_value) {
+                Some(true) => self.eval(right, env),
+                Some(false) => left_value,
+                None => left_value,
+            },
+            "??" => match left_value {
+                Val::Null => self.eval(right, env),
+                Val::Unknown(reason) if reason == "undefined" => self.eval(right, env),
+                Val::Unknown(reason) => Val::Unknown(reason),
+                known => known,
+            },
             _ => Val::unknown(format!("the run-time operator `{operator}`")),
         }
     }
@@ -542,6 +669,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         let (Some(object), Some(property)) = (node.field("object"), self.member_name(node)) else {
             return Val::unknown("incomplete member expression");
         };
+        if object.kind() == "this" {
+            return self.this_property(node, property);
+        }
         let base = self.eval(object, env);
         self.property_of(base, property)
     }
@@ -613,6 +743,12 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 if self.node_text(object) == "Object" {
                     return self.object_static(method, &arguments, env);
                 }
+                if object.kind() == "this"
+                    && let Some(class_body) = self.class_body_of(callee)
+                    && let Some(function) = class_method(class_body, method, self.text)
+                {
+                    return self.call_function(function, &arguments, env);
+                }
                 if looks_like_json_schema_converter(method) {
                     return self.convert_to_json_schema(&arguments, env);
                 }
@@ -622,6 +758,33 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     Val::Str(text) => string_method(text, method, &arguments, self, env),
                     Val::Array(items) if method == "map" => {
                         self.map_array(items, arguments.first(), env)
+                    }
+                    Val::Array(items) if method == "flatMap" => {
+                        match self.map_array(items, arguments.first(), env) {
+                            Val::Array(mapped) => flatten_once(mapped),
+                            other => other,
+                        }
+                    }
+                    // What a filter keeps is decided at run time: every candidate is
+                    // kept (a superset). Sorting and copying keep the elements.
+                    Val::Array(items)
+                        if matches!(
+                            method,
+                            "filter" | "slice" | "sort" | "toSorted" | "reverse" | "toReversed"
+                        ) =>
+                    {
+                        Val::Array(items)
+                    }
+                    Val::Array(items) if method == "flat" => flatten_once(items),
+                    Val::Array(mut items) if method == "concat" => {
+                        for argument in &arguments {
+                            match self.eval(*argument, env) {
+                                Val::Array(more) => items.extend(more),
+                                Val::Unknown(reason) => return Val::Unknown(reason),
+                                other => items.push(other),
+                            }
+                        }
+                        Val::Array(items)
                     }
                     Val::Array(items) if method == "join" => {
                         let separator = match arguments.first().map(|a| self.eval(*a, env)) {
@@ -659,7 +822,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }
                 match name {
                     "require" => match arguments.first().map(|a| self.eval(*a, env)) {
-                        Some(Val::Str(source)) => Val::Module(source),
+                        Some(Val::Str(source)) => self.module_ref(&source),
                         _ => Val::unknown("require of a run-time path"),
                     },
                     // tsc and esbuild interop wrappers around `require`.
@@ -674,7 +837,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                         Some(Val::Num(number)) => Val::Str(number_text(number)),
                         _ => Val::unknown("String() of a run-time value"),
                     },
-                    _ => Val::unknown(format!("the result of calling `{name}` at run time")),
+                    _ => match self.function_node(name, callee) {
+                        Some(function) => self.call_function(function, &arguments, env),
+                        None => Val::unknown(format!("the result of calling `{name}` at run time")),
+                    },
                 }
             }
             _ => Val::unknown("the result of a run-time call"),
@@ -687,6 +853,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             .first()
             .map(|argument| self.eval(*argument, env))
             .unwrap_or_else(|| Val::unknown("missing argument"));
+        let first = match first {
+            Val::Module(source) => self.namespace_object(&source),
+            other => other,
+        };
         match (method, first) {
             ("values", Val::Object(object)) => {
                 Val::Array(object.entries.into_iter().map(|(_, value)| value).collect())
@@ -778,6 +948,607 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         Val::Array(out)
     }
 
+    /// The names whose sites (calls, assignments, `push`es) values needed.
+    pub fn site_names(&self) -> Vec<String> {
+        self.site_names.borrow().clone()
+    }
+
+    fn note_site_name(&self, name: &str) {
+        let mut names = self.site_names.borrow_mut();
+        if !names.iter().any(|known| known == name) {
+            names.push(name.to_owned());
+        }
+    }
+
+    /// The call, `new`, assignment and `push` sites of this module, found by one walk.
+    fn sites(&self) -> Rc<Sites<'t>> {
+        if let Some(sites) = self.sites.borrow().as_ref() {
+            return sites.clone();
+        }
+        let mut sites = Sites::default();
+        if let Some(root) = self.root.get() {
+            let mut cursor = root.walk();
+            'walk: loop {
+                let node = cursor.node();
+                match node.kind() {
+                    "call_expression" => {
+                        if let Some(callee) = node.field("function").map(unwrap_callee) {
+                            if let Some(key) = self.site_key(callee) {
+                                push_site(&mut sites.calls, key, node);
+                            }
+                            if callee.kind() == "member_expression"
+                                && matches!(self.member_name(callee), Some("push" | "unshift"))
+                                && let Some(receiver) = callee.field("object")
+                                && let Some(key) = self.site_key(receiver)
+                            {
+                                push_site(&mut sites.pushes, key, node);
+                            }
+                        }
+                    }
+                    "new_expression" => {
+                        if let Some(constructor) = node.field("constructor")
+                            && let Some(key) = self.site_key(constructor)
+                        {
+                            push_site(&mut sites.news, key, node);
+                        }
+                    }
+                    "assignment_expression" => {
+                        if let Some(left) = node.field("left")
+                            && let Some(key) = self.site_key(left)
+                        {
+                            push_site(&mut sites.assigns, key, node);
+                        }
+                    }
+                    _ => {}
+                }
+                if cursor.goto_first_child() {
+                    continue;
+                }
+                loop {
+                    if cursor.goto_next_sibling() {
+                        break;
+                    }
+                    if !cursor.goto_parent() {
+                        break 'walk;
+                    }
+                }
+            }
+        }
+        let sites = Rc::new(sites);
+        *self.sites.borrow_mut() = Some(sites.clone());
+        sites
+    }
+
+    /// `f` for an identifier, `this.f` for a member of `this`.
+    fn site_key(&self, node: Node<'t>) -> Option<String> {
+        match node.kind() {
+            "identifier" => Some(self.node_text(node).to_owned()),
+            "member_expression" => {
+                let object = node.field("object")?;
+                if object.kind() != "this" {
+                    return None;
+                }
+                Some(format!("this.{}", self.member_name(node)?))
+            }
+            _ => None,
+        }
+    }
+
+    /// Runs `fold` unless `(id, name)` is being folded already (a recursion).
+    fn guarded(&self, id: usize, name: &str, fold: impl FnOnce() -> Val) -> Val {
+        let key = (id, name.to_owned());
+        if self.active.borrow().contains(&key) {
+            return Val::unknown(format!("`{name}` depends on itself"));
+        }
+        self.active.borrow_mut().push(key);
+        let value = fold();
+        self.active.borrow_mut().pop();
+        value
+    }
+
+    /// A variable's value with what the module later assigns and pushes to it: `let
+    /// tools = []; tools.push(a)` is `[a]`, `let list; list = [...]` is that array.
+    /// Several values make a union ([`union`]).
+    fn with_mutations(&self, decl: Decl<'t>, name: &str, initial: Val) -> Val {
+        if !matches!(initial, Val::Array(_) | Val::Null)
+            && !matches!(&initial, Val::Unknown(reason) if reason == "undefined")
+        {
+            return initial;
+        }
+        let Some(id) = decl.id() else {
+            return initial;
+        };
+        self.note_site_name(name);
+        let sites = self.sites();
+        let same = |at: Node<'t>| self.lookup(name, at).and_then(|found| found.id()) == Some(id);
+        let assigned: Vec<Node<'t>> = sites
+            .assigns
+            .get(name)
+            .map(|nodes| nodes.iter().copied().filter(|node| same(*node)).collect())
+            .unwrap_or_default();
+        let pushed: Vec<Node<'t>> = sites
+            .pushes
+            .get(name)
+            .map(|nodes| nodes.iter().copied().filter(|node| same(*node)).collect())
+            .unwrap_or_default();
+        if assigned.is_empty() && pushed.is_empty() {
+            return initial;
+        }
+        self.guarded(id, name, || {
+            let mut values = vec![initial];
+            for assignment in assigned {
+                if let Some(right) = assignment.field("right") {
+                    values.push(self.eval(right, &Env::new()));
+                }
+            }
+            values.push(self.pushed_values(&pushed));
+            union(values, name)
+        })
+    }
+
+    /// The elements `push(...)` calls add, read once per element of the loops around
+    /// each call when those run over arrays that fold.
+    fn pushed_values(&self, pushes: &[Node<'t>]) -> Val {
+        let mut items = Vec::new();
+        for push in pushes {
+            for env in self.loop_envs(*push, MAX_LOOP_ENVS) {
+                for argument in arguments_of(*push) {
+                    if argument.kind() == "spread_element" {
+                        match argument.named_child(0).map(|inner| self.eval(inner, &env)) {
+                            Some(Val::Array(spread)) => items.extend(spread),
+                            Some(Val::Unknown(reason)) => return Val::Unknown(reason),
+                            _ => return Val::unknown("a spread of a run-time value is pushed"),
+                        }
+                    } else {
+                        match self.eval(argument, &env) {
+                            Val::Unknown(reason) => {
+                                return Val::unknown(format!("a pushed element: {reason}"));
+                            }
+                            value => items.push(value),
+                        }
+                    }
+                }
+            }
+        }
+        Val::Array(items)
+    }
+
+    /// One environment per element of each loop (`for...of`, `.forEach`, `.map`,
+    /// `.flatMap`) around `at` whose iterable folds to an array, outermost first; the
+    /// empty environment when there is none.
+    pub fn loop_envs(&self, at: Node<'t>, limit: usize) -> Vec<Env> {
+        let mut loops: Vec<(Node<'t>, Node<'t>)> = Vec::new(); // (pattern, iterable)
+        let mut child = at;
+        let chain = self.ancestors(at);
+        for (index, &current) in chain.iter().enumerate().skip(1) {
+            match current.kind() {
+                "for_in_statement" => {
+                    let is_of = current
+                        .field("operator")
+                        .is_some_and(|operator| self.node_text(operator) == "of");
+                    if let (true, Some(left), Some(right), Some(body)) = (
+                        is_of,
+                        current.field("left"),
+                        current.field("right"),
+                        current.field("body"),
+                    ) && body.id() == child.id()
+                    {
+                        loops.push((left, right));
+                    }
+                }
+                "arrow_function" | "function_expression" | "function" => {
+                    if let Some(&arguments) = chain.get(index + 1)
+                        && arguments.kind() == "arguments"
+                        && let Some(&outer) = chain.get(index + 2)
+                        && outer.kind() == "call_expression"
+                        && let Some(callee) = outer.field("function")
+                        && callee.kind() == "member_expression"
+                        && matches!(
+                            self.member_name(callee),
+                            Some("forEach" | "map" | "flatMap")
+                        )
+                        && let Some(iterable) = callee.field("object")
+                        && let Some(pattern) = first_parameter(current)
+                    {
+                        loops.push((pattern, iterable));
+                    }
+                }
+                _ => {}
+            }
+            child = current;
+        }
+        let mut envs: Vec<Env> = vec![Env::new()];
+        for (pattern, iterable) in loops.into_iter().rev() {
+            let mut next = Vec::new();
+            for env in &envs {
+                match self.eval(iterable, env) {
+                    Val::Array(items) => {
+                        for item in items {
+                            let mut bound = env.clone();
+                            bind_pattern(self, pattern, item, &mut bound);
+                            next.push(bound);
+                            if next.len() > limit {
+                                break;
+                            }
+                        }
+                    }
+                    _ => next.push(env.clone()),
+                }
+            }
+            envs = next;
+            envs.truncate(limit);
+        }
+        envs
+    }
+
+    /// Bindings for a registration written inside a helper (`const tool = (name, ...) =>
+    /// server.registerTool(name, ...)`): one environment per call of the nearest
+    /// enclosing function that is not a loop callback, its parameters bound to the
+    /// arguments of that call (read once per element of loops around the call). Empty
+    /// when the function is not called by name in this module.
+    pub fn call_envs(&self, at: Node<'t>, limit: usize) -> Vec<Env> {
+        let chain = self.ancestors(at);
+        let mut function = None;
+        for (index, &node) in chain.iter().enumerate().skip(1) {
+            if !matches!(
+                node.kind(),
+                "arrow_function"
+                    | "function_expression"
+                    | "function"
+                    | "function_declaration"
+                    | "method_definition"
+                    | "generator_function_declaration"
+            ) {
+                continue;
+            }
+            let is_callback = chain
+                .get(index + 1)
+                .is_some_and(|parent| parent.kind() == "arguments");
+            if !is_callback {
+                function = Some(node);
+                break;
+            }
+        }
+        let Some(function) = function else {
+            return Vec::new();
+        };
+        let patterns = parameter_patterns(function);
+        if patterns.is_empty() {
+            return Vec::new();
+        }
+        let mut envs = Vec::new();
+        for call in self.call_sites(function).into_iter().take(MAX_CALL_SITES) {
+            let arguments = arguments_of(call);
+            for outer in self.loop_envs(call, limit) {
+                let mut env = outer.clone();
+                for (index, pattern) in patterns.iter().enumerate() {
+                    let argument = match arguments.get(index) {
+                        Some(argument) if argument.kind() == "spread_element" => {
+                            Val::unknown("an argument spread at run time")
+                        }
+                        Some(argument) => self.eval(*argument, &outer),
+                        None => Val::unknown("undefined"),
+                    };
+                    bind_parameter(self, *pattern, argument, &mut env);
+                }
+                envs.push(env);
+                if envs.len() >= limit {
+                    return envs;
+                }
+            }
+        }
+        envs
+    }
+
+    /// A parameter's value from the calls of its function in this module: the argument
+    /// each call gives, folded where the call is; several calls make a union.
+    fn parameter_value(&self, function: Node<'t>, name: &str) -> Val {
+        self.guarded(function.id(), name, || {
+            let Some((index, pattern)) = parameter_position(function, name, self.text) else {
+                return Val::unknown(format!("`{name}` is a function parameter, set at run time"));
+            };
+            let calls = self.call_sites(function);
+            if calls.is_empty() {
+                return Val::unknown(format!(
+                    "`{name}` is a function parameter, and no call in this file gives it"
+                ));
+            }
+            let mut values = Vec::new();
+            for call in calls.into_iter().take(MAX_CALL_SITES) {
+                let arguments = arguments_of(call);
+                let argument = match arguments.get(index) {
+                    Some(argument) if argument.kind() == "spread_element" => {
+                        Val::unknown("an argument spread at run time")
+                    }
+                    Some(argument) => self.eval(*argument, &Env::new()),
+                    None => Val::unknown("undefined"),
+                };
+                let mut env = Env::new();
+                bind_parameter(self, pattern, argument.clone(), &mut env);
+                let value = match env.iter().rev().find(|(bound, _)| bound == name) {
+                    Some((_, value)) => value.clone(),
+                    None => match argument {
+                        Val::Unknown(reason) => Val::Unknown(reason),
+                        _ => Val::unknown(format!("`{name}` is not in the argument given")),
+                    },
+                };
+                values.push(value);
+            }
+            union(values, name)
+        })
+    }
+
+    /// The calls (or `new` expressions) of a function in this module: by its name, for
+    /// a declaration, `const f = () => ...`, a class's constructor and its methods
+    /// (`this.method(...)` inside the class).
+    fn call_sites(&self, function: Node<'t>) -> Vec<Node<'t>> {
+        let sites = self.sites();
+        let chain = self.ancestors(function);
+        let named = function
+            .field("name")
+            .or_else(|| {
+                chain
+                    .get(1)
+                    .and_then(|parent| parent.field("name").or_else(|| parent.field("property")))
+            })
+            .map(|name| self.node_text(name));
+        if let Some(name) = named {
+            self.note_site_name(name);
+        }
+        if function.kind() == "method_definition"
+            && let Some(class_name) = chain
+                .get(2)
+                .and_then(|class| class.field("name"))
+                .map(|name| self.node_text(name))
+        {
+            self.note_site_name(class_name);
+        }
+        match function.kind() {
+            "function_declaration" | "generator_function_declaration" => {
+                let Some(name) = function.field("name").map(|name| self.node_text(name)) else {
+                    return Vec::new();
+                };
+                self.calls_resolving_to(&sites.calls, name, function)
+            }
+            "arrow_function" | "function_expression" | "function" => {
+                let Some(&declarator) = chain.get(1) else {
+                    return Vec::new();
+                };
+                match declarator.kind() {
+                    "variable_declarator"
+                        if declarator.field("value").map(|value| value.id())
+                            == Some(function.id()) =>
+                    {
+                        let Some(name) = declarator
+                            .field("name")
+                            .filter(|name| name.kind() == "identifier")
+                            .map(|name| self.node_text(name))
+                        else {
+                            return Vec::new();
+                        };
+                        self.calls_resolving_to(&sites.calls, name, function)
+                    }
+                    "field_definition" | "public_field_definition" => {
+                        let Some(name) = declarator
+                            .field("property")
+                            .or_else(|| declarator.field("name"))
+                            .map(|name| self.node_text(name))
+                        else {
+                            return Vec::new();
+                        };
+                        let class_body = chain.get(2).copied();
+                        self.this_calls(&sites, name, class_body)
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            "method_definition" => {
+                let Some(name) = function.field("name").map(|name| self.node_text(name)) else {
+                    return Vec::new();
+                };
+                let class_body = chain.get(1).copied();
+                if name == "constructor" {
+                    let Some(class) = chain.get(2).copied() else {
+                        return Vec::new();
+                    };
+                    let Some(class_name) = class.field("name").map(|name| self.node_text(name))
+                    else {
+                        return Vec::new();
+                    };
+                    let Some(news) = sites.news.get(class_name) else {
+                        return Vec::new();
+                    };
+                    news.iter()
+                        .copied()
+                        .filter(|site| {
+                            self.lookup(class_name, *site).and_then(|decl| decl.id())
+                                == Some(class.id())
+                        })
+                        .collect()
+                } else {
+                    self.this_calls(&sites, name, class_body)
+                }
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn calls_resolving_to(
+        &self,
+        calls: &HashMap<String, Vec<Node<'t>>>,
+        name: &str,
+        function: Node<'t>,
+    ) -> Vec<Node<'t>> {
+        let Some(found) = calls.get(name) else {
+            return Vec::new();
+        };
+        found
+            .iter()
+            .copied()
+            .filter(|call| {
+                call.field("function")
+                    .map(unwrap_callee)
+                    .and_then(|callee| self.function_node(name, callee))
+                    .map(|node| node.id())
+                    == Some(function.id())
+            })
+            .collect()
+    }
+
+    /// `this.name(...)` calls inside a class body.
+    fn this_calls(
+        &self,
+        sites: &Sites<'t>,
+        name: &str,
+        class_body: Option<Node<'t>>,
+    ) -> Vec<Node<'t>> {
+        let Some(class_body) = class_body.filter(|body| body.kind() == "class_body") else {
+            return Vec::new();
+        };
+        sites
+            .calls
+            .get(&format!("this.{name}"))
+            .map(|calls| {
+                calls
+                    .iter()
+                    .copied()
+                    .filter(|call| {
+                        self.class_body_of(*call).map(|body| body.id()) == Some(class_body.id())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The class body whose `this` a node sees: the innermost one, unless a `function`
+    /// (which has its own `this`) is in between. Generator functions are passed through:
+    /// tsc's `__awaiter(this, ..., function* () {...})` hands them the method's `this`.
+    fn class_body_of(&self, at: Node<'t>) -> Option<Node<'t>> {
+        for node in self.ancestors(at).into_iter().skip(1) {
+            match node.kind() {
+                "class_body" => return Some(node),
+                "function_expression" | "function" | "function_declaration" => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// `this.name` inside a class: its field initialiser, getter, and every
+    /// `this.name = ...` and `this.name.push(...)` in the class (a union when several).
+    fn this_property(&self, at: Node<'t>, property: &str) -> Val {
+        let Some(class_body) = self.class_body_of(at) else {
+            return Val::unknown(format!("`this.{property}` outside a class"));
+        };
+        self.guarded(class_body.id(), &format!("this.{property}"), || {
+            let mut values = Vec::new();
+            let mut cursor = class_body.walk();
+            for member in class_body.named_children(&mut cursor) {
+                let key = member.field("property").or_else(|| member.field("name"));
+                if key.map(|key| self.node_text(key)) != Some(property) {
+                    continue;
+                }
+                match member.kind() {
+                    "field_definition" | "public_field_definition" => {
+                        if let Some(value) = member.field("value") {
+                            values.push(self.eval(value, &Env::new()));
+                        }
+                    }
+                    "method_definition" if is_getter(member) => match returned_expression(member) {
+                        Some(value) => values.push(self.eval(value, &Env::new())),
+                        None => values.push(Val::unknown("a getter that computes its value")),
+                    },
+                    _ => {}
+                }
+            }
+            self.note_site_name(property);
+            let sites = self.sites();
+            let key = format!("this.{property}");
+            let inside = |node: &Node<'t>| {
+                self.class_body_of(*node).map(|body| body.id()) == Some(class_body.id())
+            };
+            if let Some(assigns) = sites.assigns.get(&key) {
+                for assignment in assigns.iter().filter(|node| inside(node)) {
+                    if let Some(right) = assignment.field("right") {
+                        values.push(self.eval(right, &Env::new()));
+                    }
+                }
+            }
+            if let Some(pushes) = sites.pushes.get(&key) {
+                let pushes: Vec<Node<'t>> =
+                    pushes.iter().copied().filter(|node| inside(node)).collect();
+                if !pushes.is_empty() {
+                    values.push(self.pushed_values(&pushes));
+                }
+            }
+            if values.is_empty() {
+                return Val::unknown(format!("`this.{property}` is set at run time"));
+            }
+            union(values, &key)
+        })
+    }
+
+    /// Calls a function of this module with folded arguments: its returned expressions
+    /// folded with the parameters bound (a union when it returns in several places).
+    fn call_function(&self, function: Node<'t>, arguments: &[Node<'t>], env: &Env) -> Val {
+        let name = "the function's result";
+        self.guarded(function.id(), name, || {
+            let mut bound = Env::new();
+            for (index, pattern) in parameter_patterns(function).into_iter().enumerate() {
+                let argument = match arguments.get(index) {
+                    Some(argument) if argument.kind() == "spread_element" => {
+                        Val::unknown("an argument spread at run time")
+                    }
+                    Some(argument) => self.eval(*argument, env),
+                    None => Val::unknown("undefined"),
+                };
+                bind_parameter(self, pattern, argument, &mut bound);
+            }
+            let returns = return_expressions(function);
+            if returns.is_empty() {
+                return Val::unknown("a function that returns nothing written in place");
+            }
+            let values = returns
+                .into_iter()
+                .map(|returned| self.eval(returned, &bound))
+                .collect();
+            union(values, name)
+        })
+    }
+
+    /// `cond ? a : b`: the branch when the condition folds, else both (a union).
+    fn ternary(&self, node: Node<'t>, env: &Env) -> Val {
+        let (Some(condition), Some(consequence), Some(alternative)) = (
+            node.field("condition"),
+            node.field("consequence"),
+            node.field("alternative"),
+        ) else {
+            return Val::unknown("incomplete conditional");
+        };
+        match truthiness(&self.eval(condition, env)) {
+            Some(true) => self.eval(consequence, env),
+            Some(false) => self.eval(alternative, env),
+            None => union(
+                vec![self.eval(consequence, env), self.eval(alternative, env)],
+                "the conditional",
+            ),
+        }
+    }
+
+    /// `new C(...)` of a class declared in this module: an object of its fields and of
+    /// what its constructor assigns to `this` from literals (its methods are functions).
+    fn new_instance(&self, node: Node<'t>, env: &Env) -> Val {
+        let Some(constructor) = node.field("constructor") else {
+            return Val::unknown("incomplete new");
+        };
+        if constructor.kind() != "identifier" {
+            return Val::unknown("an object constructed at run time");
+        }
+        let name = self.node_text(constructor);
+        let _ = env;
+        Val::unknown(format!("an instance of `{name}`, made at run time"))
+    }
+
     /// Resolves a name at `at`: loop bindings first, then enclosing scopes outwards.
     pub fn identifier(&self, name: &str, at: Node<'t>, env: &Env) -> Val {
         if let Some((_, value)) = env.iter().rev().find(|(bound, _)| bound == name) {
@@ -789,9 +1560,32 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             "Infinity" => return Val::Num(f64::INFINITY),
             _ => {}
         }
-        match self.lookup(name, at) {
-            Some(decl) => self.decl_value(decl, name),
+        match self.lookup_in(name, at) {
+            // A local of a function whose parameters (or loop variables) are bound: its
+            // value depends on them.
+            Some((decl @ (Decl::Value(_) | Decl::Property(..)), scope))
+                if !env.is_empty() && scope.kind() != "program" =>
+            {
+                self.decl_value_in(decl, name, env)
+            }
+            Some((decl, _)) => self.decl_value(decl, name),
             None => Val::unknown(format!("`{name}` is not defined in this file")),
+        }
+    }
+
+    /// A local declaration folded with bindings, not cached.
+    fn decl_value_in(&self, decl: Decl<'t>, name: &str, env: &Env) -> Val {
+        match decl {
+            Decl::Value(value) => {
+                let folded = self.eval(value, env);
+                self.with_mutations(decl, name, folded)
+            }
+            Decl::Property(value, key) => {
+                let base = self.eval(value, env);
+                let key = self.node_text(key);
+                self.property_of(base, key)
+            }
+            other => self.decl_value(other, name),
         }
     }
 
@@ -801,12 +1595,21 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 if let Some(cached) = self.constants.borrow().get(&value.id()) {
                     return cached.clone();
                 }
+                // A placeholder while folding, so `const a = [...a]` ends.
+                self.constants.borrow_mut().insert(
+                    value.id(),
+                    Val::unknown(format!("`{name}` refers to itself")),
+                );
                 let folded = self.eval(value, &Env::new());
+                let folded = self.with_mutations(decl, name, folded);
                 self.constants
                     .borrow_mut()
                     .insert(value.id(), folded.clone());
                 folded
             }
+            Decl::Declared(_) => self.with_mutations(decl, name, Val::unknown("undefined")),
+            Decl::Parameter(function) => self.parameter_value(function, name),
+            Decl::Class(_) => Val::unknown(format!("`{name}` is a class")),
             Decl::Property(value, key) => {
                 let base = self.eval(value, &Env::new());
                 let key = self.node_text(key);
@@ -815,14 +1618,23 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             Decl::Import {
                 source,
                 imported,
-                namespace,
+                kind,
             } => {
                 let source = string_value(source, self.text);
-                if namespace {
-                    Val::Module(source)
-                } else {
-                    let imported = self.node_text(imported).to_owned();
-                    self.import_value(&source, &imported)
+                match kind {
+                    ImportKind::Namespace => self.module_ref(&source),
+                    ImportKind::Named => {
+                        let imported = self.export_key(imported);
+                        self.import_value(&source, &imported)
+                    }
+                    // A module without a default export (CommonJS) is its namespace.
+                    ImportKind::Default if !source.starts_with('.') => self.module_ref(&source),
+                    ImportKind::Default => match self.import_value(&source, "default") {
+                        Val::Unknown(reason) if reason.contains("has no constant") => {
+                            self.module_ref(&source)
+                        }
+                        value => value,
+                    },
                 }
             }
             Decl::Enum(body) => self.enum_value(body),
@@ -866,14 +1678,28 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         Val::Object(object)
     }
 
-    /// The export `name` of the module `source`, one relative import away.
+    /// A module namespace for `source` as this module writes it: a relative specifier is
+    /// resolved to the module's path, so the value names the same module wherever it is
+    /// passed (to another module, into a function).
+    fn module_ref(&self, source: &str) -> Val {
+        if source.starts_with('.')
+            && self.hops_left > 0
+            && let Some(module) = self.load_module(source)
+        {
+            return Val::Module(module.path.to_string_lossy().into_owned());
+        }
+        Val::Module(source.to_owned())
+    }
+
+    /// The export `name` of the module `source`, following relative imports (barrels,
+    /// re-exports, `require`) up to [`MAX_IMPORT_HOPS`] away.
     fn import_value(&self, source: &str, name: &str) -> Val {
-        if !source.starts_with('.') {
+        if !source.starts_with('.') && !Path::new(source).is_absolute() {
             return Val::unknown(format!("`{name}` comes from the package `{source}`"));
         }
-        if !self.follow_imports {
+        if self.hops_left == 0 {
             return Val::unknown(format!(
-                "`{name}` is imported from `{source}`, more than one import away"
+                "`{name}` is imported from `{source}`, more than {MAX_IMPORT_HOPS} imports away"
             ));
         }
         let Some(module) = self.load_module(source) else {
@@ -883,44 +1709,312 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         if let Some(cached) = self.imports.values.borrow().get(&key) {
             return cached.clone();
         }
-        let value = {
-            let inner = Evaluator {
-                text: &module.text,
-                file: self.file,
-                path: module.path.clone(),
-                rel: module.rel.clone(),
-                follow_imports: false,
-                imports: self.imports,
-                scopes: RefCell::default(),
-                constants: RefCell::default(),
-                depth: Cell::new(self.depth.get()),
-                steps: Cell::new(self.steps.get()),
-                missing: RefCell::default(),
-                root: Cell::new(Some(module.tree.root_node())),
-            };
-            let program = module.tree.root_node();
-            let value = match inner.export_decl(program, name) {
-                Some(decl) => inner.decl_value(decl, name),
-                None => Val::unknown(format!("`{source}` has no constant `{name}`")),
-            };
-            self.steps.set(inner.steps.get());
-            value
-        };
+        // Modules that import each other end here instead of recursing.
+        self.imports.values.borrow_mut().insert(
+            key.clone(),
+            Val::unknown(format!("`{name}` is part of an import cycle")),
+        );
+        let value = self
+            .in_module(&module, |inner| inner.export_value(name, 0))
+            .unwrap_or_else(|| Val::unknown(format!("`{}` has no constant `{name}`", module.rel)));
         self.imports.values.borrow_mut().insert(key, value.clone());
         value
     }
 
-    fn export_decl(&self, program: Node<'t>, name: &str) -> Option<Decl<'t>> {
+    /// Runs `read` with an evaluator over `module`, one import hop further from the
+    /// extracted file; the step budget is shared.
+    fn in_module<R>(&self, module: &Module, read: impl FnOnce(&Evaluator<'_, 'f>) -> R) -> R {
+        let inner = Evaluator {
+            text: &module.text,
+            file: self.file,
+            path: module.path.clone(),
+            rel: module.rel.clone(),
+            hops_left: self.hops_left.saturating_sub(1),
+            imports: self.imports,
+            scopes: RefCell::default(),
+            exports: RefCell::default(),
+            sites: RefCell::default(),
+            active: RefCell::default(),
+            site_names: RefCell::default(),
+            constants: RefCell::default(),
+            depth: Cell::new(self.depth.get()),
+            steps: Cell::new(self.steps.get()),
+            missing: RefCell::default(),
+            root: Cell::new(Some(module.tree.root_node())),
+        };
+        let result = read(&inner);
+        self.steps.set(inner.steps.get());
+        result
+    }
+
+    /// The value this module exports as `name`: CommonJS `exports.name`, an export
+    /// clause or `export ... from`, a declaration, `module.exports`, tsc's
+    /// `Object.defineProperty(exports, ...)` getters, then the `export *` modules.
+    /// `star_depth` > 0 when this module is searched through an `export *`: only what it
+    /// exports counts then.
+    fn export_value(&self, name: &str, star_depth: usize) -> Option<Val> {
+        let program = self.root.get()?;
         let scope = self.scope(program);
         if let Some(decl) = scope.get(&format!("exports.{name}")) {
-            return Some(*decl);
+            return Some(self.decl_value(*decl, name));
         }
-        scope.get(name).copied()
+        let table = self.export_table(program);
+        if let Some((_, export)) = table.named.iter().rev().find(|(key, _)| key == name) {
+            return Some(match export {
+                Export::Local(node) => self.identifier(self.node_text(*node), *node, &Env::new()),
+                Export::From { source, imported } => self.import_value(source, imported),
+                Export::Namespace(source) => self.module_ref(source),
+                Export::Value(node) => self.eval(*node, &Env::new()),
+            });
+        }
+        if (star_depth == 0 || table.declared.iter().any(|declared| declared == name))
+            && let Some(decl) = scope.get(name)
+        {
+            return Some(self.decl_value(*decl, name));
+        }
+        if let Some(node) = table.module_exports {
+            match self.eval(node, &Env::new()) {
+                Val::Object(object) if object.get(name).is_some() => {
+                    return object.get(name).cloned();
+                }
+                other if name == "default" => return Some(other),
+                _ => {}
+            }
+        }
+        if star_depth >= MAX_STAR_DEPTH || self.hops_left == 0 {
+            return None;
+        }
+        for source in &table.stars {
+            let Some(module) = self.load_module(source) else {
+                continue;
+            };
+            if let Some(value) =
+                self.in_module(&module, |inner| inner.export_value(name, star_depth + 1))
+            {
+                return Some(value);
+            }
+        }
+        None
+    }
+
+    /// The names this module exports, in source order (`export *` modules included,
+    /// `default` and `__esModule` left out).
+    fn export_names(&self, star_depth: usize) -> Vec<String> {
+        let Some(program) = self.root.get() else {
+            return Vec::new();
+        };
+        let table = self.export_table(program);
+        let mut names: Vec<String> = table.commonjs.clone();
+        names.extend(table.declared.iter().cloned());
+        names.extend(table.named.iter().map(|(key, _)| key.clone()));
+        if let Some(node) = table.module_exports
+            && let Val::Object(object) = self.eval(node, &Env::new())
+        {
+            names.extend(object.entries.into_iter().map(|(key, _)| key));
+        }
+        if star_depth < MAX_STAR_DEPTH && self.hops_left > 0 {
+            for source in &table.stars {
+                if let Some(module) = self.load_module(source) {
+                    names.extend(
+                        self.in_module(&module, |inner| inner.export_names(star_depth + 1)),
+                    );
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| name != "default" && name != "__esModule" && seen.insert(name.clone()));
+        names
+    }
+
+    /// A module namespace as an object of its exports, for `Object.values(ns)`, `{...ns}`.
+    fn namespace_object(&self, source: &str) -> Val {
+        if !Path::new(source).is_absolute() {
+            return Val::unknown(format!("the exports of the package `{source}`"));
+        }
+        let Some(module) = self.load_module(source) else {
+            return Val::unknown(format!("`{source}` could not be read"));
+        };
+        if self.hops_left == 0 {
+            return Val::unknown(format!(
+                "the exports of `{}`, more than {MAX_IMPORT_HOPS} imports away",
+                module.rel
+            ));
+        }
+        let names = self.in_module(&module, |inner| inner.export_names(0));
+        let mut object = Obj {
+            entries: Vec::new(),
+            location: None,
+        };
+        for name in names.into_iter().take(MAX_NAMESPACE_EXPORTS) {
+            let value = self.import_value(source, &name);
+            object.entries.push((name, value));
+        }
+        Val::Object(object)
+    }
+
+    /// The export statements of a module, read once per evaluator.
+    fn export_table(&self, program: Node<'t>) -> Rc<ExportTable<'t>> {
+        if let Some(table) = self.exports.borrow().as_ref() {
+            return table.clone();
+        }
+        let mut table = ExportTable::default();
+        let mut cursor = program.walk();
+        for statement in program.named_children(&mut cursor) {
+            match statement.kind() {
+                "export_statement" => self.table_export_statement(statement, &mut table),
+                "expression_statement" => self.table_commonjs(statement, &mut table),
+                _ => {}
+            }
+        }
+        let table = Rc::new(table);
+        *self.exports.borrow_mut() = Some(table.clone());
+        table
+    }
+
+    fn export_key(&self, node: Node<'t>) -> String {
+        if node.kind() == "string" {
+            string_value(node, self.text)
+        } else {
+            self.node_text(node).to_owned()
+        }
+    }
+
+    fn table_export_statement(&self, statement: Node<'t>, table: &mut ExportTable<'t>) {
+        let source = statement
+            .field("source")
+            .map(|source| string_value(source, self.text));
+        let mut clause = false;
+        let mut is_default = false;
+        let mut cursor = statement.walk();
+        for child in statement.children(&mut cursor) {
+            match child.kind() {
+                "default" => is_default = true,
+                "export_clause" => {
+                    clause = true;
+                    let mut specifiers = child.walk();
+                    for specifier in child.named_children(&mut specifiers) {
+                        let Some(name) = specifier.field("name") else {
+                            continue;
+                        };
+                        let alias = specifier.field("alias").unwrap_or(name);
+                        let export = match &source {
+                            Some(source) => Export::From {
+                                source: source.clone(),
+                                imported: self.export_key(name),
+                            },
+                            None => Export::Local(name),
+                        };
+                        table.named.push((self.export_key(alias), export));
+                    }
+                }
+                "namespace_export" => {
+                    clause = true;
+                    if let (Some(source), Some(name)) = (&source, child.named_child(0)) {
+                        table
+                            .named
+                            .push((self.export_key(name), Export::Namespace(source.clone())));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(source) = source
+            && !clause
+        {
+            table.stars.push(source);
+        }
+        if let Some(value) = statement.field("value") {
+            table
+                .named
+                .push(("default".to_owned(), Export::Value(value)));
+        }
+        if let Some(declaration) = statement.field("declaration") {
+            let mut names = HashMap::new();
+            declare(declaration, self.text, &mut names);
+            let mut declared: Vec<String> = names.into_keys().collect();
+            declared.sort();
+            if is_default && let Some(name) = declaration.field("name") {
+                table
+                    .named
+                    .push(("default".to_owned(), Export::Local(name)));
+            }
+            table.declared.extend(declared);
+        }
+    }
+
+    /// CommonJS exports: `exports.a = exports.b = ...`, `module.exports = X`, tsc's
+    /// `Object.defineProperty(exports, "a", { get: function () { return m.a; } })` and
+    /// `__exportStar(require("./m"), exports)`.
+    fn table_commonjs(&self, statement: Node<'t>, table: &mut ExportTable<'t>) {
+        let Some(expression) = statement.named_child(0) else {
+            return;
+        };
+        match expression.kind() {
+            "assignment_expression" => {
+                let mut assignment = expression;
+                for _ in 0..64 {
+                    let (Some(left), Some(right)) =
+                        (assignment.field("left"), assignment.field("right"))
+                    else {
+                        return;
+                    };
+                    let left_text = self.node_text(left);
+                    if left_text == "module.exports" {
+                        table.module_exports = Some(right);
+                    } else if let Some(name) = commonjs_export_name(left, self.text)
+                        && !table.commonjs.contains(&name)
+                    {
+                        table.commonjs.push(name);
+                    }
+                    if right.kind() != "assignment_expression" {
+                        return;
+                    }
+                    assignment = right;
+                }
+            }
+            "call_expression" => {
+                let Some(callee) = expression.field("function").map(unwrap_callee) else {
+                    return;
+                };
+                let callee_name = match callee.kind() {
+                    "member_expression" => self.member_name(callee).unwrap_or_default(),
+                    _ => self.node_text(callee),
+                };
+                let arguments = arguments_of(expression);
+                if self.node_text(callee) == "Object.defineProperty"
+                    && arguments.len() == 3
+                    && self.node_text(arguments[0]) == "exports"
+                    && arguments[1].kind() == "string"
+                {
+                    let name = string_value(arguments[1], self.text);
+                    if name == "__esModule" {
+                        return;
+                    }
+                    let getter = property_node(arguments[2], "get", self.text)
+                        .and_then(returned_expression)
+                        .or_else(|| property_node(arguments[2], "value", self.text));
+                    if let Some(value) = getter {
+                        table.named.push((name, Export::Value(value)));
+                    }
+                } else if matches!(callee_name, "__exportStar" | "__export")
+                    && let Some(first) = arguments.first()
+                    && let Some(source) = required_source(*first, self.text)
+                {
+                    table.stars.push(source);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn load_module(&self, source: &str) -> Option<Rc<Module>> {
         let folder = self.path.parent()?;
-        for candidate in module_candidates(source) {
+        let candidates = if Path::new(source).is_absolute() {
+            vec![PathBuf::from(source)]
+        } else {
+            module_candidates(source)
+        };
+        for candidate in candidates {
             let joined = folder.join(&candidate);
             if let Some(cached) = self.imports.modules.borrow().get(&joined) {
                 match cached {
@@ -928,7 +2022,15 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     None => continue,
                 }
             }
-            let loaded = self.read_module(&candidate);
+            // `read_relative` resolves against the extracted file's folder, whose path may
+            // be relative; an imported module's path is absolute, so its imports are
+            // joined to its own folder first.
+            let target = if self.path.is_absolute() {
+                joined.clone()
+            } else {
+                candidate
+            };
+            let loaded = self.read_module(&target);
             let found = loaded.clone();
             self.imports.modules.borrow_mut().insert(joined, loaded);
             if found.is_some() {
@@ -939,8 +2041,6 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     }
 
     fn read_module(&self, candidate: &Path) -> Option<Rc<Module>> {
-        // `read_relative` resolves against the extracted file's folder; an imported
-        // module's own imports are never followed, so this is always that folder.
         let (path, text) = self.file.read_relative(candidate)?;
         let language = Language::of(&path)?;
         if !matches!(
@@ -971,12 +2071,17 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     /// The declaration `name` binds as seen from `at`, searching enclosing scopes.
     fn lookup(&self, name: &str, at: Node<'t>) -> Option<Decl<'t>> {
+        self.lookup_in(name, at).map(|(decl, _)| decl)
+    }
+
+    /// [`Evaluator::lookup`], with the scope node that declares the name.
+    fn lookup_in(&self, name: &str, at: Node<'t>) -> Option<(Decl<'t>, Node<'t>)> {
         let mut child = at;
         for node in self.ancestors(at) {
             match node.kind() {
                 "program" | "statement_block" | "class_body" | "switch_body" => {
                     if let Some(decl) = self.scope(node).get(name) {
-                        return Some(*decl);
+                        return Some((*decl, node));
                     }
                 }
                 "arrow_function"
@@ -988,7 +2093,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 | "generator_function_declaration"
                     if binds_parameter(node, name, self.text) =>
                 {
-                    return Some(Decl::RunTime("a function parameter"));
+                    return Some((Decl::Parameter(node), node));
                 }
                 "for_in_statement" | "for_statement" => {
                     // Only the loop's own binding, and only from inside the loop.
@@ -997,14 +2102,14 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                         && left.id() != child.id()
                         && pattern_binds(left, name, self.text)
                     {
-                        return Some(Decl::RunTime("a loop variable"));
+                        return Some((Decl::RunTime("a loop variable"), node));
                     }
                 }
                 "catch_clause" => {
                     if let Some(parameter) = node.field("parameter")
                         && pattern_binds(parameter, name, self.text)
                     {
-                        return Some(Decl::RunTime("a caught error"));
+                        return Some((Decl::RunTime("a caught error"), node));
                     }
                 }
                 _ => {}
@@ -1056,10 +2161,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
                         names.insert(syntax::text(name, text).to_owned(), Decl::Value(value));
                     }
                     ("identifier", None) => {
-                        names.insert(
-                            syntax::text(name, text).to_owned(),
-                            Decl::RunTime("declared without a value"),
-                        );
+                        names.insert(syntax::text(name, text).to_owned(), Decl::Declared(name));
                     }
                     ("object_pattern", Some(value)) => {
                         declare_object_pattern(name, value, text, names)
@@ -1079,7 +2181,7 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
         | "abstract_class_declaration" => {
             if let Some(name) = statement.field("name") {
                 let decl = if statement.kind().contains("class") {
-                    Decl::RunTime("a class")
+                    Decl::Class(statement)
                 } else {
                     Decl::Function(statement)
                 };
@@ -1100,27 +2202,288 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
             if expression.kind() != "assignment_expression" {
                 return;
             }
-            let (Some(left), Some(right)) = (expression.field("left"), expression.field("right"))
-            else {
+            // `exports.a = exports.b = value` binds both to the value.
+            let mut lefts = Vec::new();
+            let mut assignment = expression;
+            let mut value = None;
+            for _ in 0..64 {
+                let (Some(left), Some(right)) =
+                    (assignment.field("left"), assignment.field("right"))
+                else {
+                    return;
+                };
+                lefts.push(left);
+                if right.kind() == "assignment_expression" {
+                    assignment = right;
+                } else {
+                    value = Some(right);
+                    break;
+                }
+            }
+            let Some(value) = value else {
                 return;
             };
-            if left.kind() != "member_expression" {
+            // tsc declares every export first as `exports.a = void 0`.
+            if syntax::text(value, text) == "void 0" {
                 return;
             }
-            let object = left
-                .field("object")
-                .map(|object| syntax::text(object, text));
-            if matches!(object, Some("exports" | "module.exports"))
-                && let Some(property) = left.field("property")
-            {
-                names.insert(
-                    format!("exports.{}", syntax::text(property, text)),
-                    Decl::Value(right),
-                );
+            for left in lefts {
+                if let Some(name) = commonjs_export_name(left, text) {
+                    names.insert(format!("exports.{name}"), Decl::Value(value));
+                }
             }
         }
         _ => {}
     }
+}
+
+fn push_site<'t>(map: &mut HashMap<String, Vec<Node<'t>>>, key: String, node: Node<'t>) {
+    let nodes = map.entry(key).or_default();
+    if nodes.len() < MAX_CALL_SITES {
+        nodes.push(node);
+    }
+}
+
+/// What several places may set one value to. Arrays make one array holding every
+/// element (a superset of what run time holds: a filtered or chosen list is read as all
+/// of its candidates); equal values are that value; `null` and `undefined` initialisers
+/// are left out when something else is set. Anything else is unknown.
+fn union(values: Vec<Val>, what: &str) -> Val {
+    let unset = |value: &Val| {
+        matches!(value, Val::Null) || matches!(value, Val::Unknown(reason) if reason == "undefined")
+    };
+    let mut values: Vec<Val> = if values.iter().all(unset) {
+        values.into_iter().take(1).collect()
+    } else {
+        values.into_iter().filter(|value| !unset(value)).collect()
+    };
+    if values.len() <= 1 {
+        return values
+            .pop()
+            .unwrap_or_else(|| Val::unknown(format!("`{what}` is never set")));
+    }
+    if let Some(Val::Unknown(reason)) = values.iter().find(|value| value.is_unknown()) {
+        return Val::Unknown(reason.clone());
+    }
+    if values.iter().all(|value| matches!(value, Val::Array(_))) {
+        let mut items: Vec<Val> = Vec::new();
+        for value in values {
+            if let Val::Array(part) = value {
+                for item in part {
+                    if items.len() >= MAX_UNION_ITEMS {
+                        break;
+                    }
+                    if !items.contains(&item) {
+                        items.push(item);
+                    }
+                }
+            }
+        }
+        return Val::Array(items);
+    }
+    if values.windows(2).all(|pair| pair[0] == pair[1]) {
+        return values.swap_remove(0);
+    }
+    Val::unknown(format!("`{what}` is set to different values at run time"))
+}
+
+/// Whether a folded value is truthy, when that is known.
+fn truthiness(value: &Val) -> Option<bool> {
+    match value {
+        Val::Bool(flag) => Some(*flag),
+        Val::Null => Some(false),
+        Val::Num(number) => Some(*number != 0.0 && !number.is_nan()),
+        Val::Str(text) => Some(!text.is_empty()),
+        Val::Array(_) | Val::Object(_) | Val::Zod(_) | Val::Module(_) | Val::Function => Some(true),
+        Val::Unknown(reason) if reason == "undefined" => Some(false),
+        Val::Unknown(_) => None,
+    }
+}
+
+/// Flattens one level of nested arrays.
+fn flatten_once(items: Vec<Val>) -> Val {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match item {
+            Val::Array(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    Val::Array(out)
+}
+
+/// The method `name` of a class body (not a getter).
+fn class_method<'t>(class_body: Node<'t>, name: &str, text: &str) -> Option<Node<'t>> {
+    let mut cursor = class_body.walk();
+    class_body.named_children(&mut cursor).find(|member| {
+        member.kind() == "method_definition"
+            && !is_getter(*member)
+            && member.field("name").map(|key| syntax::text(key, text)) == Some(name)
+    })
+}
+
+/// Whether a method definition is a getter (`get name() {...}`).
+fn is_getter(method: Node<'_>) -> bool {
+    let mut cursor = method.walk();
+    method
+        .children(&mut cursor)
+        .any(|child| child.kind() == "get")
+}
+
+/// A function's parameter nodes, comments left out (an arrow's bare parameter too).
+fn parameter_patterns(function: Node<'_>) -> Vec<Node<'_>> {
+    if let Some(parameter) = function.field("parameter") {
+        return vec![parameter];
+    }
+    let Some(parameters) = function.field("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = parameters.walk();
+    parameters
+        .named_children(&mut cursor)
+        .filter(|child| child.kind() != "comment")
+        .collect()
+}
+
+/// The position and node of the parameter that binds `name`.
+fn parameter_position<'t>(function: Node<'t>, name: &str, text: &str) -> Option<(usize, Node<'t>)> {
+    parameter_patterns(function)
+        .into_iter()
+        .enumerate()
+        .find(|(_, pattern)| pattern_binds(*pattern, name, text))
+}
+
+/// Binds a parameter (`x`, `x = default`, `{a, b}`, TypeScript's `x: T = d`) to the
+/// argument a call gives; a missing argument takes the default.
+pub fn bind_parameter<'t>(
+    evaluator: &Evaluator<'t, '_>,
+    parameter: Node<'t>,
+    value: Val,
+    env: &mut Env,
+) {
+    let (pattern, default) = match parameter.kind() {
+        "required_parameter" | "optional_parameter" => {
+            (parameter.field("pattern"), parameter.field("value"))
+        }
+        "assignment_pattern" => (parameter.field("left"), parameter.field("right")),
+        _ => (Some(parameter), None),
+    };
+    let Some(pattern) = pattern else {
+        return;
+    };
+    let value = match (&value, default) {
+        (Val::Unknown(reason), Some(default)) if reason == "undefined" => {
+            evaluator.eval(default, env)
+        }
+        _ => value,
+    };
+    if pattern.kind() == "assignment_pattern" {
+        bind_parameter(evaluator, pattern, value, env);
+        return;
+    }
+    bind_pattern(evaluator, pattern, value, env);
+}
+
+/// The expressions a function returns: an arrow's expression body, or every `return`
+/// in its body outside nested functions.
+fn return_expressions(function: Node<'_>) -> Vec<Node<'_>> {
+    let Some(body) = function.field("body") else {
+        return Vec::new();
+    };
+    if body.kind() != "statement_block" {
+        return vec![body];
+    }
+    let mut found = Vec::new();
+    let mut cursor = body.walk();
+    'walk: loop {
+        let node = cursor.node();
+        let nested = node.id() != body.id()
+            && matches!(
+                node.kind(),
+                "arrow_function"
+                    | "function_expression"
+                    | "function_declaration"
+                    | "function"
+                    | "generator_function"
+                    | "generator_function_declaration"
+                    | "method_definition"
+                    | "class_declaration"
+                    | "class"
+            );
+        if node.kind() == "return_statement"
+            && let Some(value) = node.named_child(0)
+        {
+            found.push(value);
+        }
+        if !nested && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.node().id() == body.id() {
+                break 'walk;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    found
+}
+
+/// `name` for `exports.name`, `module.exports.name`, `exports["name"]`.
+fn commonjs_export_name(left: Node<'_>, text: &str) -> Option<String> {
+    let object = left.field("object")?;
+    if !matches!(syntax::text(object, text), "exports" | "module.exports") {
+        return None;
+    }
+    match left.kind() {
+        "member_expression" => Some(syntax::text(left.field("property")?, text).to_owned()),
+        "subscript_expression" => {
+            let index = left.field("index")?;
+            (index.kind() == "string").then(|| string_value(index, text))
+        }
+        _ => None,
+    }
+}
+
+/// The value node of the property `key` of an object literal node.
+fn property_node<'t>(object: Node<'t>, key: &str, text: &str) -> Option<Node<'t>> {
+    if object.kind() != "object" {
+        return None;
+    }
+    let mut cursor = object.walk();
+    object.named_children(&mut cursor).find_map(|child| {
+        if child.kind() != "pair" {
+            return None;
+        }
+        let name = child.field("key")?;
+        let name = match name.kind() {
+            "string" => string_value(name, text),
+            _ => syntax::text(name, text).to_owned(),
+        };
+        (name == key).then(|| child.field("value")).flatten()
+    })
+}
+
+/// `"./m"` for `require("./m")` (also wrapped: `__importStar(require("./m"))`).
+fn required_source(node: Node<'_>, text: &str) -> Option<String> {
+    let mut node = node;
+    for _ in 0..4 {
+        if node.kind() != "call_expression" {
+            return None;
+        }
+        let callee = unwrap_callee(node.field("function")?);
+        let arguments = arguments_of(node);
+        let first = *arguments.first()?;
+        if syntax::text(callee, text) == "require" {
+            return (first.kind() == "string").then(|| string_value(first, text));
+        }
+        node = first;
+    }
+    None
 }
 
 fn declare_object_pattern<'t>(
@@ -1171,7 +2534,7 @@ fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<St
                         Decl::Import {
                             source,
                             imported: part,
-                            namespace: true,
+                            kind: ImportKind::Default,
                         },
                     );
                 }
@@ -1182,7 +2545,7 @@ fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<St
                             Decl::Import {
                                 source,
                                 imported: name,
-                                namespace: true,
+                                kind: ImportKind::Namespace,
                             },
                         );
                     }
@@ -1199,7 +2562,7 @@ fn declare_import<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<St
                             Decl::Import {
                                 source,
                                 imported,
-                                namespace: false,
+                                kind: ImportKind::Named,
                             },
                         );
                     }

@@ -42,4 +42,16 @@ export MCPWARDEN_CACHE="${MCPWARDEN_CACHE:-$PWD/target/live-cache}"
 # --no-fail-fast: the unit tests and the integration tests both run even when one fails;
 # cargo's closing lines say which failed.
 echo "== cargo test --no-fail-fast $*"
-cargo test --no-fail-fast "$@"
+status=0
+cargo test --no-fail-fast "$@" || status=$?
+
+# Static extraction measured on real published servers (corpus/, issue 19): the `ci`
+# subset's pinned archives are downloaded once into target/corpus, read without running
+# anything, and compared with their live truth; under a floor in corpus/floors.toml fails.
+if [ $# -eq 0 ]; then
+    echo "== scripts/corpus.py eval --subset ci --floors"
+    MCPWARDEN_BIN="${MCPWARDEN_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/debug/mcpwarden}" \
+        python3 scripts/corpus.py eval --subset ci --floors --markdown target/corpus-ci.md \
+        || status=1
+fi
+exit $status

@@ -125,6 +125,15 @@ pub enum InstallError {
         command: String,
         output: String,
     },
+    #[error(
+        "{package} needs Python {requires}, and this machine has {found}: install a Python that \
+         matches, or name its interpreter in MCPWARDEN_PYTHON"
+    )]
+    NoPython {
+        package: String,
+        requires: String,
+        found: String,
+    },
     #[error("{package} is installed but has no program to start: {detail}")]
     NoEntryPoint { package: String, detail: String },
     #[error("the install cache {path}: {source}")]
@@ -242,27 +251,186 @@ fn install_pypi(
     registries: &Registries,
 ) -> Result<(), InstallError> {
     let spec = format!("{name}=={version}");
-    let mut venv = Command::new("python3");
+    let release = release_facts(name, version, registries);
+    let python = choose_python(&spec, release.requires_python.as_deref(), &pythons())?;
+    let mut venv = Command::new(&python.path);
     venv.arg("-m").arg("venv").arg(root);
     run(venv, &spec)?;
-    let mut pip = Command::new(root.join("bin/python"));
-    pip.args([
-        "-m",
-        "pip",
-        "install",
+    let pip = |args: &[&str]| {
+        let mut pip = Command::new(root.join("bin/python"));
+        pip.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"])
+            .arg("--quiet")
+            .args(args);
+        if let Some(index) = &registries.pypi {
+            pip.arg("--index-url").arg(index);
+        }
+        pip
+    };
+    let mut args = vec![
         "--only-binary=:all:",
-        "--no-input",
-        "--disable-pip-version-check",
-        "--quiet",
         // The cage mounts the install read-only and nothing there is imported outside it:
         // compiling every module's bytecode up front only makes installs slower.
         "--no-compile",
-    ])
-    .arg(&spec);
-    if let Some(index) = &registries.pypi {
-        pip.arg("--index-url").arg(index);
+    ];
+    let bound;
+    if let Some(prior_to) = &release.prior_to {
+        // A pinned pip that knows `--uploaded-prior-to`: the venv's own pip is whatever
+        // the interpreter bundles.
+        run(pip(&[PIP]), &spec)?;
+        bound = format!("--uploaded-prior-to={prior_to}");
+        args.push(&bound);
     }
-    run(pip, &spec)
+    args.push(&spec);
+    run(pip(&args), &spec)?;
+    let record = serde_json::json!({
+        "python": python.path,
+        "python_version": python.version.to_string(),
+        "requires_python": release.requires_python,
+        "uploaded_prior_to": release.prior_to,
+        "release_lookup": release.problem,
+    });
+    std::fs::write(root.join(INSTALL_RECORD), format!("{record:#}\n")).map_err(|source| {
+        InstallError::Cache {
+            path: root.to_owned(),
+            source,
+        }
+    })
+}
+
+/// The pip every venv is brought to before a date-bounded install (the first with
+/// `--uploaded-prior-to`).
+const PIP: &str = "pip==26.0.1";
+
+/// How a PyPI install was made (interpreter, date bound), kept beside it.
+pub const INSTALL_RECORD: &str = "mcpwarden-install.json";
+
+/// What the index says about one release (src/sandbox/release.py).
+#[derive(Debug, Default, serde::Deserialize)]
+struct Release {
+    requires_python: Option<String>,
+    /// The release's upload time plus a day: dependencies newer than that are not used.
+    prior_to: Option<String>,
+    /// Why the index could not be asked; the install then goes on unbounded.
+    #[serde(skip)]
+    problem: Option<String>,
+}
+
+fn release_facts(name: &str, version: &str, registries: &Registries) -> Release {
+    use std::io::Write;
+    let lookup = || -> Result<Release, String> {
+        let mut child = Command::new("python3")
+            .args(["-", name, version, registries.pypi.as_deref().unwrap_or("")])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|error| format!("cannot run python3: {error}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(include_str!("release.py").as_bytes())
+                .map_err(|error| error.to_string())?;
+        }
+        let output = child.wait_with_output().map_err(|error| error.to_string())?;
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            return Err(text.trim().lines().last().unwrap_or("failed").to_owned());
+        }
+        serde_json::from_slice(&output.stdout).map_err(|error| error.to_string())
+    };
+    lookup().unwrap_or_else(|problem| Release {
+        problem: Some(problem),
+        ..Release::default()
+    })
+}
+
+/// A Python interpreter that can make the venv.
+#[derive(Debug, Clone)]
+struct Python {
+    path: PathBuf,
+    version: pep440_rs::Version,
+}
+
+/// The interpreters this machine has, `python3` first: those named in `MCPWARDEN_PYTHON`
+/// (paths, `:`-separated), `python3` and `python3.N` on PATH, and pyenv's versions.
+fn pythons() -> Vec<Python> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os("MCPWARDEN_PYTHON")
+        .map(|paths| std::env::split_paths(&paths).collect())
+        .unwrap_or_default();
+    candidates.extend(super::find_on_path("python3"));
+    candidates.extend((8..=15).filter_map(|minor| super::find_on_path(&format!("python3.{minor}"))));
+    let pyenv = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")));
+    if let Some(versions) = pyenv.map(|root| root.join("versions"))
+        && let Ok(entries) = std::fs::read_dir(versions)
+    {
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path().join("bin/python3"))
+            .filter(|path| path.is_file())
+            .collect();
+        found.sort();
+        candidates.extend(found);
+    }
+    let mut pythons: Vec<Python> = Vec::new();
+    for path in candidates {
+        let Ok(output) = Command::new(&path)
+            .args(["-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+        else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&output.stdout);
+        let Ok(version) = text.trim().parse::<pep440_rs::Version>() else {
+            continue;
+        };
+        if output.status.success() && !pythons.iter().any(|known| known.version == version) {
+            pythons.push(Python { path, version });
+        }
+    }
+    pythons
+}
+
+/// `python3` when the release accepts it, else the oldest interpreter it accepts (the
+/// one nearest to what the release was written for).
+fn choose_python(
+    spec: &str,
+    requires: Option<&str>,
+    found: &[Python],
+) -> Result<Python, InstallError> {
+    let Some(first) = found.first() else {
+        return Err(InstallError::NoPython {
+            package: spec.to_owned(),
+            requires: requires.unwrap_or("any").to_owned(),
+            found: "none".to_owned(),
+        });
+    };
+    let Some(requires) = requires else {
+        return Ok(first.clone());
+    };
+    // An index's Requires-Python that does not parse does not block the install.
+    let Ok(specifiers) = requires.parse::<pep440_rs::VersionSpecifiers>() else {
+        return Ok(first.clone());
+    };
+    if specifiers.contains(&first.version) {
+        return Ok(first.clone());
+    }
+    found
+        .iter()
+        .filter(|python| specifiers.contains(&python.version))
+        .min_by(|a, b| a.version.cmp(&b.version))
+        .cloned()
+        .ok_or_else(|| InstallError::NoPython {
+            package: spec.to_owned(),
+            requires: requires.to_owned(),
+            found: found
+                .iter()
+                .map(|python| format!("{} ({})", python.version, python.path.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 /// `node <the bin file>`: the package's `bin` (a string, or the named entry, the only
@@ -433,6 +601,46 @@ mod tests {
             "npm/_a_b@1",
             "one folder level whatever the name holds"
         );
+    }
+
+    fn python(path: &str, version: &str) -> Python {
+        Python {
+            path: PathBuf::from(path),
+            version: version.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_default_python_is_kept_when_the_release_accepts_it() {
+        let found = [python("python3", "3.11.7"), python("/opt/py312", "3.12.1")];
+        let chosen = choose_python("x==1", Some(">=3.10"), &found).unwrap();
+        assert_eq!(chosen.path, PathBuf::from("python3"));
+        let chosen = choose_python("x==1", None, &found).unwrap();
+        assert_eq!(chosen.path, PathBuf::from("python3"));
+    }
+
+    #[test]
+    fn the_oldest_python_the_release_accepts_is_chosen_otherwise() {
+        let found = [
+            python("python3", "3.11.7"),
+            python("/opt/py313", "3.13.0"),
+            python("/opt/py312", "3.12.1"),
+        ];
+        let chosen = choose_python("x==1", Some("<3.14,>=3.12"), &found).unwrap();
+        assert_eq!(chosen.path, PathBuf::from("/opt/py312"));
+        let chosen = choose_python("x==1", Some("==3.13.*"), &found).unwrap();
+        assert_eq!(chosen.path, PathBuf::from("/opt/py313"));
+    }
+
+    #[test]
+    fn no_matching_python_is_an_error_naming_the_need_and_what_was_found() {
+        let found = [python("python3", "3.11.7")];
+        let error = choose_python("kagimcp==1.0.2", Some("==3.12.*"), &found)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("kagimcp==1.0.2 needs Python ==3.12.*"), "{error}");
+        assert!(error.contains("3.11.7 (python3)"), "{error}");
+        assert!(error.contains("MCPWARDEN_PYTHON"), "{error}");
     }
 
     #[test]

@@ -238,6 +238,16 @@ fn inside(canonical_root: &Path, path: &Path) -> bool {
         .is_ok_and(|target| target.starts_with(canonical_root))
 }
 
+/// Whether the default walk leaves out a folder (dependencies, tests, examples) or a
+/// file (a test) of this name.
+pub fn skipped_by_default(name: &str, is_dir: bool) -> bool {
+    if is_dir {
+        DEPENDENCY_DIRS.contains(&name) || TEST_DIRS.contains(&name)
+    } else {
+        is_test_file(name)
+    }
+}
+
 fn is_test_file(name: &str) -> bool {
     let stem = name.split('.').next().unwrap_or(name);
     name.contains(".test.")

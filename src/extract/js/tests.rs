@@ -646,3 +646,121 @@ fn helpers_that_take_the_name_are_read_at_each_call() {
     assert!(outcome.tools.is_empty());
     assert_eq!(outcome.unresolved.len(), 1);
 }
+
+#[test]
+fn parameters_of_exported_functions_are_read_at_calls_in_other_modules() {
+    // ESM: the server module takes its list as a parameter; the entry point gives it.
+    let outcome = extract_tree(&[
+        (
+            "src/server.ts",
+            "export function serve(tools) {\n\
+               s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));\n\
+             }\n",
+        ),
+        (
+            "src/main.ts",
+            "import { serve as start } from './server.js';\n\
+             import { LIST } from './list.js';\n\
+             start(LIST);\n",
+        ),
+        (
+            "src/list.ts",
+            "export const LIST = [{ name: 'from_main' }];\n",
+        ),
+    ]);
+    assert_eq!(names(&outcome), ["from_main"], "{:?}", outcome.unresolved);
+
+    // CommonJS as tsc writes it, with a class built in the exported function.
+    let outcome = extract_tree(&[
+        (
+            "build/runtime.js",
+            "exports.start = start;\n\
+             class Runtime { constructor({ tools }) { this.list = tools; }\n\
+               setup() { this.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: this.list })); } }\n\
+             function start({ tools }) { const r = new Runtime({ tools }); r.setup(); }\n",
+        ),
+        (
+            "build/bin/a.js",
+            "const runtime_1 = require('../runtime.js');\n\
+             (0, runtime_1.start)({ tools: [{ name: 'a_tool' }] });\n",
+        ),
+        (
+            "build/bin/b.js",
+            "const runtime_1 = require('../runtime.js');\n\
+             (0, runtime_1.start)({ tools: [{ name: 'b_tool' }] });\n",
+        ),
+    ]);
+    assert_eq!(
+        names(&outcome),
+        ["a_tool", "b_tool"],
+        "{:?}",
+        outcome.unresolved
+    );
+
+    // A function nobody exports or calls stays unknown.
+    let outcome = extract_tree(&[
+        (
+            "src/server.ts",
+            "function serve(tools) { s.setRequestHandler(ListToolsRequestSchema, () => ({ tools })); }\n",
+        ),
+        ("src/main.ts", "serve([{ name: 'not_this_one' }]);\n"),
+    ]);
+    assert!(outcome.tools.is_empty());
+    assert_eq!(outcome.unresolved.len(), 1);
+}
+
+#[test]
+fn maps_filled_with_set_and_functions_imported_from_other_modules() {
+    let found = tools(
+        "const DEFS = [{ name: 'one', description: 'First' }, { name: 'two' }];\n\
+         class S {\n\
+           tools = new Map();\n\
+           init() { for (const d of DEFS) { this.tools.set(d.name, { name: d.name, description: d.description }); } }\n\
+           setup() { this.server.setRequestHandler(ListToolsRequestSchema, async () => ({\n\
+             tools: Array.from(this.tools.entries()).map(([id, t]) => ({ id, ...t })) })); }\n\
+         }\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["one", "two"]);
+
+    // A list converted by a function another module exports, passed by name or called.
+    let outcome = extract_tree(&[
+        (
+            "src/index.ts",
+            "import { convert, make } from './convert.js';\n\
+             const defs = [{ title: 'alpha' }, { title: 'beta' }];\n\
+             const listed = defs.map(convert);\n\
+             s.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: [...listed, make('gamma')] }));\n",
+        ),
+        (
+            "src/convert.ts",
+            "export * from './make.js';\n\
+             export function convert(def) { return { name: def.title, inputSchema: { type: 'object' } }; }\n",
+        ),
+        (
+            "src/make.ts",
+            "export const make = (name) => ({ name, description: 'made' });\n",
+        ),
+    ]);
+    assert_eq!(
+        names(&outcome),
+        ["alpha", "beta", "gamma"],
+        "{:?}",
+        outcome.unresolved
+    );
+
+    // `list.map(f)` over a run-time list is not Zod's `z.map`: it stays unknown.
+    let outcome = extract_text(
+        Language::TypeScript,
+        "function serve(config) { const l = config.tools.map(convert);\n\
+           s.setRequestHandler(ListToolsRequestSchema, () => ({ tools: l })); }\n",
+    );
+    assert!(outcome.tools.is_empty());
+    assert!(
+        outcome.unresolved[0]
+            .reason
+            .contains("not known statically"),
+        "{:?}",
+        outcome.unresolved
+    );
+}

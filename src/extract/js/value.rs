@@ -16,6 +16,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 use tree_sitter::{Node, Tree};
@@ -65,6 +66,8 @@ pub struct Obj {
     pub entries: Vec<(String, Val)>,
     /// `path:line` of the literal, relative to the extraction root.
     pub location: Option<String>,
+    /// A `Map` (`new Map()` and its `set` calls): its keys are the entries' keys.
+    pub is_map: bool,
 }
 
 impl Obj {
@@ -154,6 +157,7 @@ impl Val {
                     .map(|(key, value)| (key.clone(), Val::from_json(value)))
                     .collect(),
                 location: None,
+                is_map: false,
             }),
         }
     }
@@ -236,6 +240,20 @@ const MAX_UNION_ITEMS: usize = 5_000;
 /// Call sites read to know a parameter, per function.
 const MAX_CALL_SITES: usize = 256;
 
+/// The argument lists of the calls of one function, each folded.
+type ArgumentLists = Rc<Vec<Vec<Val>>>;
+
+/// A package's script files and their text.
+type Sources = Arc<Vec<(PathBuf, String)>>;
+
+/// Other modules of the package searched for the calls of one exported function.
+const MAX_FOREIGN_FILES: usize = 32;
+
+/// Package files listed for those searches: how many, how big each, how much in all.
+const MAX_SOURCE_FILES: usize = 5_000;
+const MAX_SOURCE_BYTES: u64 = 1024 * 1024;
+const MAX_SOURCES_TOTAL: usize = 64 * 1024 * 1024;
+
 /// Where names are called, constructed, assigned and pushed to, in one module: found by
 /// one walk of the tree, keyed by the text of the callee or target (`f`, `this.f`).
 #[derive(Default)]
@@ -244,6 +262,8 @@ struct Sites<'t> {
     news: HashMap<String, Vec<Node<'t>>>,
     assigns: HashMap<String, Vec<Node<'t>>>,
     pushes: HashMap<String, Vec<Node<'t>>>,
+    /// `m.set(key, value)` calls, by the receiver.
+    sets: HashMap<String, Vec<Node<'t>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -297,6 +317,8 @@ struct Module {
 pub struct ImportCache {
     modules: RefCell<HashMap<PathBuf, Option<Rc<Module>>>>,
     values: RefCell<HashMap<(PathBuf, String), Val>>,
+    /// The argument lists other modules give an exported function, by (module, export).
+    foreign: RefCell<HashMap<(PathBuf, String), ArgumentLists>>,
 }
 
 /// Folds expressions of one module.
@@ -502,6 +524,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         let mut object = Obj {
             entries: Vec::new(),
             location: Some(self.location(node)),
+            is_map: false,
         };
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
@@ -700,6 +723,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
 
     fn property_of(&self, base: Val, property: &str) -> Val {
         match base {
+            Val::Object(map) if map.is_map && property == "size" => {
+                Val::Num(map.entries.len() as f64)
+            }
             Val::Object(object) => object.get(property).cloned().unwrap_or_else(|| {
                 Val::unknown(format!("the object has no property `{property}`"))
             }),
@@ -752,9 +778,49 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 if looks_like_json_schema_converter(method) {
                     return self.convert_to_json_schema(&arguments, env);
                 }
+                if self.node_text(object) == "Array" && method == "from" && arguments.len() == 1 {
+                    return match self.eval(arguments[0], env) {
+                        Val::Object(map) if map.is_map => map_entries(map),
+                        Val::Array(items) => Val::Array(items),
+                        Val::Unknown(reason) => Val::Unknown(reason),
+                        _ => Val::unknown("Array.from of a value that is not a list"),
+                    };
+                }
                 let base = self.eval(object, env);
                 match base {
+                    Val::Object(map) if map.is_map => match method {
+                        "entries" => map_entries(map),
+                        "values" => {
+                            Val::Array(map.entries.into_iter().map(|(_, value)| value).collect())
+                        }
+                        "keys" => Val::Array(
+                            map.entries
+                                .into_iter()
+                                .map(|(key, _)| Val::Str(key))
+                                .collect(),
+                        ),
+                        "get" => match arguments.first().map(|key| self.eval(*key, env)) {
+                            Some(Val::Str(key)) => map
+                                .get(&key)
+                                .cloned()
+                                .unwrap_or_else(|| Val::unknown("undefined")),
+                            _ => Val::unknown("a `Map` read with a run-time key"),
+                        },
+                        _ => Val::unknown(format!("the `Map` method `{method}`")),
+                    },
                     Val::Zod(schema) => zod::modifier(self, *schema, method, &arguments, env),
+                    Val::Module(source)
+                        if !zod::is_constructor(method) && Path::new(&source).is_absolute() =>
+                    {
+                        let values = self.argument_values(&arguments, env);
+                        self.imported_call(&source, method, values)
+                            .unwrap_or_else(|| {
+                                Val::unknown(format!(
+                                    "the result of calling `{}` at run time",
+                                    self.node_text(callee)
+                                ))
+                            })
+                    }
                     Val::Str(text) => string_method(text, method, &arguments, self, env),
                     Val::Array(items) if method == "map" => {
                         self.map_array(items, arguments.first(), env)
@@ -804,6 +870,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     }
                     // The receiver of a Zod constructor is `z`, `zod_1.z`, `(0, zod_1.z)`
                     // or whatever a bundler renamed it to: never matched by name.
+                    // `list.map(callback)` of a run-time list is not `z.map(key, value)`.
+                    Val::Unknown(reason) if method == "map" && arguments.len() < 2 => {
+                        Val::Unknown(reason)
+                    }
                     Val::Module(_) | Val::Unknown(_) | Val::Object(_)
                         if zod::is_constructor(method) =>
                     {
@@ -839,7 +909,12 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     },
                     _ => match self.function_node(name, callee) {
                         Some(function) => self.call_function(function, &arguments, env),
-                        None => Val::unknown(format!("the result of calling `{name}` at run time")),
+                        None => {
+                            let values = self.argument_values(&arguments, env);
+                            self.call_values(callee, values, env).unwrap_or_else(|| {
+                                Val::unknown(format!("the result of calling `{name}` at run time"))
+                            })
+                        }
                     },
                 }
             }
@@ -934,6 +1009,23 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         let Some(callback) = callback else {
             return Val::unknown("map without a callback");
         };
+        if matches!(callback.kind(), "identifier" | "member_expression") {
+            // `list.map(convert)`: the named function called once per element.
+            let mut out = Vec::with_capacity(items.len());
+            for (index, item) in items.into_iter().enumerate() {
+                let arguments = vec![item, Val::Num(index as f64)];
+                match self.call_values(*callback, arguments, env) {
+                    Some(value) => out.push(value),
+                    None => {
+                        return Val::unknown(format!(
+                            "map with the run-time function `{}`",
+                            self.node_text(*callback)
+                        ));
+                    }
+                }
+            }
+            return Val::Array(out);
+        }
         let (Some(pattern), Some(result)) =
             (first_parameter(*callback), returned_expression(*callback))
         else {
@@ -983,6 +1075,13 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                             {
                                 push_site(&mut sites.pushes, key, node);
                             }
+                            if callee.kind() == "member_expression"
+                                && self.member_name(callee) == Some("set")
+                                && let Some(receiver) = callee.field("object")
+                                && let Some(key) = self.site_key(receiver)
+                            {
+                                push_site(&mut sites.sets, key, node);
+                            }
                         }
                     }
                     "new_expression" => {
@@ -1019,14 +1118,15 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         sites
     }
 
-    /// `f` for an identifier, `this.f` for a member of `this`.
+    /// `f` for an identifier, `this.f` for a member of `this`, `.f` for a member of
+    /// anything else (`(0, tools_1.f)(...)`, `mod.f(...)`: calls of an imported function).
     fn site_key(&self, node: Node<'t>) -> Option<String> {
         match node.kind() {
             "identifier" => Some(self.node_text(node).to_owned()),
             "member_expression" => {
                 let object = node.field("object")?;
                 if object.kind() != "this" {
-                    return None;
+                    return Some(format!(".{}", self.member_name(node)?));
                 }
                 Some(format!("this.{}", self.member_name(node)?))
             }
@@ -1050,6 +1150,28 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     /// tools = []; tools.push(a)` is `[a]`, `let list; list = [...]` is that array.
     /// Several values make a union ([`union`]).
     fn with_mutations(&self, decl: Decl<'t>, name: &str, initial: Val) -> Val {
+        if let Val::Object(map) = &initial
+            && map.is_map
+            && let Some(id) = decl.id()
+        {
+            self.note_site_name(name);
+            let sites = self.sites();
+            let sets: Vec<Node<'t>> = sites
+                .sets
+                .get(name)
+                .map(|nodes| {
+                    nodes
+                        .iter()
+                        .copied()
+                        .filter(|node| {
+                            self.lookup(name, *node).and_then(|found| found.id()) == Some(id)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let map = map.clone();
+            return self.guarded(id, name, || self.map_with_sets(map, &sets));
+        }
         if !matches!(initial, Val::Array(_) | Val::Null)
             && !matches!(&initial, Val::Unknown(reason) if reason == "undefined")
         {
@@ -1084,6 +1206,34 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             values.push(self.pushed_values(&pushed));
             union(values, name)
         })
+    }
+
+    /// A `Map` with what `set(key, value)` calls add, read once per element of the
+    /// loops around each call. A key or value that does not fold makes it unknown.
+    fn map_with_sets(&self, mut map: Obj, sets: &[Node<'t>]) -> Val {
+        for set in sets {
+            for env in self.loop_envs(*set, MAX_LOOP_ENVS) {
+                let arguments = arguments_of(*set);
+                let (Some(key), Some(value)) = (arguments.first(), arguments.get(1)) else {
+                    return Val::unknown("a `Map` set without a key and value");
+                };
+                let key = match self.eval(*key, &env) {
+                    Val::Str(key) => key,
+                    Val::Num(number) => number_text(number),
+                    Val::Unknown(reason) => {
+                        return Val::unknown(format!("a key set in a `Map`: {reason}"));
+                    }
+                    _ => return Val::unknown("a `Map` key that is not a string"),
+                };
+                match self.eval(*value, &env) {
+                    Val::Unknown(reason) => {
+                        return Val::unknown(format!("a value set in a `Map`: {reason}"));
+                    }
+                    value => map.set(key, value),
+                }
+            }
+        }
+        Val::Object(map)
     }
 
     /// The elements `push(...)` calls add, read once per element of the loops around
@@ -1217,7 +1367,25 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             return Vec::new();
         }
         let mut envs = Vec::new();
-        for call in self.call_sites(function).into_iter().take(MAX_CALL_SITES) {
+        let calls = self.call_sites(function);
+        if calls.is_empty() {
+            for arguments in self.foreign_arguments(function).iter() {
+                let mut env = Env::new();
+                for (index, pattern) in patterns.iter().enumerate() {
+                    let argument = arguments
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| Val::unknown("undefined"));
+                    bind_parameter(self, *pattern, argument, &mut env);
+                }
+                envs.push(env);
+                if envs.len() >= limit {
+                    break;
+                }
+            }
+            return envs;
+        }
+        for call in calls.into_iter().take(MAX_CALL_SITES) {
             let arguments = arguments_of(call);
             for outer in self.loop_envs(call, limit) {
                 let mut env = outer.clone();
@@ -1249,9 +1417,30 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             };
             let calls = self.call_sites(function);
             if calls.is_empty() {
-                return Val::unknown(format!(
-                    "`{name}` is a function parameter, and no call in this file gives it"
-                ));
+                // An exported function called from other modules of the package.
+                let lists = self.foreign_arguments(function);
+                if lists.is_empty() {
+                    return Val::unknown(format!(
+                        "`{name}` is a function parameter, and no call in this package gives it"
+                    ));
+                }
+                let mut values = Vec::new();
+                for arguments in lists.iter() {
+                    let argument = arguments
+                        .get(index)
+                        .cloned()
+                        .unwrap_or_else(|| Val::unknown("undefined"));
+                    let mut env = Env::new();
+                    bind_parameter(self, pattern, argument.clone(), &mut env);
+                    values.push(match env.iter().rev().find(|(bound, _)| bound == name) {
+                        Some((_, value)) => value.clone(),
+                        None => match argument {
+                            Val::Unknown(reason) => Val::Unknown(reason),
+                            _ => Val::unknown(format!("`{name}` is not in the argument given")),
+                        },
+                    });
+                }
+                return union(values, name);
             }
             let mut values = Vec::new();
             for call in calls.into_iter().take(MAX_CALL_SITES) {
@@ -1373,6 +1562,246 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
     }
 
+    /// The argument lists, folded where each call is, that other modules of the package
+    /// give `function` when this module exports it (`export function f`, `exports.f =
+    /// f`, an exported class's constructor through `new`). Calls inside loops over
+    /// arrays that fold give one list per element. Empty when nothing else calls it.
+    fn foreign_arguments(&self, function: Node<'t>) -> Rc<Vec<Vec<Val>>> {
+        let empty = Rc::new(Vec::new());
+        if self.hops_left == 0 {
+            return empty;
+        }
+        let Some((export, is_new)) = self.exported_name(function) else {
+            return empty;
+        };
+        let Ok(target) = self.path.canonicalize() else {
+            return empty;
+        };
+        let key = (target.clone(), export.clone());
+        if let Some(known) = self.imports.foreign.borrow().get(&key) {
+            return known.clone();
+        }
+        // A placeholder while reading, so modules that call each other end.
+        self.imports.foreign.borrow_mut().insert(key.clone(), empty);
+        let sources = self.package_sources();
+        let mut lists = Vec::new();
+        let mut files = 0;
+        for (path, text) in sources.iter() {
+            if *path == target || !contains_word(text, &export) {
+                continue;
+            }
+            files += 1;
+            if files > MAX_FOREIGN_FILES {
+                break;
+            }
+            let Some(module) = self.load_module(&path.to_string_lossy()) else {
+                continue;
+            };
+            let found = self.in_module(&module, |inner| {
+                inner.export_call_arguments(&target, &export, is_new)
+            });
+            lists.extend(found);
+            if lists.len() >= MAX_CALL_SITES {
+                break;
+            }
+        }
+        let lists = Rc::new(lists);
+        self.imports.foreign.borrow_mut().insert(key, lists.clone());
+        lists
+    }
+
+    /// The name this module exports a top-level function (or a class, for its
+    /// constructor: then `true`) under.
+    fn exported_name(&self, function: Node<'t>) -> Option<(String, bool)> {
+        let chain = self.ancestors(function);
+        let top_level = |index: usize| {
+            let mut index = index;
+            if chain.get(index).map(|node| node.kind()) == Some("export_statement") {
+                index += 1;
+            }
+            chain.get(index).map(|node| node.kind()) == Some("program")
+        };
+        let (local, is_new) = match function.kind() {
+            "function_declaration" | "generator_function_declaration" if top_level(1) => {
+                (self.node_text(function.field("name")?), false)
+            }
+            "arrow_function" | "function_expression" | "function"
+                if chain.get(1)?.kind() == "variable_declarator"
+                    && matches!(
+                        chain.get(2)?.kind(),
+                        "lexical_declaration" | "variable_declaration"
+                    )
+                    && top_level(3) =>
+            {
+                (self.node_text(chain.get(1)?.field("name")?), false)
+            }
+            "method_definition"
+                if function.field("name").map(|name| self.node_text(name))
+                    == Some("constructor")
+                    && chain.get(1)?.kind() == "class_body"
+                    && top_level(3) =>
+            {
+                (self.node_text(chain.get(2)?.field("name")?), true)
+            }
+            _ => return None,
+        };
+        let program = self.root.get()?;
+        let table = self.export_table(program);
+        if table.declared.iter().any(|name| name == local)
+            || table.commonjs.iter().any(|name| name == local)
+        {
+            return Some((local.to_owned(), is_new));
+        }
+        table.named.iter().find_map(|(key, export)| match export {
+            Export::Local(node) if self.node_text(*node) == local => Some((key.clone(), is_new)),
+            _ => None,
+        })
+    }
+
+    /// In a module of the package: the folded argument lists of its calls (or `new`s)
+    /// of the export `export` of the module at `target`, by an imported name
+    /// (`import { f as g }`) or through a namespace (`(0, m_1.f)(...)`, `m.f(...)`).
+    fn export_call_arguments(&self, target: &Path, export: &str, is_new: bool) -> Vec<Vec<Val>> {
+        let sites = self.sites();
+        let map = if is_new { &sites.news } else { &sites.calls };
+        let target_text = target.to_string_lossy();
+        let mut locals: Vec<String> = vec![export.to_owned()];
+        if let Some(program) = self.root.get() {
+            for (local, decl) in self.scope(program).iter() {
+                if let Decl::Import {
+                    imported,
+                    kind: ImportKind::Named,
+                    ..
+                } = decl
+                    && self.export_key(*imported) == export
+                    && local != export
+                {
+                    locals.push(local.clone());
+                }
+            }
+        }
+        let resolves = |source: &str| {
+            self.load_module(source)
+                .is_some_and(|module| module.path == target)
+        };
+        let mut calls: Vec<Node<'t>> = Vec::new();
+        for local in &locals {
+            for call in map.get(local).into_iter().flatten() {
+                let Some(callee) = call
+                    .field(if is_new { "constructor" } else { "function" })
+                    .map(unwrap_callee)
+                else {
+                    continue;
+                };
+                if let Some(Decl::Import {
+                    source,
+                    imported,
+                    kind: ImportKind::Named,
+                }) = self.lookup(local, callee)
+                    && self.export_key(imported) == export
+                    && resolves(&string_value(source, self.text))
+                {
+                    calls.push(*call);
+                }
+            }
+        }
+        for call in map.get(&format!(".{export}")).into_iter().flatten() {
+            let Some(object) = call
+                .field(if is_new { "constructor" } else { "function" })
+                .map(unwrap_callee)
+                .and_then(|callee| callee.field("object"))
+            else {
+                continue;
+            };
+            if matches!(self.eval(object, &Env::new()), Val::Module(path) if path == target_text) {
+                calls.push(*call);
+            }
+        }
+        let mut lists = Vec::new();
+        for call in calls.into_iter().take(MAX_CALL_SITES) {
+            let arguments = arguments_of(call);
+            for env in self.loop_envs(call, MAX_LOOP_ENVS) {
+                let list = arguments
+                    .iter()
+                    .map(|argument| {
+                        if argument.kind() == "spread_element" {
+                            Val::unknown("an argument spread at run time")
+                        } else {
+                            self.eval(*argument, &env)
+                        }
+                    })
+                    .collect();
+                lists.push(list);
+            }
+        }
+        lists
+    }
+
+    /// The package's JavaScript and TypeScript files (dependencies, tests, declaration
+    /// files and files over [`MAX_SOURCE_BYTES`] left out), read once per package.
+    fn package_sources(&self) -> Arc<Vec<(PathBuf, String)>> {
+        let Ok(root) = self.file.root.canonicalize() else {
+            return Arc::default();
+        };
+        // Shared by the files of one extraction, which run in parallel: the package is
+        // listed and read once, not once per file that needs it.
+        static LISTED: Mutex<Vec<(PathBuf, Sources)>> = Mutex::new(Vec::new());
+        let mut listed = LISTED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, sources)) = listed.iter().find(|(known, _)| *known == root) {
+            return sources.clone();
+        }
+        let mut sources = Vec::new();
+        {
+            let mut total = 0usize;
+            let walker = walkdir::WalkDir::new(&root)
+                .max_depth(12)
+                .into_iter()
+                .filter_entry(|entry| {
+                    let name = entry.file_name().to_string_lossy();
+                    entry.depth() == 0
+                        || !(name.starts_with('.')
+                            || crate::extract::walk::skipped_by_default(
+                                &name,
+                                entry.file_type().is_dir(),
+                            ))
+                });
+            for entry in walker.filter_map(Result::ok) {
+                if sources.len() >= MAX_SOURCE_FILES || total >= MAX_SOURCES_TOTAL {
+                    break;
+                }
+                let name = entry.file_name().to_string_lossy();
+                let script = [".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".jsx", ".tsx"]
+                    .iter()
+                    .any(|extension| name.ends_with(extension))
+                    && !name.ends_with(".d.ts")
+                    && !name.ends_with(".d.mts")
+                    && !name.ends_with(".d.cts");
+                if !script || !entry.file_type().is_file() {
+                    continue;
+                }
+                if entry
+                    .metadata()
+                    .map_or(true, |metadata| metadata.len() > MAX_SOURCE_BYTES)
+                {
+                    continue;
+                }
+                if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                    total += text.len();
+                    sources.push((entry.path().to_path_buf(), text));
+                }
+            }
+        }
+        let sources = Arc::new(sources);
+        // The last few packages only: a crawl extracts many, one after another.
+        if listed.len() >= 4 {
+            listed.remove(0);
+        }
+        listed.push((root, sources.clone()));
+        sources
+    }
+
     fn calls_resolving_to(
         &self,
         calls: &HashMap<String, Vec<Node<'t>>>,
@@ -1481,6 +1910,16 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     values.push(self.pushed_values(&pushes));
                 }
             }
+            if let [Val::Object(map)] = values.as_slice()
+                && map.is_map
+            {
+                let sets: Vec<Node<'t>> = sites
+                    .sets
+                    .get(&key)
+                    .map(|sets| sets.iter().copied().filter(|node| inside(node)).collect())
+                    .unwrap_or_default();
+                return self.map_with_sets(map.clone(), &sets);
+            }
             if values.is_empty() {
                 return Val::unknown(format!("`this.{property}` is set at run time"));
             }
@@ -1491,17 +1930,150 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     /// Calls a function of this module with folded arguments: its returned expressions
     /// folded with the parameters bound (a union when it returns in several places).
     fn call_function(&self, function: Node<'t>, arguments: &[Node<'t>], env: &Env) -> Val {
+        let values = self.argument_values(arguments, env);
+        self.call_with_values(function, values)
+    }
+
+    /// Folded arguments of a call; a spread is unknown.
+    fn argument_values(&self, arguments: &[Node<'t>], env: &Env) -> Vec<Val> {
+        arguments
+            .iter()
+            .map(|argument| {
+                if argument.kind() == "spread_element" {
+                    Val::unknown("an argument spread at run time")
+                } else {
+                    self.eval(*argument, env)
+                }
+            })
+            .collect()
+    }
+
+    /// Calls the function a callee names with folded arguments: a function of this
+    /// module, or one another module of the package exports (`import { f }`, `(0,
+    /// m_1.f)(...)`, a barrel's re-export). `None` when the callee is neither.
+    fn call_values(&self, callee: Node<'t>, arguments: Vec<Val>, env: &Env) -> Option<Val> {
+        match callee.kind() {
+            "identifier" => {
+                let name = self.node_text(callee);
+                if let Some(function) = self.function_node(name, callee) {
+                    return Some(self.call_with_values(function, arguments));
+                }
+                match self.lookup(name, callee)? {
+                    Decl::Import {
+                        source,
+                        imported,
+                        kind: ImportKind::Named,
+                    } => {
+                        let imported = self.export_key(imported);
+                        self.imported_call(&string_value(source, self.text), &imported, arguments)
+                    }
+                    Decl::Import {
+                        source,
+                        kind: ImportKind::Default,
+                        ..
+                    } => self.imported_call(&string_value(source, self.text), "default", arguments),
+                    _ => None,
+                }
+            }
+            "member_expression" => {
+                let object = callee.field("object")?;
+                let method = self.member_name(callee)?;
+                match self.eval(object, env) {
+                    Val::Module(source) => self.imported_call(&source, method, arguments),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Calls the function the module `source` exports as `name`.
+    fn imported_call(&self, source: &str, name: &str, arguments: Vec<Val>) -> Option<Val> {
+        if self.hops_left == 0 || !(source.starts_with('.') || Path::new(source).is_absolute()) {
+            return None;
+        }
+        let module = self.load_module(source)?;
+        self.in_module(&module, |inner| inner.export_call(name, arguments, 0))
+    }
+
+    /// Calls this module's export `name`: a function declared here, `exports.name =
+    /// function`, a re-export from another module, or one found through `export *`.
+    fn export_call(&self, name: &str, arguments: Vec<Val>, star_depth: usize) -> Option<Val> {
+        let program = self.root.get()?;
+        let scope = self.scope(program);
+        let table = self.export_table(program);
+        if let Some((_, export)) = table.named.iter().rev().find(|(key, _)| key == name) {
+            return match export {
+                Export::Local(node) => self.call_values(*node, arguments, &Env::new()),
+                Export::From { source, imported } => {
+                    self.imported_call(source, imported, arguments)
+                }
+                Export::Value(node) => match node.kind() {
+                    "arrow_function" | "function_expression" | "function" => {
+                        Some(self.call_with_values(*node, arguments))
+                    }
+                    _ => self.call_values(*node, arguments, &Env::new()),
+                },
+                Export::Namespace(_) => None,
+            };
+        }
+        let local = match scope.get(&format!("exports.{name}")) {
+            Some(Decl::Value(value)) => Some(*value),
+            _ => None,
+        };
+        if let Some(value) = local {
+            return match value.kind() {
+                "arrow_function" | "function_expression" | "function" => {
+                    Some(self.call_with_values(value, arguments))
+                }
+                "identifier" => self.call_values(value, arguments, &Env::new()),
+                _ => None,
+            };
+        }
+        if (star_depth == 0 || table.declared.iter().any(|declared| declared == name))
+            && let Some(function) = match scope.get(name) {
+                Some(Decl::Function(node)) => Some(*node),
+                Some(Decl::Value(value))
+                    if matches!(
+                        value.kind(),
+                        "arrow_function" | "function_expression" | "function"
+                    ) =>
+                {
+                    Some(*value)
+                }
+                _ => None,
+            }
+        {
+            return Some(self.call_with_values(function, arguments));
+        }
+        if star_depth >= MAX_STAR_DEPTH || self.hops_left == 0 {
+            return None;
+        }
+        for source in &table.stars {
+            let Some(module) = self.load_module(source) else {
+                continue;
+            };
+            let found = self.in_module(&module, |inner| {
+                inner.export_call(name, arguments.clone(), star_depth + 1)
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        None
+    }
+
+    /// Calls a function node with folded arguments: its returned expressions folded
+    /// with the parameters bound (a union when it returns in several places).
+    fn call_with_values(&self, function: Node<'t>, arguments: Vec<Val>) -> Val {
         let name = "the function's result";
         self.guarded(function.id(), name, || {
             let mut bound = Env::new();
-            for (index, pattern) in parameter_patterns(function).into_iter().enumerate() {
-                let argument = match arguments.get(index) {
-                    Some(argument) if argument.kind() == "spread_element" => {
-                        Val::unknown("an argument spread at run time")
-                    }
-                    Some(argument) => self.eval(*argument, env),
-                    None => Val::unknown("undefined"),
-                };
+            let mut arguments = arguments.into_iter();
+            for pattern in parameter_patterns(function) {
+                let argument = arguments
+                    .next()
+                    .unwrap_or_else(|| Val::unknown("undefined"));
                 bind_parameter(self, pattern, argument, &mut bound);
             }
             let returns = return_expressions(function);
@@ -1545,7 +2117,37 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             return Val::unknown("an object constructed at run time");
         }
         let name = self.node_text(constructor);
-        let _ = env;
+        if name == "Map" && self.lookup(name, constructor).is_none() {
+            let mut map = Obj {
+                entries: Vec::new(),
+                location: Some(self.location(node)),
+                is_map: true,
+            };
+            match arguments_of(node)
+                .first()
+                .map(|items| self.eval(*items, env))
+            {
+                None => {}
+                Some(Val::Array(pairs)) => {
+                    for pair in pairs {
+                        match pair {
+                            Val::Array(pair) if pair.len() == 2 => {
+                                let mut pair = pair.into_iter();
+                                let (Some(Val::Str(key)), Some(value)) = (pair.next(), pair.next())
+                                else {
+                                    return Val::unknown("a `Map` with keys that are not strings");
+                                };
+                                map.set(key, value);
+                            }
+                            _ => return Val::unknown("a `Map` built from run-time pairs"),
+                        }
+                    }
+                }
+                Some(Val::Unknown(reason)) => return Val::Unknown(reason),
+                Some(_) => return Val::unknown("a `Map` built from a value that is not a list"),
+            }
+            return Val::Object(map);
+        }
         Val::unknown(format!("an instance of `{name}`, made at run time"))
     }
 
@@ -1647,6 +2249,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         let mut object = Obj {
             entries: Vec::new(),
             location: Some(self.location(body)),
+            is_map: false,
         };
         let mut next = 0.0;
         let mut cursor = body.walk();
@@ -1844,6 +2447,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         let mut object = Obj {
             entries: Vec::new(),
             location: None,
+            is_map: false,
         };
         for name in names.into_iter().take(MAX_NAMESPACE_EXPORTS) {
             let value = self.import_value(source, &name);
@@ -2237,6 +2841,16 @@ fn declare<'t>(statement: Node<'t>, text: &'t str, names: &mut HashMap<String, D
     }
 }
 
+/// Whether `word` occurs in `text` as a whole identifier.
+fn contains_word(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_ident = |byte: u8| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'$';
+    text.match_indices(word).any(|(start, _)| {
+        let end = start + word.len();
+        (start == 0 || !is_ident(bytes[start - 1])) && bytes.get(end).is_none_or(|b| !is_ident(*b))
+    })
+}
+
 fn push_site<'t>(map: &mut HashMap<String, Vec<Node<'t>>>, key: String, node: Node<'t>) {
     let nodes = map.entry(key).or_default();
     if nodes.len() < MAX_CALL_SITES {
@@ -2298,6 +2912,16 @@ fn truthiness(value: &Val) -> Option<bool> {
         Val::Unknown(reason) if reason == "undefined" => Some(false),
         Val::Unknown(_) => None,
     }
+}
+
+/// A `Map`'s `[key, value]` pairs.
+fn map_entries(map: Obj) -> Val {
+    Val::Array(
+        map.entries
+            .into_iter()
+            .map(|(key, value)| Val::Array(vec![Val::Str(key), value]))
+            .collect(),
+    )
 }
 
 /// Flattens one level of nested arrays.

@@ -393,6 +393,7 @@ pub fn property(zod: &Zod, name: &str) -> Val {
             Val::Object(Obj {
                 entries,
                 location: None,
+                is_map: false,
             })
         }
         "element" => match zod.schema.get("items") {

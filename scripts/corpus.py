@@ -7,7 +7,7 @@
       corpus/truth/<id>.json: tool names, input property names, required lists, a hash of
       each description. Facts about the published server; its code is never kept here.
 
-  scripts/corpus.py eval [--only ID,...] [--subset ci] [--floors] [--markdown FILE]
+  scripts/corpus.py eval [--only ID,...] [--subset ci] [--ecosystem npm|pypi] [--floors] [--markdown FILE]
       Downloads each pinned package archive (npm pack / pip download, cached under
       target/corpus), runs `mcpwarden extract --json` on it without running anything, and
       compares with the truth: recall, precision, description and property-name fidelity,
@@ -45,7 +45,7 @@ def binary():
     sys.exit("no mcpwarden binary: run `cargo build --release` first (or set MCPWARDEN_BIN)")
 
 
-def servers(only, subset=None):
+def servers(only, subset=None, ecosystem=None):
     data = tomllib.loads(Path(os.environ.get("MCPWARDEN_CORPUS_FILE", CORPUS / "servers.toml")).read_text())
     chosen = []
     for server in data["server"]:
@@ -54,6 +54,8 @@ def servers(only, subset=None):
         if only and server["id"] not in only:
             continue
         if subset and subset not in server.get("subsets", []):
+            continue
+        if ecosystem and server.get("ecosystem") != ecosystem:
             continue
         chosen.append(server)
     return chosen
@@ -241,7 +243,7 @@ def eval_(args):
     mcpwarden = binary()
     rows = []
     no_truth = []
-    chosen = servers(args.only, args.subset)
+    chosen = servers(args.only, args.subset, args.ecosystem)
     jobs = []
     for server in chosen:
         path = TRUTH / f"{safe_name(server['id'])}.json"
@@ -342,6 +344,7 @@ def main():
     e = sub.add_parser("eval", help="extract statically and compare with the truth")
     e.add_argument("--only", type=lambda s: set(s.split(",")), default=None)
     e.add_argument("--subset", default=None, help="only servers whose `subsets` name this")
+    e.add_argument("--ecosystem", choices=("npm", "pypi"), default=None, help="only servers of this ecosystem")
     e.add_argument("--jobs", type=int, default=2)
     e.add_argument("--floors", action="store_true")
     e.add_argument("--markdown", default=None)

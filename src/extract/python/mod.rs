@@ -4,19 +4,23 @@
 //! and low-level servers that list `Tool(...)` objects from a `@server.list_tools()`
 //! handler or a `Server(on_list_tools=...)` one.
 //!
-//! Descriptions: the `description=` keyword, else the function's docstring cleaned the way
-//! `inspect.cleandoc` does (common indentation removed, leading and trailing blank lines
-//! dropped). The whole docstring is kept, `Args:` section included, because that is what
-//! FastMCP sends as the tool's description.
+//! Descriptions: the `description=` keyword, else the function's docstring as the SDK
+//! that registers it derives one (`docstring`: the MCP SDK sends it as written, fastmcp
+//! cleans it and, from 3.x, cuts an `Args:` section off). Which SDK that is comes from the
+//! file's imports, else from the package's requirements.
 //!
 //! Input schemas are built from the parameters and their type hints (`types`), the way
 //! pydantic would: a parameter with a default is not required, `self`/`cls` and `Context`
 //! parameters are not part of the schema, and a pydantic model becomes an object schema
 //! read from its class (in this file or one relative import away).
 
+pub mod docstring;
+mod imports;
 pub mod types;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{LazyLock, Mutex};
 
 use serde_json::{Map, Value, json};
 use tree_sitter::Node;
@@ -24,6 +28,7 @@ use tree_sitter::Node;
 use super::syntax::{self, Field as _, MAX_DEPTH};
 use super::{FileOutcome, SourceFile, Unresolved};
 use crate::model::{AnnotationSource, ExtractionMethod, ToolDef};
+use docstring::DocStyle;
 use types::{Models, TypeContext};
 
 /// Cheap literal check run before parsing: every shape read here spells one of these.
@@ -60,6 +65,8 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
         file,
         module: &module,
         outcome: &mut outcome,
+        doc_style: docstring::style_of_imports(file.text)
+            .unwrap_or_else(|| package_doc_style(file)),
     };
     for node in candidates {
         match node.kind() {
@@ -202,9 +209,29 @@ struct Reader<'a, 't> {
     file: &'a SourceFile<'a>,
     module: &'a Module<'t>,
     outcome: &'a mut FileOutcome,
+    /// How this file's docstrings become descriptions.
+    doc_style: DocStyle,
 }
 
-impl Reader<'_, '_> {
+/// [`docstring::style_of_package`] of the file's extraction root, read once per root.
+fn package_doc_style(file: &SourceFile<'_>) -> DocStyle {
+    static STYLES: LazyLock<Mutex<HashMap<PathBuf, DocStyle>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    if let Some(style) = STYLES
+        .lock()
+        .ok()
+        .and_then(|styles| styles.get(file.root).copied())
+    {
+        return style;
+    }
+    let style = docstring::style_of_package(file.root);
+    if let Ok(mut styles) = STYLES.lock() {
+        styles.insert(file.root.to_path_buf(), style);
+    }
+    style
+}
+
+impl<'t> Reader<'_, 't> {
     /// `@<anything>.tool`, `@<anything>.tool(...)` on a function.
     fn decorated(&mut self, node: Node<'_>) {
         let Some(function) = node.field("definition") else {
@@ -308,16 +335,10 @@ impl Reader<'_, '_> {
         options: Options,
     ) {
         let target = positional(arguments, index);
-        let function = target
-            .filter(|node| node.kind() == "identifier")
-            .and_then(|node| {
-                self.module
-                    .functions
-                    .get(syntax::text(node, self.file.text))
-            })
-            .copied();
+        let function = target.and_then(|node| self.local_function(node));
         match function {
             Some(function) => self.tool_from_function(function, options, call),
+            None if target.is_some_and(|node| self.imported_tool(node, &options)) => {}
             None if options.name.is_some() && target.is_some() => {
                 // A handler built at run time (a lambda, a factory call) under a known name.
                 let name = options.name.clone().unwrap_or_default();
@@ -333,6 +354,62 @@ impl Reader<'_, '_> {
                 ),
             ),
         }
+    }
+
+    /// The function a handler expression names in this file: `search`, and a method
+    /// `self.search` / `cls.search` of a class here.
+    fn local_function(&self, target: Node<'_>) -> Option<Node<'t>> {
+        let name = match target.kind() {
+            "identifier" => syntax::text(target, self.file.text),
+            "attribute" => {
+                let object = target.field("object")?;
+                if !matches!(syntax::text(object, self.file.text), "self" | "cls") {
+                    return None;
+                }
+                syntax::text(target.field("attribute")?, self.file.text)
+            }
+            _ => return None,
+        };
+        self.module.functions.get(name).copied()
+    }
+
+    /// Registers a handler defined in another module of the package: `search` imported
+    /// with `from .tools.docs import search`, or `docs.search` with `from .tools import
+    /// docs` (absolute imports of the package's own modules too). The tool is read from
+    /// that module's function, with this file's SDK rules. False when the handler is not
+    /// such a function.
+    fn imported_tool(&mut self, target: Node<'_>, options: &Options) -> bool {
+        let Some((module, function)) = imports::handler_module(target, self.file.text) else {
+            return false;
+        };
+        let Some((path, text)) = imports::read_module(self.file, &module) else {
+            return false;
+        };
+        let rel = imports::relative_to_root(self.file.root, &path);
+        let other = SourceFile {
+            root: self.file.root,
+            path: &path,
+            rel: &rel,
+            text: &text,
+            language: self.file.language,
+        };
+        let Ok((tree, _)) = syntax::parse_unchecked_depth(super::Language::Python, &text) else {
+            return false;
+        };
+        let Some((other_module, _)) = Module::index(&other, &tree) else {
+            return false;
+        };
+        let Some(&definition) = other_module.functions.get(&function) else {
+            return false;
+        };
+        let mut reader = Reader {
+            file: &other,
+            module: &other_module,
+            outcome: &mut *self.outcome,
+            doc_style: self.doc_style,
+        };
+        reader.tool_from_function(definition, options.clone(), definition);
+        true
     }
 
     /// Reads `name=`, `description=`, `title=`, `annotations=` (and a positional name at
@@ -399,7 +476,7 @@ impl Reader<'_, '_> {
         let name = options.name.clone().unwrap_or(function_name);
         let description = options.description.clone().unwrap_or_else(|| {
             docstring(function, source)
-                .map(|doc| clean_doc(&doc))
+                .map(|doc| docstring::description(&doc, self.doc_style))
                 .unwrap_or_default()
         });
         let context = TypeContext {
@@ -750,56 +827,9 @@ fn docstring(function: Node<'_>, source: &str) -> Option<String> {
     string_value(first.named_child(0)?, source)
 }
 
-/// `inspect.cleandoc`: tabs expanded, the first line stripped of leading whitespace, the
-/// common indentation of the other lines removed, leading and trailing blank lines dropped.
-pub fn clean_doc(doc: &str) -> String {
-    let expanded = doc.replace('\t', "        ");
-    let lines: Vec<&str> = expanded.lines().collect();
-    let margin = lines
-        .iter()
-        .skip(1)
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| line.len() - line.trim_start().len())
-        .min()
-        .unwrap_or(0);
-    let mut cleaned: Vec<String> = Vec::with_capacity(lines.len());
-    for (index, line) in lines.iter().enumerate() {
-        if index == 0 {
-            cleaned.push(line.trim_start().to_owned());
-        } else {
-            cleaned.push(
-                line.get(margin..)
-                    .unwrap_or("")
-                    .trim_end_matches(['\r'])
-                    .to_owned(),
-            );
-        }
-    }
-    while cleaned.first().is_some_and(|line| line.trim().is_empty()) {
-        cleaned.remove(0);
-    }
-    while cleaned.last().is_some_and(|line| line.trim().is_empty()) {
-        cleaned.pop();
-    }
-    cleaned.join("\n")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn docstrings_are_cleaned_like_inspect_cleandoc() {
-        assert_eq!(
-            clean_doc("Fetch a URL.\n\n    Args:\n        url: where\n    "),
-            "Fetch a URL.\n\nArgs:\n    url: where"
-        );
-        assert_eq!(
-            clean_doc("\n    Leading blank.\n    Two.\n"),
-            "Leading blank.\nTwo."
-        );
-        assert_eq!(clean_doc("One line."), "One line.");
-    }
 
     #[test]
     fn string_literals_are_decoded() {

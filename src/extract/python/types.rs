@@ -181,7 +181,7 @@ fn ancestor_of_kind<'t>(mut node: Node<'t>, kind: &str) -> Option<Node<'t>> {
 }
 
 /// `.models` -> `models.py`, `models/__init__.py`; `..shared.types` -> `../shared/types.py`.
-fn relative_module_paths(module: &str) -> Vec<PathBuf> {
+pub(crate) fn relative_module_paths(module: &str) -> Vec<PathBuf> {
     let dots = module.chars().take_while(|c| *c == '.').count();
     let rest = &module[dots..];
     let mut base = PathBuf::new();

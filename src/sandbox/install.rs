@@ -258,9 +258,15 @@ fn install_pypi(
     run(venv, &spec)?;
     let pip = |args: &[&str]| {
         let mut pip = Command::new(root.join("bin/python"));
-        pip.args(["-m", "pip", "install", "--no-input", "--disable-pip-version-check"])
-            .arg("--quiet")
-            .args(args);
+        pip.args([
+            "-m",
+            "pip",
+            "install",
+            "--no-input",
+            "--disable-pip-version-check",
+        ])
+        .arg("--quiet")
+        .args(args);
         if let Some(index) = &registries.pypi {
             pip.arg("--index-url").arg(index);
         }
@@ -330,7 +336,9 @@ fn release_facts(name: &str, version: &str, registries: &Registries) -> Release 
                 .write_all(include_str!("release.py").as_bytes())
                 .map_err(|error| error.to_string())?;
         }
-        let output = child.wait_with_output().map_err(|error| error.to_string())?;
+        let output = child
+            .wait_with_output()
+            .map_err(|error| error.to_string())?;
         if !output.status.success() {
             let text = String::from_utf8_lossy(&output.stderr);
             return Err(text.trim().lines().last().unwrap_or("failed").to_owned());
@@ -357,7 +365,8 @@ fn pythons() -> Vec<Python> {
         .map(|paths| std::env::split_paths(&paths).collect())
         .unwrap_or_default();
     candidates.extend(super::find_on_path("python3"));
-    candidates.extend((8..=15).filter_map(|minor| super::find_on_path(&format!("python3.{minor}"))));
+    candidates
+        .extend((8..=15).filter_map(|minor| super::find_on_path(&format!("python3.{minor}"))));
     let pyenv = std::env::var_os("PYENV_ROOT")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")));
@@ -638,7 +647,10 @@ mod tests {
         let error = choose_python("kagimcp==1.0.2", Some("==3.12.*"), &found)
             .unwrap_err()
             .to_string();
-        assert!(error.contains("kagimcp==1.0.2 needs Python ==3.12.*"), "{error}");
+        assert!(
+            error.contains("kagimcp==1.0.2 needs Python ==3.12.*"),
+            "{error}"
+        );
         assert!(error.contains("3.11.7 (python3)"), "{error}");
         assert!(error.contains("MCPWARDEN_PYTHON"), "{error}");
     }

@@ -264,8 +264,8 @@ fn install_pypi(
             "install",
             "--no-input",
             "--disable-pip-version-check",
+            "--quiet",
         ])
-        .arg("--quiet")
         .args(args);
         if let Some(index) = &registries.pypi {
             pip.arg("--index-url").arg(index);

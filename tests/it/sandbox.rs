@@ -277,11 +277,12 @@ fn package_cache() -> PathBuf {
 
 /// `inspect --npm/--pypi` on a published server at a pinned version: installed with the
 /// user's own npm or pip, started in the sandbox, listed.
-fn inspect_package(flag: &str, spec: &str) -> Value {
+fn inspect_package(flag: &str, spec: &str, extra: &[&str]) -> Value {
     let output = assert_cmd::Command::cargo_bin("mcpwarden")
         .unwrap()
         .env("MCPWARDEN_CACHE", package_cache())
         .args(["inspect", "--json", "--timeout", "60", flag, spec])
+        .args(extra)
         .output()
         .unwrap();
     assert!(
@@ -303,7 +304,11 @@ fn names(listing: &Value) -> Vec<&str> {
 
 #[test]
 fn a_published_npm_server_is_installed_and_listed_in_the_sandbox() {
-    let listing = inspect_package("--npm", "@modelcontextprotocol/server-memory@2026.8.31");
+    let listing = inspect_package(
+        "--npm",
+        "@modelcontextprotocol/server-memory@2026.8.31",
+        &[],
+    );
     assert_eq!(listing["sandboxed"], true);
     assert_eq!(
         names(&listing),
@@ -323,9 +328,26 @@ fn a_published_npm_server_is_installed_and_listed_in_the_sandbox() {
 
 #[test]
 fn a_published_pypi_server_is_installed_in_a_venv_and_listed_in_the_sandbox() {
-    let listing = inspect_package("--pypi", "mcp-server-time==2026.10.19");
+    let listing = inspect_package("--pypi", "mcp-server-time==2026.10.19", &[]);
     assert_eq!(listing["sandboxed"], true);
     assert_eq!(names(&listing), ["get_current_time", "convert_time"]);
+}
+
+/// A server published (May 2025) for the 1.x Python SDK, which declares only `mcp>=1.2.0`:
+/// with today's dependencies it gets the 2.x SDK and dies on import. Installed with the
+/// dependencies of its own day, it starts and lists its two tools.
+#[test]
+fn a_pypi_server_gets_the_dependencies_of_its_release_day() {
+    let listing = inspect_package(
+        "--pypi",
+        "mcp-brave-search==0.1.1",
+        &["--env", "BRAVE_API_KEY=dummy"],
+    );
+    assert_eq!(names(&listing), ["brave_web_search", "brave_local_search"]);
+    let record = package_cache().join("pypi/mcp-brave-search@0.1.1/mcpwarden-install.json");
+    let record: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    let bound = record["uploaded_prior_to"].as_str().unwrap_or_default();
+    assert!(bound.starts_with("2025-05-"), "{record:#}");
 }
 
 /// `crawl --live always` on a pinned published package: the server is run in the sandbox

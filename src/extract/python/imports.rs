@@ -45,17 +45,19 @@ fn root_of(node: Node<'_>) -> Node<'_> {
     node
 }
 
+/// A file's top-level `from M import ...` statements, each with its `M`.
+pub fn from_imports(root: Node<'_>) -> Vec<(Node<'_>, Node<'_>)> {
+    let mut cursor = root.walk();
+    root.named_children(&mut cursor)
+        .filter(|statement| statement.kind() == "import_from_statement")
+        .filter_map(|statement| Some((statement, statement.field("module_name")?)))
+        .collect()
+}
+
 /// The module and original name of `name` in the file's top-level `from M import a as b`
 /// statements.
 fn imported(root: Node<'_>, source: &str, name: &str) -> Option<(String, String)> {
-    let mut cursor = root.walk();
-    for statement in root.named_children(&mut cursor) {
-        if statement.kind() != "import_from_statement" {
-            continue;
-        }
-        let Some(module) = statement.field("module_name") else {
-            continue;
-        };
+    for (statement, module) in from_imports(root) {
         let mut names = statement.walk();
         for imported in statement.children_by_field_name("name", &mut names) {
             let (original, alias) = match imported.kind() {

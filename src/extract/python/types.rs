@@ -82,14 +82,7 @@ impl Models {
         if !follow_imports {
             return;
         }
-        let mut cursor = root.walk();
-        for statement in root.named_children(&mut cursor) {
-            if statement.kind() != "import_from_statement" {
-                continue;
-            }
-            let Some(module) = statement.field("module_name") else {
-                continue;
-            };
+        for (_, module) in super::imports::from_imports(root) {
             let module = syntax::text(module, file.text);
             if module.starts_with('.') {
                 self.imports.push(module.to_owned());

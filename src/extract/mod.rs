@@ -124,6 +124,11 @@ pub struct FileOutcome {
     /// Set when the extractor gave up on the file (nesting deeper than
     /// [`syntax::MAX_DEPTH`], a parser failure); the file is reported skipped with this.
     pub gave_up: Option<SkipReason>,
+    /// Python: the server object each tool was registered on, by index into `tools`, and
+    /// the `mount`/`import_server` calls that prefix a mounted server's tool names
+    /// (applied once the whole server is read: [`python::apply_mounts`]).
+    pub owners: Vec<(usize, python::ServerObject)>,
+    pub mounts: Vec<python::Mount>,
 }
 
 /// The tools of one server found in the tree.
@@ -277,19 +282,25 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
             });
             continue;
         }
-        if outcome.tools.is_empty() && outcome.unresolved.is_empty() {
+        if outcome.tools.is_empty() && outcome.unresolved.is_empty() && outcome.mounts.is_empty() {
             continue;
         }
         stats.definitions += outcome.tools.len();
         let (server_root, name) = server_roots.server_for(&file.path);
         let group = groups.entry(server_root.clone()).or_insert_with(|| Group {
             name,
-            tools: Vec::new(),
-            unresolved: Vec::new(),
-            unread: None,
+            ..Group::default()
         });
+        let offset = group.tools.len();
         group.tools.extend(outcome.tools);
         group.unresolved.extend(outcome.unresolved);
+        group.owners.extend(
+            outcome
+                .owners
+                .into_iter()
+                .map(|(index, owner)| (offset + index, owner)),
+        );
+        group.mounts.extend(outcome.mounts);
     }
 
     for (server_root, (name, import)) in sdk_imports {
@@ -299,9 +310,7 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
         }
         let group = groups.entry(server_root).or_insert_with(|| Group {
             name,
-            tools: Vec::new(),
-            unresolved: Vec::new(),
-            unread: None,
+            ..Group::default()
         });
         if group.tools.is_empty() {
             group.unread = Some(unread_reason(import, group.unresolved.len()));
@@ -310,6 +319,10 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
 
     let servers = groups
         .into_iter()
+        .map(|(server_root, mut group)| {
+            python::apply_mounts(&mut group.tools, &group.owners, &group.mounts);
+            (server_root, group)
+        })
         .map(|(server_root, group)| ServerTools {
             name: group.name,
             root: server_root,
@@ -381,11 +394,14 @@ pub fn package_root(tree: &Path) -> PathBuf {
     }
 }
 
+#[derive(Default)]
 struct Group {
     name: String,
     tools: Vec<ToolDef>,
     unresolved: Vec<Unresolved>,
     unread: Option<UnreadTools>,
+    owners: Vec<(usize, python::ServerObject)>,
+    mounts: Vec<python::Mount>,
 }
 
 /// The marker for a server that imports an SDK and yielded no tool.

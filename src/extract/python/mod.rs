@@ -34,7 +34,10 @@ use types::{Models, TypeContext};
 /// Cheap literal check run before parsing: every shape read here spells one of these.
 pub fn might_define_tools(text: &str) -> bool {
     text.contains(".tool")
+        || text.contains(".mount(")
+        || text.contains(".import_server(")
         || text.contains("list_tools")
+        || text.contains("Tool(")
         || text.contains("add_tool")
         || text.contains("from_function")
 }
@@ -67,6 +70,7 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
         outcome: &mut outcome,
         doc_style: docstring::style_of_imports(file.text)
             .unwrap_or_else(|| package_doc_style(file)),
+        this_file: None,
     };
     for node in candidates {
         match node.kind() {
@@ -85,8 +89,10 @@ pub(crate) struct Module<'t> {
     /// Right-hand sides of `NAME = <expression>`, for values held in constants
     /// (`annotations=READ_ONLY`).
     assigned: HashMap<String, Node<'t>>,
-    /// Whether the file has a low-level list-tools handler, which makes `Tool(...)` calls
-    /// tool definitions.
+    /// Whether `Tool(...)` calls are tool definitions: the file has a low-level list-tools
+    /// handler, or imports the MCP SDK's types (`from mcp.types import Tool`, `import
+    /// mcp.types as types`, `from mcp import types`), whose `Tool` is only ever a tool
+    /// definition for a list-tools handler elsewhere in the package.
     lists_tools: bool,
     pub(crate) models: Models,
 }
@@ -105,7 +111,7 @@ impl<'t> Module<'t> {
             functions: HashMap::new(),
             constants: HashMap::new(),
             assigned: HashMap::new(),
-            lists_tools: false,
+            lists_tools: file.text.contains("mcp.types") || file.text.contains("from mcp import"),
             models: Models::default(),
         };
         let mut classes = Vec::new();
@@ -211,6 +217,54 @@ struct Reader<'a, 't> {
     outcome: &'a mut FileOutcome,
     /// How this file's docstrings become descriptions.
     doc_style: DocStyle,
+    /// This file's canonical path, once a server object defined here was named.
+    this_file: Option<PathBuf>,
+}
+
+/// A server object as the source names it: the module file that assigns it and the
+/// variable (`jira_mcp = FastMCP(...)` in `servers/jira.py`), wherever it is used from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ServerObject {
+    file: PathBuf,
+    variable: String,
+}
+
+/// `parent.mount(child, prefix="p")` (also `namespace=`, the older `mount("p", child)`
+/// and `import_server`): standalone fastmcp lists the child's tools as `p_<name>`.
+#[derive(Debug, Clone)]
+pub struct Mount {
+    parent: ServerObject,
+    child: ServerObject,
+    prefix: String,
+}
+
+/// Renames the tools registered on a mounted server as the parent lists them: each
+/// mount, innermost first, puts its prefix and `_` before the name. Tools on servers that
+/// are not mounted, or whose server object is not known, keep their names.
+pub fn apply_mounts(tools: &mut [ToolDef], owners: &[(usize, ServerObject)], mounts: &[Mount]) {
+    if mounts.is_empty() {
+        return;
+    }
+    let mut parents: HashMap<&ServerObject, (&ServerObject, &str)> = HashMap::new();
+    for mount in mounts {
+        parents
+            .entry(&mount.child)
+            .or_insert((&mount.parent, mount.prefix.as_str()));
+    }
+    for (index, owner) in owners {
+        let Some(tool) = tools.get_mut(*index) else {
+            continue;
+        };
+        let mut server = owner;
+        // Bounded: a mount cycle (a server mounted into itself) must not loop.
+        for _ in 0..8 {
+            let Some(&(parent, prefix)) = parents.get(server) else {
+                break;
+            };
+            tool.name = format!("{prefix}_{}", tool.name);
+            server = parent;
+        }
+    }
 }
 
 /// [`docstring::style_of_package`] of the file's extraction root, read once per root.
@@ -255,7 +309,96 @@ impl<'t> Reader<'_, 't> {
             let options = arguments
                 .map(|arguments| self.options(arguments, 0))
                 .unwrap_or_default();
+            let before = self.outcome.tools.len();
             self.tool_from_function(function, options, decorator);
+            self.record_owner(before, decorator_receiver(decorator));
+        }
+    }
+
+    /// Notes the server object the tools pushed since `before` were registered on.
+    fn record_owner(&mut self, before: usize, receiver: Option<Node<'_>>) {
+        if self.outcome.tools.len() == before {
+            return;
+        }
+        let Some(owner) = receiver.and_then(|receiver| self.server_object(receiver)) else {
+            return;
+        };
+        for index in before..self.outcome.tools.len() {
+            self.outcome.owners.push((index, owner.clone()));
+        }
+    }
+
+    /// The server object an expression names: a variable assigned at this file's top
+    /// level, or one imported from a module of the package (`from .server import mcp`,
+    /// `server.mcp` with `from . import server`).
+    fn server_object(&mut self, expression: Node<'_>) -> Option<ServerObject> {
+        if expression.kind() == "identifier" {
+            let variable = syntax::text(expression, self.file.text);
+            if self.module.assigned.contains_key(variable) {
+                if self.this_file.is_none() {
+                    self.this_file = Some(
+                        self.file
+                            .path
+                            .canonicalize()
+                            .unwrap_or_else(|_| self.file.path.to_path_buf()),
+                    );
+                }
+                return Some(ServerObject {
+                    file: self.this_file.clone()?,
+                    variable: variable.to_owned(),
+                });
+            }
+        }
+        let (module, variable) = imports::handler_module(expression, self.file.text)?;
+        let (file, _) = imports::read_module(self.file, &module)?;
+        Some(ServerObject { file, variable })
+    }
+
+    /// `parent.mount(child, prefix="p")`, `parent.mount(child, namespace="p")`,
+    /// `parent.mount("p", child)` and the same with `import_server`.
+    fn mount(&mut self, function: Node<'_>, arguments: Node<'_>) {
+        let mut prefix = None;
+        let mut child = None;
+        let mut cursor = arguments.walk();
+        for argument in arguments.named_children(&mut cursor) {
+            match argument.kind() {
+                "keyword_argument" => {
+                    let (Some(key), Some(value)) =
+                        (argument.field("name"), argument.field("value"))
+                    else {
+                        continue;
+                    };
+                    match syntax::text(key, self.file.text) {
+                        "prefix" | "namespace" => {
+                            prefix = self.module.resolve_string(value, self.file.text)
+                        }
+                        "server" => child = Some(value),
+                        _ => {}
+                    }
+                }
+                "comment" => {}
+                _ => match string_value(argument, self.file.text) {
+                    Some(text) if prefix.is_none() => prefix = Some(text),
+                    Some(_) => {}
+                    None if child.is_none() => child = Some(argument),
+                    None => {}
+                },
+            }
+        }
+        let (Some(prefix), Some(child)) = (prefix.filter(|prefix| !prefix.is_empty()), child)
+        else {
+            return;
+        };
+        let Some(parent) = function.field("object") else {
+            return;
+        };
+        if let (Some(parent), Some(child)) = (self.server_object(parent), self.server_object(child))
+        {
+            self.outcome.mounts.push(Mount {
+                parent,
+                child,
+                prefix,
+            });
         }
     }
 
@@ -272,7 +415,12 @@ impl<'t> Reader<'_, 't> {
                     .field("attribute")
                     .map(|name| syntax::text(name, self.file.text));
                 match method {
-                    Some("add_tool") => self.add_tool(call, arguments),
+                    Some("add_tool") => {
+                        let before = self.outcome.tools.len();
+                        self.add_tool(call, arguments);
+                        self.record_owner(before, function.field("object"));
+                    }
+                    Some("mount" | "import_server") => self.mount(function, arguments),
                     // `Tool.from_function(fn, name=...)`, given to `add_tool` or to
                     // `FastMCP(tools=[...])`.
                     Some("from_function") if is_from_function(function, self.file.text) => {
@@ -302,7 +450,12 @@ impl<'t> Reader<'_, 't> {
                     .field("arguments")
                     .map(|inner| self.options(inner, 0))
                     .unwrap_or_default();
+                let before = self.outcome.tools.len();
                 self.register_function_argument(call, arguments, 0, options);
+                let receiver = function
+                    .field("function")
+                    .and_then(|inner| inner.field("object"));
+                self.record_owner(before, receiver);
             }
             _ => {}
         }
@@ -407,6 +560,7 @@ impl<'t> Reader<'_, 't> {
             module: &other_module,
             outcome: &mut *self.outcome,
             doc_style: self.doc_style,
+            this_file: None,
         };
         reader.tool_from_function(definition, options.clone(), definition);
         true
@@ -588,6 +742,15 @@ fn decorator_method<'s>(decorator: Node<'_>, source: &'s str) -> Option<&'s str>
         return None;
     }
     Some(syntax::text(expression.field("attribute")?, source))
+}
+
+/// The object a `@x.tool` / `@x.tool(...)` decorator is called on: `x`.
+fn decorator_receiver(decorator: Node<'_>) -> Option<Node<'_>> {
+    let mut expression = decorator.named_child(0)?;
+    if expression.kind() == "call" {
+        expression = expression.field("function")?;
+    }
+    expression.field("object")
 }
 
 /// `Tool.from_function`, `FunctionTool.from_function`, `tools.Tool.from_function`.
@@ -837,6 +1000,46 @@ mod tests {
         assert_eq!(decode_string(r#"r"a\nb""#).as_deref(), Some(r"a\nb"));
         assert_eq!(decode_string("'''x'y'''").as_deref(), Some("x'y"));
         assert_eq!(decode_string(r#"b"x""#), None);
+    }
+
+    /// fastmcp lists a mounted server's tools as `<prefix>_<name>`, nested mounts
+    /// innermost first, whichever module the server objects are defined in.
+    #[test]
+    fn mounted_servers_prefix_their_tool_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let package = dir.path().join("pkg");
+        std::fs::create_dir_all(&package).unwrap();
+        let write = |name: &str, text: &str| std::fs::write(package.join(name), text).unwrap();
+        write("__init__.py", "");
+        write(
+            "jira.py",
+            "from fastmcp import FastMCP\njira = FastMCP('jira')\n\n@jira.tool\ndef get_issue(key: str) -> str:\n    return key\n",
+        );
+        write(
+            "issues.py",
+            "from .jira import jira\n\n@jira.tool()\ndef add_comment(key: str) -> str:\n    return key\n",
+        );
+        write(
+            "wiki.py",
+            "from fastmcp import FastMCP\nwiki = FastMCP('wiki')\n\ndef search(q: str) -> str:\n    return q\n\nwiki.add_tool(search)\n",
+        );
+        write(
+            "main.py",
+            "from fastmcp import FastMCP\nfrom .jira import jira\nfrom . import wiki\n\nmain = FastMCP('all')\natlassian = FastMCP('atl')\n\n@main.tool\ndef health() -> str:\n    return 'ok'\n\natlassian.mount(jira, namespace='jira')\natlassian.mount('wiki', wiki.wiki)\nmain.mount(atlassian, prefix='atl')\n",
+        );
+        let extraction =
+            crate::extract::extract_dir(dir.path(), &crate::extract::Options::default()).unwrap();
+        let mut names: Vec<&str> = extraction.tools().map(|tool| tool.name.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "atl_jira_add_comment",
+                "atl_jira_get_issue",
+                "atl_wiki_search",
+                "health"
+            ]
+        );
     }
 
     #[test]

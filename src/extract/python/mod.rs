@@ -89,6 +89,8 @@ pub(crate) struct Module<'t> {
     /// Right-hand sides of `NAME = <expression>`, for values held in constants
     /// (`annotations=READ_ONLY`).
     assigned: HashMap<String, Node<'t>>,
+    /// Classes defined in the file, by name, for `self.name` in their methods.
+    classes: HashMap<String, Node<'t>>,
     /// Whether `Tool(...)` calls are tool definitions: the file has a low-level list-tools
     /// handler, or imports the MCP SDK's types (`from mcp.types import Tool`, `import
     /// mcp.types as types`, `from mcp import types`), whose `Tool` is only ever a tool
@@ -111,6 +113,7 @@ impl<'t> Module<'t> {
             functions: HashMap::new(),
             constants: HashMap::new(),
             assigned: HashMap::new(),
+            classes: HashMap::new(),
             lists_tools: file.text.contains("mcp.types") || file.text.contains("from mcp import"),
             models: Models::default(),
         };
@@ -126,7 +129,15 @@ impl<'t> Module<'t> {
             }
             match node.kind() {
                 "decorated_definition" | "call" => candidates.push(node),
-                "class_definition" => classes.push(node),
+                "class_definition" => {
+                    classes.push(node);
+                    if let Some(name) = node.field("name") {
+                        module
+                            .classes
+                            .entry(syntax::text(name, file.text).to_owned())
+                            .or_insert(node);
+                    }
+                }
                 _ => {}
             }
             match node.kind() {
@@ -204,11 +215,229 @@ impl<'t> Module<'t> {
                     [name] => (*name).to_owned(),
                     _ => return None,
                 };
-                self.constants.get(&key).cloned()
+                if let Some(value) = self.constants.get(&key) {
+                    return Some(value.clone());
+                }
+                // `self.name` in a method: the class's own value for it.
+                let object = node
+                    .field("object")
+                    .filter(|_| node.kind() == "attribute")?;
+                if !matches!(syntax::text(object, source), "self" | "cls") {
+                    return None;
+                }
+                let member = syntax::text(node.field("attribute")?, source);
+                let class = enclosing_class(node)?;
+                self.class_member(
+                    syntax::text(class.field("name")?, source),
+                    member,
+                    source,
+                    0,
+                )
             }
             _ => None,
         }
     }
+
+    /// The string a class of this file gives `self.<member>`: a class attribute
+    /// (`name = "shell_execute"`), `self.<member> = "x"` in its `__init__`, a value its
+    /// `__init__` passes to a base class's `__init__` that stores it there
+    /// (`super().__init__(TOOL_NAME)` with `def __init__(self, tool_name): self.name =
+    /// tool_name`), or a base class's attribute. Bounded in depth.
+    fn class_member(
+        &self,
+        class: &str,
+        member: &str,
+        source: &str,
+        depth: usize,
+    ) -> Option<String> {
+        if depth > 4 {
+            return None;
+        }
+        if let Some(value) = self.constants.get(&format!("{class}.{member}")) {
+            return Some(value.clone());
+        }
+        let node = *self.classes.get(class)?;
+        let bases = class_bases(node, source);
+        if let Some(init) = class_init(node, source) {
+            for statement in body_statements(init) {
+                if let Some((target, value)) = self_assignment(statement, source)
+                    && target == member
+                    && let Some(value) = self.plain_string(value, source)
+                {
+                    return Some(value);
+                }
+                if let Some(arguments) = super_init_arguments(statement, source) {
+                    for base in &bases {
+                        if let Some(value) =
+                            self.member_from_init_arguments(base, member, arguments, source)
+                        {
+                            return Some(value);
+                        }
+                    }
+                }
+            }
+        }
+        bases
+            .iter()
+            .find_map(|base| self.class_member(base, member, source, depth + 1))
+    }
+
+    /// `class`'s `__init__` stores parameter `p` as `self.<member>`: the value `arguments`
+    /// (a call of that `__init__`, `self` not among them) give `p`.
+    fn member_from_init_arguments(
+        &self,
+        class: &str,
+        member: &str,
+        arguments: Node<'_>,
+        source: &str,
+    ) -> Option<String> {
+        let init = class_init(*self.classes.get(class)?, source)?;
+        let parameter = body_statements(init).find_map(|statement| {
+            let (target, value) = self_assignment(statement, source)?;
+            (target == member && value.kind() == "identifier").then(|| syntax::text(value, source))
+        })?;
+        let parameters = parameter_names(init, source);
+        let index = parameters
+            .iter()
+            .skip(1) // self
+            .position(|name| *name == parameter)?;
+        let mut cursor = arguments.walk();
+        let keyword = arguments.named_children(&mut cursor).find(|argument| {
+            argument.kind() == "keyword_argument"
+                && argument
+                    .field("name")
+                    .is_some_and(|name| syntax::text(name, source) == parameter)
+        });
+        let value = keyword
+            .and_then(|argument| argument.field("value"))
+            .or_else(|| positional(arguments, index))?;
+        self.plain_string(value, source)
+    }
+
+    /// [`Self::resolve_string`] without the `self.` lookup: a literal or a constant.
+    fn plain_string(&self, node: Node<'_>, source: &str) -> Option<String> {
+        if node.kind() == "attribute"
+            && node
+                .field("object")
+                .is_some_and(|object| matches!(syntax::text(object, source), "self" | "cls"))
+        {
+            return None;
+        }
+        self.resolve_string(node, source)
+    }
+}
+
+/// The class a node is inside, if any (the nearest).
+fn enclosing_class(node: Node<'_>) -> Option<Node<'_>> {
+    let mut node = node.parent()?;
+    loop {
+        if node.kind() == "class_definition" {
+            return Some(node);
+        }
+        node = node.parent()?;
+    }
+}
+
+/// The names of a class's bases as written, last dotted part (`ToolHandler`, `base.Tool`
+/// → `Tool`).
+fn class_bases<'s>(class: Node<'_>, source: &'s str) -> Vec<&'s str> {
+    let Some(bases) = class.field("superclasses") else {
+        return Vec::new();
+    };
+    let mut cursor = bases.walk();
+    bases
+        .named_children(&mut cursor)
+        .filter(|base| matches!(base.kind(), "identifier" | "attribute"))
+        .map(|base| {
+            let text = syntax::text(base, source);
+            text.rsplit('.').next().unwrap_or(text)
+        })
+        .collect()
+}
+
+/// A class's `def __init__`, defined directly in its body.
+fn class_init<'t>(class: Node<'t>, source: &str) -> Option<Node<'t>> {
+    let body = class.field("body")?;
+    let mut cursor = body.walk();
+    body.named_children(&mut cursor).find_map(|child| {
+        let function = match child.kind() {
+            "decorated_definition" => child.field("definition")?,
+            _ => child,
+        };
+        (function.kind() == "function_definition"
+            && function
+                .field("name")
+                .is_some_and(|name| syntax::text(name, source) == "__init__"))
+        .then_some(function)
+    })
+}
+
+/// The top-level statements of a function's body.
+fn body_statements<'t>(function: Node<'t>) -> impl Iterator<Item = Node<'t>> {
+    let body = function.field("body");
+    let mut statements = Vec::new();
+    if let Some(body) = body {
+        let mut cursor = body.walk();
+        statements.extend(body.named_children(&mut cursor));
+    }
+    statements.into_iter()
+}
+
+/// `self.<target> = <value>` (annotated or not) as `(target, value)`.
+fn self_assignment<'t, 's>(statement: Node<'t>, source: &'s str) -> Option<(&'s str, Node<'t>)> {
+    let assignment = statement
+        .named_child(0)
+        .filter(|_| statement.kind() == "expression_statement")?;
+    if assignment.kind() != "assignment" {
+        return None;
+    }
+    let left = assignment.field("left")?;
+    let right = assignment.field("right")?;
+    if left.kind() != "attribute" || syntax::text(left.field("object")?, source) != "self" {
+        return None;
+    }
+    Some((syntax::text(left.field("attribute")?, source), right))
+}
+
+/// The arguments of a `super().__init__(...)` statement (the `Base.__init__(self, ...)`
+/// spelling is not read).
+fn super_init_arguments<'t>(statement: Node<'t>, source: &str) -> Option<Node<'t>> {
+    let call = statement
+        .named_child(0)
+        .filter(|_| statement.kind() == "expression_statement")?;
+    if call.kind() != "call" {
+        return None;
+    }
+    let function = call.field("function")?;
+    if function.kind() != "attribute"
+        || syntax::text(function.field("attribute")?, source) != "__init__"
+        || !syntax::text(function.field("object")?, source).starts_with("super(")
+    {
+        return None;
+    }
+    call.field("arguments")
+}
+
+/// A function's parameter names in order (`self` included).
+fn parameter_names<'s>(function: Node<'_>, source: &'s str) -> Vec<&'s str> {
+    let Some(parameters) = function.field("parameters") else {
+        return Vec::new();
+    };
+    let mut cursor = parameters.walk();
+    parameters
+        .named_children(&mut cursor)
+        .filter_map(|parameter| match parameter.kind() {
+            "identifier" => Some(syntax::text(parameter, source)),
+            "typed_parameter" => parameter
+                .named_child(0)
+                .filter(|name| name.kind() == "identifier")
+                .map(|name| syntax::text(name, source)),
+            "default_parameter" | "typed_default_parameter" => parameter
+                .field("name")
+                .map(|name| syntax::text(name, source)),
+            _ => None,
+        })
+        .collect()
 }
 
 struct Reader<'a, 't> {
@@ -1039,6 +1268,58 @@ mod tests {
                 "atl_wiki_search",
                 "health"
             ]
+        );
+    }
+
+    /// Tool classes: `Tool(name=self.name, ...)` in a method takes the class's value,
+    /// from a class attribute or through `super().__init__(CONSTANT)` into a base class
+    /// that stores its parameter; a class whose name is not knowable stays unresolved.
+    #[test]
+    fn self_name_in_a_tool_class_is_read_from_the_class() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("tools.py"),
+            r#"from mcp.types import Tool
+LIST = "list_files"
+
+class Handler:
+    def __init__(self, tool_name: str, other: int = 0):
+        self.name = tool_name
+
+class ListFiles(Handler):
+    def __init__(self):
+        super().__init__(LIST)
+
+    def describe(self):
+        return Tool(name=self.name, description="Lists.", inputSchema={"type": "object"})
+
+class Shell:
+    name = "shell_execute"
+
+    def describe(self):
+        return Tool(name=self.name, description="Runs.", inputSchema={"type": "object"})
+
+class Dynamic:
+    def __init__(self, name):
+        self.name = name
+
+    def describe(self):
+        return Tool(name=self.name, description="?", inputSchema={"type": "object"})
+"#,
+        )
+        .unwrap();
+        let extraction =
+            crate::extract::extract_dir(dir.path(), &crate::extract::Options::default()).unwrap();
+        let names: Vec<&str> = extraction.tools().map(|tool| tool.name.as_str()).collect();
+        assert_eq!(names, ["list_files", "shell_execute"]);
+        let unresolved: Vec<&str> = extraction.servers[0]
+            .unresolved
+            .iter()
+            .map(|item| item.reason.as_str())
+            .collect();
+        assert_eq!(
+            unresolved,
+            ["tool name is `self.name`, known only at run time"]
         );
     }
 

@@ -128,6 +128,10 @@ const DEPENDENCY_DIRS: &[&str] = &[
     "node_modules",
     "bower_components",
     "vendor",
+    "_vendor",
+    "vendored",
+    "_vendored",
+    "third_party",
     ".venv",
     "venv",
     "site-packages",
@@ -396,6 +400,22 @@ mod tests {
         assert!(is_compiled_output("build/server.mjs"));
         assert!(!is_compiled_output("src/index.ts:10"));
         assert!(!is_compiled_output("server.py:4"));
+    }
+
+    /// Copies of other projects kept inside a package are not the server's own tools.
+    #[test]
+    fn vendored_folders_are_skipped_by_default() {
+        for name in [
+            "vendor",
+            "_vendor",
+            "vendored",
+            "third_party",
+            "node_modules",
+        ] {
+            assert!(skipped_by_default(name, true), "{name}");
+        }
+        assert!(!skipped_by_default("vendors_api", true));
+        assert!(!skipped_by_default("_vendor.py", false));
     }
 
     #[test]

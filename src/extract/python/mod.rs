@@ -528,7 +528,9 @@ impl<'t> Reader<'_, 't> {
             if decorator.kind() != "decorator" {
                 continue;
             }
-            if decorator_method(decorator, self.file.text) != Some("tool") {
+            if decorator_method(decorator, self.file.text) != Some("tool")
+                && !self.is_fastmcp_tool_decorator(decorator)
+            {
                 continue;
             }
             let arguments = decorator
@@ -542,6 +544,26 @@ impl<'t> Reader<'_, 't> {
             self.tool_from_function(function, options, decorator);
             self.record_owner(before, decorator_receiver(decorator));
         }
+    }
+
+    /// A bare `@tool` / `@tool(...)` whose `tool` is fastmcp's standalone decorator
+    /// (`from fastmcp.tools import tool`, also under another name or from a vendored
+    /// copy): it marks a function, often a method, that is then added to a server.
+    fn is_fastmcp_tool_decorator(&self, decorator: Node<'_>) -> bool {
+        let Some(mut expression) = decorator.named_child(0) else {
+            return false;
+        };
+        if expression.kind() == "call"
+            && let Some(function) = expression.field("function")
+        {
+            expression = function;
+        }
+        if expression.kind() != "identifier" {
+            return false;
+        }
+        imports::handler_module(expression, self.file.text).is_some_and(|(module, original)| {
+            original == "tool" && module.split('.').any(|part| part == "fastmcp")
+        })
     }
 
     /// Notes the server object the tools pushed since `before` were registered on.

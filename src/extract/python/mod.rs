@@ -1345,6 +1345,42 @@ class Dynamic:
         );
     }
 
+    /// fastmcp's standalone `@tool` marks methods that a helper later adds to a server;
+    /// a `@tool` of another library is not an MCP tool.
+    #[test]
+    fn the_bare_fastmcp_tool_decorator_marks_a_tool() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("areas.py"),
+            r#"from fastmcp.tools import tool as mcp_tool
+from langchain.tools import tool
+
+class Areas:
+    @mcp_tool(name="ha_list_areas")
+    async def list_areas(self, floor: str | None = None) -> list:
+        return []
+
+    @mcp_tool
+    async def rename_area(self, area: str, name: str) -> str:
+        return name
+
+@tool
+def not_mcp(x: int) -> int:
+    return x
+"#,
+        )
+        .unwrap();
+        let extraction =
+            crate::extract::extract_dir(dir.path(), &crate::extract::Options::default()).unwrap();
+        let tools: Vec<_> = extraction.tools().collect();
+        let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_str()).collect();
+        assert_eq!(names, ["ha_list_areas", "rename_area"]);
+        assert_eq!(
+            tools[1].input_schema["required"],
+            serde_json::json!(["area", "name"])
+        );
+    }
+
     #[test]
     fn annotation_keys_become_camel_case() {
         assert_eq!(snake_to_camel("read_only_hint"), "readOnlyHint");

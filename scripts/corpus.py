@@ -326,17 +326,23 @@ def render(rows, totals, by_ecosystem, no_truth, elapsed):
                    f"{pct(t['property_fidelity'])} | {pct(t['required_fidelity'])} | "
                    f"{t['servers_complete']} |")
     out.append("")
-    out.append("| server | style | live | static | found | missed | extra | reason for misses |")
-    out.append("|---|---|---|---|---|---|---|---|")
+    out.append("Per server, *same* counts the found tools whose description, property names and required "
+               "list equal the live ones (blank when all do).")
+    out.append("")
+    out.append("| server | style | live | static | found | same (desc/props/req) | missed | extra | "
+               "reason for misses |")
+    out.append("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         if "error" in row:
-            out.append(f"| {row['id']} | {row['style']} | | | | | | error: {row['error']} |")
+            out.append(f"| {row['id']} | {row['style']} | | | | | | | error: {row['error']} |")
             continue
         missed = ", ".join(row["missed"][:6]) + (" …" if len(row["missed"]) > 6 else "")
         extra = ", ".join(row["extra"][:4]) + (" …" if len(row["extra"]) > 4 else "")
         reasons = "; ".join(r.replace("|", "/") for r in row["reasons"])
+        same = (row["description_same"], row["properties_same"], row["required_same"])
+        same = "" if same == (row["found"],) * 3 else "/".join(map(str, same))
         out.append(f"| {row['id']} | {row['style']} | {row['live']} | {row['static']} | "
-                   f"{row['found']} | {missed} | {extra} | {reasons} |")
+                   f"{row['found']} | {same} | {missed} | {extra} | {reasons} |")
     if no_truth:
         out.append("")
         out.append(f"No live truth (did not start or list in the sandbox with dummy settings), "

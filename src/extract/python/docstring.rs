@@ -14,6 +14,9 @@
 pub enum DocStyle {
     /// `fn.__doc__` unchanged (MCP SDK).
     Raw,
+    /// `fn.__doc__` as CPython 3.13 and later compile it (MCP SDK in a package that
+    /// requires Python 3.13): [`compiled_doc`].
+    Compiled,
     /// `inspect.getdoc(fn)` (fastmcp 2.x).
     Cleaned,
     /// `inspect.getdoc(fn)`, then the text before a parameters section (fastmcp 3.x+).
@@ -24,6 +27,7 @@ pub enum DocStyle {
 pub fn description(doc: &str, style: DocStyle) -> String {
     match style {
         DocStyle::Raw => doc.to_owned(),
+        DocStyle::Compiled => compiled_doc(doc),
         DocStyle::Cleaned => clean_doc(doc),
         DocStyle::Split => {
             let cleaned = clean_doc(doc);
@@ -53,6 +57,55 @@ pub fn style_of_imports(text: &str) -> Option<DocStyle> {
 /// `*.dist-info/METADATA`, else `pyproject.toml`. Requiring `fastmcp` means fastmcp's
 /// rules, `fastmcp<3` (or `==2...`) those of 2.x; anything else the MCP SDK's.
 pub fn style_of_package(root: &std::path::Path) -> DocStyle {
+    let texts = requirement_texts(root);
+    for text in &texts {
+        if let Some(spec) = fastmcp_requirement(text) {
+            let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
+            let two = spec.contains("<3")
+                || spec.contains("==2.")
+                || spec.contains("~=2.")
+                || spec.contains("<=2.");
+            return if two {
+                DocStyle::Cleaned
+            } else {
+                DocStyle::Split
+            };
+        }
+    }
+    DocStyle::Raw
+}
+
+/// Whether the package at `root` runs only on Python 3.13 or later (its
+/// `Requires-Python` / `requires-python` allows no older version), which decides what
+/// `__doc__` holds: 3.13 strips docstring indentation when it compiles.
+pub fn requires_python_313(root: &std::path::Path) -> bool {
+    requirement_texts(root)
+        .iter()
+        .find_map(|text| requires_python(text))
+        .and_then(|spec| spec.parse::<pep440_rs::VersionSpecifiers>().ok())
+        .is_some_and(|specifiers| {
+            ["3.8.0", "3.9.0", "3.10.0", "3.11.0", "3.12.0", "3.12.99"]
+                .iter()
+                .filter_map(|version| version.parse::<pep440_rs::Version>().ok())
+                .all(|version| !specifiers.contains(&version))
+        })
+}
+
+/// The `Requires-Python:` of a METADATA file or the `requires-python = "..."` of a
+/// pyproject.
+fn requires_python(text: &str) -> Option<&str> {
+    text.lines().find_map(|line| {
+        if let Some(rest) = line.strip_prefix("Requires-Python:") {
+            return Some(rest.trim());
+        }
+        let rest = line.trim_start().strip_prefix("requires-python")?;
+        let value = rest.trim_start().strip_prefix('=')?.trim();
+        Some(value.trim_matches(['"', '\'']))
+    })
+}
+
+/// A wheel's `*.dist-info/METADATA` texts at `root`, else its `pyproject.toml`.
+fn requirement_texts(root: &std::path::Path) -> Vec<String> {
     let mut texts = Vec::new();
     if let Ok(entries) = std::fs::read_dir(root) {
         for entry in entries.filter_map(Result::ok) {
@@ -69,21 +122,35 @@ pub fn style_of_package(root: &std::path::Path) -> DocStyle {
     {
         texts.push(text);
     }
-    for text in &texts {
-        if let Some(spec) = fastmcp_requirement(text) {
-            let spec: String = spec.chars().filter(|c| !c.is_whitespace()).collect();
-            let two = spec.contains("<3")
-                || spec.contains("==2.")
-                || spec.contains("~=2.")
-                || spec.contains("<=2.");
-            return if two {
-                DocStyle::Cleaned
+    texts
+}
+
+/// What CPython 3.13+ stores as a docstring (`_PyCompile_CleanDoc`): tabs expanded, the
+/// first line's leading spaces removed, and from every other line up to the smallest
+/// indentation of the non-blank ones; blank lines at either end stay.
+pub fn compiled_doc(doc: &str) -> String {
+    let expanded = doc.replace('\t', "        ");
+    let lines: Vec<&str> = expanded.split('\n').collect();
+    let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+    let margin = lines
+        .iter()
+        .skip(1)
+        .filter(|line| !line.trim_start_matches(' ').is_empty())
+        .map(|line| indent(line))
+        .min()
+        .unwrap_or(0);
+    lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            if index == 0 {
+                line.trim_start_matches(' ')
             } else {
-                DocStyle::Split
-            };
-        }
-    }
-    DocStyle::Raw
+                &line[indent(line).min(margin)..]
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The version specifier of a `fastmcp` requirement in a METADATA file
@@ -352,6 +419,48 @@ mod tests {
             "Leading blank.\nTwo."
         );
         assert_eq!(clean_doc("One line."), "One line.");
+    }
+
+    /// What CPython 3.13.0 printed for these two docstrings' `__doc__`.
+    #[test]
+    fn python_313_compiles_docstrings_dedented() {
+        assert_eq!(
+            compiled_doc(
+                "  First line.\n\n        Indented more.\n    Args:\n        x: thing\n    "
+            ),
+            "First line.\n\n    Indented more.\nArgs:\n    x: thing\n"
+        );
+        assert_eq!(
+            compiled_doc("\n    Starts on second.\n    "),
+            "\nStarts on second.\n"
+        );
+    }
+
+    #[test]
+    fn a_package_that_needs_python_313_is_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = dir.path().join("x-1.0.dist-info");
+        std::fs::create_dir(&info).unwrap();
+        for (spec, expected) in [
+            (">=3.13", true),
+            (">=3.13,<3.15", true),
+            (">=3.10", false),
+            ("<3.13", false),
+        ] {
+            std::fs::write(
+                info.join("METADATA"),
+                format!("Name: x\nRequires-Python: {spec}\nRequires-Dist: mcp>=1\n"),
+            )
+            .unwrap();
+            assert_eq!(requires_python_313(dir.path()), expected, "{spec}");
+        }
+        std::fs::remove_dir_all(&info).unwrap();
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[project]\nrequires-python = \">=3.13\"\n",
+        )
+        .unwrap();
+        assert!(requires_python_313(dir.path()));
     }
 
     #[test]

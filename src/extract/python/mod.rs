@@ -68,8 +68,7 @@ pub fn extract(file: &SourceFile<'_>) -> FileOutcome {
         file,
         module: &module,
         outcome: &mut outcome,
-        doc_style: docstring::style_of_imports(file.text)
-            .unwrap_or_else(|| package_doc_style(file)),
+        doc_style: doc_style(file),
         this_file: None,
     };
     for node in candidates {
@@ -496,22 +495,37 @@ pub fn apply_mounts(tools: &mut [ToolDef], owners: &[(usize, ServerObject)], mou
     }
 }
 
-/// [`docstring::style_of_package`] of the file's extraction root, read once per root.
-fn package_doc_style(file: &SourceFile<'_>) -> DocStyle {
-    static STYLES: LazyLock<Mutex<HashMap<PathBuf, DocStyle>>> =
+/// How a file's docstrings become descriptions: by the SDK its imports name, else the
+/// one its package requires; the MCP SDK's raw `__doc__` is the 3.13 compiler's when
+/// the package needs Python 3.13.
+fn doc_style(file: &SourceFile<'_>) -> DocStyle {
+    let (package_style, python_313) = package_facts(file);
+    match docstring::style_of_imports(file.text).unwrap_or(package_style) {
+        DocStyle::Raw if python_313 => DocStyle::Compiled,
+        style => style,
+    }
+}
+
+/// [`docstring::style_of_package`] and [`docstring::requires_python_313`] of the file's
+/// extraction root, read once per root.
+fn package_facts(file: &SourceFile<'_>) -> (DocStyle, bool) {
+    static FACTS: LazyLock<Mutex<HashMap<PathBuf, (DocStyle, bool)>>> =
         LazyLock::new(|| Mutex::new(HashMap::new()));
-    if let Some(style) = STYLES
+    if let Some(facts) = FACTS
         .lock()
         .ok()
-        .and_then(|styles| styles.get(file.root).copied())
+        .and_then(|facts| facts.get(file.root).copied())
     {
-        return style;
+        return facts;
     }
-    let style = docstring::style_of_package(file.root);
-    if let Ok(mut styles) = STYLES.lock() {
-        styles.insert(file.root.to_path_buf(), style);
+    let facts = (
+        docstring::style_of_package(file.root),
+        docstring::requires_python_313(file.root),
+    );
+    if let Ok(mut cache) = FACTS.lock() {
+        cache.insert(file.root.to_path_buf(), facts);
     }
-    style
+    facts
 }
 
 impl<'t> Reader<'_, 't> {
@@ -1157,6 +1171,15 @@ pub(crate) fn string_value(node: Node<'_>, source: &str) -> Option<String> {
 
 /// Decodes a Python string literal's source (`r"..."`, `"""..."""`, escapes).
 fn decode_string(text: &str) -> Option<String> {
+    // Python reads source with universal newlines: a file saved with CRLF (or CR) line
+    // ends has plain `\n` in its string values.
+    let normalized;
+    let text = if text.contains('\r') {
+        normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+        normalized.as_str()
+    } else {
+        text
+    };
     let quote_at = text.find(['"', '\''])?;
     let prefix = text[..quote_at].to_ascii_lowercase();
     if prefix.contains('b') {
@@ -1251,6 +1274,12 @@ mod tests {
         assert_eq!(decode_string(r#"r"a\nb""#).as_deref(), Some(r"a\nb"));
         assert_eq!(decode_string("'''x'y'''").as_deref(), Some("x'y"));
         assert_eq!(decode_string(r#"b"x""#), None);
+        // Line ends as Python reads them; an escaped `\r` stays.
+        assert_eq!(
+            decode_string("\"\"\"\r\n    A.\r\n    \"\"\"").as_deref(),
+            Some("\n    A.\n    ")
+        );
+        assert_eq!(decode_string(r#""a\r\nb""#).as_deref(), Some("a\r\nb"));
     }
 
     /// fastmcp lists a mounted server's tools as `<prefix>_<name>`, nested mounts

@@ -43,11 +43,19 @@ pub fn style_of_imports(text: &str) -> Option<DocStyle> {
     let mut sdk = false;
     for line in text.lines() {
         let line = line.trim_start();
-        if line.starts_with("from fastmcp") || line.starts_with("import fastmcp") {
-            return Some(DocStyle::Split);
-        }
-        if line.starts_with("from mcp.") || line.starts_with("from mcp import") {
+        let Some(module) = line
+            .strip_prefix("from ")
+            .or_else(|| line.strip_prefix("import "))
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        // The MCP SDK (`mcp.server.fastmcp` is its FastMCP), or the standalone
+        // `fastmcp`, also as a vendored copy (`pkg._vendor.fastmcp.tools`).
+        if module == "mcp" || module.starts_with("mcp.") {
             sdk = true;
+        } else if module.split('.').any(|part| part == "fastmcp") {
+            return Some(DocStyle::Split);
         }
     }
     sdk.then_some(DocStyle::Raw)
@@ -527,5 +535,9 @@ mod tests {
             Some(DocStyle::Split)
         );
         assert_eq!(style_of_imports("from .app import mcp\n"), None);
+        assert_eq!(
+            style_of_imports("from ha._vendor.fastmcp.tools import tool\n"),
+            Some(DocStyle::Split)
+        );
     }
 }

@@ -764,3 +764,29 @@ fn maps_filled_with_set_and_functions_imported_from_other_modules() {
         outcome.unresolved
     );
 }
+
+#[test]
+fn a_list_narrowed_in_place_and_an_element_found_in_it_are_read_as_their_candidates() {
+    // `let x = ...; x = x.filter(...)` keeps some of x; `list.find(...)` pushed back is one
+    // of list's elements: both read as a superset of the known elements, never unknown.
+    let found = tools(
+        "const all = [{ name: 'a' }, { name: 'b' }, { name: 'meta' }];\n\
+         let chosen = mode ? all.filter((t) => t.name !== 'meta') : [...all];\n\
+         if (hidden) { chosen = chosen.filter((t) => !hidden.has(t.name)); }\n\
+         const meta = all.find((t) => t.name === 'meta');\n\
+         if (meta) chosen.push(meta);\n\
+         server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: chosen }));\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["a", "b", "meta"]);
+
+    // A reassignment that is not a narrowing of the same list still decides.
+    let outcome = extract_text(
+        Language::TypeScript,
+        "let chosen = [{ name: 'a' }];\n\
+         chosen = load();\n\
+         server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: chosen }));\n",
+    );
+    assert!(outcome.tools.is_empty());
+    assert_eq!(outcome.unresolved.len(), 1);
+}

@@ -1199,13 +1199,62 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         self.guarded(id, name, || {
             let mut values = vec![initial];
             for assignment in assigned {
-                if let Some(right) = assignment.field("right") {
+                if let Some(right) = assignment.field("right")
+                    && !self.narrows(right, name)
+                {
                     values.push(self.eval(right, &Env::new()));
                 }
             }
             values.push(self.pushed_values(&pushed));
             union(values, name)
         })
+    }
+
+    /// For `list.find(...)` (or a constant holding it) on a list that folds, the list's
+    /// elements: the candidates for what it finds.
+    fn found_in(&self, node: Node<'t>, env: &Env) -> Option<Vec<Val>> {
+        let mut node = node;
+        if node.kind() == "identifier"
+            && let Some(Decl::Value(value)) = self.lookup(self.node_text(node), node)
+        {
+            node = value;
+        }
+        let function = node
+            .field("function")
+            .filter(|_| node.kind() == "call_expression")?;
+        if function.kind() != "member_expression"
+            || !function
+                .field("property")
+                .is_some_and(|property| matches!(self.node_text(property), "find" | "findLast"))
+        {
+            return None;
+        }
+        match self.eval(function.field("object")?, env) {
+            Val::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// Whether `value` only keeps some of `name`'s own elements (`name.filter(...)`,
+    /// `name.slice(...)`, a sorted copy): such an assignment adds nothing to the union of
+    /// what `name` may hold.
+    fn narrows(&self, value: Node<'t>, name: &str) -> bool {
+        if value.kind() != "call_expression" {
+            return false;
+        }
+        let Some(function) = value.field("function") else {
+            return false;
+        };
+        function.kind() == "member_expression"
+            && function.field("object").is_some_and(|object| {
+                object.kind() == "identifier" && self.node_text(object) == name
+            })
+            && function.field("property").is_some_and(|property| {
+                matches!(
+                    self.node_text(property),
+                    "filter" | "slice" | "sort" | "reverse" | "toSorted" | "toReversed"
+                )
+            })
     }
 
     /// A `Map` with what `set(key, value)` calls add, read once per element of the
@@ -1251,9 +1300,14 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                         }
                     } else {
                         match self.eval(argument, &env) {
-                            Val::Unknown(reason) => {
-                                return Val::unknown(format!("a pushed element: {reason}"));
-                            }
+                            Val::Unknown(reason) => match self.found_in(argument, &env) {
+                                // One element found in a known list: any of them may be
+                                // the one (a superset, as for a filter).
+                                Some(candidates) => items.extend(candidates),
+                                None => {
+                                    return Val::unknown(format!("a pushed element: {reason}"));
+                                }
+                            },
                             value => items.push(value),
                         }
                     }

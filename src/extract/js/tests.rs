@@ -790,3 +790,21 @@ fn a_list_narrowed_in_place_and_an_element_found_in_it_are_read_as_their_candida
     assert!(outcome.tools.is_empty());
     assert_eq!(outcome.unresolved.len(), 1);
 }
+
+#[test]
+fn a_bundled_module_namespace_holds_its_getters_values() {
+    // esbuild's shape for `import * as drive from "./drive"` in a bundle.
+    let found = tools(
+        "var __export = (target, all) => { for (var name in all) __defProp(target, name, { get: all[name] }); };\n\
+         var drive_exports = {};\n\
+         __export(drive_exports, { toolDefinitions: () => toolDefinitions, handle: () => handle });\n\
+         var toolDefinitions = [{ name: 'search_drive' }, { name: 'read_file' }];\n\
+         var docs_exports = {};\n\
+         __export(docs_exports, { toolDefinitions: () => toolDefinitions2 });\n\
+         var toolDefinitions2 = [{ name: 'create_doc' }];\n\
+         var modules = [drive_exports, docs_exports];\n\
+         server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: modules.flatMap((m) => m.toolDefinitions) }));\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["search_drive", "read_file", "create_doc"]);
+}

@@ -1150,6 +1150,14 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     /// tools = []; tools.push(a)` is `[a]`, `let list; list = [...]` is that array.
     /// Several values make a union ([`union`]).
     fn with_mutations(&self, decl: Decl<'t>, name: &str, initial: Val) -> Val {
+        if let Val::Object(object) = &initial
+            && !object.is_map
+            && object.entries.is_empty()
+            && let Some(id) = decl.id()
+            && let Some(namespace) = self.bundled_namespace(name, id)
+        {
+            return namespace;
+        }
         if let Val::Object(map) = &initial
             && map.is_map
             && let Some(id) = decl.id()
@@ -1208,6 +1216,52 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             values.push(self.pushed_values(&pushed));
             union(values, name)
         })
+    }
+
+    /// A bundler's module namespace: esbuild turns `import * as m from "./m"` into `var
+    /// m_exports = {}; __export(m_exports, { name: () => value, ... })`; the object then
+    /// holds each getter's value. `None` when no such call fills `name`.
+    fn bundled_namespace(&self, name: &str, id: usize) -> Option<Val> {
+        self.note_site_name("__export");
+        let sites = self.sites();
+        let call = sites.calls.get("__export")?.iter().copied().find(|call| {
+            arguments_of(*call).first().is_some_and(|target| {
+                target.kind() == "identifier"
+                    && self.node_text(*target) == name
+                    && self.lookup(name, *target).and_then(|found| found.id()) == Some(id)
+            })
+        })?;
+        let getters = *arguments_of(call).get(1)?;
+        if getters.kind() != "object" {
+            return None;
+        }
+        Some(self.guarded(id, name, || {
+            let mut object = Obj {
+                entries: Vec::new(),
+                location: Some(self.location(getters)),
+                is_map: false,
+            };
+            let mut cursor = getters.walk();
+            for pair in getters.named_children(&mut cursor) {
+                let (Some(key), Some(getter)) = (pair.field("key"), pair.field("value")) else {
+                    continue;
+                };
+                let Some(key) = self.property_key(key, &Env::new()) else {
+                    continue;
+                };
+                let value = match getter.field("body") {
+                    Some(body)
+                        if getter.kind() == "arrow_function"
+                            && body.kind() != "statement_block" =>
+                    {
+                        self.eval(body, &Env::new())
+                    }
+                    _ => Val::unknown(format!("the export `{key}` is computed at run time")),
+                };
+                object.entries.push((key, value));
+            }
+            Val::Object(object)
+        }))
     }
 
     /// For `list.find(...)` (or a constant holding it) on a list that folds, the list's

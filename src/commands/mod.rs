@@ -108,14 +108,18 @@ pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 }
 
 /// Where installed packages are cached: the flag, $MCPWARDEN_CACHE, the platform cache.
+/// Always absolute: the sandbox runs the installed server from another working folder,
+/// where a relative path would name nothing.
 pub(crate) fn cache_dir(flag: Option<&std::path::Path>) -> anyhow::Result<std::path::PathBuf> {
-    if let Some(dir) = flag {
-        return Ok(dir.to_owned());
-    }
-    if let Some(dir) = std::env::var_os("MCPWARDEN_CACHE") {
-        return Ok(dir.into());
-    }
-    dirs::cache_dir()
-        .map(|dir| dir.join("mcpwarden"))
-        .context("no cache folder: pass --cache DIR or set MCPWARDEN_CACHE")
+    let dir = if let Some(dir) = flag {
+        dir.to_owned()
+    } else if let Some(dir) = std::env::var_os("MCPWARDEN_CACHE") {
+        dir.into()
+    } else {
+        dirs::cache_dir()
+            .map(|dir| dir.join("mcpwarden"))
+            .context("no cache folder: pass --cache DIR or set MCPWARDEN_CACHE")?
+    };
+    std::path::absolute(&dir)
+        .with_context(|| format!("the cache folder {} cannot be made absolute", dir.display()))
 }

@@ -276,11 +276,14 @@ fn package_cache() -> PathBuf {
 }
 
 /// `inspect --npm/--pypi` on a published server at a pinned version: installed with the
-/// user's own npm or pip, started in the sandbox, listed.
+/// user's own npm or pip, started in the sandbox, listed. The cache is named relative to
+/// the working folder, as a user may write it.
 fn inspect_package(flag: &str, spec: &str, extra: &[&str]) -> Value {
+    let cache = std::path::absolute(package_cache()).unwrap();
     let output = assert_cmd::Command::cargo_bin("mcpwarden")
         .unwrap()
-        .env("MCPWARDEN_CACHE", package_cache())
+        .current_dir(cache.parent().unwrap())
+        .env("MCPWARDEN_CACHE", cache.file_name().unwrap())
         .args(["inspect", "--json", "--timeout", "60", flag, spec])
         .args(extra)
         .output()

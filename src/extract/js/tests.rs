@@ -808,3 +808,25 @@ fn a_bundled_module_namespace_holds_its_getters_values() {
     let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
     assert_eq!(found, ["search_drive", "read_file", "create_doc"]);
 }
+
+#[test]
+fn a_factory_that_returns_a_thunk_gives_its_object_when_the_thunk_is_called() {
+    let found = tools(
+        "const makeTool = (name, description, schema, handler) => () => ({ name, description, schema, handler });\n\
+         const ListAccounts = makeTool('list-accounts', 'Lists accounts.', {}, async () => ({}));\n\
+         const GetInvoice = makeTool('get-invoice', 'Gets one invoice.', { id: z.string() }, async () => ({}));\n\
+         const all = [ListAccounts, GetInvoice];\n\
+         all.map((tool) => tool()).forEach((tool) => server.tool(tool.name, tool.description, tool.schema, tool.handler));\n",
+    );
+    let summary: Vec<(String, String)> = found
+        .into_iter()
+        .map(|tool| (tool.name, tool.description))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("list-accounts".to_owned(), "Lists accounts.".to_owned()),
+            ("get-invoice".to_owned(), "Gets one invoice.".to_owned())
+        ]
+    );
+}

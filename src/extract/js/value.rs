@@ -56,6 +56,10 @@ pub enum Val {
     Module(String),
     /// A function; its body is never evaluated.
     Function,
+    /// A function of no parameters that a factory call returned, with the value it
+    /// returns: `const make = (name) => () => ({ name })` makes `make("a")` a thunk of
+    /// `{ name: "a" }`, and calling the thunk gives that object.
+    Thunk(Box<Val>),
     /// Not knowable statically; the reason in words.
     Unknown(String),
 }
@@ -136,7 +140,7 @@ impl Val {
                 }
                 Value::Object(schema.schema.clone())
             }
-            Val::Module(_) | Val::Function | Val::Unknown(_) => {
+            Val::Module(_) | Val::Function | Val::Thunk(_) | Val::Unknown(_) => {
                 *complete = false;
                 Value::Null
             }
@@ -483,6 +487,18 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             "ternary_expression" => self.ternary(node, env),
             "new_expression" => self.new_instance(node, env),
             "this" => Val::unknown("a run-time this"),
+            // Inside a call whose parameters are bound, a returned `() => value` is
+            // read with them (a factory's product); other functions stay opaque.
+            "arrow_function" | "function_expression"
+                if !env.is_empty() && parameter_patterns(node).is_empty() =>
+            {
+                match node.field("body") {
+                    Some(body) if body.kind() != "statement_block" => {
+                        Val::Thunk(Box::new(self.eval(body, env)))
+                    }
+                    _ => Val::Function,
+                }
+            }
             "arrow_function" | "function_expression" | "function" | "generator_function" => {
                 Val::Function
             }
@@ -758,6 +774,17 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 (_, Val::Str(_)) => Val::unknown(format!("the template tag `{tag}`")),
                 (_, other) => other,
             };
+        }
+        // Calling a thunk a factory made gives what it returns: a bound name (a loop or
+        // callback variable) or a constant set by a call (`const t = make("a")`).
+        if callee.kind() == "identifier" && arguments.is_empty() {
+            let name = self.node_text(callee);
+            let made = env.iter().any(|(bound, _)| bound == name)
+                || matches!(self.lookup(name, callee),
+                    Some(Decl::Value(value)) if value.kind() == "call_expression");
+            if made && let Val::Thunk(value) = self.identifier(name, callee, env) {
+                return *value;
+            }
         }
         match callee.kind() {
             "member_expression" => {
@@ -3016,7 +3043,12 @@ fn truthiness(value: &Val) -> Option<bool> {
         Val::Null => Some(false),
         Val::Num(number) => Some(*number != 0.0 && !number.is_nan()),
         Val::Str(text) => Some(!text.is_empty()),
-        Val::Array(_) | Val::Object(_) | Val::Zod(_) | Val::Module(_) | Val::Function => Some(true),
+        Val::Array(_)
+        | Val::Object(_)
+        | Val::Zod(_)
+        | Val::Module(_)
+        | Val::Function
+        | Val::Thunk(_) => Some(true),
         Val::Unknown(reason) if reason == "undefined" => Some(false),
         Val::Unknown(_) => None,
     }

@@ -830,3 +830,18 @@ fn a_factory_that_returns_a_thunk_gives_its_object_when_the_thunk_is_called() {
         ]
     );
 }
+
+#[test]
+fn a_function_passed_as_a_value_is_called_where_it_is_called() {
+    // A registry of creator functions, each called with the client in a flatMap.
+    let found = tools(
+        "function campaignTools(client) { return [{ name: 'get_campaign' }, { name: 'send_campaign' }]; }\n\
+         function listTools(client) { return [{ name: 'get_lists' }]; }\n\
+         const CREATORS = [{ category: 'Campaigns', creator: campaignTools }, { category: 'Lists', creator: listTools }];\n\
+         function allTools(client) { return CREATORS.flatMap(({ creator }) => creator(client)); }\n\
+         const tools = allTools(c);\n\
+         server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools }));\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["get_campaign", "send_campaign", "get_lists"]);
+}

@@ -56,6 +56,13 @@ pub enum Val {
     Module(String),
     /// A function; its body is never evaluated.
     Function,
+    /// A function declared at the top level of a module (`module` is its path), passed
+    /// around as a value: `{ creator: createCampaignTools }`. Calling it calls that
+    /// function.
+    FunctionRef {
+        module: String,
+        name: String,
+    },
     /// A function of no parameters that a factory call returned, with the value it
     /// returns: `const make = (name) => () => ({ name })` makes `make("a")` a thunk of
     /// `{ name: "a" }`, and calling the thunk gives that object.
@@ -140,7 +147,11 @@ impl Val {
                 }
                 Value::Object(schema.schema.clone())
             }
-            Val::Module(_) | Val::Function | Val::Thunk(_) | Val::Unknown(_) => {
+            Val::Module(_)
+            | Val::Function
+            | Val::FunctionRef { .. }
+            | Val::Thunk(_)
+            | Val::Unknown(_) => {
                 *complete = false;
                 Value::Null
             }
@@ -777,13 +788,27 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
         // Calling a thunk a factory made gives what it returns: a bound name (a loop or
         // callback variable) or a constant set by a call (`const t = make("a")`).
-        if callee.kind() == "identifier" && arguments.is_empty() {
+        // A function held in a bound name (`({ creator }) => creator(client)`) is called.
+        if callee.kind() == "identifier" {
             let name = self.node_text(callee);
-            let made = env.iter().any(|(bound, _)| bound == name)
+            let bound = env.iter().any(|(bound, _)| bound == name);
+            let made = bound
                 || matches!(self.lookup(name, callee),
                     Some(Decl::Value(value)) if value.kind() == "call_expression");
-            if made && let Val::Thunk(value) = self.identifier(name, callee, env) {
-                return *value;
+            if made {
+                match self.identifier(name, callee, env) {
+                    Val::Thunk(value) if arguments.is_empty() => return *value,
+                    Val::FunctionRef { module, name } if bound => {
+                        let values = arguments
+                            .iter()
+                            .map(|argument| self.eval(*argument, env))
+                            .collect();
+                        if let Some(value) = self.call_ref(&module, &name, values) {
+                            return value;
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
         match callee.kind() {
@@ -2122,6 +2147,17 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
     }
 
+    /// Calls the top-level function `name` of the module at `module` (this one or
+    /// another): [`Val::FunctionRef`].
+    fn call_ref(&self, module: &str, name: &str, arguments: Vec<Val>) -> Option<Val> {
+        if Path::new(module) == self.path {
+            let program = self.root.get()?;
+            let function = self.function_node(name, program)?;
+            return Some(self.call_with_values(function, arguments));
+        }
+        self.imported_call(module, name, arguments)
+    }
+
     /// Calls the function the module `source` exports as `name`.
     fn imported_call(&self, source: &str, name: &str, arguments: Vec<Val>) -> Option<Val> {
         if self.hops_left == 0 || !(source.starts_with('.') || Path::new(source).is_absolute()) {
@@ -2375,7 +2411,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 }
             }
             Decl::Enum(body) => self.enum_value(body),
-            Decl::Function(_) => Val::Function,
+            Decl::Function(_) => Val::FunctionRef {
+                module: self.path.to_string_lossy().into_owned(),
+                name: name.to_owned(),
+            },
             Decl::RunTime(what) => Val::unknown(format!("`{name}` is {what}, set at run time")),
         }
     }
@@ -3048,6 +3087,7 @@ fn truthiness(value: &Val) -> Option<bool> {
         | Val::Zod(_)
         | Val::Module(_)
         | Val::Function
+        | Val::FunctionRef { .. }
         | Val::Thunk(_) => Some(true),
         Val::Unknown(reason) if reason == "undefined" => Some(false),
         Val::Unknown(_) => None,

@@ -331,6 +331,21 @@ pub fn extract_dir(root: &Path, options: &Options) -> Result<Extraction, Extract
             unread: group.unread,
         })
         .collect();
+    let mut servers: Vec<ServerTools> = servers;
+    if servers.is_empty()
+        && let Some(package) = mcp_package(root)
+        && !sdk::is_sdk_package(&package.name)
+    {
+        // A package that says it is an MCP server, with nothing read: its tool list is
+        // unknown, not empty.
+        servers.push(ServerTools {
+            name: package.name.clone(),
+            root: ".".to_owned(),
+            tools: Vec::new(),
+            unresolved: Vec::new(),
+            unread: Some(package.unread(stats.files_seen, skipped.len())),
+        });
+    }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
     stats.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(Extraction {
@@ -405,6 +420,136 @@ struct Group {
 }
 
 /// The marker for a server that imports an SDK and yielded no tool.
+/// A package whose manifest presents it as an MCP server: its name, keywords or
+/// dependencies say so.
+struct McpPackage {
+    name: String,
+    /// The manifest, relative to the root.
+    manifest: String,
+    /// Why it counts as one, in words.
+    evidence: String,
+    dependencies: Vec<String>,
+}
+
+impl McpPackage {
+    fn unread(&self, files: usize, skipped: usize) -> UnreadTools {
+        let mut reason = format!(
+            "{} but no tool registration was found in its {files} files",
+            self.evidence
+        );
+        if skipped > 0 {
+            reason.push_str(&format!(" ({skipped} could not be read)"));
+        }
+        reason.push_str(": its tools are built at run time, live in a shipped binary");
+        if self.dependencies.is_empty() {
+            reason.push_str(" or come from a dependency");
+        } else {
+            let shown: Vec<&str> = self
+                .dependencies
+                .iter()
+                .take(4)
+                .map(String::as_str)
+                .collect();
+            reason.push_str(&format!(
+                " or are registered in a dependency ({}{})",
+                shown.join(", "),
+                if self.dependencies.len() > shown.len() {
+                    ", ..."
+                } else {
+                    ""
+                }
+            ));
+        }
+        UnreadTools {
+            location: self.manifest.clone(),
+            sdk: String::new(),
+            reason,
+        }
+    }
+}
+
+/// Reads the manifest at `root` (`package.json`, a wheel's `*.dist-info/METADATA`,
+/// `pyproject.toml`) and says whether it presents an MCP server.
+fn mcp_package(root: &Path) -> Option<McpPackage> {
+    let is_mcp_word = |text: &str| {
+        text.to_ascii_lowercase()
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| word == "mcp" || word == "modelcontextprotocol")
+            || text.contains("model-context-protocol")
+    };
+    if let Ok(text) = std::fs::read_to_string(root.join("package.json"))
+        && let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text)
+    {
+        let name = manifest.get("name")?.as_str()?.to_owned();
+        let dependencies: Vec<String> = manifest
+            .get("dependencies")
+            .and_then(|deps| deps.as_object())
+            .map(|deps| deps.keys().cloned().collect())
+            .unwrap_or_default();
+        let keywords: Vec<&str> = manifest
+            .get("keywords")
+            .and_then(|keywords| keywords.as_array())
+            .map(|keywords| keywords.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        let evidence = if is_mcp_word(&name) {
+            format!("the package `{name}` is named as an MCP server")
+        } else if let Some(keyword) = keywords.iter().find(|keyword| is_mcp_word(keyword)) {
+            format!("the package `{name}` has the keyword `{keyword}`")
+        } else if let Some(dependency) = dependencies.iter().find(|dep| is_mcp_word(dep)) {
+            format!("the package `{name}` depends on `{dependency}`")
+        } else {
+            return None;
+        };
+        return Some(McpPackage {
+            name,
+            manifest: "package.json".to_owned(),
+            evidence,
+            dependencies,
+        });
+    }
+    let (manifest, text) = std::fs::read_dir(root)
+        .ok()?
+        .filter_map(Result::ok)
+        .find(|entry| entry.file_name().to_string_lossy().ends_with(".dist-info"))
+        .and_then(|entry| {
+            let manifest = format!("{}/METADATA", entry.file_name().to_string_lossy());
+            Some((
+                manifest,
+                std::fs::read_to_string(entry.path().join("METADATA")).ok()?,
+            ))
+        })?;
+    let name = text
+        .lines()
+        .find_map(|line| line.strip_prefix("Name:"))?
+        .trim()
+        .to_owned();
+    let dependencies: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("Requires-Dist:"))
+        .filter(|requirement| !requirement.contains("extra =="))
+        .filter_map(|requirement| {
+            let requirement = requirement.trim();
+            let end = requirement
+                .find(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+                .unwrap_or(requirement.len());
+            (end > 0).then(|| requirement[..end].to_owned())
+        })
+        .collect();
+    let evidence = if is_mcp_word(&name) {
+        format!("the project `{name}` is named as an MCP server")
+    } else if let Some(dependency) = dependencies.iter().find(|dep| is_mcp_word(dep)) {
+        format!("the project `{name}` requires `{dependency}`")
+    } else {
+        return None;
+    };
+    Some(McpPackage {
+        name,
+        manifest,
+        evidence,
+        dependencies,
+    })
+}
+
 fn unread_reason(mut import: UnreadTools, unresolved: usize) -> UnreadTools {
     import.reason = if unresolved > 0 {
         format!(

@@ -56,6 +56,15 @@ const PATTERNS: &[(&str, Family, &str)] = &[
     ("rmcp::", Family::Rust, "rmcp"),
 ];
 
+/// Whether a package name is one of the MCP SDKs themselves (a library, not a server).
+pub fn is_sdk_package(name: &str) -> bool {
+    PATTERNS.iter().any(|(_, _, sdk)| *sdk == name)
+        || matches!(
+            name,
+            "@modelcontextprotocol/node" | "@modelcontextprotocol/client" | "mcp-go"
+        )
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Family {
     Js,

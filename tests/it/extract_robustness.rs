@@ -276,3 +276,38 @@ fn the_sdk_package_itself_is_not_marked_unread() {
         .collect();
     assert_eq!(marked, ["uses-the-sdk"]);
 }
+
+/// A package that presents itself as an MCP server (name, keyword or dependency) but
+/// whose source registers nothing readable is "could not read", with the dependencies
+/// its tools may live in; an unrelated package with no tools is not a server at all, and
+/// an SDK is a library.
+#[test]
+fn an_mcp_package_with_nothing_read_says_so_and_names_its_dependencies() {
+    let extract = |manifest: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), manifest).unwrap();
+        std::fs::write(
+            dir.path().join("cli.js"),
+            "const { program } = require('playwright/lib/program');\nprogram.parse(process.argv);\n",
+        )
+        .unwrap();
+        mcpwarden::extract::extract_dir(dir.path(), &mcpwarden::extract::Options::default())
+            .unwrap()
+    };
+    let wrapper = extract(r#"{"name": "@acme/mcp", "dependencies": {"playwright": "1.0.0"}}"#);
+    assert_eq!(wrapper.servers.len(), 1);
+    let unread = wrapper.servers[0].unread.as_ref().expect("marked unread");
+    assert!(unread.reason.contains("`@acme/mcp`"), "{}", unread.reason);
+    assert!(unread.reason.contains("(playwright)"), "{}", unread.reason);
+    assert_eq!(unread.location, "package.json");
+
+    let by_keyword = extract(r#"{"name": "browser-bridge", "keywords": ["mcp-server"]}"#);
+    assert!(by_keyword.servers[0].unread.is_some());
+
+    assert!(extract(r#"{"name": "left-pad"}"#).servers.is_empty());
+    assert!(
+        extract(r#"{"name": "@modelcontextprotocol/sdk"}"#)
+            .servers
+            .is_empty()
+    );
+}

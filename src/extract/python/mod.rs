@@ -90,6 +90,9 @@ pub(crate) struct Module<'t> {
     assigned: HashMap<String, Node<'t>>,
     /// Classes defined in the file, by name, for `self.name` in their methods.
     classes: HashMap<String, Node<'t>>,
+    /// Calls of a plain name (`register(mcp, tool)`), by that name: the callers that fill
+    /// a helper's parameters.
+    calls: HashMap<String, Vec<Node<'t>>>,
     /// Whether `Tool(...)` calls are tool definitions: the file has a low-level list-tools
     /// handler, or imports the MCP SDK's types (`from mcp.types import Tool`, `import
     /// mcp.types as types`, `from mcp import types`), whose `Tool` is only ever a tool
@@ -113,6 +116,7 @@ impl<'t> Module<'t> {
             constants: HashMap::new(),
             assigned: HashMap::new(),
             classes: HashMap::new(),
+            calls: HashMap::new(),
             lists_tools: file.text.contains("mcp.types") || file.text.contains("from mcp import"),
             models: Models::default(),
         };
@@ -125,6 +129,18 @@ impl<'t> Module<'t> {
         while let Some((node, depth, class)) = stack.pop() {
             if syntax::too_deep_at(node, depth) {
                 return None;
+            }
+            if node.kind() == "call"
+                && let Some(function) = node.field("function")
+                && function.kind() == "identifier"
+            {
+                let calls = module
+                    .calls
+                    .entry(syntax::text(function, file.text).to_owned())
+                    .or_default();
+                if calls.len() < MAX_HELPER_CALLS {
+                    calls.push(node);
+                }
             }
             match node.kind() {
                 "decorated_definition" | "call" => candidates.push(node),
@@ -757,6 +773,7 @@ impl<'t> Reader<'_, 't> {
         match function {
             Some(function) => self.tool_from_function(function, options, call),
             None if target.is_some_and(|node| self.imported_tool(node, &options)) => {}
+            None if target.is_some_and(|node| self.register_handlers(call, node, &options, 0)) => {}
             None if options.name.is_some() && target.is_some() => {
                 // A handler built at run time (a lambda, a factory call) under a known name.
                 let name = options.name.clone().unwrap_or_default();
@@ -789,6 +806,138 @@ impl<'t> Reader<'_, 't> {
             _ => return None,
         };
         self.module.functions.get(name).copied()
+    }
+
+    /// Registers every function a handler expression may name when it is not one
+    /// function: a loop variable over a list of functions (`for tool in read_tools:`,
+    /// the list here or imported from another module), or a parameter of a helper
+    /// (`def add_read_only_tool(mcp, tool): mcp.add_tool(tool, ...)`) filled by the
+    /// helper's callers in this file. False when nothing could be resolved. Bounded.
+    fn register_handlers(
+        &mut self,
+        call: Node<'_>,
+        target: Node<'_>,
+        options: &Options,
+        depth: usize,
+    ) -> bool {
+        if depth > 4 {
+            return false;
+        }
+        if let Some(function) = self.local_function(target) {
+            self.tool_from_function(function, options.clone(), call);
+            return true;
+        }
+        if self.imported_tool(target, options) {
+            return true;
+        }
+        if target.kind() != "identifier" {
+            return false;
+        }
+        let name = syntax::text(target, self.file.text);
+        if let Some(iterable) = loop_iterable(target, name, self.file.text) {
+            return self.register_list(call, iterable, options, depth + 1);
+        }
+        let Some((helper, index)) = enclosing_parameter(target, name, self.file.text) else {
+            return false;
+        };
+        let callers = self.module.calls.get(helper).cloned().unwrap_or_default();
+        let mut any = false;
+        for caller in callers {
+            let argument = caller.field("arguments").and_then(|arguments| {
+                keyword(arguments, name, self.file.text).or_else(|| positional(arguments, index))
+            });
+            if let Some(argument) = argument {
+                any |= self.register_handlers(call, argument, options, depth + 1);
+            }
+        }
+        any
+    }
+
+    /// Registers the functions a list names: a literal, a module constant holding one, a
+    /// constant imported from another module of the package, or a sum of such lists.
+    fn register_list(
+        &mut self,
+        call: Node<'_>,
+        list: Node<'_>,
+        options: &Options,
+        depth: usize,
+    ) -> bool {
+        if depth > 6 {
+            return false;
+        }
+        match list.kind() {
+            "list" | "tuple" => {
+                let mut cursor = list.walk();
+                let elements: Vec<Node<'_>> = list
+                    .named_children(&mut cursor)
+                    .filter(|element| element.kind() != "comment")
+                    .collect();
+                let mut any = false;
+                for element in elements {
+                    any |= self.register_handlers(call, element, options, depth);
+                }
+                any
+            }
+            "binary_operator" => {
+                let (Some(left), Some(right)) = (list.field("left"), list.field("right")) else {
+                    return false;
+                };
+                let left = self.register_list(call, left, options, depth + 1);
+                self.register_list(call, right, options, depth + 1) || left
+            }
+            "identifier" => {
+                let name = syntax::text(list, self.file.text);
+                if let Some(&value) = self.module.assigned.get(name) {
+                    return self.register_list(call, value, options, depth + 1);
+                }
+                let Some((module, original)) = imports::handler_module(list, self.file.text) else {
+                    return false;
+                };
+                self.register_imported_list(call, &module, &original, options, depth)
+            }
+            _ => false,
+        }
+    }
+
+    /// [`Self::register_list`] for a list constant `name` of the module `module`.
+    fn register_imported_list(
+        &mut self,
+        call: Node<'_>,
+        module: &str,
+        name: &str,
+        options: &Options,
+        depth: usize,
+    ) -> bool {
+        let Some((path, text)) = imports::read_module(self.file, module) else {
+            return false;
+        };
+        let rel = imports::relative_to_root(self.file.root, &path);
+        let other = SourceFile {
+            root: self.file.root,
+            path: &path,
+            rel: &rel,
+            text: &text,
+            language: self.file.language,
+        };
+        let Ok((tree, _)) = syntax::parse_unchecked_depth(super::Language::Python, &text) else {
+            return false;
+        };
+        let Some((other_module, _)) = Module::index(&other, &tree) else {
+            return false;
+        };
+        let Some(&list) = other_module.assigned.get(name) else {
+            return false;
+        };
+        let mut reader = Reader {
+            file: &other,
+            module: &other_module,
+            outcome: &mut *self.outcome,
+            doc_style: self.doc_style,
+            this_file: None,
+        };
+        // The tools are read in the other module, located at its list.
+        let _ = call;
+        reader.register_list(list, list, options, depth + 1)
     }
 
     /// Registers a handler defined in another module of the package: `search` imported
@@ -1007,6 +1156,60 @@ fn decorator_method<'s>(decorator: Node<'_>, source: &'s str) -> Option<&'s str>
         return None;
     }
     Some(syntax::text(expression.field("attribute")?, source))
+}
+
+/// The most calls of one helper followed to fill its parameters.
+const MAX_HELPER_CALLS: usize = 64;
+
+/// The iterable of the `for NAME in ITERABLE:` loop around `at`, inside the same
+/// function.
+fn loop_iterable<'t>(at: Node<'t>, name: &str, source: &str) -> Option<Node<'t>> {
+    let mut node = at.parent()?;
+    loop {
+        match node.kind() {
+            "for_statement" => {
+                if let (Some(left), Some(right)) = (node.field("left"), node.field("right"))
+                    && left.kind() == "identifier"
+                    && syntax::text(left, source) == name
+                {
+                    return Some(right);
+                }
+            }
+            "function_definition" | "lambda" | "class_definition" => return None,
+            _ => {}
+        }
+        node = node.parent()?;
+    }
+}
+
+/// The name of the plain function (not a method) `at` is inside and the position of
+/// its parameter `name`.
+fn enclosing_parameter<'s>(at: Node<'_>, name: &str, source: &'s str) -> Option<(&'s str, usize)> {
+    let mut node = at.parent()?;
+    while node.kind() != "function_definition" {
+        node = node.parent()?;
+    }
+    if enclosing_class(node).is_some() {
+        return None;
+    }
+    let index = parameter_names(node, source)
+        .iter()
+        .position(|parameter| *parameter == name)?;
+    Some((syntax::text(node.field("name")?, source), index))
+}
+
+/// The value of the keyword argument `name=` in `arguments`.
+fn keyword<'t>(arguments: Node<'t>, name: &str, source: &str) -> Option<Node<'t>> {
+    let mut cursor = arguments.walk();
+    arguments
+        .named_children(&mut cursor)
+        .filter(|argument| argument.kind() == "keyword_argument")
+        .find(|argument| {
+            argument
+                .field("name")
+                .is_some_and(|key| syntax::text(key, source) == name)
+        })
+        .and_then(|argument| argument.field("value"))
 }
 
 /// The object a `@x.tool` / `@x.tool(...)` decorator is called on: `x`.
@@ -1408,6 +1611,44 @@ def not_mcp(x: int) -> int:
             tools[1].input_schema["required"],
             serde_json::json!(["area", "name"])
         );
+    }
+
+    /// Tools added in a loop over a list of functions, through a helper whose parameter
+    /// the loop fills; the list imported from the package's `tools` module, whose
+    /// names are imported from submodules there.
+    #[test]
+    fn functions_registered_through_a_helper_in_a_loop_over_an_imported_list() {
+        let dir = tempfile::tempdir().unwrap();
+        let tools = dir.path().join("pkg/tools");
+        std::fs::create_dir_all(&tools).unwrap();
+        std::fs::write(dir.path().join("pkg/__init__.py"), "").unwrap();
+        std::fs::write(
+            tools.join("__init__.py"),
+            "from .incidents import list_incidents, add_note\nread_tools = [list_incidents]\nwrite_tools = [add_note]\n",
+        )
+        .unwrap();
+        std::fs::write(
+            tools.join("incidents.py"),
+            "def list_incidents(limit: int = 10) -> str:\n    \"\"\"Lists incidents.\"\"\"\n    return ''\n\ndef add_note(incident: str, note: str) -> str:\n    return ''\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("pkg/server.py"),
+            "from mcp.server.fastmcp import FastMCP\nfrom pkg.tools import read_tools, write_tools\n\ndef add_read_only_tool(server, tool):\n    server.add_tool(tool, annotations={'readOnlyHint': True})\n\ndef run(write: bool = False):\n    mcp = FastMCP('x')\n    for tool in read_tools:\n        add_read_only_tool(mcp, tool)\n    if write:\n        for tool in write_tools + []:\n            mcp.add_tool(tool)\n    for handler in unknown_list():\n        mcp.add_tool(handler)\n",
+        )
+        .unwrap();
+        let extraction =
+            crate::extract::extract_dir(dir.path(), &crate::extract::Options::default()).unwrap();
+        let tools: Vec<_> = extraction.tools().collect();
+        let names: Vec<&str> = tools.iter().map(|tool| tool.name.as_str()).collect();
+        assert_eq!(names, ["list_incidents", "add_note"]);
+        assert_eq!(tools[0].description, "Lists incidents.");
+        assert_eq!(
+            tools[0].annotations,
+            Some(serde_json::json!({"readOnlyHint": true}))
+        );
+        // The loop over a run-time list stays unresolved.
+        assert_eq!(extraction.servers[0].unresolved.len(), 1);
     }
 
     #[test]

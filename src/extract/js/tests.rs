@@ -845,3 +845,41 @@ fn a_function_passed_as_a_value_is_called_where_it_is_called() {
     let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
     assert_eq!(found, ["get_campaign", "send_campaign", "get_lists"]);
 }
+
+#[test]
+fn tool_class_instances_registered_into_a_map_from_another_module() {
+    let outcome = extract_tree(&[
+        (
+            "index.js",
+            "import { getTools } from './tools/index.js';\nimport './tools/registry.js';\n\
+             server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: getTools() }));\n",
+        ),
+        (
+            "tools/index.js",
+            "const toolMap = new Map();\n\
+             export function registerTool(tool) { const toolName = tool.tool.name; toolMap.set(toolName, tool); return tool; }\n\
+             export const getTools = () => Array.from(toolMap.values()).map(impl => impl.tool);\n",
+        ),
+        (
+            "tools/base.js",
+            "export class BaseTool { schema; tool; constructor(schema, tool) { this.schema = schema; this.tool = tool; } }\n",
+        ),
+        (
+            "tools/list.js",
+            "import { BaseTool } from './base.js';\n\
+             const ToolDefinition = { name: 'list-objects', description: 'Lists objects.', inputSchema: {} };\n\
+             export class ListTool extends BaseTool { constructor() { super({}, ToolDefinition); } }\n",
+        ),
+        (
+            "tools/registry.js",
+            "import { registerTool } from './index.js';\nimport { ListTool } from './list.js';\n\
+             registerTool(new ListTool());\n",
+        ),
+    ]);
+    assert_eq!(
+        names(&outcome),
+        ["list-objects"],
+        "{:?}",
+        outcome.unresolved
+    );
+}

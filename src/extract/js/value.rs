@@ -1367,7 +1367,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     /// loops around each call. A key or value that does not fold makes it unknown.
     fn map_with_sets(&self, mut map: Obj, sets: &[Node<'t>]) -> Val {
         for set in sets {
-            for env in self.loop_envs(*set, MAX_LOOP_ENVS) {
+            for env in self.site_envs(*set) {
                 let arguments = arguments_of(*set);
                 let (Some(key), Some(value)) = (arguments.first(), arguments.get(1)) else {
                     return Val::unknown("a `Map` set without a key and value");
@@ -1396,7 +1396,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     fn pushed_values(&self, pushes: &[Node<'t>]) -> Val {
         let mut items = Vec::new();
         for push in pushes {
-            for env in self.loop_envs(*push, MAX_LOOP_ENVS) {
+            for env in self.site_envs(*push) {
                 for argument in arguments_of(*push) {
                     if argument.kind() == "spread_element" {
                         match argument.named_child(0).map(|inner| self.eval(inner, &env)) {
@@ -1421,6 +1421,71 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             }
         }
         Val::Array(items)
+    }
+
+    /// The environments a `push` or `set` runs in: one per element of the loops around
+    /// it ([`Self::loop_envs`]); without loops, one per call of the function it is in
+    /// (`function register(tool) { tools.push(tool) }` called once per tool), its
+    /// parameters bound to that call's arguments.
+    fn site_envs(&self, at: Node<'t>) -> Vec<Env> {
+        let loops = self.loop_envs(at, MAX_LOOP_ENVS);
+        if loops.len() == 1 && loops[0].is_empty() {
+            let callers = self.caller_envs(at);
+            if !callers.is_empty() {
+                return callers;
+            }
+        }
+        loops
+    }
+
+    /// One environment per call of the function `at` is in, in this module or (for an
+    /// exported function) in others of the package; empty when it has no parameters or
+    /// no call is found.
+    fn caller_envs(&self, at: Node<'t>) -> Vec<Env> {
+        let chain = self.ancestors(at);
+        let Some(&function) = chain.iter().skip(1).find(|node| {
+            matches!(
+                node.kind(),
+                "function_declaration" | "arrow_function" | "function_expression" | "function"
+            )
+        }) else {
+            return Vec::new();
+        };
+        let patterns = parameter_patterns(function);
+        if patterns.is_empty() {
+            return Vec::new();
+        }
+        let mut lists: Vec<Vec<Val>> = self
+            .call_sites(function)
+            .into_iter()
+            .take(MAX_CALL_SITES)
+            .map(|call| {
+                arguments_of(call)
+                    .into_iter()
+                    .map(|argument| match argument.kind() {
+                        "spread_element" => Val::unknown("an argument spread at run time"),
+                        _ => self.eval(argument, &Env::new()),
+                    })
+                    .collect()
+            })
+            .collect();
+        if lists.is_empty() {
+            lists = self.foreign_arguments(function).as_ref().clone();
+        }
+        lists
+            .into_iter()
+            .map(|arguments| {
+                let mut env = Env::new();
+                let mut arguments = arguments.into_iter();
+                for pattern in &patterns {
+                    let argument = arguments
+                        .next()
+                        .unwrap_or_else(|| Val::unknown("undefined"));
+                    bind_parameter(self, *pattern, argument, &mut env);
+                }
+                env
+            })
+            .collect()
     }
 
     /// One environment per element of each loop (`for...of`, `.forEach`, `.map`,
@@ -2319,7 +2384,139 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             }
             return Val::Object(map);
         }
-        Val::unknown(format!("an instance of `{name}`, made at run time"))
+        let arguments: Vec<Val> = arguments_of(node)
+            .into_iter()
+            .map(|argument| self.eval(argument, env))
+            .collect();
+        self.instance(name, constructor, arguments, 0)
+            .unwrap_or_else(|| Val::unknown(format!("an instance of `{name}`, made at run time")))
+    }
+
+    /// `new Name(arguments)` for a class declared in this module or imported from
+    /// another of the package: [`Self::instance_of`]. `None` when the class is not found.
+    fn instance(&self, name: &str, at: Node<'t>, arguments: Vec<Val>, depth: usize) -> Option<Val> {
+        if depth > MAX_CLASS_DEPTH {
+            return None;
+        }
+        match self.lookup(name, at)? {
+            Decl::Class(class) => Some(self.instance_of(class, arguments, depth)),
+            Decl::Import {
+                source,
+                imported,
+                kind: ImportKind::Named,
+            } => {
+                let source = string_value(source, self.text);
+                if self.hops_left == 0 || !source.starts_with('.') {
+                    return None;
+                }
+                let imported = self.export_key(imported);
+                let module = self.load_module(&source)?;
+                self.in_module(&module, |inner| {
+                    let program = inner.root.get()?;
+                    inner.instance(&imported, program, arguments, depth + 1)
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The fields an instance of `class` has after its constructor runs with
+    /// `arguments`: the base class's (through `super(...)`), the class's field
+    /// initialisers, then the constructor's `this.x = value` statements. Methods are not
+    /// run; what they would set stays absent.
+    fn instance_of(&self, class: Node<'t>, arguments: Vec<Val>, depth: usize) -> Val {
+        let mut object = Obj {
+            entries: Vec::new(),
+            location: Some(self.location(class)),
+            is_map: false,
+        };
+        let Some(body) = class.field("body") else {
+            return Val::Object(object);
+        };
+        let base = class_base(class).map(|base| (self.node_text(base), base));
+        let constructor = class_method(body, "constructor", self.text);
+        let mut env = Env::new();
+        if let Some(constructor) = constructor {
+            let mut values = arguments.clone().into_iter();
+            for pattern in parameter_patterns(constructor) {
+                let value = values.next().unwrap_or_else(|| Val::unknown("undefined"));
+                bind_parameter(self, pattern, value, &mut env);
+            }
+        }
+        let inherit = |object: &mut Obj, base_arguments: Vec<Val>| {
+            if let Some((name, at)) = base
+                && let Some(Val::Object(inherited)) =
+                    self.instance(name, at, base_arguments, depth + 1)
+            {
+                for (key, value) in inherited.entries {
+                    object.set(key, value);
+                }
+            }
+        };
+        if constructor.is_none() {
+            inherit(&mut object, arguments);
+        }
+        let mut cursor = body.walk();
+        for member in body.named_children(&mut cursor) {
+            if matches!(
+                member.kind(),
+                "public_field_definition" | "field_definition"
+            ) && let (Some(key), Some(value)) = (
+                member.field("property").or_else(|| member.field("name")),
+                member.field("value"),
+            ) {
+                let value = self.eval(value, &Env::new());
+                object.set(self.node_text(key).to_owned(), value);
+            }
+        }
+        let statements = constructor
+            .and_then(|constructor| constructor.field("body"))
+            .map(|body| {
+                let mut cursor = body.walk();
+                body.named_children(&mut cursor).collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for statement in statements {
+            let Some(expression) = statement
+                .named_child(0)
+                .filter(|_| statement.kind() == "expression_statement")
+            else {
+                continue;
+            };
+            match expression.kind() {
+                "call_expression"
+                    if expression
+                        .field("function")
+                        .is_some_and(|callee| callee.kind() == "super") =>
+                {
+                    let base_arguments = arguments_of(expression)
+                        .into_iter()
+                        .map(|argument| self.eval(argument, &env))
+                        .collect();
+                    // Field initialisers run after super(): keep them over the base's.
+                    let own = std::mem::take(&mut object.entries);
+                    inherit(&mut object, base_arguments);
+                    for (key, value) in own {
+                        object.set(key, value);
+                    }
+                }
+                "assignment_expression" => {
+                    if let (Some(left), Some(right)) =
+                        (expression.field("left"), expression.field("right"))
+                        && left.kind() == "member_expression"
+                        && left
+                            .field("object")
+                            .is_some_and(|object| object.kind() == "this")
+                        && let Some(key) = self.member_name(left)
+                    {
+                        let value = self.eval(right, &env);
+                        object.set(key.to_owned(), value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Val::Object(object)
     }
 
     /// Resolves a name at `at`: loop bindings first, then enclosing scopes outwards.
@@ -3117,6 +3314,31 @@ fn flatten_once(items: Vec<Val>) -> Val {
 }
 
 /// The method `name` of a class body (not a getter).
+/// Classes followed through `extends` (and imports) when an instance is read.
+const MAX_CLASS_DEPTH: usize = 6;
+
+/// The `extends` expression of a class declaration, when it names a class.
+fn class_base(class: Node<'_>) -> Option<Node<'_>> {
+    let mut cursor = class.walk();
+    let heritage = class
+        .named_children(&mut cursor)
+        .find(|child| child.kind() == "class_heritage")?;
+    let mut cursor = heritage.walk();
+    let mut children: Vec<Node<'_>> = heritage.named_children(&mut cursor).collect();
+    // TypeScript wraps it in an `extends_clause`; JavaScript has the expression.
+    if let Some(clause) = children
+        .iter()
+        .find(|child| child.kind() == "extends_clause")
+    {
+        let clause = *clause;
+        let mut cursor = clause.walk();
+        children = clause.named_children(&mut cursor).collect();
+    }
+    children
+        .into_iter()
+        .find(|child| child.kind() == "identifier")
+}
+
 fn class_method<'t>(class_body: Node<'t>, name: &str, text: &str) -> Option<Node<'t>> {
     let mut cursor = class_body.walk();
     class_body.named_children(&mut cursor).find(|member| {

@@ -401,6 +401,17 @@ pub enum PolicyCommand {
     /// Say what changed between two policies, looser changes first. Exit 1 when anything
     /// got looser.
     Diff(PolicyDiffArgs),
+    /// Record the tools' definitions as the running server lists them: starts the server
+    /// the way the gateway does, reads its `tools/list` and sets `pin` (and `pin_parts`) of
+    /// every tool the policy has a rule for. Use it after reviewing a changed definition the
+    /// gateway refused, or for a server whose source does not say everything it lists.
+    #[command(after_help = "Examples:\n  \
+        mcpwarden policy pin --policy everything.json -- npx -y @modelcontextprotocol/server-everything@2026.8.31\n  \
+        mcpwarden policy pin --policy remote.json --upstream http://127.0.0.1:8080/mcp\n\n\
+        A tool the policy has a rule for that the server does not list keeps its pin. Tools the server\n\
+        lists that the policy does not name are reported, not added: the default applies to them.\n\
+        Exit 0 when the file was written (or nothing changed), 2 when the server could not be asked.")]
+    Pin(PolicyPinArgs),
     /// Print the policy JSON Schema (as checked in at data/policy.schema.json).
     Schema,
 }
@@ -419,6 +430,32 @@ pub struct PolicyGenerateArgs {
     /// Where --all writes.
     #[arg(long, value_name = "DIR", default_value = "reports/policies")]
     pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyPinArgs {
+    /// The policy file to update in place.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Ask this Streamable HTTP server instead of running a command.
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    pub upstream: Option<String>,
+    /// A header added to every request to --upstream, as `Name: value` (repeatable).
+    #[arg(long, value_name = "HEADER", requires = "upstream")]
+    pub upstream_header: Vec<String>,
+    /// Seconds the server may take to start and list its tools.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Say what would change without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The server to run, and its arguments, as the gateway runs it.
+    #[arg(
+        last = true,
+        required_unless_present = "upstream",
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -656,6 +693,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             PolicyCommand::Check(args) => commands::policy::check(&settings, &args),
             PolicyCommand::Explain(args) => commands::policy::explain(&args),
             PolicyCommand::Diff(args) => commands::policy::diff(&args),
+            PolicyCommand::Pin(args) => commands::policy::pin(&args),
             PolicyCommand::Schema => commands::policy::schema(),
         },
         Command::Gateway(args) => commands::gateway::gateway(&args),

@@ -36,7 +36,14 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
         Arc::new(InMemoryCounters::new()),
         Arc::new(SystemClock),
         audit,
-        judge_config(args),
+        judge_config(
+            args,
+            Some(repin_command(
+                policy_path,
+                &args.command,
+                args.upstream.as_deref(),
+            )),
+        ),
     ));
     if let Some(listen) = args.listen {
         let grants = match &args.grants {
@@ -124,12 +131,57 @@ fn http_threads(args: &GatewayArgs) -> usize {
     )
 }
 
-fn judge_config(args: &GatewayArgs) -> JudgeConfig {
+/// `repin`: the command that re-pins this gateway's policy from its upstream, named in pin
+/// refusals (see [`repin_command`]).
+fn judge_config(args: &GatewayArgs, repin: Option<String>) -> JudgeConfig {
     JudgeConfig {
         max_message_bytes: args.max_message_bytes,
         call_timeout: Duration::from_secs_f64(args.call_timeout),
         audit_values: args.audit_values,
+        repin,
         ..JudgeConfig::default()
+    }
+}
+
+/// `mcpwarden policy pin --policy P -- <command>` (or `--upstream URL`), quoted for a POSIX
+/// shell so it can be pasted as it is.
+pub fn repin_command(
+    policy: &Path,
+    command: &[std::ffi::OsString],
+    upstream: Option<&str>,
+) -> String {
+    let mut words = vec![
+        "mcpwarden".to_owned(),
+        "policy".to_owned(),
+        "pin".to_owned(),
+        "--policy".to_owned(),
+        shell_word(&policy.to_string_lossy()),
+    ];
+    match upstream {
+        Some(url) => words.extend(["--upstream".to_owned(), shell_word(url)]),
+        None => {
+            words.push("--".to_owned());
+            words.extend(
+                command
+                    .iter()
+                    .map(|word| shell_word(&word.to_string_lossy())),
+            );
+        }
+    }
+    words.join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is only safe characters, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if safe {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -166,7 +218,10 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
             Arc::new(InMemoryCounters::new()),
             Arc::new(SystemClock),
             audit.clone(),
-            judge_config(args),
+            judge_config(
+                args,
+                (!server.command.is_empty()).then(|| repin_command(&path, &server.command, None)),
+            ),
         );
         one.server = Some(server.name.clone());
         let one = Arc::new(one);
@@ -180,7 +235,7 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
         Arc::new(InMemoryCounters::new()),
         Arc::new(SystemClock),
         audit,
-        judge_config(args),
+        judge_config(args, None),
     ));
     let watch = !args.no_watch;
     // With --listen, one event loop on this thread; `http::serve` starts the others.

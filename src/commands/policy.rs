@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::{Settings, print_json};
 use crate::catalog::{Catalog, ServerCard};
-use crate::cli::{Outcome, PolicyCheckArgs, PolicyDiffArgs, PolicyExplainArgs, PolicyGenerateArgs};
+use crate::cli::{
+    Outcome, PolicyCheckArgs, PolicyDiffArgs, PolicyExplainArgs, PolicyGenerateArgs, PolicyPinArgs,
+};
 use crate::policy::{
     self, CheckReport, CompiledPolicy, ExplainRequest, KnownServer, KnownTool, Verdict,
     diff::Direction,
@@ -130,7 +132,7 @@ fn known_server(card: &ServerCard) -> KnownServer {
                     tool.tool.name.clone(),
                     KnownTool {
                         input_schema: tool.tool.input_schema.clone(),
-                        definition_hash: tool.definition_hash.clone(),
+                        definition_hash: tool.tool.definition_hash(),
                     },
                 )
             })
@@ -332,4 +334,154 @@ pub fn schema() -> anyhow::Result<Outcome> {
         .lock()
         .write_all(policy::json_schema_text().as_bytes())?;
     Ok(Outcome::Clean)
+}
+
+/// `policy pin`: the live server's definitions become the policy's pins.
+pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
+    use crate::gateway::listing::{Upstream, list_tools};
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!(
+            "--timeout must be a positive number of seconds, not {}",
+            args.timeout
+        );
+    }
+    let path = &args.policy;
+    let text = fs_err::read_to_string(path)?;
+    let report = policy::check(&text, None);
+    if !report.is_valid() {
+        for problem in report.errors() {
+            eprintln!("{}: {problem}", path.display());
+        }
+        bail!(
+            "{} is not a valid policy; fix it before pinning",
+            path.display()
+        );
+    }
+    let mut model: policy::model::Policy = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid policy", path.display()))?;
+    let upstream = match &args.upstream {
+        Some(url) => Upstream::Remote(remote_entry(url, &args.upstream_header)?),
+        None => Upstream::Command(args.command.clone()),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let listed = runtime.block_on(list_tools(
+        &upstream,
+        std::time::Duration::from_secs_f64(args.timeout),
+    ))?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let live: std::collections::HashMap<&str, crate::model::DefinitionHashes> = listed
+        .iter()
+        .filter_map(crate::model::listed_definition_hashes)
+        .collect();
+    let mut out = std::io::stdout().lock();
+    let mut changed = 0usize;
+    let mut missing = 0usize;
+    let mut unchanged = 0usize;
+    for (name, rule) in &mut model.tools {
+        let Some(now) = live.get(name.as_str()) else {
+            missing += 1;
+            writeln!(
+                out,
+                "{name}: not listed by the server; its rule is left as it was"
+            )?;
+            continue;
+        };
+        let what = match (&rule.pin, &rule.pin_parts) {
+            (Some(pin), _) if *pin == now.pin => {
+                if rule.pin_parts.as_deref() != Some(&now.parts) {
+                    rule.pin_parts = Some(Box::new(now.parts.clone()));
+                    changed += 1;
+                }
+                unchanged += 1;
+                writeln!(out, "{name}: unchanged")?;
+                continue;
+            }
+            (None, _) => "pinned".to_owned(),
+            (Some(_), Some(parts)) => {
+                let parts = parts.changed(&now.parts);
+                if parts.is_empty() {
+                    "re-pinned".to_owned()
+                } else {
+                    format!("re-pinned: its {} changed", parts.join(" and "))
+                }
+            }
+            (Some(_), None) => "re-pinned".to_owned(),
+        };
+        writeln!(out, "{name}: {what} ({})", now.pin)?;
+        rule.pin = Some(now.pin.clone());
+        rule.pin_parts = Some(Box::new(now.parts.clone()));
+        changed += 1;
+    }
+    let unnamed: Vec<&str> = live
+        .keys()
+        .copied()
+        .filter(|name| !model.tools.contains_key(*name) && !model.hide.iter().any(|h| h == name))
+        .collect();
+    if !unnamed.is_empty() {
+        let mut unnamed = unnamed;
+        unnamed.sort_unstable();
+        let default = match model.default {
+            policy::model::DefaultAction::Allow => "allow",
+            policy::model::DefaultAction::Deny => "deny",
+        };
+        writeln!(
+            out,
+            "not in the policy (the default, {default}, applies; not pinned): {}",
+            unnamed.join(", ")
+        )?;
+    }
+    let ruled = live
+        .keys()
+        .filter(|name| model.tools.contains_key(**name))
+        .count();
+    eprintln!(
+        "{} tool(s) listed, {ruled} with a rule in the policy: {unchanged} already pinned as listed",
+        live.len()
+    );
+    if changed == 0 {
+        eprintln!("{}: nothing to change", path.display());
+    } else if args.dry_run {
+        eprintln!(
+            "{}: {changed} tool(s) would change (--dry-run: not written)",
+            path.display()
+        );
+    } else {
+        fs_err::write(path, policy::policy_text(&model))?;
+        eprintln!(
+            "wrote {}: {changed} tool(s) pinned to what the server lists now",
+            path.display()
+        );
+    }
+    if missing > 0 {
+        eprintln!(
+            "{missing} tool(s) the policy has a rule for are not listed by the server (some servers list a tool only to clients with certain capabilities); their pins are unchanged"
+        );
+    }
+    Ok(Outcome::Clean)
+}
+
+/// `--upstream URL` and its `--upstream-header`s as a remote entry.
+fn remote_entry(
+    url: &str,
+    headers: &[String],
+) -> anyhow::Result<crate::gateway::config::RemoteEntry> {
+    let parsed = reqwest::Url::parse(url)
+        .with_context(|| format!("--upstream {url:?} is not a valid URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("--upstream {url:?} is not an http:// or https:// URL");
+    }
+    let mut map = std::collections::BTreeMap::new();
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--upstream-header {header:?} is not `Name: value`"))?;
+        map.insert(name.trim().to_owned(), value.trim().to_owned());
+    }
+    Ok(crate::gateway::config::RemoteEntry {
+        url: parsed,
+        headers: map,
+    })
 }

@@ -82,6 +82,11 @@ pub struct ToolRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub pin: Option<String>,
+    /// mcpwarden extension: a short hash of each part of the pinned definition (title,
+    /// description, input schema, annotations), so a refusal can say what changed. Written
+    /// with `pin`; the gateway enforces only `pin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_parts: Option<Box<crate::model::PinParts>>,
     /// mcpwarden extension: a person must approve each call (through MCP elicitation when
     /// the client supports it); otherwise the call is refused with this message.
     #[serde(default, skip_serializing_if = "Option::is_none")]

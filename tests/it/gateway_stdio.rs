@@ -220,8 +220,9 @@ fn list_changed_passes_on_and_a_changed_definition_breaks_a_pin() {
     let after = gateway.call("echo", json!({"text": "a"}));
     assert!(is_refusal(&after), "{after}");
     assert!(
-        result_text(&after)
-            .starts_with("[POLICY DENIED] tools.echo.pin: the tool's definition changed"),
+        result_text(&after).starts_with(
+            "[POLICY DENIED] tools.echo.pin: the tool's definition is not the one the policy pinned"
+        ),
         "{after}"
     );
     assert_eq!(gateway.upstream_calls().len(), 2);

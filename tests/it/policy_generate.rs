@@ -80,6 +80,10 @@ fn send_message_gets_exactly_ten_per_minute_per_grant_plus_its_pin() {
         .as_object_mut()
         .and_then(|rule| rule.remove("pin"))
         .expect("send_message is pinned");
+    let parts = rule
+        .as_object_mut()
+        .and_then(|rule| rule.remove("pin_parts"))
+        .expect("send_message's pin names its parts");
     assert_eq!(
         rule,
         json!({"limits":[{"counter":"send_message_rate","window":"minute","max":10,"scope":"grant"}]})
@@ -92,6 +96,10 @@ fn send_message_gets_exactly_ten_per_minute_per_grant_plus_its_pin() {
         .expect("tool");
     assert_eq!(pin, Value::String(tool.definition_hash.clone()));
     assert_eq!(pin, Value::String(tool.tool.definition_hash()));
+    assert_eq!(
+        serde_json::from_value::<mcpwarden::model::PinParts>(parts).expect("pin_parts"),
+        tool.tool.definition_hashes().parts
+    );
 }
 
 #[test]

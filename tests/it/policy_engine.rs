@@ -365,7 +365,7 @@ fn cases() -> Vec<Case> {
             Allow,
             "tools.get_parallel_status",
         )
-        .hash("sha256:77d77e76b3d4f6919d886b7ebee73a284c2566d032424ea0ef40f7c849f7c796"),
+        .hash("sha256:da8fbcd00eda4e268f052ef865e80f0573a6ab20d85656b557b659101aa32aa6"),
         case(
             "tmux",
             "get_parallel_status",

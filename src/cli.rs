@@ -430,6 +430,11 @@ pub struct PolicyGenerateArgs {
     /// Where --all writes.
     #[arg(long, value_name = "DIR", default_value = "reports/policies")]
     pub out_dir: PathBuf,
+    /// Write the policy even for a server whose tools the catalogue could not read (stored
+    /// with no tools, or with a reason they are unread). Such a policy names no tool, so
+    /// the gateway denies every one; without this flag the server is refused with exit 1.
+    #[arg(long)]
+    pub allow_unread: bool,
 }
 
 #[derive(Debug, Args)]

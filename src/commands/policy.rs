@@ -44,7 +44,7 @@ fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard
 pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Result<Outcome> {
     let catalog = settings.open_existing_catalog()?;
     if args.all {
-        return generate_all(&catalog, &args.out_dir);
+        return generate_all(&catalog, &args.out_dir, args.allow_unread);
     }
     let Some(name) = &args.server else {
         bail!("name a server, or pass --all");
@@ -57,6 +57,24 @@ pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Resul
         }
         return Ok(Outcome::Findings);
     };
+    if let Some(why) = unread(&server) {
+        eprintln!(
+            "{}: {why}",
+            if args.allow_unread {
+                "warning"
+            } else {
+                "error"
+            }
+        );
+        if !args.allow_unread {
+            eprintln!(
+                "no policy written: it would name no tool, so the gateway would deny them all. \
+                 Crawl it again with `--live always` to list its tools from the running server, \
+                 or pass --allow-unread to write the deny-all policy anyway"
+            );
+            return Ok(Outcome::Findings);
+        }
+    }
     let text = generated_text(&server)?;
     match &args.out {
         Some(path) => {
@@ -66,6 +84,19 @@ pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Resul
         None => std::io::stdout().lock().write_all(text.as_bytes())?,
     }
     Ok(Outcome::Clean)
+}
+
+/// Why the catalogue does not know `server`'s tools, when it does not: a policy generated
+/// from it would be an empty deny-all.
+fn unread(server: &ServerCard) -> Option<String> {
+    if !server.tools.is_empty() {
+        return None;
+    }
+    let name = &server.record.name;
+    Some(match &server.tools_unread {
+        Some(reason) => format!("{name}: its tools could not be read ({reason})"),
+        None => format!("{name}: the catalogue holds no tool for it"),
+    })
 }
 
 /// Generates, warns about unclassified tools, and proves the output passes `check`.
@@ -91,12 +122,22 @@ fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
     Ok(text)
 }
 
-fn generate_all(catalog: &Catalog, out_dir: &Path) -> anyhow::Result<Outcome> {
+fn generate_all(catalog: &Catalog, out_dir: &Path, allow_unread: bool) -> anyhow::Result<Outcome> {
     fs_err::create_dir_all(out_dir)?;
     let mut used = std::collections::HashSet::new();
     let mut out = std::io::stdout().lock();
+    let mut skipped = 0usize;
     for id in catalog.server_ids()? {
         let server = catalog.server_card(id)?;
+        if let Some(why) = unread(&server) {
+            if allow_unread {
+                eprintln!("warning: {why}");
+            } else {
+                eprintln!("skipped {why}");
+                skipped += 1;
+                continue;
+            }
+        }
         let mut file_name = policy::generate::policy_file_name(&server.record.name);
         if !used.insert(file_name.clone()) {
             // Two names that differ only in characters the file name cannot keep.
@@ -107,6 +148,12 @@ fn generate_all(catalog: &Catalog, out_dir: &Path) -> anyhow::Result<Outcome> {
         let text = generated_text(&server)?;
         fs_err::write(&path, text)?;
         writeln!(out, "{}\t{}", server.record.name, path.display())?;
+    }
+    if skipped > 0 {
+        eprintln!(
+            "{skipped} server(s) skipped because their tools are unread; --allow-unread writes deny-all policies for them"
+        );
+        return Ok(Outcome::Findings);
     }
     Ok(Outcome::Clean)
 }

@@ -130,9 +130,16 @@ pub struct WrapArgs {
     /// Put every wrapped server back to its original command.
     #[arg(long)]
     pub undo: bool,
-    /// Wrap servers that have no policy file yet (the gateway refuses to start without one).
+    /// Wrap servers that have no policy file yet and none could be generated (the gateway
+    /// refuses to start without one).
     #[arg(long)]
     pub allow_missing_policy: bool,
+    /// Do not crawl a package the catalogue lacks. By default, a server without a policy
+    /// file whose package the entry names (npx, uvx, pipx run, node SCRIPT) is crawled
+    /// into the catalogue (`--db`) and its recommended policy written where the wrapped
+    /// entry points.
+    #[arg(long)]
+    pub no_crawl: bool,
     /// Print what was done as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -708,6 +715,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => commands::report::report(&settings, &args),
         Command::Extract(args) => commands::extract::extract(&args),
         Command::Inspect(args) => commands::extract::inspect(&args),
-        Command::Wrap(args) => commands::wrap::wrap(&args),
+        Command::Wrap(args) => commands::wrap::wrap(&settings, &args),
     }
 }

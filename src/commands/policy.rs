@@ -19,7 +19,7 @@ use crate::policy::{
 
 /// Picks the one server `name` means. Several matches are an error unless one is an exact
 /// match of the full name.
-fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard>> {
+pub(crate) fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard>> {
     let mut servers = catalog.find_servers(name)?;
     if let Some(exact) = servers.iter().position(|card| card.record.name == name) {
         return Ok(Some(servers.swap_remove(exact)));
@@ -88,7 +88,7 @@ pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Resul
 
 /// Why the catalogue does not know `server`'s tools, when it does not: a policy generated
 /// from it would be an empty deny-all.
-fn unread(server: &ServerCard) -> Option<String> {
+pub(crate) fn unread(server: &ServerCard) -> Option<String> {
     if !server.tools.is_empty() {
         return None;
     }
@@ -100,7 +100,7 @@ fn unread(server: &ServerCard) -> Option<String> {
 }
 
 /// Generates, warns about unclassified tools, and proves the output passes `check`.
-fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
+pub(crate) fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
     let generated = policy::generate(server);
     for tool in &generated.unclassified {
         eprintln!(

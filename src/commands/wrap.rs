@@ -2,6 +2,11 @@
 //! server runs behind `mcpwarden gateway` with its policy, keeping a backup; `--undo`
 //! restores the original commands; `--dry-run` shows the diff and writes nothing.
 //!
+//! A server without a policy file gets one: the package its command line runs
+//! ([`super::entry_package`]) is looked up in the catalogue, crawled into it when it is not
+//! there (`--no-crawl` stops that), and its recommended policy is written where the
+//! wrapped entry points (`DIR/<server>.json`, the path `gateway --config` reads too).
+//!
 //! The file is the `mcpServers` (or VS Code's `servers`) JSON that MCP clients read. Key
 //! order and every field we do not touch are kept; the file is rewritten atomically
 //! (written beside it, then renamed).
@@ -13,15 +18,22 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::print_json;
+use super::entry_package::{self, EntryPackage};
+use super::{Settings, print_json};
+use crate::catalog::Catalog;
 use crate::cli::{Outcome, WrapArgs};
 
 /// What happened to one server entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
-    /// Now runs behind the gateway with this policy.
-    Wrapped { policy: String },
+    /// Now runs behind the gateway with this policy; `generated` says from which
+    /// catalogue server, when wrap wrote it.
+    Wrapped {
+        policy: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        generated: Option<String>,
+    },
     /// Already behind the gateway; left as it was.
     AlreadyWrapped,
     /// `--undo`: the original command is back.
@@ -46,7 +58,7 @@ struct WrapReport {
     servers: Vec<ServerAction>,
 }
 
-pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
+pub fn wrap(settings: &Settings, args: &WrapArgs) -> anyhow::Result<Outcome> {
     let text = fs_err::read_to_string(&args.config).with_context(|| {
         format!(
             "cannot read the client configuration {}",
@@ -81,11 +93,27 @@ pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let mut actions = Vec::new();
+    let mut generator = Generator {
+        settings,
+        crawl: !args.no_crawl,
+        write: !args.dry_run,
+        catalog: None,
+    };
     for (name, entry) in servers.iter_mut() {
         let action = if args.undo {
             unwrap_entry(entry)
         } else {
-            wrap_entry(name, entry, &policies, &gateway, args.allow_missing_policy)
+            let generated = generator.ensure_policy(name, entry, &policies);
+            let mut action =
+                wrap_entry(name, entry, &policies, &gateway, args.allow_missing_policy);
+            match (&mut action, generated) {
+                (Action::Wrapped { generated, .. }, Ok(Some(from))) => *generated = Some(from),
+                (Action::Skipped { reason }, Err(why)) if reason.starts_with("no policy") => {
+                    reason.push_str(&format!("; {why}"));
+                }
+                _ => {}
+            }
+            action
         };
         actions.push(ServerAction {
             server: name.clone(),
@@ -131,7 +159,14 @@ pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
         }
         for item in &actions {
             let line = match &item.action {
-                Action::Wrapped { policy } => format!("wrapped, policy {policy}"),
+                Action::Wrapped {
+                    policy,
+                    generated: None,
+                } => format!("wrapped, policy {policy}"),
+                Action::Wrapped {
+                    policy,
+                    generated: Some(from),
+                } => format!("wrapped, policy {policy} ({from})"),
                 Action::AlreadyWrapped => "already behind the gateway".to_owned(),
                 Action::Unwrapped => "restored to its original command".to_owned(),
                 Action::Skipped { reason } => format!("skipped: {reason}"),
@@ -205,7 +240,7 @@ fn wrap_entry(
             reason: reason.to_owned(),
         };
     };
-    let policy = policies.join(format!("{}.json", file_stem(name)));
+    let policy = policy_path(policies, name);
     if !policy.is_file() && !allow_missing_policy {
         return Action::Skipped {
             reason: format!(
@@ -236,7 +271,149 @@ fn wrap_entry(
     entry.insert("args".to_owned(), Value::from(args));
     Action::Wrapped {
         policy: policy.display().to_string(),
+        generated: None,
     }
+}
+
+/// Where the wrapped entry `name` finds its policy.
+fn policy_path(policies: &Path, name: &str) -> PathBuf {
+    policies.join(format!("{}.json", file_stem(name)))
+}
+
+/// Writes missing policies from the catalogue, crawling packages it lacks.
+struct Generator<'a> {
+    settings: &'a Settings,
+    crawl: bool,
+    /// False for --dry-run: say what would be written, write and crawl nothing.
+    write: bool,
+    catalog: Option<Catalog>,
+}
+
+impl Generator<'_> {
+    /// Makes sure `name`'s policy file exists: `Ok(None)` when it did, `Ok(Some(how))`
+    /// when it was generated now, `Err(why not)` otherwise.
+    fn ensure_policy(
+        &mut self,
+        name: &str,
+        entry: &Value,
+        policies: &Path,
+    ) -> Result<Option<String>, String> {
+        let path = policy_path(policies, name);
+        if path.is_file() {
+            return Ok(None);
+        }
+        let Some(entry) = entry.as_object().filter(|entry| !is_gateway(entry)) else {
+            return Ok(None);
+        };
+        let Some(command) = entry.get("command").and_then(Value::as_str) else {
+            return Ok(None);
+        };
+        let args: Vec<String> = entry
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|args| {
+                args.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cwd = entry.get("cwd").and_then(Value::as_str).map(Path::new);
+        let package = entry_package::package_of(command, &args, cwd).ok_or_else(|| {
+            format!("cannot tell which published package `{command}` runs, so none was generated")
+        })?;
+        let server = match self.find(&package)? {
+            Some(server) => server,
+            None if !self.crawl => {
+                return Err(format!(
+                    "the catalogue has no {} (crawl it with `mcpwarden crawl {}`, or drop --no-crawl)",
+                    package.describe(),
+                    crawl_flag(&package)
+                ));
+            }
+            None if !self.write => {
+                return Err(format!(
+                    "the catalogue has no {}: without --dry-run it is crawled and its policy written",
+                    package.describe()
+                ));
+            }
+            None => {
+                self.crawl_package(&package)?;
+                self.find(&package)?.ok_or_else(|| {
+                    format!(
+                        "crawling the {} stored no server for it",
+                        package.describe()
+                    )
+                })?
+            }
+        };
+        if let Some(why) = super::policy::unread(&server) {
+            return Err(format!("{why}, so no policy was generated"));
+        }
+        let text = super::policy::generated_text(&server).map_err(|error| error.to_string())?;
+        let from = format!("generated from the catalogue's {}", server.record.name);
+        if !self.write {
+            return Err(format!("without --dry-run it is {from}"));
+        }
+        fs_err::create_dir_all(policies)
+            .and_then(|()| fs_err::write(&path, text))
+            .map_err(|error| format!("cannot write the generated policy: {error}"))?;
+        Ok(Some(from))
+    }
+
+    /// The catalogue's server for `package`, by its package URL, then by name.
+    fn find(
+        &mut self,
+        package: &EntryPackage,
+    ) -> Result<Option<crate::catalog::ServerCard>, String> {
+        let catalog = match &mut self.catalog {
+            Some(catalog) => catalog,
+            empty => empty.insert(
+                self.settings
+                    .open_catalog()
+                    .map_err(|error| format!("{error:#}"))?,
+            ),
+        };
+        let by_purl = match package.purl() {
+            Some(purl) => catalog
+                .resolve_server_name(None, &[purl])
+                .map_err(|error| error.to_string())?,
+            None => None,
+        };
+        let name = by_purl.unwrap_or_else(|| package.name.clone());
+        super::policy::one_server(catalog, &name).map_err(|error| error.to_string())
+    }
+
+    fn crawl_package(&mut self, package: &EntryPackage) -> Result<(), String> {
+        use clap::Parser;
+        // The crawl opens the catalogue itself.
+        self.catalog = None;
+        eprintln!(
+            "{} is not in the catalogue: crawling it",
+            package.describe()
+        );
+        let flag = match package.ecosystem {
+            entry_package::Ecosystem::Npm => "--npm",
+            entry_package::Ecosystem::Pypi => "--pypi",
+        };
+        let spec = package.crawl_spec();
+        let cli = crate::cli::Cli::try_parse_from(["mcpwarden", "crawl", flag, spec.as_str()])
+            .map_err(|error| error.to_string())?;
+        let crate::cli::Command::Crawl(args) = cli.command else {
+            return Err("internal: the crawl's arguments did not parse as a crawl".to_owned());
+        };
+        super::crawl::crawl(self.settings, &args)
+            .map(|_| ())
+            .map_err(|error| format!("crawling the {} failed: {error:#}", package.describe()))
+    }
+}
+
+fn crawl_flag(package: &EntryPackage) -> String {
+    let flag = match package.ecosystem {
+        entry_package::Ecosystem::Npm => "--npm",
+        entry_package::Ecosystem::Pypi => "--pypi",
+    };
+    format!("{flag} {}", package.crawl_spec())
 }
 
 /// Restores `command` and `args` from what follows `--` in a wrapped entry.

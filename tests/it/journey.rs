@@ -292,3 +292,137 @@ fn a_changed_description_is_refused_naming_the_re_pin_command_which_accepts_it()
     let echo = gateway.call("echo", json!({"message": "hi"}));
     assert_eq!(result_text(&echo), "Echo: hi", "{echo}");
 }
+
+/// Starts a configuration entry the way an MCP client does: its `command` with its `args`
+/// and `env`, speaking MCP over the child's stdin and stdout.
+fn start_entry(entry: &serde_json::Value) -> Gateway {
+    let words: Vec<String> = entry["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|word| word.as_str().expect("string arg").to_owned())
+        .collect();
+    // The wrapped entry is `mcpwarden gateway --policy P -- <the original command>`.
+    assert_eq!(
+        entry["command"],
+        json!(env!("CARGO_BIN_EXE_mcpwarden")),
+        "{entry}"
+    );
+    assert_eq!(words[..2], ["gateway", "--policy"], "{entry}");
+    assert_eq!(words[3], "--", "{entry}");
+    let mut gateway = Gateway::start_with(Options {
+        policy: Path::new(&words[2]),
+        upstream: words[4..].to_vec(),
+        ..Options::default()
+    });
+    gateway.initialize(json!({}));
+    gateway
+}
+
+#[test]
+fn wrap_crawls_generates_and_the_wrapped_entries_enforce_their_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("note.txt"), "wrapped").unwrap();
+    let script = |name: &str| package(name).join("dist/index.js").display().to_string();
+    // As Claude Desktop writes it; `file_system` has the `_` real configurations use.
+    let config = json!({"mcpServers": {
+        "everything": {"command": "node", "args": [script(EVERYTHING), "stdio"]},
+        "file_system": {"command": "node", "args": [script(FILESYSTEM), files.path()]}
+    }});
+    let path = dir.path().join("claude_desktop_config.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    let db = dir.path().join("catalog.db");
+
+    let output = ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+            .arg("--db")
+            .arg(&db)
+            .args(["wrap", "--mcpwarden", env!("CARGO_BIN_EXE_mcpwarden")])
+            .arg(&path)
+            .output()
+            .unwrap(),
+        "wrap",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let policies = dir.path().join("mcpwarden-policies");
+    for (name, package) in [("everything", EVERYTHING), ("file_system", FILESYSTEM)] {
+        let policy = policies.join(format!("{name}.json"));
+        assert!(
+            stdout.contains(&format!(
+                "{name}: wrapped, policy {} (generated from the catalogue's {package})",
+                policy.display()
+            )),
+            "{stdout}"
+        );
+    }
+
+    let wrapped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut everything = start_entry(&wrapped["mcpServers"]["everything"]);
+    let echo = everything.call("echo", json!({"message": "wrapped"}));
+    assert_eq!(result_text(&echo), "Echo: wrapped", "{echo}");
+    drop(everything);
+
+    let mut filesystem = start_entry(&wrapped["mcpServers"]["file_system"]);
+    let note = files.path().join("note.txt").display().to_string();
+    let read = filesystem.call("read_text_file", json!({"path": note}));
+    assert_eq!(result_text(&read), "wrapped", "{read}");
+    // What the generated policy hides is neither listed nor callable.
+    let policy: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(policies.join("file_system.json")).unwrap())
+            .unwrap();
+    let hidden = policy["hide"][0].as_str().expect("the policy hides a tool");
+    assert!(!filesystem.list_tools().iter().any(|tool| tool == hidden));
+    let refused = filesystem.call(hidden, json!({"path": note, "content": "x"}));
+    assert_eq!(refused["error"]["code"], json!(-32602), "{refused}");
+    assert_eq!(std::fs::read_to_string(&note).unwrap(), "wrapped");
+    drop(filesystem);
+
+    // `gateway --config` on the original configuration finds the same policy files.
+    let original = dir.path().join("original.json");
+    std::fs::write(&original, config.to_string()).unwrap();
+    let mut all = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+        .args(["gateway", "--config"])
+        .arg(&original)
+        .arg("--policies")
+        .arg(&policies)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = all.stdin.take().unwrap();
+    let mut stdout = std::io::BufReader::new(all.stdout.take().unwrap());
+    let mut ask = |message: serde_json::Value| {
+        use std::io::{BufRead, Write};
+        writeln!(stdin, "{message}").unwrap();
+        if message.get("id").is_none() {
+            return serde_json::Value::Null;
+        }
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).unwrap() > 0,
+                "the gateway ended"
+            );
+            let answer: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if answer.get("id") == message.get("id") {
+                return answer;
+            }
+        }
+    };
+    ask(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "journey", "version": "0"}}}),
+    );
+    ask(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    let read = ask(
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "file_system__read_text_file", "arguments": {"path": note}}}),
+    );
+    assert_eq!(result_text(&read), "wrapped", "{read}");
+    let _ = all.kill();
+    let _ = all.wait();
+}

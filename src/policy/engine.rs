@@ -84,7 +84,8 @@ impl Decision {
 /// Who is calling and when.
 #[derive(Debug, Clone, Copy)]
 pub struct CallContext<'a> {
-    /// The credential the call came with; `None` (stdio) counts as one anonymous grant.
+    /// The credential the call came with. `None` (stdio, or HTTP without `--grants`) makes
+    /// the session its own anonymous grant, so one client never uses up another's limits.
     pub grant: Option<&'a str>,
     /// The MCP session; `None` counts as one anonymous session.
     pub session: Option<&'a str>,
@@ -425,8 +426,15 @@ impl CompiledPolicy {
                 }),
             );
         }
-        let grant = context.grant.unwrap_or("");
         let session = context.session.unwrap_or("");
+        let anonymous;
+        let grant = match context.grant {
+            Some(grant) => grant,
+            None => {
+                anonymous = format!("anonymous session {session}");
+                anonymous.as_str()
+            }
+        };
         let requests: Vec<LimitRequest<'_>> = limits
             .iter()
             .map(|(_, limit)| LimitRequest {

@@ -93,7 +93,8 @@ pub struct ToolRule {
     pub approval: Option<Approval>,
 }
 
-/// A rate limit: at most `max` calls per calendar-aligned UTC `window`, counted per `scope`.
+/// A rate limit: at most `max` calls in any span of one `window` (the window slides, so no
+/// burst passes across a minute or day boundary), counted per `scope`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
@@ -105,7 +106,7 @@ pub struct Limit {
     pub scope: Scope,
 }
 
-/// A calendar-aligned UTC window: a minute starts at :00 seconds, a day at 00:00 UTC.
+/// How long the sliding window is: 60 seconds, 3,600 seconds or 86,400 seconds.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]

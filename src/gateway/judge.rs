@@ -771,17 +771,22 @@ impl Session {
             );
         } else {
             self.release(approval.reservation);
-            let answer = action.unwrap_or("no answer");
+            let answer = match action {
+                Some("accept") => "the form was sent without “Approve this call?” ticked",
+                Some("decline") => "the person declined",
+                Some("cancel") => "the person dismissed the request",
+                _ => "the client gave no answer",
+            };
             self.audit(
                 &approval.tool,
                 &arguments,
                 "declined",
                 &approval.rule,
-                &format!("approval not given ({answer})"),
+                &format!("not approved: {answer}"),
                 started,
             );
             let text = format!(
-                "[POLICY DENIED] {}: {} (approval not given: {answer})",
+                "[POLICY DENIED] {}: {} (not approved: {answer})",
                 approval.rule, approval.message
             );
             out.push(Action::ToClient(refusal_result(&approval.id, &text)));

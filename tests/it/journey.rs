@@ -426,3 +426,143 @@ fn wrap_crawls_generates_and_the_wrapped_entries_enforce_their_policies() {
     let _ = all.kill();
     let _ = all.wait();
 }
+
+/// server-everything serving Streamable HTTP on a free loopback port; killed when dropped.
+struct HttpServer {
+    child: std::process::Child,
+    url: String,
+}
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("node")
+            .arg(package(EVERYTHING).join("dist/index.js"))
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(started.elapsed() < WAIT, "server-everything did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        HttpServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn over_http_the_pins_hold_policy_pin_reads_the_url_and_nothing_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = crawl_and_generate(dir.path(), &[EVERYTHING]).remove(0);
+    let server = HttpServer::start();
+
+    let db = dir.path().join("catalog.db");
+    let output = ok(
+        mcpwarden(
+            &db,
+            &[
+                "policy",
+                "pin",
+                "--dry-run",
+                "--policy",
+                policy.to_str().unwrap(),
+                "--upstream",
+                &server.url,
+            ],
+        ),
+        "policy pin --upstream",
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let summary = stderr
+        .lines()
+        .find(|line| line.contains("tool(s) listed"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let numbers: Vec<usize> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    assert_eq!(numbers.len(), 3, "{summary}");
+    assert!(numbers[1] > 0 && numbers[2] == numbers[1], "{summary}");
+
+    // A client of `gateway --listen --upstream`: an allowed call works, and the gateway's
+    // stderr holds nothing but where it listens.
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"));
+    command.args(["gateway", "--policy"]).arg(&policy).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &server.url,
+    ]);
+    let gateway = Listening::spawn(command, tempfile::tempdir().unwrap());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let post = |session: Option<String>, body: serde_json::Value| {
+            let mut request = gateway
+                .client
+                .post(&gateway.url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string());
+            if let Some(session) = session {
+                request = request
+                    .header("mcp-session-id", session)
+                    .header("mcp-protocol-version", "2025-06-18");
+            }
+            async move {
+                let response = request.send().await.unwrap();
+                let session = response
+                    .headers()
+                    .get("mcp-session-id")
+                    .map(|value| value.to_str().unwrap().to_owned());
+                (session, response.text().await.unwrap())
+            }
+        };
+        let (session, _) = post(
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {},
+                "clientInfo": {"name": "journey", "version": "0"}}}),
+        )
+        .await;
+        post(
+            session.clone(),
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        )
+        .await;
+        for id in 2..5 {
+            let (_, body) = post(
+                session.clone(),
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": "echo", "arguments": {"message": "over http"}}}),
+            )
+            .await;
+            assert!(body.contains("Echo: over http"), "{body}");
+        }
+    });
+    let log = std::fs::read_to_string(gateway.dir.path().join("stderr.log")).unwrap();
+    let noise: Vec<&str> = log
+        .lines()
+        .filter(|line| !line.starts_with("mcpwarden: listening on "))
+        .collect();
+    assert!(noise.is_empty(), "{log}");
+}

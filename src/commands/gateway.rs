@@ -202,11 +202,12 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
     let mut shared = Vec::new();
     let mut reloads = Vec::new();
     for server in &servers {
-        let path = config::policy_path(&policies, &server.name);
+        let path = entry_policy(&policies, server);
         if !path.is_file() {
             anyhow::bail!(
                 "the gateway did not start: server {:?} in {} has no policy at {} (write one \
-                 with `mcpwarden policy generate`, or remove the server from the file)",
+                 with `mcpwarden policy generate`, let `mcpwarden wrap` write it, or remove the \
+                 server from the file)",
                 server.name,
                 config.display(),
                 path.display()
@@ -280,6 +281,27 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(Outcome::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
+/// Where a `--config` entry's policy is: `DIR/<server>.json` (as `wrap` writes it), else the
+/// file `policy generate --all` wrote into DIR for the package the entry runs.
+fn entry_policy(policies: &Path, server: &config::ServerConfig) -> std::path::PathBuf {
+    let named = config::policy_path(policies, &server.name);
+    if named.is_file() {
+        return named;
+    }
+    let words: Vec<String> = server
+        .command
+        .iter()
+        .map(|word| word.to_string_lossy().into_owned())
+        .collect();
+    let Some((command, args)) = words.split_first() else {
+        return named;
+    };
+    super::entry_package::package_of(command, args, server.cwd.as_deref())
+        .map(|package| policies.join(policy::generate::policy_file_name(&package.name)))
+        .filter(|path| path.is_file())
+        .unwrap_or(named)
 }
 
 /// `--upstream URL` and its `--upstream-header`s, checked before the gateway starts.

@@ -103,11 +103,16 @@ pub fn wrap(settings: &Settings, args: &WrapArgs) -> anyhow::Result<Outcome> {
         let action = if args.undo {
             unwrap_entry(entry)
         } else {
-            let generated = generator.ensure_policy(name, entry, &policies);
-            let mut action =
-                wrap_entry(name, entry, &policies, &gateway, args.allow_missing_policy);
-            match (&mut action, generated) {
-                (Action::Wrapped { generated, .. }, Ok(Some(from))) => *generated = Some(from),
+            let found = generator.ensure_policy(name, entry, &policies);
+            let policy = match &found {
+                Ok((path, _)) => path.clone(),
+                Err(_) => policy_path(&policies, name),
+            };
+            let mut action = wrap_entry(entry, &policy, &gateway, args.allow_missing_policy);
+            match (&mut action, found) {
+                (Action::Wrapped { generated, .. }, Ok((_, Some(from)))) => {
+                    *generated = Some(from);
+                }
                 (Action::Skipped { reason }, Err(why)) if reason.starts_with("no policy") => {
                     reason.push_str(&format!("; {why}"));
                 }
@@ -212,9 +217,8 @@ fn is_gateway(entry: &Map<String, Value>) -> bool {
 }
 
 fn wrap_entry(
-    name: &str,
     entry: &mut Value,
-    policies: &Path,
+    policy: &Path,
     gateway: &Path,
     allow_missing_policy: bool,
 ) -> Action {
@@ -240,7 +244,6 @@ fn wrap_entry(
             reason: reason.to_owned(),
         };
     };
-    let policy = policy_path(policies, name);
     if !policy.is_file() && !allow_missing_policy {
         return Action::Skipped {
             reason: format!(
@@ -290,23 +293,25 @@ struct Generator<'a> {
 }
 
 impl Generator<'_> {
-    /// Makes sure `name`'s policy file exists: `Ok(None)` when it did, `Ok(Some(how))`
-    /// when it was generated now, `Err(why not)` otherwise.
+    /// Finds or makes `name`'s policy: `DIR/<name>.json` when it exists; else the file
+    /// `policy generate --all` wrote into DIR for the entry's package; else one generated
+    /// now into `DIR/<name>.json`. Returns the path and, when it is not `DIR/<name>.json`
+    /// as it was, where it came from; `Err(why not)` when there is none.
     fn ensure_policy(
         &mut self,
         name: &str,
         entry: &Value,
         policies: &Path,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<(PathBuf, Option<String>), String> {
         let path = policy_path(policies, name);
         if path.is_file() {
-            return Ok(None);
+            return Ok((path, None));
         }
         let Some(entry) = entry.as_object().filter(|entry| !is_gateway(entry)) else {
-            return Ok(None);
+            return Ok((path, None));
         };
         let Some(command) = entry.get("command").and_then(Value::as_str) else {
-            return Ok(None);
+            return Ok((path, None));
         };
         let args: Vec<String> = entry
             .get("args")
@@ -322,7 +327,24 @@ impl Generator<'_> {
         let package = entry_package::package_of(command, &args, cwd).ok_or_else(|| {
             format!("cannot tell which published package `{command}` runs, so none was generated")
         })?;
-        let server = match self.find(&package)? {
+        let written_by_all = |server_name: &str| {
+            let path = policies.join(crate::policy::generate::policy_file_name(server_name));
+            path.is_file().then(|| {
+                let from = format!("written by `policy generate --all` for {server_name}");
+                (path, Some(from))
+            })
+        };
+        if let Some(found) = written_by_all(&package.name) {
+            return Ok(found);
+        }
+        let known = self.find(&package)?;
+        if let Some(found) = known
+            .as_ref()
+            .and_then(|server| written_by_all(&server.record.name))
+        {
+            return Ok(found);
+        }
+        let server = match known {
             Some(server) => server,
             None if !self.crawl => {
                 return Err(format!(
@@ -358,7 +380,7 @@ impl Generator<'_> {
         fs_err::create_dir_all(policies)
             .and_then(|()| fs_err::write(&path, text))
             .map_err(|error| format!("cannot write the generated policy: {error}"))?;
-        Ok(Some(from))
+        Ok((path, Some(from)))
     }
 
     /// The catalogue's server for `package`, by its package URL, then by name.
@@ -501,13 +523,8 @@ mod tests {
         let original =
             json!({"command": "npx", "args": ["-y", "server-fs", "/tmp"], "env": {"A": "1"}});
         let mut entry = original.clone();
-        let action = wrap_entry(
-            "fs",
-            &mut entry,
-            dir.path(),
-            Path::new("/opt/mcpwarden"),
-            false,
-        );
+        let policy = dir.path().join("fs.json");
+        let action = wrap_entry(&mut entry, &policy, Path::new("/opt/mcpwarden"), false);
         assert!(matches!(action, Action::Wrapped { .. }));
         assert_eq!(entry["command"], "/opt/mcpwarden");
         assert_eq!(entry["args"][0], "gateway");
@@ -515,13 +532,7 @@ mod tests {
         assert_eq!(entry["args"][4], "npx");
         assert_eq!(entry["env"], json!({"A": "1"}));
         assert_eq!(
-            wrap_entry(
-                "fs",
-                &mut entry,
-                dir.path(),
-                Path::new("/opt/mcpwarden"),
-                false
-            ),
+            wrap_entry(&mut entry, &policy, Path::new("/opt/mcpwarden"), false),
             Action::AlreadyWrapped
         );
         assert_eq!(unwrap_entry(&mut entry), Action::Unwrapped);

@@ -382,11 +382,27 @@ fn wrap_crawls_generates_and_the_wrapped_entries_enforce_their_policies() {
     // `gateway --config` on the original configuration finds the same policy files.
     let original = dir.path().join("original.json");
     std::fs::write(&original, config.to_string()).unwrap();
+    let read = config_gateway_call(
+        &original,
+        &policies,
+        "file_system__read_text_file",
+        json!({"path": note}),
+    );
+    assert_eq!(result_text(&read), "wrapped", "{read}");
+}
+
+/// Starts `gateway --config CONFIG --policies DIR` as a client would and makes one call.
+fn config_gateway_call(
+    config: &Path,
+    policies: &Path,
+    tool: &str,
+    arguments: serde_json::Value,
+) -> serde_json::Value {
     let mut all = std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
         .args(["gateway", "--config"])
-        .arg(&original)
+        .arg(config)
         .arg("--policies")
-        .arg(&policies)
+        .arg(policies)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -418,13 +434,78 @@ fn wrap_crawls_generates_and_the_wrapped_entries_enforce_their_policies() {
         "clientInfo": {"name": "journey", "version": "0"}}}),
     );
     ask(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
-    let read = ask(
-        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
-        "name": "file_system__read_text_file", "arguments": {"path": note}}}),
-    );
-    assert_eq!(result_text(&read), "wrapped", "{read}");
+    let answer = ask(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": tool, "arguments": arguments}}));
     let _ = all.kill();
     let _ = all.wait();
+    answer
+}
+
+#[test]
+fn policies_from_generate_all_are_found_by_wrap_and_gateway_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("catalog.db");
+    let pinned = format!("{EVERYTHING}@{VERSION},{FILESYSTEM}@{VERSION}");
+    ok(
+        mcpwarden(&db, &["crawl", "--npm", &pinned, "--live", "never"]),
+        "crawl",
+    );
+    let policies = dir.path().join("policies");
+    ok(
+        mcpwarden(
+            &db,
+            &[
+                "policy",
+                "generate",
+                "--all",
+                "--out-dir",
+                policies.to_str().unwrap(),
+            ],
+        ),
+        "policy generate --all",
+    );
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("note.txt"), "from --all").unwrap();
+    let note = files.path().join("note.txt").display().to_string();
+    let config = json!({"mcpServers": {
+        "file_system": {"command": "node",
+            "args": [package(FILESYSTEM).join("dist/index.js"), files.path()]}
+    }});
+    let path = dir.path().join("mcp.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+
+    let read = config_gateway_call(
+        &path,
+        &policies,
+        "file_system__read_text_file",
+        json!({"path": note}),
+    );
+    assert_eq!(result_text(&read), "from --all", "{read}");
+
+    let output = ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+            .arg("--db")
+            .arg(&db)
+            .args(["wrap", "--no-crawl", "--policies"])
+            .arg(&policies)
+            .arg(&path)
+            .output()
+            .unwrap(),
+        "wrap",
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let expected = policies.join("_modelcontextprotocol_server-filesystem.json");
+    assert!(
+        stdout.contains(&format!(
+            "file_system: wrapped, policy {} (written by `policy generate --all` for {FILESYSTEM})",
+            expected.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !policies.join("file_system.json").exists(),
+        "nothing else was written"
+    );
 }
 
 /// server-everything serving Streamable HTTP on a free loopback port; killed when dropped.

@@ -140,6 +140,11 @@ pub struct WrapArgs {
     /// entry points.
     #[arg(long)]
     pub no_crawl: bool,
+    /// Also start each wrapped server as its entry says (command, args, env, cwd) and pin
+    /// its policy to the definitions it lists (`policy pin`): for servers whose source does
+    /// not say everything they list. Only run servers you trust this far.
+    #[arg(long)]
+    pub pin_live: bool,
     /// Print what was done as JSON on stdout.
     #[arg(long)]
     pub json: bool,

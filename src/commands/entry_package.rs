@@ -1,6 +1,7 @@
 //! Which published package a client configuration entry runs: `npx PKG[@VERSION]`,
-//! `uvx PKG[==VERSION]` (or `--from`), `pipx run PKG`, `uv tool run PKG`, or `node
-//! SCRIPT` inside an installed npm package (named by the nearest `package.json`). `wrap`
+//! `uvx PKG[==VERSION]` (or `--from`), `pipx run PKG`, `uv tool run PKG`, `node SCRIPT`
+//! inside an installed npm package (named by the nearest `package.json`), or a console
+//! script of a Python virtual environment (named by its distribution's metadata). `wrap`
 //! looks the package up in the catalogue, crawling it when it is not there, to write the
 //! policy the wrapped entry points at.
 
@@ -64,8 +65,74 @@ pub fn package_of(command: &str, args: &[String], cwd: Option<&Path>) -> Option<
         }
         "pipx" if args.first().map(String::as_str) == Some("run") => pipx_run(&args[1..]),
         "node" | "nodejs" => node(args, cwd),
-        _ => None,
+        _ => venv_script(Path::new(command), program, cwd),
     }
+}
+
+/// A console script of a Python virtual environment (`VENV/bin/NAME`, beside
+/// `VENV/pyvenv.cfg`): the distribution whose `entry_points.txt` declares NAME, by the
+/// `Name` and `Version` of its `METADATA`.
+fn venv_script(path: &Path, program: &str, cwd: Option<&Path>) -> Option<EntryPackage> {
+    let path = match (path.is_relative(), cwd) {
+        (true, Some(cwd)) => cwd.join(path),
+        _ => path.to_path_buf(),
+    };
+    let bin = path.parent()?;
+    let venv = bin.parent()?;
+    if bin.file_name()? != "bin" || !venv.join("pyvenv.cfg").is_file() {
+        return None;
+    }
+    for lib in std::fs::read_dir(venv.join("lib")).ok()?.flatten() {
+        let Ok(packages) = std::fs::read_dir(lib.path().join("site-packages")) else {
+            continue;
+        };
+        for dist in packages.flatten() {
+            let dir = dist.path();
+            if dir
+                .extension()
+                .is_none_or(|extension| extension != "dist-info")
+            {
+                continue;
+            }
+            let Ok(entry_points) = std::fs::read_to_string(dir.join("entry_points.txt")) else {
+                continue;
+            };
+            if !declares_console_script(&entry_points, program) {
+                continue;
+            }
+            let metadata = std::fs::read_to_string(dir.join("METADATA")).ok()?;
+            let field = |name: &str| {
+                metadata
+                    .lines()
+                    .take_while(|line| !line.is_empty())
+                    .find_map(|line| line.strip_prefix(name))
+                    .map(|value| value.trim().to_owned())
+            };
+            return Some(EntryPackage {
+                ecosystem: Ecosystem::Pypi,
+                name: field("Name:")?,
+                version: field("Version:"),
+            });
+        }
+    }
+    None
+}
+
+/// Whether `[console_scripts]` of an `entry_points.txt` names `program`.
+fn declares_console_script(entry_points: &str, program: &str) -> bool {
+    let mut in_scripts = false;
+    for line in entry_points.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_scripts = line == "[console_scripts]";
+        } else if in_scripts
+            && line
+                .split_once('=')
+                .is_some_and(|(name, _)| name.trim() == program)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 /// `npx [-y] [--package PKG] PKG [args]`.
@@ -268,6 +335,38 @@ mod tests {
         for (command, args, expected) in cases {
             assert_eq!(spec(command, args).as_deref(), expected, "{command} {args}");
         }
+    }
+
+    #[test]
+    fn a_virtual_environment_s_console_script_is_named_by_its_distribution() {
+        let venv = tempfile::tempdir().unwrap();
+        std::fs::write(venv.path().join("pyvenv.cfg"), "version = 3.11\n").unwrap();
+        std::fs::create_dir(venv.path().join("bin")).unwrap();
+        let dist = venv
+            .path()
+            .join("lib/python3.11/site-packages/mcp_server_time-2026.10.19.dist-info");
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(
+            dist.join("entry_points.txt"),
+            "[gui_scripts]\nother = x:y\n\n[console_scripts]\nmcp-server-time = mcp_server_time:main\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dist.join("METADATA"),
+            "Metadata-Version: 2.4\nName: mcp-server-time\nVersion: 2026.10.19\n\nName: not this\n",
+        )
+        .unwrap();
+        let script = venv
+            .path()
+            .join("bin/mcp-server-time")
+            .display()
+            .to_string();
+        assert_eq!(
+            package_of(&script, &[], None).map(|package| package.describe()),
+            Some("PyPI package mcp-server-time==2026.10.19".to_owned())
+        );
+        let other = venv.path().join("bin/other").display().to_string();
+        assert_eq!(package_of(&other, &[], None), None);
     }
 
     #[test]

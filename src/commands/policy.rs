@@ -385,14 +385,40 @@ pub fn schema() -> anyhow::Result<Outcome> {
 
 /// `policy pin`: the live server's definitions become the policy's pins.
 pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
-    use crate::gateway::listing::{Upstream, list_tools};
+    use crate::gateway::listing::Upstream;
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         bail!(
             "--timeout must be a positive number of seconds, not {}",
             args.timeout
         );
     }
-    let path = &args.policy;
+    let upstream = match &args.upstream {
+        Some(url) => Upstream::Remote(remote_entry(url, &args.upstream_header)?),
+        None => Upstream::Command {
+            command: args.command.clone(),
+            env: Vec::new(),
+            cwd: None,
+        },
+    };
+    pin_policy(
+        &args.policy,
+        &upstream,
+        std::time::Duration::from_secs_f64(args.timeout),
+        args.dry_run,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(Outcome::Clean)
+}
+
+/// Pins every tool `path` has a rule for to what `upstream` lists now, reporting each
+/// tool on `out` and a summary on stderr. Returns how many tools changed.
+pub(crate) fn pin_policy(
+    path: &Path,
+    upstream: &crate::gateway::listing::Upstream,
+    timeout: std::time::Duration,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
     let text = fs_err::read_to_string(path)?;
     let report = policy::check(&text, None);
     if !report.is_valid() {
@@ -406,24 +432,16 @@ pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
     }
     let mut model: policy::model::Policy = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a valid policy", path.display()))?;
-    let upstream = match &args.upstream {
-        Some(url) => Upstream::Remote(remote_entry(url, &args.upstream_header)?),
-        None => Upstream::Command(args.command.clone()),
-    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let listed = runtime.block_on(list_tools(
-        &upstream,
-        std::time::Duration::from_secs_f64(args.timeout),
-    ))?;
+    let listed = runtime.block_on(crate::gateway::listing::list_tools(upstream, timeout))?;
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     let live: std::collections::HashMap<&str, crate::model::DefinitionHashes> = listed
         .iter()
         .filter_map(crate::model::listed_definition_hashes)
         .collect();
-    let mut out = std::io::stdout().lock();
     let mut changed = 0usize;
     let mut missing = 0usize;
     let mut unchanged = 0usize;
@@ -490,7 +508,7 @@ pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
     );
     if changed == 0 {
         eprintln!("{}: nothing to change", path.display());
-    } else if args.dry_run {
+    } else if dry_run {
         eprintln!(
             "{}: {changed} tool(s) would change (--dry-run: not written)",
             path.display()
@@ -507,7 +525,7 @@ pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
             "{missing} tool(s) the policy has a rule for are not listed by the server (some servers list a tool only to clients with certain capabilities); their pins are unchanged"
         );
     }
-    Ok(Outcome::Clean)
+    Ok(changed)
 }
 
 /// `--upstream URL` and its `--upstream-header`s as a remote entry.

@@ -108,6 +108,9 @@ pub fn wrap(settings: &Settings, args: &WrapArgs) -> anyhow::Result<Outcome> {
                 Ok((path, _)) => path.clone(),
                 Err(_) => policy_path(&policies, name),
             };
+            let pinned =
+                (args.pin_live && !args.dry_run && policy.is_file() && !is_gateway_entry(entry))
+                    .then(|| pin_live(entry, &policy));
             let mut action = wrap_entry(entry, &policy, &gateway, args.allow_missing_policy);
             match (&mut action, found) {
                 (Action::Wrapped { generated, .. }, Ok((_, Some(from)))) => {
@@ -117,6 +120,12 @@ pub fn wrap(settings: &Settings, args: &WrapArgs) -> anyhow::Result<Outcome> {
                     reason.push_str(&format!("; {why}"));
                 }
                 _ => {}
+            }
+            if let (Action::Wrapped { generated, .. }, Some(pinned)) = (&mut action, pinned) {
+                *generated = Some(match generated.take() {
+                    Some(from) => format!("{from}; {pinned}"),
+                    None => pinned,
+                });
             }
             action
         };
@@ -275,6 +284,58 @@ fn wrap_entry(
     Action::Wrapped {
         policy: policy.display().to_string(),
         generated: None,
+    }
+}
+
+fn is_gateway_entry(entry: &Value) -> bool {
+    entry.as_object().is_some_and(is_gateway)
+}
+
+/// `--pin-live`: runs the entry's server as the client would and pins `policy` to what it
+/// lists. Says what happened, for the report.
+fn pin_live(entry: &Value, policy: &Path) -> String {
+    let words = |key: &str| -> Vec<String> {
+        entry
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let Some(command) = entry.get("command").and_then(Value::as_str) else {
+        return "not pinned: the entry has no command".to_owned();
+    };
+    let mut line = vec![std::ffi::OsString::from(command)];
+    line.extend(words("args").into_iter().map(Into::into));
+    let env = entry
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|env| {
+            env.iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let upstream = crate::gateway::listing::Upstream::Command {
+        command: line,
+        env,
+        cwd: entry.get("cwd").and_then(Value::as_str).map(PathBuf::from),
+    };
+    match super::policy::pin_policy(
+        policy,
+        &upstream,
+        std::time::Duration::from_secs(60),
+        false,
+        &mut std::io::sink(),
+    ) {
+        Ok(0) => "its pins match the running server".to_owned(),
+        Ok(changed) => format!("{changed} pin(s) taken from the running server"),
+        Err(error) => format!("not pinned from the running server: {error:#}"),
     }
 }
 

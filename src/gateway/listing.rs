@@ -17,14 +17,20 @@ use super::stdio::{Line, read_line_capped, write_line};
 /// Where the server is.
 #[derive(Debug, Clone)]
 pub enum Upstream {
-    Command(Vec<OsString>),
+    /// A command, with the variables added to its environment and the folder it starts in
+    /// (as a client configuration entry's `env` and `cwd` say).
+    Command {
+        command: Vec<OsString>,
+        env: Vec<(String, String)>,
+        cwd: Option<std::path::PathBuf>,
+    },
     Remote(RemoteEntry),
 }
 
 impl Upstream {
     fn describe(&self) -> String {
         match self {
-            Upstream::Command(command) => command
+            Upstream::Command { command, .. } => command
                 .iter()
                 .map(|word| word.to_string_lossy())
                 .collect::<Vec<_>>()
@@ -178,12 +184,18 @@ fn start(
     to_us: mpsc::Sender<Vec<u8>>,
 ) -> anyhow::Result<Transport> {
     match upstream {
-        Upstream::Command(command) => {
+        Upstream::Command { command, env, cwd } => {
             let (program, args) = command
                 .split_first()
                 .ok_or_else(|| anyhow::anyhow!("no server command given"))?;
-            let mut child = tokio::process::Command::new(program)
+            let mut child = tokio::process::Command::new(program);
+            child
                 .args(args)
+                .envs(env.iter().map(|(key, value)| (key, value)));
+            if let Some(cwd) = cwd {
+                child.current_dir(cwd);
+            }
+            let mut child = child
                 .stdin(std::process::Stdio::piped())
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::inherit())

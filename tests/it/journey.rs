@@ -647,3 +647,136 @@ fn over_http_the_pins_hold_policy_pin_reads_the_url_and_nothing_is_dropped() {
         .collect();
     assert!(noise.is_empty(), "{log}");
 }
+
+const TIME: &str = "mcp-server-time";
+const TIME_VERSION: &str = "2026.10.19";
+
+/// mcp-server-time installed by mcpwarden itself (`inspect --pypi`, cached under
+/// `$MCPWARDEN_CACHE`): the virtual environment's console script.
+fn time_server() -> PathBuf {
+    let cache = PathBuf::from(std::env::var_os("MCPWARDEN_CACHE").expect(
+        "MCPWARDEN_CACHE is not set: scripts/test.sh sets it to where pinned packages are installed",
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        mcpwarden(
+            &dir.path().join("catalog.db"),
+            &["inspect", "--pypi", &format!("{TIME}=={TIME_VERSION}")],
+        ),
+        "inspect --pypi",
+    );
+    let script = cache.join(format!("pypi/{TIME}@{TIME_VERSION}/bin/{TIME}"));
+    assert!(script.is_file(), "{} is not installed", script.display());
+    script
+}
+
+fn wrap(db: &Path, config: &Path, extra: &[&str]) -> String {
+    let output = ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+            .arg("--db")
+            .arg(db)
+            .args(["wrap", "--mcpwarden", env!("CARGO_BIN_EXE_mcpwarden")])
+            .args(extra)
+            .arg(config)
+            .output()
+            .unwrap(),
+        "wrap",
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A PyPI server whose source does not say all it lists (pydantic fills in its argument
+/// descriptions at run time): the pin from source is refused live, the refusal names the
+/// command that pins what the server lists, and after it (or with `wrap --pin-live`) the
+/// call works.
+#[test]
+fn a_pypi_server_is_pinned_on_first_live_sight() {
+    let script = time_server();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("catalog.db");
+    ok(
+        mcpwarden(
+            &db,
+            &[
+                "crawl",
+                "--pypi",
+                &format!("{TIME}=={TIME_VERSION}"),
+                "--live",
+                "never",
+            ],
+        ),
+        "crawl --pypi",
+    );
+    let config =
+        json!({"mcpServers": {"time": {"command": script, "args": ["--local-timezone", "UTC"]}}});
+    let path = dir.path().join("claude_desktop_config.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    let stdout = wrap(&db, &path, &["--no-crawl"]);
+    assert!(
+        stdout.contains(&format!("(generated from the catalogue's {TIME})")),
+        "{stdout}"
+    );
+    let wrapped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let arguments = json!({"timezone": "Etc/UTC"});
+
+    let mut gateway = start_entry(&wrapped["mcpServers"]["time"]);
+    let refused = gateway.call("get_current_time", arguments.clone());
+    let text = result_text(&refused).to_owned();
+    assert!(
+        text.starts_with("[POLICY DENIED] tools.get_current_time.pin: the tool's definition is not the one the policy pinned: its input schema changed"),
+        "{refused}"
+    );
+    let policy = dir.path().join("mcpwarden-policies/time.json");
+    let repin = format!(
+        "mcpwarden policy pin --policy {} -- {} --local-timezone UTC",
+        policy.display(),
+        script.display()
+    );
+    assert!(text.ends_with(&format!("re-pin: {repin}")), "{text}");
+    drop(gateway);
+
+    let mut args: Vec<&str> = repin.split(' ').skip(1).collect();
+    args.insert(0, "--db");
+    args.insert(1, db.to_str().unwrap());
+    ok(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mcpwarden"))
+            .args(&args)
+            .output()
+            .unwrap(),
+        "the re-pin command",
+    );
+    let mut gateway = start_entry(&wrapped["mcpServers"]["time"]);
+    let now = gateway.call("get_current_time", arguments.clone());
+    assert!(
+        result_text(&now).contains("\"timezone\": \"Etc/UTC\""),
+        "{now}"
+    );
+    drop(gateway);
+
+    // `wrap --pin-live` does the same while wrapping.
+    let fresh = dir.path().join("fresh.json");
+    std::fs::write(&fresh, config.to_string()).unwrap();
+    let stdout = wrap(
+        &db,
+        &fresh,
+        &[
+            "--no-crawl",
+            "--pin-live",
+            "--policies",
+            dir.path().join("live").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        stdout.contains("pin(s) taken from the running server"),
+        "{stdout}"
+    );
+    let wrapped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&fresh).unwrap()).unwrap();
+    let mut gateway = start_entry(&wrapped["mcpServers"]["time"]);
+    let now = gateway.call("get_current_time", arguments);
+    assert!(
+        result_text(&now).contains("\"timezone\": \"Etc/UTC\""),
+        "{now}"
+    );
+}

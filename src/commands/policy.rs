@@ -419,6 +419,14 @@ pub(crate) fn pin_policy(
     dry_run: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<usize> {
+    if !path.is_file() {
+        return Err(super::BadInput(format!(
+            "no policy at {}: write one with `mcpwarden policy generate SERVER --out {}`",
+            path.display(),
+            path.display()
+        ))
+        .into());
+    }
     let text = fs_err::read_to_string(path)?;
     let report = policy::check(&text, None);
     if !report.is_valid() {

@@ -130,9 +130,21 @@ pub struct WrapArgs {
     /// Put every wrapped server back to its original command.
     #[arg(long)]
     pub undo: bool,
-    /// Wrap servers that have no policy file yet (the gateway refuses to start without one).
+    /// Wrap servers that have no policy file yet and none could be generated (the gateway
+    /// refuses to start without one).
     #[arg(long)]
     pub allow_missing_policy: bool,
+    /// Do not crawl a package the catalogue lacks. By default, a server without a policy
+    /// file whose package the entry names (npx, uvx, pipx run, node SCRIPT) is crawled
+    /// into the catalogue (`--db`) and its recommended policy written where the wrapped
+    /// entry points.
+    #[arg(long)]
+    pub no_crawl: bool,
+    /// Also start each wrapped server as its entry says (command, args, env, cwd) and pin
+    /// its policy to the definitions it lists (`policy pin`): for servers whose source does
+    /// not say everything they list. Only run servers you trust this far.
+    #[arg(long)]
+    pub pin_live: bool,
     /// Print what was done as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -401,6 +413,17 @@ pub enum PolicyCommand {
     /// Say what changed between two policies, looser changes first. Exit 1 when anything
     /// got looser.
     Diff(PolicyDiffArgs),
+    /// Record the tools' definitions as the running server lists them: starts the server
+    /// the way the gateway does, reads its `tools/list` and sets `pin` (and `pin_parts`) of
+    /// every tool the policy has a rule for. Use it after reviewing a changed definition the
+    /// gateway refused, or for a server whose source does not say everything it lists.
+    #[command(after_help = "Examples:\n  \
+        mcpwarden policy pin --policy everything.json -- npx -y @modelcontextprotocol/server-everything@2026.8.31\n  \
+        mcpwarden policy pin --policy remote.json --upstream http://127.0.0.1:8080/mcp\n\n\
+        A tool the policy has a rule for that the server does not list keeps its pin. Tools the server\n\
+        lists that the policy does not name are reported, not added: the default applies to them.\n\
+        Exit 0 when the file was written (or nothing changed), 2 when the server could not be asked.")]
+    Pin(PolicyPinArgs),
     /// Print the policy JSON Schema (as checked in at data/policy.schema.json).
     Schema,
 }
@@ -419,6 +442,37 @@ pub struct PolicyGenerateArgs {
     /// Where --all writes.
     #[arg(long, value_name = "DIR", default_value = "reports/policies")]
     pub out_dir: PathBuf,
+    /// Write the policy even for a server whose tools the catalogue could not read (stored
+    /// with no tools, or with a reason they are unread). Such a policy names no tool, so
+    /// the gateway denies every one; without this flag the server is refused with exit 1.
+    #[arg(long)]
+    pub allow_unread: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyPinArgs {
+    /// The policy file to update in place.
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// Ask this Streamable HTTP server instead of running a command.
+    #[arg(long, value_name = "URL", conflicts_with = "command")]
+    pub upstream: Option<String>,
+    /// A header added to every request to --upstream, as `Name: value` (repeatable).
+    #[arg(long, value_name = "HEADER", requires = "upstream")]
+    pub upstream_header: Vec<String>,
+    /// Seconds the server may take to start and list its tools.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    pub timeout: f64,
+    /// Say what would change without writing the file.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The server to run, and its arguments, as the gateway runs it.
+    #[arg(
+        last = true,
+        required_unless_present = "upstream",
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]
@@ -656,6 +710,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
             PolicyCommand::Check(args) => commands::policy::check(&settings, &args),
             PolicyCommand::Explain(args) => commands::policy::explain(&args),
             PolicyCommand::Diff(args) => commands::policy::diff(&args),
+            PolicyCommand::Pin(args) => commands::policy::pin(&args),
             PolicyCommand::Schema => commands::policy::schema(),
         },
         Command::Gateway(args) => commands::gateway::gateway(&args),
@@ -665,6 +720,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => commands::report::report(&settings, &args),
         Command::Extract(args) => commands::extract::extract(&args),
         Command::Inspect(args) => commands::extract::inspect(&args),
-        Command::Wrap(args) => commands::wrap::wrap(&args),
+        Command::Wrap(args) => commands::wrap::wrap(&settings, &args),
     }
 }

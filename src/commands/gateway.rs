@@ -36,7 +36,14 @@ pub fn gateway(args: &GatewayArgs) -> anyhow::Result<Outcome> {
         Arc::new(InMemoryCounters::new()),
         Arc::new(SystemClock),
         audit,
-        judge_config(args),
+        judge_config(
+            args,
+            Some(repin_command(
+                policy_path,
+                &args.command,
+                args.upstream.as_deref(),
+            )),
+        ),
     ));
     if let Some(listen) = args.listen {
         let grants = match &args.grants {
@@ -124,12 +131,57 @@ fn http_threads(args: &GatewayArgs) -> usize {
     )
 }
 
-fn judge_config(args: &GatewayArgs) -> JudgeConfig {
+/// `repin`: the command that re-pins this gateway's policy from its upstream, named in pin
+/// refusals (see [`repin_command`]).
+fn judge_config(args: &GatewayArgs, repin: Option<String>) -> JudgeConfig {
     JudgeConfig {
         max_message_bytes: args.max_message_bytes,
         call_timeout: Duration::from_secs_f64(args.call_timeout),
         audit_values: args.audit_values,
+        repin,
         ..JudgeConfig::default()
+    }
+}
+
+/// `mcpwarden policy pin --policy P -- <command>` (or `--upstream URL`), quoted for a POSIX
+/// shell so it can be pasted as it is.
+pub fn repin_command(
+    policy: &Path,
+    command: &[std::ffi::OsString],
+    upstream: Option<&str>,
+) -> String {
+    let mut words = vec![
+        "mcpwarden".to_owned(),
+        "policy".to_owned(),
+        "pin".to_owned(),
+        "--policy".to_owned(),
+        shell_word(&policy.to_string_lossy()),
+    ];
+    match upstream {
+        Some(url) => words.extend(["--upstream".to_owned(), shell_word(url)]),
+        None => {
+            words.push("--".to_owned());
+            words.extend(
+                command
+                    .iter()
+                    .map(|word| shell_word(&word.to_string_lossy())),
+            );
+        }
+    }
+    words.join(" ")
+}
+
+/// `word` as a POSIX shell reads it back: bare when it is only safe characters, else in
+/// single quotes.
+fn shell_word(word: &str) -> String {
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c));
+    if safe {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
     }
 }
 
@@ -150,11 +202,12 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
     let mut shared = Vec::new();
     let mut reloads = Vec::new();
     for server in &servers {
-        let path = config::policy_path(&policies, &server.name);
+        let path = entry_policy(&policies, server);
         if !path.is_file() {
             anyhow::bail!(
                 "the gateway did not start: server {:?} in {} has no policy at {} (write one \
-                 with `mcpwarden policy generate`, or remove the server from the file)",
+                 with `mcpwarden policy generate`, let `mcpwarden wrap` write it, or remove the \
+                 server from the file)",
                 server.name,
                 config.display(),
                 path.display()
@@ -166,7 +219,10 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
             Arc::new(InMemoryCounters::new()),
             Arc::new(SystemClock),
             audit.clone(),
-            judge_config(args),
+            judge_config(
+                args,
+                (!server.command.is_empty()).then(|| repin_command(&path, &server.command, None)),
+            ),
         );
         one.server = Some(server.name.clone());
         let one = Arc::new(one);
@@ -180,7 +236,7 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
         Arc::new(InMemoryCounters::new()),
         Arc::new(SystemClock),
         audit,
-        judge_config(args),
+        judge_config(args, None),
     ));
     let watch = !args.no_watch;
     // With --listen, one event loop on this thread; `http::serve` starts the others.
@@ -225,6 +281,27 @@ fn gateway_config(args: &GatewayArgs, config: &Path) -> anyhow::Result<Outcome> 
     };
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(Outcome::Exit(u8::try_from(code.clamp(0, 255)).unwrap_or(1)))
+}
+
+/// Where a `--config` entry's policy is: `DIR/<server>.json` (as `wrap` writes it), else the
+/// file `policy generate --all` wrote into DIR for the package the entry runs.
+fn entry_policy(policies: &Path, server: &config::ServerConfig) -> std::path::PathBuf {
+    let named = config::policy_path(policies, &server.name);
+    if named.is_file() {
+        return named;
+    }
+    let words: Vec<String> = server
+        .command
+        .iter()
+        .map(|word| word.to_string_lossy().into_owned())
+        .collect();
+    let Some((command, args)) = words.split_first() else {
+        return named;
+    };
+    super::entry_package::package_of(command, args, server.cwd.as_deref())
+        .map(|package| policies.join(policy::generate::policy_file_name(&package.name)))
+        .filter(|path| path.is_file())
+        .unwrap_or(named)
 }
 
 /// `--upstream URL` and its `--upstream-header`s, checked before the gateway starts.

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod classify;
 pub mod crawl;
+pub mod entry_package;
 pub mod extract;
 pub mod gateway;
 pub mod policy;

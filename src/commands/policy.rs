@@ -9,7 +9,9 @@ use serde_json::Value;
 
 use super::{Settings, print_json};
 use crate::catalog::{Catalog, ServerCard};
-use crate::cli::{Outcome, PolicyCheckArgs, PolicyDiffArgs, PolicyExplainArgs, PolicyGenerateArgs};
+use crate::cli::{
+    Outcome, PolicyCheckArgs, PolicyDiffArgs, PolicyExplainArgs, PolicyGenerateArgs, PolicyPinArgs,
+};
 use crate::policy::{
     self, CheckReport, CompiledPolicy, ExplainRequest, KnownServer, KnownTool, Verdict,
     diff::Direction,
@@ -17,7 +19,7 @@ use crate::policy::{
 
 /// Picks the one server `name` means. Several matches are an error unless one is an exact
 /// match of the full name.
-fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard>> {
+pub(crate) fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard>> {
     let mut servers = catalog.find_servers(name)?;
     if let Some(exact) = servers.iter().position(|card| card.record.name == name) {
         return Ok(Some(servers.swap_remove(exact)));
@@ -42,7 +44,7 @@ fn one_server(catalog: &Catalog, name: &str) -> anyhow::Result<Option<ServerCard
 pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Result<Outcome> {
     let catalog = settings.open_existing_catalog()?;
     if args.all {
-        return generate_all(&catalog, &args.out_dir);
+        return generate_all(&catalog, &args.out_dir, args.allow_unread);
     }
     let Some(name) = &args.server else {
         bail!("name a server, or pass --all");
@@ -55,6 +57,24 @@ pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Resul
         }
         return Ok(Outcome::Findings);
     };
+    if let Some(why) = unread(&server) {
+        eprintln!(
+            "{}: {why}",
+            if args.allow_unread {
+                "warning"
+            } else {
+                "error"
+            }
+        );
+        if !args.allow_unread {
+            eprintln!(
+                "no policy written: it would name no tool, so the gateway would deny them all. \
+                 Crawl it again with `--live always` to list its tools from the running server, \
+                 or pass --allow-unread to write the deny-all policy anyway"
+            );
+            return Ok(Outcome::Findings);
+        }
+    }
     let text = generated_text(&server)?;
     match &args.out {
         Some(path) => {
@@ -66,8 +86,21 @@ pub fn generate(settings: &Settings, args: &PolicyGenerateArgs) -> anyhow::Resul
     Ok(Outcome::Clean)
 }
 
+/// Why the catalogue does not know `server`'s tools, when it does not: a policy generated
+/// from it would be an empty deny-all.
+pub(crate) fn unread(server: &ServerCard) -> Option<String> {
+    if !server.tools.is_empty() {
+        return None;
+    }
+    let name = &server.record.name;
+    Some(match &server.tools_unread {
+        Some(reason) => format!("{name}: its tools could not be read ({reason})"),
+        None => format!("{name}: the catalogue holds no tool for it"),
+    })
+}
+
 /// Generates, warns about unclassified tools, and proves the output passes `check`.
-fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
+pub(crate) fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
     let generated = policy::generate(server);
     for tool in &generated.unclassified {
         eprintln!(
@@ -89,12 +122,22 @@ fn generated_text(server: &ServerCard) -> anyhow::Result<String> {
     Ok(text)
 }
 
-fn generate_all(catalog: &Catalog, out_dir: &Path) -> anyhow::Result<Outcome> {
+fn generate_all(catalog: &Catalog, out_dir: &Path, allow_unread: bool) -> anyhow::Result<Outcome> {
     fs_err::create_dir_all(out_dir)?;
     let mut used = std::collections::HashSet::new();
     let mut out = std::io::stdout().lock();
+    let mut skipped = 0usize;
     for id in catalog.server_ids()? {
         let server = catalog.server_card(id)?;
+        if let Some(why) = unread(&server) {
+            if allow_unread {
+                eprintln!("warning: {why}");
+            } else {
+                eprintln!("skipped {why}");
+                skipped += 1;
+                continue;
+            }
+        }
         let mut file_name = policy::generate::policy_file_name(&server.record.name);
         if !used.insert(file_name.clone()) {
             // Two names that differ only in characters the file name cannot keep.
@@ -105,6 +148,12 @@ fn generate_all(catalog: &Catalog, out_dir: &Path) -> anyhow::Result<Outcome> {
         let text = generated_text(&server)?;
         fs_err::write(&path, text)?;
         writeln!(out, "{}\t{}", server.record.name, path.display())?;
+    }
+    if skipped > 0 {
+        eprintln!(
+            "{skipped} server(s) skipped because their tools are unread; --allow-unread writes deny-all policies for them"
+        );
+        return Ok(Outcome::Findings);
     }
     Ok(Outcome::Clean)
 }
@@ -130,7 +179,7 @@ fn known_server(card: &ServerCard) -> KnownServer {
                     tool.tool.name.clone(),
                     KnownTool {
                         input_schema: tool.tool.input_schema.clone(),
-                        definition_hash: tool.definition_hash.clone(),
+                        definition_hash: tool.tool.definition_hash(),
                     },
                 )
             })
@@ -332,4 +381,180 @@ pub fn schema() -> anyhow::Result<Outcome> {
         .lock()
         .write_all(policy::json_schema_text().as_bytes())?;
     Ok(Outcome::Clean)
+}
+
+/// `policy pin`: the live server's definitions become the policy's pins.
+pub fn pin(args: &PolicyPinArgs) -> anyhow::Result<Outcome> {
+    use crate::gateway::listing::Upstream;
+    if !(args.timeout.is_finite() && args.timeout > 0.0) {
+        bail!(
+            "--timeout must be a positive number of seconds, not {}",
+            args.timeout
+        );
+    }
+    let upstream = match &args.upstream {
+        Some(url) => Upstream::Remote(remote_entry(url, &args.upstream_header)?),
+        None => Upstream::Command {
+            command: args.command.clone(),
+            env: Vec::new(),
+            cwd: None,
+        },
+    };
+    pin_policy(
+        &args.policy,
+        &upstream,
+        std::time::Duration::from_secs_f64(args.timeout),
+        args.dry_run,
+        &mut std::io::stdout().lock(),
+    )?;
+    Ok(Outcome::Clean)
+}
+
+/// Pins every tool `path` has a rule for to what `upstream` lists now, reporting each
+/// tool on `out` and a summary on stderr. Returns how many tools changed.
+pub(crate) fn pin_policy(
+    path: &Path,
+    upstream: &crate::gateway::listing::Upstream,
+    timeout: std::time::Duration,
+    dry_run: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<usize> {
+    if !path.is_file() {
+        return Err(super::BadInput(format!(
+            "no policy at {}: write one with `mcpwarden policy generate SERVER --out {}`",
+            path.display(),
+            path.display()
+        ))
+        .into());
+    }
+    let text = fs_err::read_to_string(path)?;
+    let report = policy::check(&text, None);
+    if !report.is_valid() {
+        for problem in report.errors() {
+            eprintln!("{}: {problem}", path.display());
+        }
+        bail!(
+            "{} is not a valid policy; fix it before pinning",
+            path.display()
+        );
+    }
+    let mut model: policy::model::Policy = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a valid policy", path.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let listed = runtime.block_on(crate::gateway::listing::list_tools(upstream, timeout))?;
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    let live: std::collections::HashMap<&str, crate::model::DefinitionHashes> = listed
+        .iter()
+        .filter_map(crate::model::listed_definition_hashes)
+        .collect();
+    let mut changed = 0usize;
+    let mut missing = 0usize;
+    let mut unchanged = 0usize;
+    for (name, rule) in &mut model.tools {
+        let Some(now) = live.get(name.as_str()) else {
+            missing += 1;
+            writeln!(
+                out,
+                "{name}: not listed by the server; its rule is left as it was"
+            )?;
+            continue;
+        };
+        let what = match (&rule.pin, &rule.pin_parts) {
+            (Some(pin), _) if *pin == now.pin => {
+                if rule.pin_parts.as_deref() != Some(&now.parts) {
+                    rule.pin_parts = Some(Box::new(now.parts.clone()));
+                    changed += 1;
+                }
+                unchanged += 1;
+                writeln!(out, "{name}: unchanged")?;
+                continue;
+            }
+            (None, _) => "pinned".to_owned(),
+            (Some(_), Some(parts)) => {
+                let parts = parts.changed(&now.parts);
+                if parts.is_empty() {
+                    "re-pinned".to_owned()
+                } else {
+                    format!("re-pinned: its {} changed", parts.join(" and "))
+                }
+            }
+            (Some(_), None) => "re-pinned".to_owned(),
+        };
+        writeln!(out, "{name}: {what} ({})", now.pin)?;
+        rule.pin = Some(now.pin.clone());
+        rule.pin_parts = Some(Box::new(now.parts.clone()));
+        changed += 1;
+    }
+    let unnamed: Vec<&str> = live
+        .keys()
+        .copied()
+        .filter(|name| !model.tools.contains_key(*name) && !model.hide.iter().any(|h| h == name))
+        .collect();
+    if !unnamed.is_empty() {
+        let mut unnamed = unnamed;
+        unnamed.sort_unstable();
+        let default = match model.default {
+            policy::model::DefaultAction::Allow => "allow",
+            policy::model::DefaultAction::Deny => "deny",
+        };
+        writeln!(
+            out,
+            "not in the policy (the default, {default}, applies; not pinned): {}",
+            unnamed.join(", ")
+        )?;
+    }
+    let ruled = live
+        .keys()
+        .filter(|name| model.tools.contains_key(**name))
+        .count();
+    eprintln!(
+        "{} tool(s) listed, {ruled} with a rule in the policy: {unchanged} already pinned as listed",
+        live.len()
+    );
+    if changed == 0 {
+        eprintln!("{}: nothing to change", path.display());
+    } else if dry_run {
+        eprintln!(
+            "{}: {changed} tool(s) would change (--dry-run: not written)",
+            path.display()
+        );
+    } else {
+        fs_err::write(path, policy::policy_text(&model))?;
+        eprintln!(
+            "wrote {}: {changed} tool(s) pinned to what the server lists now",
+            path.display()
+        );
+    }
+    if missing > 0 {
+        eprintln!(
+            "{missing} tool(s) the policy has a rule for are not listed by the server (some servers list a tool only to clients with certain capabilities); their pins are unchanged"
+        );
+    }
+    Ok(changed)
+}
+
+/// `--upstream URL` and its `--upstream-header`s as a remote entry.
+fn remote_entry(
+    url: &str,
+    headers: &[String],
+) -> anyhow::Result<crate::gateway::config::RemoteEntry> {
+    let parsed = reqwest::Url::parse(url)
+        .with_context(|| format!("--upstream {url:?} is not a valid URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("--upstream {url:?} is not an http:// or https:// URL");
+    }
+    let mut map = std::collections::BTreeMap::new();
+    for header in headers {
+        let (name, value) = header
+            .split_once(':')
+            .with_context(|| format!("--upstream-header {header:?} is not `Name: value`"))?;
+        map.insert(name.trim().to_owned(), value.trim().to_owned());
+    }
+    Ok(crate::gateway::config::RemoteEntry {
+        url: parsed,
+        headers: map,
+    })
 }

@@ -2,6 +2,11 @@
 //! server runs behind `mcpwarden gateway` with its policy, keeping a backup; `--undo`
 //! restores the original commands; `--dry-run` shows the diff and writes nothing.
 //!
+//! A server without a policy file gets one: the package its command line runs
+//! ([`super::entry_package`]) is looked up in the catalogue, crawled into it when it is not
+//! there (`--no-crawl` stops that), and its recommended policy is written where the
+//! wrapped entry points (`DIR/<server>.json`, the path `gateway --config` reads too).
+//!
 //! The file is the `mcpServers` (or VS Code's `servers`) JSON that MCP clients read. Key
 //! order and every field we do not touch are kept; the file is rewritten atomically
 //! (written beside it, then renamed).
@@ -13,15 +18,22 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::print_json;
+use super::entry_package::{self, EntryPackage};
+use super::{Settings, print_json};
+use crate::catalog::Catalog;
 use crate::cli::{Outcome, WrapArgs};
 
 /// What happened to one server entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
-    /// Now runs behind the gateway with this policy.
-    Wrapped { policy: String },
+    /// Now runs behind the gateway with this policy; `generated` says from which
+    /// catalogue server, when wrap wrote it.
+    Wrapped {
+        policy: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        generated: Option<String>,
+    },
     /// Already behind the gateway; left as it was.
     AlreadyWrapped,
     /// `--undo`: the original command is back.
@@ -46,7 +58,7 @@ struct WrapReport {
     servers: Vec<ServerAction>,
 }
 
-pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
+pub fn wrap(settings: &Settings, args: &WrapArgs) -> anyhow::Result<Outcome> {
     let text = fs_err::read_to_string(&args.config).with_context(|| {
         format!(
             "cannot read the client configuration {}",
@@ -81,11 +93,41 @@ pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
         )
     })?;
     let mut actions = Vec::new();
+    let mut generator = Generator {
+        settings,
+        crawl: !args.no_crawl,
+        write: !args.dry_run,
+        catalog: None,
+    };
     for (name, entry) in servers.iter_mut() {
         let action = if args.undo {
             unwrap_entry(entry)
         } else {
-            wrap_entry(name, entry, &policies, &gateway, args.allow_missing_policy)
+            let found = generator.ensure_policy(name, entry, &policies);
+            let policy = match &found {
+                Ok((path, _)) => path.clone(),
+                Err(_) => policy_path(&policies, name),
+            };
+            let pinned =
+                (args.pin_live && !args.dry_run && policy.is_file() && !is_gateway_entry(entry))
+                    .then(|| pin_live(entry, &policy));
+            let mut action = wrap_entry(entry, &policy, &gateway, args.allow_missing_policy);
+            match (&mut action, found) {
+                (Action::Wrapped { generated, .. }, Ok((_, Some(from)))) => {
+                    *generated = Some(from);
+                }
+                (Action::Skipped { reason }, Err(why)) if reason.starts_with("no policy") => {
+                    reason.push_str(&format!("; {why}"));
+                }
+                _ => {}
+            }
+            if let (Action::Wrapped { generated, .. }, Some(pinned)) = (&mut action, pinned) {
+                *generated = Some(match generated.take() {
+                    Some(from) => format!("{from}; {pinned}"),
+                    None => pinned,
+                });
+            }
+            action
         };
         actions.push(ServerAction {
             server: name.clone(),
@@ -131,7 +173,14 @@ pub fn wrap(args: &WrapArgs) -> anyhow::Result<Outcome> {
         }
         for item in &actions {
             let line = match &item.action {
-                Action::Wrapped { policy } => format!("wrapped, policy {policy}"),
+                Action::Wrapped {
+                    policy,
+                    generated: None,
+                } => format!("wrapped, policy {policy}"),
+                Action::Wrapped {
+                    policy,
+                    generated: Some(from),
+                } => format!("wrapped, policy {policy} ({from})"),
                 Action::AlreadyWrapped => "already behind the gateway".to_owned(),
                 Action::Unwrapped => "restored to its original command".to_owned(),
                 Action::Skipped { reason } => format!("skipped: {reason}"),
@@ -177,9 +226,8 @@ fn is_gateway(entry: &Map<String, Value>) -> bool {
 }
 
 fn wrap_entry(
-    name: &str,
     entry: &mut Value,
-    policies: &Path,
+    policy: &Path,
     gateway: &Path,
     allow_missing_policy: bool,
 ) -> Action {
@@ -205,7 +253,6 @@ fn wrap_entry(
             reason: reason.to_owned(),
         };
     };
-    let policy = policies.join(format!("{}.json", file_stem(name)));
     if !policy.is_file() && !allow_missing_policy {
         return Action::Skipped {
             reason: format!(
@@ -236,7 +283,220 @@ fn wrap_entry(
     entry.insert("args".to_owned(), Value::from(args));
     Action::Wrapped {
         policy: policy.display().to_string(),
+        generated: None,
     }
+}
+
+fn is_gateway_entry(entry: &Value) -> bool {
+    entry.as_object().is_some_and(is_gateway)
+}
+
+/// `--pin-live`: runs the entry's server as the client would and pins `policy` to what it
+/// lists. Says what happened, for the report.
+fn pin_live(entry: &Value, policy: &Path) -> String {
+    let words = |key: &str| -> Vec<String> {
+        entry
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let Some(command) = entry.get("command").and_then(Value::as_str) else {
+        return "not pinned: the entry has no command".to_owned();
+    };
+    let mut line = vec![std::ffi::OsString::from(command)];
+    line.extend(words("args").into_iter().map(Into::into));
+    let env = entry
+        .get("env")
+        .and_then(Value::as_object)
+        .map(|env| {
+            env.iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let upstream = crate::gateway::listing::Upstream::Command {
+        command: line,
+        env,
+        cwd: entry.get("cwd").and_then(Value::as_str).map(PathBuf::from),
+    };
+    match super::policy::pin_policy(
+        policy,
+        &upstream,
+        std::time::Duration::from_secs(60),
+        false,
+        &mut std::io::sink(),
+    ) {
+        Ok(0) => "its pins match the running server".to_owned(),
+        Ok(changed) => format!("{changed} pin(s) taken from the running server"),
+        Err(error) => format!("not pinned from the running server: {error:#}"),
+    }
+}
+
+/// Where the wrapped entry `name` finds its policy.
+fn policy_path(policies: &Path, name: &str) -> PathBuf {
+    policies.join(format!("{}.json", file_stem(name)))
+}
+
+/// Writes missing policies from the catalogue, crawling packages it lacks.
+struct Generator<'a> {
+    settings: &'a Settings,
+    crawl: bool,
+    /// False for --dry-run: say what would be written, write and crawl nothing.
+    write: bool,
+    catalog: Option<Catalog>,
+}
+
+impl Generator<'_> {
+    /// Finds or makes `name`'s policy: `DIR/<name>.json` when it exists; else the file
+    /// `policy generate --all` wrote into DIR for the entry's package; else one generated
+    /// now into `DIR/<name>.json`. Returns the path and, when it is not `DIR/<name>.json`
+    /// as it was, where it came from; `Err(why not)` when there is none.
+    fn ensure_policy(
+        &mut self,
+        name: &str,
+        entry: &Value,
+        policies: &Path,
+    ) -> Result<(PathBuf, Option<String>), String> {
+        let path = policy_path(policies, name);
+        if path.is_file() {
+            return Ok((path, None));
+        }
+        let Some(entry) = entry.as_object().filter(|entry| !is_gateway(entry)) else {
+            return Ok((path, None));
+        };
+        let Some(command) = entry.get("command").and_then(Value::as_str) else {
+            return Ok((path, None));
+        };
+        let args: Vec<String> = entry
+            .get("args")
+            .and_then(Value::as_array)
+            .map(|args| {
+                args.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let cwd = entry.get("cwd").and_then(Value::as_str).map(Path::new);
+        let package = entry_package::package_of(command, &args, cwd).ok_or_else(|| {
+            format!("cannot tell which published package `{command}` runs, so none was generated")
+        })?;
+        let written_by_all = |server_name: &str| {
+            let path = policies.join(crate::policy::generate::policy_file_name(server_name));
+            path.is_file().then(|| {
+                let from = format!("written by `policy generate --all` for {server_name}");
+                (path, Some(from))
+            })
+        };
+        if let Some(found) = written_by_all(&package.name) {
+            return Ok(found);
+        }
+        let known = self.find(&package)?;
+        if let Some(found) = known
+            .as_ref()
+            .and_then(|server| written_by_all(&server.record.name))
+        {
+            return Ok(found);
+        }
+        let server = match known {
+            Some(server) => server,
+            None if !self.crawl => {
+                return Err(format!(
+                    "the catalogue has no {} (crawl it with `mcpwarden crawl {}`, or drop --no-crawl)",
+                    package.describe(),
+                    crawl_flag(&package)
+                ));
+            }
+            None if !self.write => {
+                return Err(format!(
+                    "the catalogue has no {}: without --dry-run it is crawled and its policy written",
+                    package.describe()
+                ));
+            }
+            None => {
+                self.crawl_package(&package)?;
+                self.find(&package)?.ok_or_else(|| {
+                    format!(
+                        "crawling the {} stored no server for it",
+                        package.describe()
+                    )
+                })?
+            }
+        };
+        if let Some(why) = super::policy::unread(&server) {
+            return Err(format!("{why}, so no policy was generated"));
+        }
+        let text = super::policy::generated_text(&server).map_err(|error| error.to_string())?;
+        let from = format!("generated from the catalogue's {}", server.record.name);
+        if !self.write {
+            return Err(format!("without --dry-run it is {from}"));
+        }
+        fs_err::create_dir_all(policies)
+            .and_then(|()| fs_err::write(&path, text))
+            .map_err(|error| format!("cannot write the generated policy: {error}"))?;
+        Ok((path, Some(from)))
+    }
+
+    /// The catalogue's server for `package`, by its package URL, then by name.
+    fn find(
+        &mut self,
+        package: &EntryPackage,
+    ) -> Result<Option<crate::catalog::ServerCard>, String> {
+        let catalog = match &mut self.catalog {
+            Some(catalog) => catalog,
+            empty => empty.insert(
+                self.settings
+                    .open_catalog()
+                    .map_err(|error| format!("{error:#}"))?,
+            ),
+        };
+        let by_purl = match package.purl() {
+            Some(purl) => catalog
+                .resolve_server_name(None, &[purl])
+                .map_err(|error| error.to_string())?,
+            None => None,
+        };
+        let name = by_purl.unwrap_or_else(|| package.name.clone());
+        super::policy::one_server(catalog, &name).map_err(|error| error.to_string())
+    }
+
+    fn crawl_package(&mut self, package: &EntryPackage) -> Result<(), String> {
+        use clap::Parser;
+        // The crawl opens the catalogue itself.
+        self.catalog = None;
+        eprintln!(
+            "{} is not in the catalogue: crawling it",
+            package.describe()
+        );
+        let flag = match package.ecosystem {
+            entry_package::Ecosystem::Npm => "--npm",
+            entry_package::Ecosystem::Pypi => "--pypi",
+        };
+        let spec = package.crawl_spec();
+        let cli = crate::cli::Cli::try_parse_from(["mcpwarden", "crawl", flag, spec.as_str()])
+            .map_err(|error| error.to_string())?;
+        let crate::cli::Command::Crawl(args) = cli.command else {
+            return Err("internal: the crawl's arguments did not parse as a crawl".to_owned());
+        };
+        super::crawl::crawl(self.settings, &args)
+            .map(|_| ())
+            .map_err(|error| format!("crawling the {} failed: {error:#}", package.describe()))
+    }
+}
+
+fn crawl_flag(package: &EntryPackage) -> String {
+    let flag = match package.ecosystem {
+        entry_package::Ecosystem::Npm => "--npm",
+        entry_package::Ecosystem::Pypi => "--pypi",
+    };
+    format!("{flag} {}", package.crawl_spec())
 }
 
 /// Restores `command` and `args` from what follows `--` in a wrapped entry.
@@ -324,13 +584,8 @@ mod tests {
         let original =
             json!({"command": "npx", "args": ["-y", "server-fs", "/tmp"], "env": {"A": "1"}});
         let mut entry = original.clone();
-        let action = wrap_entry(
-            "fs",
-            &mut entry,
-            dir.path(),
-            Path::new("/opt/mcpwarden"),
-            false,
-        );
+        let policy = dir.path().join("fs.json");
+        let action = wrap_entry(&mut entry, &policy, Path::new("/opt/mcpwarden"), false);
         assert!(matches!(action, Action::Wrapped { .. }));
         assert_eq!(entry["command"], "/opt/mcpwarden");
         assert_eq!(entry["args"][0], "gateway");
@@ -338,13 +593,7 @@ mod tests {
         assert_eq!(entry["args"][4], "npx");
         assert_eq!(entry["env"], json!({"A": "1"}));
         assert_eq!(
-            wrap_entry(
-                "fs",
-                &mut entry,
-                dir.path(),
-                Path::new("/opt/mcpwarden"),
-                false
-            ),
+            wrap_entry(&mut entry, &policy, Path::new("/opt/mcpwarden"), false),
             Action::AlreadyWrapped
         );
         assert_eq!(unwrap_entry(&mut entry), Action::Unwrapped);

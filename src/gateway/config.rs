@@ -3,8 +3,8 @@
 //! finds the server object the same way ([`servers_key`]).
 //!
 //! Server names become the prefix of namespaced tool names (`<server>__<tool>`), so they
-//! are restricted to letters, digits, `-` and `.`: a name can never hold `_`, and the
-//! first `__` in a namespaced name is always the separator ([`split_tool`]).
+//! are restricted to letters, digits, `_`, `-` and `.`, with no `__` and no `_` at the end:
+//! then the first `__` in a namespaced name is always the separator ([`split_tool`]).
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -286,12 +286,18 @@ fn check_name(name: &str) -> Result<(), String> {
     }
     if let Some(bad) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.')))
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
     {
         return Err(format!(
-            "the name may hold only letters, digits, `-` and `.` (found {bad:?}): it becomes the \
-             prefix of its tools' names, `<server>{SEPARATOR}<tool>`, so it must not contain \
-             `_`; rename the entry"
+            "the name may hold only letters, digits, `_`, `-` and `.` (found {bad:?}): it \
+             becomes the prefix of its tools' names, `<server>{SEPARATOR}<tool>`; rename the entry"
+        ));
+    }
+    if name.contains(SEPARATOR) || name.ends_with('_') {
+        return Err(format!(
+            "the name must not contain `{SEPARATOR}` or end with `_`: it becomes the prefix of \
+             its tools' names, `<server>{SEPARATOR}<tool>`, and the first `{SEPARATOR}` must be \
+             the one between them; rename the entry"
         ));
     }
     Ok(())
@@ -303,8 +309,8 @@ pub fn namespaced(server: &str, tool: &str) -> Option<String> {
     (name.len() <= MAX_TOOL_NAME).then_some(name)
 }
 
-/// Splits a namespaced tool name at its first `__`: server names hold no `_`, so that is
-/// always the separator, whatever the tool name holds.
+/// Splits a namespaced tool name at its first `__`: server names hold no `__` and do not
+/// end with `_`, so that is always the separator, whatever the tool name holds.
 pub fn split_tool(name: &str) -> Option<(&str, &str)> {
     let (server, tool) = name.split_once(SEPARATOR)?;
     (!server.is_empty() && !tool.is_empty()).then_some((server, tool))
@@ -399,8 +405,12 @@ mod tests {
     fn bad_entries_name_the_server_and_the_problem() {
         let cases = [
             (
-                r#"{"mcpServers": {"my_server": {"command": "x"}}}"#,
-                "must not contain `_`",
+                r#"{"mcpServers": {"my__server": {"command": "x"}}}"#,
+                "must not contain `__` or end with `_`",
+            ),
+            (
+                r#"{"mcpServers": {"server_": {"command": "x"}}}"#,
+                "must not contain `__` or end with `_`",
             ),
             (r#"{"mcpServers": {"a b": {"command": "x"}}}"#, "found ' '"),
             (
@@ -445,6 +455,8 @@ mod tests {
         for (server, tool) in [
             ("fs", "read_file"),
             ("a.b-c", "__weird__name__"),
+            ("my_server", "read_file"),
+            ("_a_b", "_c"),
             ("x", "_"),
             ("s", "a__b"),
         ] {

@@ -1194,7 +1194,9 @@ pub(super) fn note_version(message: &[u8], version: &Mutex<Option<String>>) {
     }
 }
 
-/// Takes the complete SSE events out of `buffer`, returning each one's data.
+/// Takes the complete SSE events out of `buffer`, returning each one's data. An event
+/// whose data is empty is not dispatched (as the SSE standard says): servers send such
+/// events to prime a stream with an id to resume from, and they hold no message.
 pub(super) fn take_events(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
     let mut events = Vec::new();
     loop {
@@ -1209,8 +1211,9 @@ pub(super) fn take_events(buffer: &mut Vec<u8>) -> Vec<Vec<u8>> {
             .filter_map(|line| line.strip_prefix("data:"))
             .map(|data| data.strip_prefix(' ').unwrap_or(data))
             .collect();
+        let data = data.join("\n");
         if !data.is_empty() {
-            events.push(data.join("\n").into_bytes());
+            events.push(data.into_bytes());
         }
         let rest = normalised.as_bytes()[end + 2..].to_vec();
         *buffer = rest;
@@ -1725,6 +1728,14 @@ pub(super) fn reply(
 #[cfg(test)]
 mod tests {
     use super::spin_then_wait;
+
+    #[test]
+    fn events_without_data_are_not_messages() {
+        let mut buffer =
+            b"id: 0\ndata: \n\n: a comment\n\nid: 1\ndata:\n\nevent: message\ndata: {\"a\":\r\ndata: 1}\r\n\r\nid: 2".to_vec();
+        assert_eq!(super::take_events(&mut buffer), [b"{\"a\":\n1}".to_vec()]);
+        assert_eq!(buffer, b"id: 2");
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;

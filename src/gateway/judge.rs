@@ -56,6 +56,9 @@ pub struct JudgeConfig {
     pub audit_values: bool,
     /// How many calls may wait for the gateway's own `tools/list` at once.
     pub max_waiting_calls: usize,
+    /// The command that re-pins the policy from this upstream (`mcpwarden policy pin ...`),
+    /// named in pin refusals.
+    pub repin: Option<String>,
 }
 
 impl Default for JudgeConfig {
@@ -65,6 +68,7 @@ impl Default for JudgeConfig {
             call_timeout: Duration::from_secs(60),
             audit_values: false,
             max_waiting_calls: 256,
+            repin: None,
         }
     }
 }
@@ -147,7 +151,7 @@ struct State {
 }
 
 struct KnownTool {
-    hash: String,
+    hash: crate::model::DefinitionHashes,
     /// The compiled `inputSchema`, or why it could not be compiled (calls are then refused).
     validator: Result<Arc<Validator>, String>,
 }
@@ -539,6 +543,7 @@ impl Session {
                     session: Some(&self.id),
                     now,
                     definition_hash: None,
+                    definition_parts: None,
                 },
                 &*self.shared.counters,
             );
@@ -593,7 +598,8 @@ impl Session {
                 grant: self.grant.as_deref(),
                 session: Some(&self.id),
                 now,
-                definition_hash: Some(&known.hash),
+                definition_hash: Some(&known.hash.pin),
+                definition_parts: Some(&known.hash.parts),
             },
             &*self.shared.counters,
         );
@@ -638,7 +644,14 @@ impl Session {
             Verdict::Deny => {
                 self.release(reservation);
                 self.audit(&name, &arguments, "deny", &rule, &why, started);
-                let text = format!("[POLICY DENIED] {rule}: {why}");
+                let mut text = format!("[POLICY DENIED] {rule}: {why}");
+                if rule.ends_with(".pin")
+                    && let Some(repin) = &self.shared.config.repin
+                {
+                    text.push_str(&format!(
+                        ". To accept the definition the server lists now, review it and re-pin: {repin}"
+                    ));
+                }
                 out.push(Action::ToClient(refusal_result(&id, &text)));
             }
             Verdict::NeedsApproval if state.client_elicitation => {
@@ -758,17 +771,22 @@ impl Session {
             );
         } else {
             self.release(approval.reservation);
-            let answer = action.unwrap_or("no answer");
+            let answer = match action {
+                Some("accept") => "the form was sent without “Approve this call?” ticked",
+                Some("decline") => "the person declined",
+                Some("cancel") => "the person dismissed the request",
+                _ => "the client gave no answer",
+            };
             self.audit(
                 &approval.tool,
                 &arguments,
                 "declined",
                 &approval.rule,
-                &format!("approval not given ({answer})"),
+                &format!("not approved: {answer}"),
                 started,
             );
             let text = format!(
-                "[POLICY DENIED] {}: {} (approval not given: {answer})",
+                "[POLICY DENIED] {}: {} (not approved: {answer})",
                 approval.rule, approval.message
             );
             out.push(Action::ToClient(refusal_result(&approval.id, &text)));
@@ -1188,19 +1206,10 @@ fn read_tools(result: &Value) -> (HashMap<String, KnownTool>, bool) {
         return (tools, complete);
     };
     for tool in listed {
-        let Some(name) = tool.get("name").and_then(Value::as_str) else {
+        let Some((name, hash)) = crate::model::listed_definition_hashes(tool) else {
             continue;
         };
         let schema = tool.get("inputSchema").cloned().unwrap_or(Value::Null);
-        let hash = crate::model::definition_hash(
-            name,
-            tool.get("title").and_then(Value::as_str),
-            tool.get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default(),
-            &schema,
-            tool.get("annotations"),
-        );
         let validator = if schema.is_object() {
             jsonschema::validator_for(&schema)
                 .map(Arc::new)

@@ -14,6 +14,7 @@ pub mod config;
 pub mod http;
 pub mod inproc;
 pub mod judge;
+pub mod listing;
 pub mod multi;
 pub mod multi_http;
 pub mod multi_stdio;

@@ -1,11 +1,14 @@
 //! Rate-limit counters: the [`Counters`] trait the engine reserves against, an in-memory
 //! implementation, and the clock seam.
 //!
+//! Windows slide: a limit of `max` calls per minute allows at most `max` calls in any 60
+//! seconds, so there is no burst of twice the limit across a minute boundary.
+//!
 //! A call reserves one unit on every limit that applies *before* it is forwarded, so two
 //! concurrent calls can never both take the last unit; if the upstream then fails, the
 //! caller hands the [`Reservation`] back with [`Counters::release`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use time::OffsetDateTime;
@@ -61,25 +64,18 @@ impl Clock for ManualClock {
     }
 }
 
-/// The calendar-aligned UTC window `now` falls in, as a number: minutes, hours or days
-/// since the Unix epoch. Unix time has no leap seconds, so every UTC minute, hour and day
-/// is exactly 60, 3,600 and 86,400 of its seconds, and division aligns them.
-pub fn window_bucket(window: Window, now: OffsetDateTime) -> i64 {
-    now.unix_timestamp().div_euclid(window.seconds())
+/// How long a window is.
+pub fn window_length(window: Window) -> time::Duration {
+    time::Duration::seconds(window.seconds())
 }
 
-/// When the window that `bucket` names ends (and the next begins).
-pub fn window_end(window: Window, bucket: i64) -> OffsetDateTime {
-    let seconds = bucket.saturating_add(1).saturating_mul(window.seconds());
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-/// One count: a counter, in one window, for one grant / session / everyone.
+/// One count: a counter for one grant / session / everyone. Its window slides: a call
+/// counts against the calls of the `window` before it, wherever the clock's minute or day
+/// boundaries fall, so no two windows' worth of calls can pass across a boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlotKey {
     pub counter: String,
     pub window: Window,
-    pub bucket: i64,
     pub scope: Scope,
     /// The grant or session id; empty for `global`.
     pub scope_id: String,
@@ -97,11 +93,11 @@ pub struct LimitRequest<'a> {
 }
 
 impl LimitRequest<'_> {
-    pub fn slot(&self, now: OffsetDateTime) -> SlotKey {
+    /// The count this request takes from. (`now` is not part of it: windows slide.)
+    pub fn slot(&self, _now: OffsetDateTime) -> SlotKey {
         SlotKey {
             counter: self.counter.to_owned(),
             window: self.window,
-            bucket: window_bucket(self.window, now),
             scope: self.scope,
             scope_id: match self.scope {
                 Scope::Global => String::new(),
@@ -111,11 +107,12 @@ impl LimitRequest<'_> {
     }
 }
 
-/// Units taken by one call. Not `Clone`, so it can be given back only once.
+/// Units taken by one call: each count and the instant the unit was taken at. Not `Clone`,
+/// so it can be given back only once.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "a reservation must be released if the call fails upstream"]
 pub struct Reservation {
-    pub slots: Vec<SlotKey>,
+    pub slots: Vec<(SlotKey, OffsetDateTime)>,
 }
 
 /// A limit that had no unit left.
@@ -123,7 +120,7 @@ pub struct Reservation {
 pub struct LimitExceeded {
     /// Which of the requested limits was full.
     pub index: usize,
-    /// When its window ends, so the refusal can say when to retry.
+    /// When its oldest counted call leaves the window, so the refusal can say when to retry.
     pub retry_at: OffsetDateTime,
 }
 
@@ -137,15 +134,18 @@ pub trait Counters: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<Reservation, LimitExceeded>;
 
-    /// Gives the units back (the call failed upstream). Units of windows that have since
-    /// ended are simply gone.
+    /// Gives the units back (the call failed upstream). Units that have since left their
+    /// window are simply gone.
     fn release(&self, reservation: Reservation);
 
-    /// How many units are taken in the slot (for `policy explain` and tests).
-    fn used(&self, slot: &SlotKey) -> u64;
+    /// How many units are held in the slot (for `policy explain` and tests), counting
+    /// only calls within the window before `now`.
+    fn used(&self, slot: &SlotKey, now: OffsetDateTime) -> u64;
 }
 
-/// Counters in one process's memory: the gateway's default.
+/// Counters in one process's memory: the gateway's default. Each count is the log of its
+/// calls within the last window (at most `max` instants), so "at most `max` calls per
+/// window" holds over every span of that length, not only calendar-aligned ones.
 #[derive(Debug, Default)]
 pub struct InMemoryCounters {
     inner: Mutex<SlotTable>,
@@ -153,9 +153,10 @@ pub struct InMemoryCounters {
 
 #[derive(Debug, Default)]
 struct SlotTable {
-    used: HashMap<SlotKey, u64>,
-    /// Past windows are dropped when the table grows beyond this, so memory follows the
-    /// number of live (counter, grant/session) pairs, not the uptime.
+    calls: HashMap<SlotKey, VecDeque<OffsetDateTime>>,
+    /// Counts with no call left in their window are dropped when the table grows beyond
+    /// this, so memory follows the number of live (counter, grant/session) pairs, not the
+    /// uptime.
     prune_at: usize,
 }
 
@@ -168,10 +169,18 @@ impl InMemoryCounters {
 
     fn table(&self) -> std::sync::MutexGuard<'_, SlotTable> {
         // A panic while holding the lock cannot leave a count half-written (each update
-        // is one integer store), so a poisoned lock is still consistent.
+        // is one push or removal), so a poisoned lock is still consistent.
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Drops the calls that have left the window ending at `now`.
+fn expire(calls: &mut VecDeque<OffsetDateTime>, window: Window, now: OffsetDateTime) {
+    let start = now - window_length(window);
+    while calls.front().is_some_and(|at| *at <= start) {
+        calls.pop_front();
     }
 }
 
@@ -183,55 +192,69 @@ impl Counters for InMemoryCounters {
     ) -> Result<Reservation, LimitExceeded> {
         let mut table = self.table();
         table.prune(now);
-        let mut taken: Vec<SlotKey> = Vec::with_capacity(requests.len());
+        let mut taken: Vec<(SlotKey, OffsetDateTime)> = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             let slot = request.slot(now);
-            let used = table.used.get(&slot).copied().unwrap_or(0);
-            if used >= request.max {
+            let calls = table.calls.entry(slot.clone()).or_default();
+            expire(calls, request.window, now);
+            if calls.len() as u64 >= request.max {
+                let oldest = calls.front().copied().unwrap_or(now);
                 // Roll back what this call took so far: all or nothing.
-                for slot in taken {
-                    table.give_back(&slot);
+                for (slot, at) in taken {
+                    table.give_back(&slot, at);
                 }
                 return Err(LimitExceeded {
                     index,
-                    retry_at: window_end(request.window, slot.bucket),
+                    retry_at: oldest + window_length(request.window),
                 });
             }
-            table.used.insert(slot.clone(), used + 1);
-            taken.push(slot);
+            // Instants only grow (a clock set back files its call in order anyway).
+            let at = calls.back().map_or(now, |last| now.max(*last));
+            calls.push_back(at);
+            taken.push((slot, at));
         }
         Ok(Reservation { slots: taken })
     }
 
     fn release(&self, reservation: Reservation) {
         let mut table = self.table();
-        for slot in &reservation.slots {
-            table.give_back(slot);
+        for (slot, at) in reservation.slots {
+            table.give_back(&slot, at);
         }
     }
 
-    fn used(&self, slot: &SlotKey) -> u64 {
-        self.table().used.get(slot).copied().unwrap_or(0)
+    fn used(&self, slot: &SlotKey, now: OffsetDateTime) -> u64 {
+        let start = now - window_length(slot.window);
+        self.table().calls.get(slot).map_or(0, |calls| {
+            calls
+                .iter()
+                .filter(|at| **at > start && **at <= now)
+                .count() as u64
+        })
     }
 }
 
 impl SlotTable {
-    fn give_back(&mut self, slot: &SlotKey) {
-        if let Some(used) = self.used.get_mut(slot) {
-            *used = used.saturating_sub(1);
-            if *used == 0 {
-                self.used.remove(slot);
+    fn give_back(&mut self, slot: &SlotKey, at: OffsetDateTime) {
+        if let Some(calls) = self.calls.get_mut(slot) {
+            if let Some(position) = calls.iter().rposition(|held| *held == at) {
+                calls.remove(position);
+            }
+            if calls.is_empty() {
+                self.calls.remove(slot);
             }
         }
     }
 
     fn prune(&mut self, now: OffsetDateTime) {
-        if self.used.len() < self.prune_at.max(MIN_PRUNE_AT) {
+        if self.calls.len() < self.prune_at.max(MIN_PRUNE_AT) {
             return;
         }
-        self.used
-            .retain(|slot, _| slot.bucket >= window_bucket(slot.window, now));
-        self.prune_at = (self.used.len() * 2).max(MIN_PRUNE_AT);
+        self.calls.retain(|slot, calls| {
+            expire(calls, slot.window, now);
+            !calls.is_empty()
+        });
+        self.prune_at = (self.calls.len() * 2).max(MIN_PRUNE_AT);
     }
 }
 
@@ -251,19 +274,24 @@ mod tests {
     }
 
     #[test]
-    fn windows_are_calendar_aligned() {
-        let t = datetime!(2025-03-04 10:59:59 UTC);
-        assert_ne!(
-            window_bucket(Window::Minute, t),
-            window_bucket(Window::Minute, t + time::Duration::seconds(1))
-        );
+    fn the_window_slides_so_a_boundary_gives_no_burst() {
+        let counters = InMemoryCounters::new();
+        let two = request(2);
+        let at = |text: time::Duration| datetime!(2025-03-04 10:00:00 UTC) + text;
+        let seconds = time::Duration::seconds;
+        // Two calls in the last second of a minute...
+        assert!(counters.reserve(&[two], at(seconds(58))).is_ok());
+        assert!(counters.reserve(&[two], at(seconds(59))).is_ok());
+        // ...leave none for the first seconds of the next: the window is the last 60 s.
+        let refused = counters.reserve(&[two], at(seconds(61))).expect_err("full");
+        assert_eq!(refused.retry_at, at(seconds(118)));
+        assert!(counters.reserve(&[two], at(seconds(117))).is_err());
+        // 60 s after the first call it has left the window: one unit is back.
+        assert!(counters.reserve(&[two], at(seconds(118))).is_ok());
+        assert!(counters.reserve(&[two], at(seconds(118))).is_err());
         assert_eq!(
-            window_end(Window::Hour, window_bucket(Window::Hour, t)),
-            datetime!(2025-03-04 11:00 UTC)
-        );
-        assert_eq!(
-            window_end(Window::Day, window_bucket(Window::Day, t)),
-            datetime!(2025-03-05 0:00 UTC)
+            counters.used(&two.slot(at(seconds(118))), at(seconds(118))),
+            2
         );
     }
 
@@ -282,9 +310,9 @@ mod tests {
         let refused = counters.reserve(&both, now).expect_err("d is full");
         assert_eq!(refused.index, 1);
         // The refused call did not keep its unit on `c`.
-        assert_eq!(counters.used(&request(5).slot(now)), 1);
+        assert_eq!(counters.used(&request(5).slot(now), now), 1);
         counters.release(first);
-        assert_eq!(counters.used(&request(5).slot(now)), 0);
+        assert_eq!(counters.used(&request(5).slot(now), now), 0);
         assert!(counters.reserve(&both, now).is_ok());
     }
 }

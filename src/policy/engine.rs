@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 
 use super::counters::{Counters, LimitRequest, Reservation};
 use super::model::{Condition, DefaultAction, Limit, Op, Policy, Scope};
+use crate::model::PinParts;
 
 /// What the gateway does with the call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,7 +84,8 @@ impl Decision {
 /// Who is calling and when.
 #[derive(Debug, Clone, Copy)]
 pub struct CallContext<'a> {
-    /// The credential the call came with; `None` (stdio) counts as one anonymous grant.
+    /// The credential the call came with. `None` (stdio, or HTTP without `--grants`) makes
+    /// the session its own anonymous grant, so one client never uses up another's limits.
     pub grant: Option<&'a str>,
     /// The MCP session; `None` counts as one anonymous session.
     pub session: Option<&'a str>,
@@ -92,6 +94,9 @@ pub struct CallContext<'a> {
     /// ([`crate::model::definition_hash`]). `None` means the caller does not know it and
     /// the pin is not checked; the gateway always passes it.
     pub definition_hash: Option<&'a str>,
+    /// The part hashes of that definition ([`crate::model::definition_hashes`]), so a pin
+    /// refusal can say what changed.
+    pub definition_parts: Option<&'a PinParts>,
 }
 
 impl<'a> CallContext<'a> {
@@ -101,6 +106,7 @@ impl<'a> CallContext<'a> {
             session: None,
             now,
             definition_hash: None,
+            definition_parts: None,
         }
     }
 }
@@ -131,6 +137,7 @@ struct CompiledTool {
     require: Vec<CompiledCondition>,
     deny_if: Vec<(Vec<CompiledCondition>, Option<String>)>,
     pin: Option<String>,
+    pin_parts: Option<Box<PinParts>>,
     approval: Option<String>,
 }
 
@@ -219,6 +226,7 @@ impl CompiledPolicy {
                     require,
                     deny_if,
                     pin: rule.pin.clone(),
+                    pin_parts: rule.pin_parts.clone(),
                     approval: rule
                         .approval
                         .as_ref()
@@ -418,8 +426,15 @@ impl CompiledPolicy {
                 }),
             );
         }
-        let grant = context.grant.unwrap_or("");
         let session = context.session.unwrap_or("");
+        let anonymous;
+        let grant = match context.grant {
+            Some(grant) => grant,
+            None => {
+                anonymous = format!("anonymous session {session}");
+                anonymous.as_str()
+            }
+        };
         let requests: Vec<LimitRequest<'_>> = limits
             .iter()
             .map(|(_, limit)| LimitRequest {
@@ -515,8 +530,19 @@ impl CompiledTool {
                 None
             }
             Some(current) => {
+                let changed = match (&self.pin_parts, context.definition_parts) {
+                    (Some(pinned), Some(now)) => {
+                        let changed = pinned.changed(now);
+                        if changed.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": its {} changed", changed.join(" and "))
+                        }
+                    }
+                    _ => String::new(),
+                };
                 let message = format!(
-                    "the tool's definition changed (now {current}, pinned {pin}); the policy must be updated before it can be used"
+                    "the tool's definition is not the one the policy pinned{changed} (now {current}, pinned {pin}); it is refused until the pin is updated"
                 );
                 note(&rule, message.clone());
                 Some(Decision::refuse(Verdict::Deny, rule, message))

@@ -90,7 +90,9 @@ pub fn recommend(tool: &ToolDef, classification: &Classification) -> Recommendat
         }
     }
     reason.push('.');
-    rule.pin = Some(tool.definition_hash());
+    let hashes = tool.definition_hashes();
+    rule.pin = Some(hashes.pin);
+    rule.pin_parts = Some(Box::new(hashes.parts));
     Recommendation::Rule { rule, reason }
 }
 

@@ -144,6 +144,7 @@ pub fn explain(policy: &CompiledPolicy, request: &ExplainRequest<'_>) -> Explana
         session: request.session,
         now: request.now,
         definition_hash: request.definition_hash,
+        definition_parts: None,
     };
     let repeat = request.repeat.max(1);
     let mut call = 0;

@@ -82,13 +82,19 @@ pub struct ToolRule {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = r"^sha256:[0-9a-f]{64}$"))]
     pub pin: Option<String>,
+    /// mcpwarden extension: a short hash of each part of the pinned definition (title,
+    /// description, input schema, annotations), so a refusal can say what changed. Written
+    /// with `pin`; the gateway enforces only `pin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_parts: Option<Box<crate::model::PinParts>>,
     /// mcpwarden extension: a person must approve each call (through MCP elicitation when
     /// the client supports it); otherwise the call is refused with this message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
 }
 
-/// A rate limit: at most `max` calls per calendar-aligned UTC `window`, counted per `scope`.
+/// A rate limit: at most `max` calls in any span of one `window` (the window slides, so no
+/// burst passes across a minute or day boundary), counted per `scope`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
@@ -100,7 +106,7 @@ pub struct Limit {
     pub scope: Scope,
 }
 
-/// A calendar-aligned UTC window: a minute starts at :00 seconds, a day at 00:00 UTC.
+/// How long the sliding window is: 60 seconds, 3,600 seconds or 86,400 seconds.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
 )]

@@ -193,6 +193,10 @@ fn policy_generate_gives_the_pages_rule_for_both_seed_tools() {
             .and_then(|rule| rule.remove("pin"))
             .unwrap_or_else(|| panic!("{tool} is pinned: {generated}"));
         assert!(pin.as_str().is_some_and(|pin| pin.starts_with("sha256:")));
+        let parts = rule
+            .as_object_mut()
+            .and_then(|rule| rule.remove("pin_parts"));
+        assert!(parts.is_some_and(|parts| parts["description"].is_string()));
         let page = json!({
             "limits": [{"counter": format!("{tool}_rate"), "window": "minute", "max": 10, "scope": "grant"}]
         });

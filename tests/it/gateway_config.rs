@@ -458,11 +458,11 @@ fn config_errors_stop_the_start_and_name_the_server() {
     );
     // A name that could not be a prefix.
     let stderr = refused_start(
-        &json!({"mcpServers": {"my_server": {"command": server}}}),
+        &json!({"mcpServers": {"my__server": {"command": server}}}),
         policies,
     );
     assert!(
-        stderr.contains("my_server") && stderr.contains("must not contain `_`"),
+        stderr.contains("my__server") && stderr.contains("must not contain `__`"),
         "{stderr}"
     );
     // An invalid policy names its server and its problem.
@@ -863,4 +863,38 @@ async fn two_servers_behind_one_http_endpoint() {
             .any(|record| record["server"] == "beta" && record["verdict"] == "deny"),
         "{records:?}"
     );
+}
+
+/// Names real client configurations use: `_`, `.` and `-`, each server found under its
+/// own policy file (`<name>.json`) and its tools namespaced under its own name.
+#[test]
+fn server_names_with_underscores_dots_and_dashes_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = env!("CARGO_BIN_EXE_mcpwarden-test-server");
+    let policies = dir.path().join("policies");
+    std::fs::create_dir(&policies).unwrap();
+    let entries = ["my_server", "git.hub-2", "_lead"];
+    let mut servers = serde_json::Map::new();
+    for name in entries {
+        std::fs::copy(
+            Path::new(POLICIES).join("alpha.json"),
+            policies.join(format!("{name}.json")),
+        )
+        .unwrap();
+        servers.insert(name.to_owned(), json!({"command": server}));
+    }
+    let config = dir.path().join("mcp.json");
+    std::fs::write(&config, json!({"mcpServers": servers}).to_string()).unwrap();
+    let mut gateway = StdioGateway::start_in(dir, &config, &policies);
+    gateway.initialize();
+    let listed = names(&gateway.list());
+    for name in entries {
+        assert!(listed.contains(&format!("{name}__echo")), "{listed:?}");
+        let answer = gateway.call(&format!("{name}__echo"), json!({"text": name}));
+        assert_eq!(
+            text(&answer),
+            format!(r#"echo ran with {{"text":"{name}"}}"#),
+            "{answer}"
+        );
+    }
 }

@@ -1051,3 +1051,38 @@ async fn an_in_process_upstream_is_judged_like_a_child() {
     let fine = call(&gateway, &other, 13, "echo", json!({"text": "ok"})).await;
     assert_eq!(fine["result"]["isError"], json!(false));
 }
+
+/// Without `--grants`, each HTTP session is its own anonymous grant: a `grant`-scoped
+/// limit one client used up does not refuse another.
+#[tokio::test]
+async fn without_grants_each_session_gets_its_own_grant_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"version": "1", "default": "deny", "tools": {"echo": {"limits": [
+            {"counter": "echo", "window": "minute", "max": 1, "scope": "grant"}]}}}"#,
+    )
+    .unwrap();
+    let gateway = HttpGateway::start(&policy, &[]);
+    let first = open(&gateway.client, &gateway.url, &[]).await;
+    let second = open(&gateway.client, &gateway.url, &[]).await;
+    let allowed = call(&gateway, &first, 1, "echo", json!({"text": "a"})).await;
+    assert_eq!(
+        result_text(&allowed),
+        r#"echo ran with {"text":"a"}"#,
+        "{allowed}"
+    );
+    let limited = call(&gateway, &first, 2, "echo", json!({"text": "a"})).await;
+    assert!(
+        result_text(&limited)
+            .starts_with("[POLICY DENIED] tools.echo.limits[0]: rate limit reached"),
+        "{limited}"
+    );
+    let other = call(&gateway, &second, 3, "echo", json!({"text": "b"})).await;
+    assert_eq!(
+        result_text(&other),
+        r#"echo ran with {"text":"b"}"#,
+        "{other}"
+    );
+}

@@ -220,8 +220,9 @@ fn list_changed_passes_on_and_a_changed_definition_breaks_a_pin() {
     let after = gateway.call("echo", json!({"text": "a"}));
     assert!(is_refusal(&after), "{after}");
     assert!(
-        result_text(&after)
-            .starts_with("[POLICY DENIED] tools.echo.pin: the tool's definition changed"),
+        result_text(&after).starts_with(
+            "[POLICY DENIED] tools.echo.pin: the tool's definition is not the one the policy pinned"
+        ),
         "{after}"
     );
     assert_eq!(gateway.upstream_calls().len(), 2);
@@ -257,7 +258,20 @@ fn approval_uses_elicitation_when_the_client_offers_it_and_refuses_otherwise() {
         ..Options::default()
     });
     with.initialize(json!({"elicitation": {}}));
-    for (approve, forwarded) in [(true, true), (false, false)] {
+    let unticked = "[POLICY DENIED] tools.echo.approval: Echo needs a person's yes. (not approved: the form was sent without “Approve this call?” ticked)";
+    let declined = "[POLICY DENIED] tools.echo.approval: Echo needs a person's yes. (not approved: the person declined)";
+    for (answer, refusal) in [
+        (
+            json!({"action": "accept", "content": {"approve": true}}),
+            None,
+        ),
+        (
+            json!({"action": "accept", "content": {"approve": false}}),
+            Some(unticked),
+        ),
+        (json!({"action": "accept", "content": {}}), Some(unticked)),
+        (json!({"action": "decline"}), Some(declined)),
+    ] {
         let id = with.fresh_id();
         with.send(&json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "echo", "arguments": {"text": "x"}}}));
@@ -269,10 +283,12 @@ fn approval_uses_elicitation_when_the_client_offers_it_and_refuses_otherwise() {
                 .unwrap()
                 .starts_with("Echo needs a person's yes.")
         );
-        with.send(&json!({"jsonrpc": "2.0", "id": ask["id"],
-            "result": {"action": "accept", "content": {"approve": approve}}}));
+        with.send(&json!({"jsonrpc": "2.0", "id": ask["id"], "result": answer}));
         let answer = with.recv_id(&json!(id));
-        assert_eq!(!is_refusal(&answer), forwarded, "{answer}");
+        match refusal {
+            None => assert!(!is_refusal(&answer), "{answer}"),
+            Some(text) => assert_eq!(result_text(&answer), text),
+        }
     }
     assert_eq!(with.upstream_calls().len(), 1);
 }

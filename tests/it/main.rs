@@ -32,6 +32,7 @@ mod gateway_stdio;
 mod github;
 mod http;
 mod inspect;
+mod journey;
 mod local;
 mod packages;
 mod policy_check;

@@ -365,7 +365,7 @@ fn cases() -> Vec<Case> {
             Allow,
             "tools.get_parallel_status",
         )
-        .hash("sha256:77d77e76b3d4f6919d886b7ebee73a284c2566d032424ea0ef40f7c849f7c796"),
+        .hash("sha256:da8fbcd00eda4e268f052ef865e80f0573a6ab20d85656b557b659101aa32aa6"),
         case(
             "tmux",
             "get_parallel_status",
@@ -1117,7 +1117,7 @@ fn a_failed_call_gives_its_units_back() {
 }
 
 #[test]
-fn windows_are_calendar_aligned_in_utc() {
+fn windows_slide_so_no_burst_passes_a_minute_or_day_boundary() {
     let policy = load(
         r#"{"version": "1", "default": "deny", "tools": {"t": {"limits": [{"counter": "t", "window": "minute", "max": 1, "scope": "grant"}]},
             "d": {"limits": [{"counter": "d", "window": "day", "max": 1, "scope": "grant"}]}}}"#,
@@ -1129,16 +1129,44 @@ fn windows_are_calendar_aligned_in_utc() {
             .verdict
     };
     assert_eq!(at(datetime!(2025-06-01 12:00:59 UTC), "t"), Verdict::Allow);
-    // One second later is a new minute, although only one second has passed.
-    assert_eq!(at(datetime!(2025-06-01 12:01:00 UTC), "t"), Verdict::Allow);
-    assert_eq!(at(datetime!(2025-06-01 12:01:59 UTC), "t"), Verdict::Deny);
+    // One second later is a new calendar minute, but not 60 s later: refused.
+    assert_eq!(at(datetime!(2025-06-01 12:01:00 UTC), "t"), Verdict::Deny);
+    assert_eq!(at(datetime!(2025-06-01 12:01:58 UTC), "t"), Verdict::Deny);
+    assert_eq!(at(datetime!(2025-06-01 12:01:59 UTC), "t"), Verdict::Allow);
     assert_eq!(at(datetime!(2025-06-01 23:59:59 UTC), "d"), Verdict::Allow);
-    assert_eq!(at(datetime!(2025-06-02 00:00:00 UTC), "d"), Verdict::Allow);
-    // A non-UTC offset names the same instant; the UTC day decides.
+    assert_eq!(at(datetime!(2025-06-02 00:00:00 UTC), "d"), Verdict::Deny);
+    // A non-UTC offset names the same instant.
     assert_eq!(
-        at(datetime!(2025-06-02 01:30:00 +02:00), "d"),
+        at(datetime!(2025-06-03 01:59:58 +02:00), "d"),
         Verdict::Deny
     );
+    assert_eq!(
+        at(datetime!(2025-06-03 01:59:59 +02:00), "d"),
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn without_a_grant_each_session_has_its_own_limits() {
+    let policy = load(
+        r#"{"version": "1", "default": "deny", "tools": {"t": {"limits": [{"counter": "t", "window": "minute", "max": 1, "scope": "grant"}]}}}"#,
+    );
+    let counters = InMemoryCounters::new();
+    let call = |session: &str, grant: Option<&str>| {
+        let context = CallContext {
+            session: Some(session),
+            grant,
+            ..CallContext::new(NOW)
+        };
+        policy.decide("t", &json!({}), &context, &counters).verdict
+    };
+    assert_eq!(call("s1", None), Verdict::Allow);
+    assert_eq!(call("s1", None), Verdict::Deny);
+    // Another anonymous client is not refused for the first one's calls.
+    assert_eq!(call("s2", None), Verdict::Allow);
+    // A grant is shared by every session that holds it.
+    assert_eq!(call("s3", Some("team")), Verdict::Allow);
+    assert_eq!(call("s4", Some("team")), Verdict::Deny);
 }
 
 #[test]
@@ -1187,28 +1215,30 @@ fn explain_text_output_names_the_rule_and_the_steps() {
 proptest! {
     /// With calls in time order and no give-backs, each (grant, minute) gets exactly
     /// min(calls, max) allowed, whatever the spacing of the calls.
+    /// Whatever the spacing of calls, no 60-second span holds more than `max` allowed
+    /// calls of one grant, and a call is refused only when `max` were allowed in the 60
+    /// seconds before it.
     #[test]
-    fn each_calendar_minute_allows_exactly_min_calls_max(
+    fn every_sixty_seconds_allow_at_most_max_calls(
         max in 1u64..6,
         steps in proptest::collection::vec((0i64..50, 0usize..3), 1..120),
     ) {
         let counters = InMemoryCounters::new();
         let grants = ["a", "b", "c"];
         let mut now = datetime!(2025-01-01 00:00:00 UTC).unix_timestamp();
-        let mut calls: HashMap<(usize, i64), u64> = HashMap::new();
-        let mut allowed: HashMap<(usize, i64), u64> = HashMap::new();
+        let mut allowed: Vec<Vec<i64>> = vec![Vec::new(); grants.len()];
         for (gap, grant) in steps {
             now += gap;
             let at = OffsetDateTime::from_unix_timestamp(now).expect("time");
             let request = LimitRequest { counter: "c", window: Window::Minute, scope: Scope::Grant, scope_id: grants[grant], max };
-            let minute = now.div_euclid(60);
-            *calls.entry((grant, minute)).or_default() += 1;
-            if counters.reserve(&[request], at).is_ok() {
-                *allowed.entry((grant, minute)).or_default() += 1;
+            let recent = allowed[grant].iter().filter(|t| **t > now - 60).count() as u64;
+            match counters.reserve(&[request], at) {
+                Ok(_) => {
+                    prop_assert!(recent < max);
+                    allowed[grant].push(now);
+                }
+                Err(_) => prop_assert_eq!(recent, max),
             }
-        }
-        for (key, count) in calls {
-            prop_assert_eq!(allowed.get(&key).copied().unwrap_or(0), count.min(max));
         }
     }
 
@@ -1233,11 +1263,11 @@ proptest! {
                 counters.release(reservation);
             }
             prop_assert!(held.len() as u64 <= max);
-            prop_assert_eq!(counters.used(&request.slot(at)), held.len() as u64);
+            prop_assert_eq!(counters.used(&request.slot(at), at), held.len() as u64);
         }
         for reservation in held.drain(..) {
             counters.release(reservation);
         }
-        prop_assert_eq!(counters.used(&request.slot(at)), 0);
+        prop_assert_eq!(counters.used(&request.slot(at), at), 0);
     }
 }

@@ -80,6 +80,10 @@ fn send_message_gets_exactly_ten_per_minute_per_grant_plus_its_pin() {
         .as_object_mut()
         .and_then(|rule| rule.remove("pin"))
         .expect("send_message is pinned");
+    let parts = rule
+        .as_object_mut()
+        .and_then(|rule| rule.remove("pin_parts"))
+        .expect("send_message's pin names its parts");
     assert_eq!(
         rule,
         json!({"limits":[{"counter":"send_message_rate","window":"minute","max":10,"scope":"grant"}]})
@@ -92,6 +96,10 @@ fn send_message_gets_exactly_ten_per_minute_per_grant_plus_its_pin() {
         .expect("tool");
     assert_eq!(pin, Value::String(tool.definition_hash.clone()));
     assert_eq!(pin, Value::String(tool.tool.definition_hash()));
+    assert_eq!(
+        serde_json::from_value::<mcpwarden::model::PinParts>(parts).expect("pin_parts"),
+        tool.tool.definition_hashes().parts
+    );
 }
 
 #[test]
@@ -309,4 +317,77 @@ fn catalog_show_prints_the_recommended_rule_for_classified_tools() {
         .expect("runs");
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(text.contains("\"counter\":\"send_message_rate\""), "{text}");
+}
+
+/// Two servers: one whose tools the crawl could not read (its tools live in a dependency),
+/// one whose tool list is simply empty.
+const UNREAD: &str = r#"{"name":"io.github.example-labs/tools-in-a-dependency","tools_unread":"the server imports an MCP SDK but registers no tool that static reading can see"}
+{"name":"io.github.example-labs/no-tools","tools":[]}
+"#;
+
+#[test]
+fn a_server_with_unread_tools_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = imported_db(dir.path());
+    let unread = dir.path().join("unread.jsonl");
+    std::fs::write(&unread, UNREAD).unwrap();
+    binary()
+        .arg("--db")
+        .arg(&db)
+        .args(["catalog", "import"])
+        .arg(&unread)
+        .assert()
+        .success();
+    let out = dir.path().join("p.json");
+    for (server, why) in [
+        (
+            "tools-in-a-dependency",
+            "its tools could not be read (the server imports an MCP SDK",
+        ),
+        ("no-tools", "the catalogue holds no tool for it"),
+    ] {
+        let refused = binary()
+            .arg("--db")
+            .arg(&db)
+            .args(["policy", "generate", server, "--out"])
+            .arg(&out)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.starts_with(&format!("error: io.github.example-labs/{server}: {why}")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("--allow-unread"), "{stderr}");
+        assert!(!out.exists(), "nothing is written");
+
+        let allowed = binary()
+            .arg("--db")
+            .arg(&db)
+            .args(["policy", "generate", server, "--allow-unread", "--out"])
+            .arg(&out)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&allowed.stderr);
+        assert!(allowed.status.success(), "{stderr}");
+        assert!(stderr.starts_with("warning: "), "{stderr}");
+        let policy: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(policy["default"], "deny");
+        std::fs::remove_file(&out).unwrap();
+    }
+
+    // --all writes the others, names the two it skipped, and exits 1.
+    let out_dir = dir.path().join("policies");
+    let all = binary()
+        .arg("--db")
+        .arg(&db)
+        .args(["policy", "generate", "--all", "--out-dir"])
+        .arg(&out_dir)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert_eq!(all.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 server(s) skipped"), "{stderr}");
+    assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 11);
 }

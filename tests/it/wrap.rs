@@ -121,7 +121,9 @@ fn a_server_without_a_policy_is_left_alone_and_reported() {
     let (dir, path) = setup();
     std::fs::remove_file(dir.path().join("mcpwarden-policies/fetch.json")).unwrap();
     let output = mcpwarden()
-        .args(["wrap", "--json"])
+        .arg("--db")
+        .arg(dir.path().join("empty.db"))
+        .args(["wrap", "--json", "--no-crawl"])
         .arg(&path)
         .output()
         .unwrap();
@@ -139,6 +141,13 @@ fn a_server_without_a_policy_is_left_alone_and_reported() {
             .as_str()
             .unwrap()
             .starts_with("no policy at"),
+        "{fetch}"
+    );
+    // It says which package it would have generated the policy from, and how to get it.
+    assert!(
+        fetch["reason"].as_str().unwrap().ends_with(
+            "the catalogue has no PyPI package mcp-server-fetch (crawl it with `mcpwarden crawl --pypi mcp-server-fetch`, or drop --no-crawl)"
+        ),
         "{fetch}"
     );
     let written: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

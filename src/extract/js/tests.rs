@@ -883,3 +883,22 @@ fn tool_class_instances_registered_into_a_map_from_another_module() {
         outcome.unresolved
     );
 }
+
+#[test]
+fn bundled_lazy_module_initialisers_set_the_variables_they_declare() {
+    // esbuild's __esm shape: variables declared empty, assigned in an init function.
+    let found = tools(
+        "var __esm = (fn, res) => function __init() { return fn && (res = (0, fn[Object.keys(fn)[0]])(fn = 0)), res; };\n\
+         var listPages, newPage;\n\
+         var init_pages = __esm({ \"src/tools/pages.ts\"() {\n\
+           \"use strict\";\n\
+           listPages = { name: \"list_pages\", description: \"List tabs.\" };\n\
+           newPage = { name: \"new_page\", description: \"Open a tab.\" };\n\
+         } });\n\
+         var allTools;\n\
+         var init_tools = __esm({ \"src/tools/index.ts\"() { init_pages(); allTools = [listPages, newPage]; } });\n\
+         server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: allTools }));\n",
+    );
+    let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
+    assert_eq!(found, ["list_pages", "new_page"]);
+}

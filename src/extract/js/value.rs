@@ -1265,7 +1265,9 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     values.push(self.eval(right, &Env::new()));
                 }
             }
-            values.push(self.pushed_values(&pushed));
+            if !pushed.is_empty() {
+                values.push(self.pushed_values(&pushed));
+            }
             union(values, name)
         })
     }

@@ -2,7 +2,7 @@
 //! over stdio (`live`).
 //!
 //! Static extraction walks a tree (`walk`), drops what cannot hold a tool definition
-//! (binary, over 5 MB, invalid UTF-8, tests, examples, `node_modules`), runs a cheap
+//! (binary, over 64 MB, invalid UTF-8, tests, examples, `node_modules`), runs a cheap
 //! literal prefilter per language and hands the files that pass to the language's
 //! tree-sitter extractor (`js`, `python`, `go`, `rust_lang`, `manifest`). Files are
 //! independent, so they are parsed in parallel with rayon. The results are grouped by
@@ -39,9 +39,10 @@ use crate::model::{ExtractionMethod, ToolDef};
 
 pub use walk::{Language, SkipReason, Skipped};
 
-/// Files larger than this are skipped and noted: a 5 MB source file is generated data or
-/// a bundle of dependencies, and parsing it would dominate a crawl.
-pub const MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+/// Files larger than this are skipped and noted (a reported reason, never silent).
+/// Bundles of 5–8 MB with every dependency inlined are common and hold the server's
+/// tools; JavaScript that large is read in windows (`js::window`).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -579,7 +580,10 @@ enum FileResult {
 
 fn read_and_extract(root: &Path, file: &walk::WalkedFile, options: &Options) -> FileResult {
     if file.bytes > options.max_file_bytes {
-        return FileResult::Skipped(SkipReason::TooLarge { bytes: file.bytes });
+        return FileResult::Skipped(SkipReason::TooLarge {
+            bytes: file.bytes,
+            limit: options.max_file_bytes,
+        });
     }
     let bytes = match std::fs::read(&file.path) {
         Ok(bytes) => bytes,

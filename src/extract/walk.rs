@@ -64,6 +64,8 @@ pub enum SkipReason {
     Binary,
     TooLarge {
         bytes: u64,
+        /// The limit it is over (`Options::max_file_bytes`).
+        limit: u64,
     },
     InvalidUtf8 {
         offset: usize,
@@ -83,10 +85,10 @@ impl std::fmt::Display for SkipReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SkipReason::Binary => write!(f, "binary file"),
-            SkipReason::TooLarge { bytes } => write!(
+            SkipReason::TooLarge { bytes, limit } => write!(
                 f,
                 "{bytes} bytes, over the {} MB limit",
-                super::MAX_FILE_BYTES / (1024 * 1024)
+                limit / (1024 * 1024)
             ),
             SkipReason::InvalidUtf8 { offset } => {
                 write!(f, "not valid UTF-8 (first bad byte at offset {offset})")

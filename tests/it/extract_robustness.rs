@@ -70,17 +70,26 @@ fn file_over_the_size_limit_is_noted() {
     let dir = tree_with_good_server();
     let mut big = String::from("from mcp.server.fastmcp import FastMCP\nmcp = FastMCP('big')\n");
     let line = "@mcp.tool()\ndef generated_tool(): \"\"\"Generated.\"\"\"\n";
-    while big.len() < 6 * 1024 * 1024 {
+    while big.len() < 3 * 1024 * 1024 {
         big.push_str(line);
     }
     std::fs::write(dir.path().join("generated.py"), &big).unwrap();
-    let extraction = extract(dir.path());
+    // The default limit (64 MB) reads it; a lower one skips it, and says so.
+    assert!(reason_for(&extract(dir.path()), "generated.py").is_none());
+    let options = Options {
+        max_file_bytes: 2 * 1024 * 1024,
+        ..Options::default()
+    };
+    let extraction = extract_dir(dir.path(), &options).unwrap();
     match reason_for(&extraction, "generated.py") {
-        Some(SkipReason::TooLarge { bytes }) => assert_eq!(*bytes, big.len() as u64),
+        Some(SkipReason::TooLarge { bytes, limit }) => {
+            assert_eq!(*bytes, big.len() as u64);
+            assert_eq!(*limit, 2 * 1024 * 1024);
+        }
         other => panic!("expected TooLarge, got {other:?}"),
     }
     let reason = reason_for(&extraction, "generated.py").unwrap().to_string();
-    assert!(reason.contains("over the 5 MB limit"), "{reason}");
+    assert!(reason.contains("over the 2 MB limit"), "{reason}");
     assert_good_tool_found(&extraction);
 }
 

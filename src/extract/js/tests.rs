@@ -902,3 +902,47 @@ fn bundled_lazy_module_initialisers_set_the_variables_they_declare() {
     let found: Vec<String> = found.into_iter().map(|tool| tool.name).collect();
     assert_eq!(found, ["list_pages", "new_page"]);
 }
+
+#[test]
+fn a_base_class_method_registers_each_instance_it_is_called_on() {
+    // Read from the base class's file, where the registration is written; the method is
+    // called in a loop over subclass instances, and on an instance of another class.
+    let outcome = extract_tree(&[
+        (
+            "tools/BaseTool.js",
+            "export class BaseTool {\n\
+               constructor(params) { this.inputSchema = params.inputSchema; }\n\
+               installTo(server) {\n\
+                 return server.registerTool(this.name, { description: this.description, inputSchema: this.inputSchema }, (a) => this.run(a));\n\
+               }\n\
+             }\n",
+        ),
+        (
+            "index.js",
+            "import { ALL_TOOLS } from './tools/registry.js';\n\
+             class Resource { name = 'not_a_tool'; installTo(server) { server.registerResource(this.name); } }\n\
+             const resources = [new Resource()];\n\
+             ALL_TOOLS.forEach((tool) => { tool.installTo(server); });\n\
+             resources.forEach((resource) => resource.installTo(server));\n",
+        ),
+        (
+            "tools/AreaTool.js",
+            "import { BaseTool } from './BaseTool.js';\n\
+             export class AreaTool extends BaseTool {\n\
+               name = 'area_tool';\n\
+               description = 'Area of a polygon.';\n\
+               constructor() { super({ inputSchema: { type: 'object', properties: { geometry: { type: 'array' } } } }); }\n\
+             }\n",
+        ),
+        (
+            "tools/registry.js",
+            "import { AreaTool } from './AreaTool.js';\nexport const ALL_TOOLS = [new AreaTool()];\n",
+        ),
+    ]);
+    assert_eq!(names(&outcome), ["area_tool"], "{:?}", outcome.unresolved);
+    assert_eq!(outcome.tools[0].description, "Area of a polygon.");
+    assert_eq!(
+        outcome.tools[0].input_schema["properties"]["geometry"],
+        json!({"type": "array"})
+    );
+}

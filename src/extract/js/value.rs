@@ -79,6 +79,8 @@ pub struct Obj {
     pub location: Option<String>,
     /// A `Map` (`new Map()` and its `set` calls): its keys are the entries' keys.
     pub is_map: bool,
+    /// For an instance (`new C()`), the names of its class and the classes it extends.
+    pub classes: Vec<String>,
 }
 
 impl Obj {
@@ -173,6 +175,7 @@ impl Val {
                     .collect(),
                 location: None,
                 is_map: false,
+                classes: Vec::new(),
             }),
         }
     }
@@ -497,7 +500,14 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             },
             "ternary_expression" => self.ternary(node, env),
             "new_expression" => self.new_instance(node, env),
-            "this" => Val::unknown("a run-time this"),
+            "this" => env
+                .iter()
+                .rev()
+                .find(|(bound, _)| bound == "this")
+                .map_or_else(
+                    || Val::unknown("a run-time this"),
+                    |(_, value)| value.clone(),
+                ),
             // Inside a call whose parameters are bound, a returned `() => value` is
             // read with them (a factory's product); other functions stay opaque.
             "arrow_function" | "function_expression"
@@ -552,6 +562,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             entries: Vec::new(),
             location: Some(self.location(node)),
             is_map: false,
+            classes: Vec::new(),
         };
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
@@ -720,6 +731,10 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             return Val::unknown("incomplete member expression");
         };
         if object.kind() == "this" {
+            // `this` bound to the instance a method is called on ([`Self::call_envs`]).
+            if let Some((_, instance)) = env.iter().rev().find(|(bound, _)| bound == "this") {
+                return self.property_of(instance.clone(), property);
+            }
             return self.this_property(node, property);
         }
         let base = self.eval(object, env);
@@ -1294,6 +1309,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 entries: Vec::new(),
                 location: Some(self.location(getters)),
                 is_map: false,
+                classes: Vec::new(),
             };
             let mut cursor = getters.walk();
             for pair in getters.named_children(&mut cursor) {
@@ -1595,6 +1611,22 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         }
         let mut envs = Vec::new();
         let calls = self.call_sites(function);
+        if calls.is_empty() && function.kind() == "method_definition" {
+            for (instance, arguments) in self.method_receivers(function, limit) {
+                let mut env = vec![("this".to_owned(), instance)];
+                let mut arguments = arguments.into_iter();
+                for pattern in &patterns {
+                    let argument = arguments
+                        .next()
+                        .unwrap_or_else(|| Val::unknown("undefined"));
+                    bind_parameter(self, *pattern, argument, &mut env);
+                }
+                envs.push(env);
+            }
+            if !envs.is_empty() {
+                return envs;
+            }
+        }
         if calls.is_empty() {
             for arguments in self.foreign_arguments(function).iter() {
                 let mut env = Env::new();
@@ -1633,6 +1665,85 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             }
         }
         envs
+    }
+
+    /// The instances a class's method is called on (`tool.installTo(server)`, in this
+    /// module or others of the package, read once per element of the loops around each
+    /// call) with the arguments of each call. Only receivers that fold to an instance of
+    /// the method's class or a subclass count.
+    fn method_receivers(&self, method: Node<'t>, limit: usize) -> Vec<(Val, Vec<Val>)> {
+        let chain = self.ancestors(method);
+        let (Some(name), Some(class)) = (
+            method
+                .field("name")
+                .map(|name| self.node_text(name).to_owned()),
+            chain
+                .get(2)
+                .filter(|class| class.kind().contains("class"))
+                .and_then(|class| class.field("name"))
+                .map(|name| self.node_text(name).to_owned()),
+        ) else {
+            return Vec::new();
+        };
+        let mut found = self.method_calls(&name, &class, limit);
+        if self.hops_left == 0 {
+            return found;
+        }
+        let here = self
+            .path
+            .canonicalize()
+            .unwrap_or_else(|_| self.path.clone());
+        let sources = self.package_sources();
+        let mut files = 0;
+        for (path, text) in sources.iter() {
+            if found.len() >= limit || files >= MAX_FOREIGN_FILES {
+                break;
+            }
+            if *path == here || !contains_word(text, &name) {
+                continue;
+            }
+            files += 1;
+            let Some(module) = self.load_module(&path.to_string_lossy()) else {
+                continue;
+            };
+            found.extend(self.in_module(&module, |inner| inner.method_calls(&name, &class, limit)));
+        }
+        found.truncate(limit);
+        found
+    }
+
+    /// `receiver.method(args)` calls in this module whose receiver folds to an instance
+    /// of `class` (or a subclass): the instance and the folded arguments.
+    fn method_calls(&self, method: &str, class: &str, limit: usize) -> Vec<(Val, Vec<Val>)> {
+        let sites = self.sites();
+        let mut found = Vec::new();
+        for call in sites.calls.get(&format!(".{method}")).into_iter().flatten() {
+            let Some(receiver) = call
+                .field("function")
+                .map(unwrap_callee)
+                .and_then(|callee| callee.field("object"))
+            else {
+                continue;
+            };
+            for env in self.loop_envs(*call, limit) {
+                let instance = self.eval(receiver, &env);
+                let Val::Object(object) = &instance else {
+                    continue;
+                };
+                if !object.classes.iter().any(|name| name == class) {
+                    continue;
+                }
+                let arguments = arguments_of(*call)
+                    .into_iter()
+                    .map(|argument| self.eval(argument, &env))
+                    .collect();
+                found.push((instance, arguments));
+                if found.len() >= limit {
+                    return found;
+                }
+            }
+        }
+        found
     }
 
     /// A parameter's value from the calls of its function in this module: the argument
@@ -2360,6 +2471,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 entries: Vec::new(),
                 location: Some(self.location(node)),
                 is_map: true,
+                classes: Vec::new(),
             };
             match arguments_of(node)
                 .first()
@@ -2431,11 +2543,15 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             entries: Vec::new(),
             location: Some(self.location(class)),
             is_map: false,
+            classes: Vec::new(),
         };
         let Some(body) = class.field("body") else {
             return Val::Object(object);
         };
         let base = class_base(class).map(|base| (self.node_text(base), base));
+        if let Some(name) = class.field("name") {
+            object.classes.push(self.node_text(name).to_owned());
+        }
         let constructor = class_method(body, "constructor", self.text);
         let mut env = Env::new();
         if let Some(constructor) = constructor {
@@ -2453,6 +2569,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                 for (key, value) in inherited.entries {
                     object.set(key, value);
                 }
+                object.classes.extend(inherited.classes);
             }
         };
         if constructor.is_none() {
@@ -2623,6 +2740,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             entries: Vec::new(),
             location: Some(self.location(body)),
             is_map: false,
+            classes: Vec::new(),
         };
         let mut next = 0.0;
         let mut cursor = body.walk();
@@ -2821,6 +2939,7 @@ impl<'t, 'f> Evaluator<'t, 'f> {
             entries: Vec::new(),
             location: None,
             is_map: false,
+            classes: Vec::new(),
         };
         for name in names.into_iter().take(MAX_NAMESPACE_EXPORTS) {
             let value = self.import_value(source, &name);

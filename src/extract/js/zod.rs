@@ -394,6 +394,7 @@ pub fn property(zod: &Zod, name: &str) -> Val {
                 entries,
                 location: None,
                 is_map: false,
+                classes: Vec::new(),
             })
         }
         "element" => match zod.schema.get("items") {

@@ -498,7 +498,9 @@ pub(crate) struct Compiled {
     id: u64,
     required: Vec<u16>,
     name_index: WordMap<Vec<(u32, u16)>>,
-    unless_name_index: WordMap<Vec<u32>>,
+    /// Per word, the rules it blocks: anywhere in the name (`false`) or only when it comes
+    /// before the word that matched (`true`, `unless_name_before`).
+    unless_name_index: WordMap<Vec<(u32, bool)>>,
     param_index: WordMap<Vec<u32>>,
     /// `param_last` words: matched by a parameter's whole name or its last word.
     param_last_index: WordMap<Vec<u32>>,
@@ -542,7 +544,7 @@ impl Compiled {
     pub fn new(rules: Vec<Rule>) -> Result<Compiled, ClassifyError> {
         let mut required = Vec::with_capacity(rules.len());
         let mut name_index: WordMap<Vec<(u32, u16)>> = WordMap::default();
-        let mut unless_name_index: WordMap<Vec<u32>> = WordMap::default();
+        let mut unless_name_index: WordMap<Vec<(u32, bool)>> = WordMap::default();
         let mut param_index: WordMap<Vec<u32>> = WordMap::default();
         let mut param_last_index: WordMap<Vec<u32>> = WordMap::default();
         let mut param_name_index: WordMap<Vec<u32>> = WordMap::default();
@@ -567,8 +569,16 @@ impl Compiled {
                     mask |= bit;
                 }
             }
-            for word in &rule.unless_name_tokens {
-                unless_name_index.entry(word.clone()).or_default().push(id);
+            for (words, before) in [
+                (&rule.unless_name_tokens, false),
+                (&rule.unless_name_before, true),
+            ] {
+                for word in words {
+                    unless_name_index
+                        .entry(word.clone())
+                        .or_default()
+                        .push((id, before));
+                }
             }
             for phrase in &rule.description_phrases {
                 description_phrases.push((phrase.clone(), phrase_ref(id, Role::Match)));
@@ -740,8 +750,12 @@ impl Compiled {
                 }
             }
             if let Some(rules) = self.unless_name_index.get(token) {
-                for &rule in rules {
-                    states.at(rule).blocked = true;
+                for &(rule, before) in rules {
+                    let state = states.at(rule);
+                    // Words are visited in order: no name hit yet means it comes first.
+                    if !before || state.name.is_none() {
+                        state.blocked = true;
+                    }
                 }
             }
         }
@@ -794,7 +808,10 @@ impl Compiled {
                 name_key_into(name, key);
                 let mut visit = |rule: u32| {
                     let spec = &self.rules[rule as usize];
-                    if spec.param_types.is_empty() || has_type(property, &spec.param_types) {
+                    if (spec.param_types.is_empty() || has_type(property, &spec.param_types))
+                        && !has_type(property, &spec.unless_param_types)
+                        && !describes_otherwise(property, &spec.unless_param_description)
+                    {
                         let state = states.at(rule);
                         state.hits |= PARAM;
                         state.param.get_or_insert(Evidence::Param(position as u16));
@@ -1137,6 +1154,28 @@ fn declared_annotations(tool: &ToolDef) -> Option<&serde_json::Map<String, Value
 
 /// Whether one of the JSON Schema type names of a property (`["string","null"]` names
 /// both) is in `wanted`.
+/// Whether a parameter's own description holds one of `phrases` (lower case, whole words).
+fn describes_otherwise(property: &Value, phrases: &[String]) -> bool {
+    if phrases.is_empty() {
+        return false;
+    }
+    let Some(description) = property.get("description").and_then(Value::as_str) else {
+        return false;
+    };
+    let description = description.to_lowercase();
+    phrases.iter().any(|phrase| {
+        description
+            .match_indices(phrase.as_str())
+            .any(|(start, _)| {
+                let end = start + phrase.len();
+                let before = description[..start].chars().next_back();
+                let after = description[end..].chars().next();
+                !before.is_some_and(char::is_alphanumeric)
+                    && !after.is_some_and(char::is_alphanumeric)
+            })
+    })
+}
+
 fn has_type(property: &Value, wanted: &[String]) -> bool {
     let wanted = |kind: &str| wanted.iter().any(|t| t == kind);
     match property.get("type") {

@@ -227,7 +227,7 @@ fn real_labelled_set_agreement_on_tuning_and_held_back() {
     }
     agreement(&rules, &tuning, "tuning");
     let (total, category_right, risk_within_one) = agreement(&rules, &held_back, "held-back");
-    // Floors under today's figures (189/216 and 200/216), so a change that loses ground on
+    // Floors under today's figures (255/287 and 268/287), so a change that loses ground on
     // tools no rule was written from fails here; the targets (90 % / 97 %) are not
     // met yet.
     let total = total as f64;
@@ -251,8 +251,8 @@ fn real_labelled_set_agreement_on_tuning_and_held_back() {
     eprintln!("real Destructive/Financial tools classified Read: {dangerous_as_read:?}");
 }
 
-const HELD_BACK_CATEGORY_FLOOR: f64 = 0.87;
-const HELD_BACK_RISK_FLOOR: f64 = 0.92;
+const HELD_BACK_CATEGORY_FLOOR: f64 = 0.88;
+const HELD_BACK_RISK_FLOOR: f64 = 0.93;
 
 /// Description poisoning on real tools: every tuning description marked poisoned by hand
 /// gets a finding whose quote is in it (held-back ones are reported: no pattern may be

@@ -811,6 +811,7 @@ impl Compiled {
                     if (spec.param_types.is_empty() || has_type(property, &spec.param_types))
                         && !has_type(property, &spec.unless_param_types)
                         && !describes_otherwise(property, &spec.unless_param_description)
+                        && !named_otherwise(name, &spec.unless_param_words)
                     {
                         let state = states.at(rule);
                         state.hits |= PARAM;
@@ -1154,6 +1155,14 @@ fn declared_annotations(tool: &ToolDef) -> Option<&serde_json::Map<String, Value
 
 /// Whether one of the JSON Schema type names of a property (`["string","null"]` names
 /// both) is in `wanted`.
+/// Whether a word of the parameter's name is one of `words` (rare: split only then).
+fn named_otherwise(name: &str, words: &[String]) -> bool {
+    !words.is_empty()
+        && crate::model::split_identifier(name)
+            .iter()
+            .any(|word| words.contains(word))
+}
+
 /// Whether a parameter's own description holds one of `phrases` (lower case, whole words).
 fn describes_otherwise(property: &Value, phrases: &[String]) -> bool {
     if phrases.is_empty() {

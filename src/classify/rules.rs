@@ -86,6 +86,9 @@ pub(crate) struct RuleSpec {
     /// JSON Schema types the matched parameter must not have (a boolean is never a path).
     #[serde(default)]
     pub unless_param_types: Vec<String>,
+    /// Words of the matched parameter's name that say it is something else (`url_path`).
+    #[serde(default)]
+    pub unless_param_words: Vec<String>,
 
     // --- contributions.
     /// Category evidence, weighed against every other fired rule's.
@@ -198,6 +201,7 @@ pub struct Rule {
     pub unless_name_before: Vec<String>,
     pub unless_param_description: Vec<String>,
     pub unless_param_types: Vec<String>,
+    pub unless_param_words: Vec<String>,
     pub category: Option<Category>,
     pub weight: f64,
     pub risk_step: i8,
@@ -338,6 +342,7 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         .chain(&spec.name_last)
         .chain(&spec.unless_name_tokens)
         .chain(&spec.unless_name_before)
+        .chain(&spec.unless_param_words)
     {
         if crate::model::split_identifier(token) != [token.to_lowercase()] {
             return Err(format!(
@@ -379,6 +384,7 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         unless_name_before: lower(spec.unless_name_before),
         unless_param_description: lower(spec.unless_param_description),
         unless_param_types: lower(spec.unless_param_types),
+        unless_param_words: lower(spec.unless_param_words),
         category: spec.category,
         weight,
         risk_step: spec.risk_step.unwrap_or(0),

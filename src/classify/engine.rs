@@ -7,7 +7,6 @@
 //! Aho-Corasick pass each, regular expressions one `RegexSet` pass.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::automaton::Automaton;
@@ -51,33 +50,7 @@ struct PhraseRef {
     prefix: bool,
 }
 
-/// FxHash (as in rustc): the word indexes are looked up for every name and parameter word
-/// of every tool, and SipHash was a visible share of that. The keys are the rules' own
-/// words, so a definition cannot fill a table with colliding keys.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut add = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            add(u64::from(byte));
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type WordMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
+type WordMap<V> = HashMap<String, V>;
 
 /// Gives each compiled rule set its own number, so a per-thread cache can tell whose
 /// results it holds (an address could be reused by a later rule set).

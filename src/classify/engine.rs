@@ -7,7 +7,6 @@
 //! Aho-Corasick pass each, regular expressions one `RegexSet` pass.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::automaton::StateID;
@@ -51,10 +50,6 @@ struct PhraseRef {
 }
 
 type WordMap<V> = HashMap<String, V>;
-
-/// Gives each compiled rule set its own number, so a per-thread cache can tell whose
-/// results it holds (an address could be reused by a later rule set).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// One Aho-Corasick automaton over distinct phrases, each phrase naming the rules it serves,
 /// and (for descriptions) the regex gate's literals after them, so one pass over the text
@@ -468,7 +463,6 @@ pub(crate) struct Compiled {
     pub rules: Vec<Rule>,
     /// Per rule, in the same order.
     pub texts: Vec<RuleTexts>,
-    id: u64,
     required: Vec<u16>,
     name_index: WordMap<Vec<(u32, u16)>>,
     /// Per word, the rules it blocks: anywhere in the name (`false`) or only when it comes
@@ -639,7 +633,6 @@ impl Compiled {
             .collect();
         Ok(Compiled {
             texts,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             required,
             name_index,
             unless_name_index,
@@ -677,12 +670,9 @@ impl Compiled {
         properties: Option<&serde_json::Map<String, Value>>,
         context: &ServerContext<'_>,
     ) -> Evaluation {
-        // One scratch space per thread: allocating and freeing it per tool was a
-        // measurable share of the time in profiles.
-        SCRATCH.with_borrow_mut(|scratch| {
-            scratch.states.reset(self.rules.len());
-            self.evaluate_with(tool, properties, context, scratch)
-        })
+        let mut scratch = Scratch::default();
+        scratch.states.reset(self.rules.len());
+        self.evaluate_with(tool, properties, context, &mut scratch)
     }
 
     fn evaluate_with(
@@ -697,7 +687,6 @@ impl Compiled {
             name_words,
             param_words,
             key,
-            server,
             found,
             lowered,
         } = scratch;
@@ -851,36 +840,24 @@ impl Compiled {
             }
         }
 
-        // Server context: the tools of one server come together, so its name and
-        // description are scanned once and the hits reused while the server stays the same.
-        if !server.holds(self.id, context) {
-            server.hits.clear();
-            let hits = &mut server.hits;
-            for (text, name) in [(context.name, true), (context.description, false)] {
-                self.server.scan(
-                    text,
-                    (&mut *found, &mut *lowered),
-                    |reference, start, end| {
-                        if let Role::Match = reference.role {
-                            hits.push((
-                                reference.rule,
-                                Evidence::Server {
-                                    start: start as u32,
-                                    end: end as u32,
-                                    name,
-                                },
-                            ));
-                        }
-                    },
-                    |_| {},
-                );
-            }
-            server.remember(self.id, context);
-        }
-        for &(rule, evidence) in &server.hits {
-            let state = states.at(rule);
-            state.hits |= SERVER;
-            state.server.get_or_insert(evidence);
+        // Server context: phrases in the server's name and description.
+        for (text, name) in [(context.name, true), (context.description, false)] {
+            self.server.scan(
+                text,
+                (&mut *found, &mut *lowered),
+                |reference, start, end| {
+                    if let Role::Match = reference.role {
+                        let state = states.at(reference.rule);
+                        state.hits |= SERVER;
+                        state.server.get_or_insert(Evidence::Server {
+                            start: start as u32,
+                            end: end as u32,
+                            name,
+                        });
+                    }
+                },
+                |_| {},
+            );
         }
 
         // Which rules fired, and the category evidence they bring. Only a rule some matcher
@@ -997,14 +974,13 @@ impl Compiled {
     }
 }
 
-/// Per-thread buffers reused from tool to tool.
+/// Buffers for one evaluation.
 #[derive(Default)]
 struct Scratch {
     states: States,
     name_words: Words,
     param_words: Words,
     key: String,
-    server: ServerHits,
     /// The phrase automaton's raw matches in the text being scanned.
     found: Vec<(u32, u32)>,
     /// The text being scanned with its ASCII letters lowered.
@@ -1044,34 +1020,6 @@ impl States {
         }
         state
     }
-}
-
-/// The server phrases found in one server's name and description, in scan order.
-#[derive(Default)]
-struct ServerHits {
-    /// The rule set that found them; 0 when nothing is held.
-    rules: u64,
-    name: String,
-    description: String,
-    hits: Vec<(u32, Evidence)>,
-}
-
-impl ServerHits {
-    fn holds(&self, rules: u64, context: &ServerContext<'_>) -> bool {
-        self.rules == rules && self.name == context.name && self.description == context.description
-    }
-
-    fn remember(&mut self, rules: u64, context: &ServerContext<'_>) {
-        self.rules = rules;
-        self.name.clear();
-        self.name.push_str(context.name);
-        self.description.clear();
-        self.description.push_str(context.description);
-    }
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn phrase_ref(rule: u32, role: Role) -> PhraseRef {

@@ -6,11 +6,8 @@
 //!   (`Catalog::classify_in_chunks`) does minus SQLite. Chunks of
 //!   [`CHUNK`](mcpwarden::commands::classify::CHUNK) tools go through
 //!   `RuleSet::classify_tools` (rayon, every core), which makes every full verdict (signals,
-//!   rationale, rule ids, findings); each chunk's verdicts are then freed on the rayon pool,
-//!   each by the thread that made it, while the next chunk is classified, as the
-//!   catalogue's writer hands each chunk's rows back to the pool once written
-//!   (`ThreadRuns::free_where_made`). The `rayon::scope` waits for every free, so all of
-//!   the freeing is inside the timed region.
+//!   rationale, rule ids, findings); each chunk's verdicts are then freed, as the
+//!   catalogue's writer frees each chunk's rows once written.
 //! - `classify_100k_one_thread` classifies one tool at a time on this thread and keeps
 //!   only its risk: the per-tool cost with a hot cache and nothing kept.
 //!
@@ -63,15 +60,12 @@ fn classify(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("classify_100k_parallel_chunks", |b| {
         b.iter(|| {
-            rayon::scope(|scope| {
-                let mut classified = 0;
-                for chunk in tools.chunks(CHUNK) {
-                    let verdicts = rules.classify_tools(chunk);
-                    classified += verdicts.len();
-                    verdicts.free_where_made_in(scope);
-                }
-                classified
-            })
+            let mut classified = 0;
+            for chunk in tools.chunks(CHUNK) {
+                let verdicts = rules.classify_tools(chunk);
+                classified += verdicts.len();
+            }
+            classified
         })
     });
     group.bench_function("classify_100k_one_thread", |b| {

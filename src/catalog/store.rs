@@ -18,7 +18,6 @@ use serde_json::Value;
 
 use super::query::{RawToolForClassification, TOOLS_FOR_CLASSIFICATION, ToolForClassification};
 use super::{Catalog, Error, Result};
-use crate::classify::ThreadRuns;
 use crate::model::{Classification, LiveListing, Remote, ServerRecord, ToolDef, sha256_hex};
 use crate::model::{name_key, split_identifier};
 
@@ -154,9 +153,8 @@ impl Catalog {
     /// the catalogue: holding 100,000 of each at once cost more in page faults and in
     /// freeing them than the classification itself. Classifying a chunk (on the rayon
     /// pool, from a scoped thread) overlaps with writing the previous chunk and reading
-    /// the next one here, since the connection stays on this thread. Each pool thread
-    /// parses, classifies and serialises a run of tools and later frees the same run
-    /// ([`ThreadRuns`]), so no verdict is freed by a thread that did not make it.
+    /// the next one here, since the connection stays on this thread. Each tool is parsed,
+    /// classified and serialised in one step on the pool.
     pub fn classify_in_chunks<C, S>(
         &mut self,
         chunk: usize,
@@ -196,27 +194,29 @@ impl Catalog {
             };
             let classify = &classify;
             let job = move |raws: Vec<RawToolForClassification>| {
-                ThreadRuns::try_make(raws.into_par_iter(), |raw| {
-                    let item = raw.parse()?;
-                    let classification = classify(&item);
-                    Ok(ClassifiedRow {
-                        tool_id: item.tool_id,
-                        json: VerdictJson::new(&classification),
-                        definition_hash: item.definition_hash,
-                        classification,
+                raws.into_par_iter()
+                    .map(|raw| {
+                        let item = raw.parse()?;
+                        let classification = classify(&item);
+                        Ok(ClassifiedRow {
+                            tool_id: item.tool_id,
+                            json: VerdictJson::new(&classification),
+                            definition_hash: item.definition_hash,
+                            classification,
+                        })
                     })
-                })
+                    .collect::<Result<Vec<ClassifiedRow>>>()
             };
             let job = &job;
             std::thread::scope(|scope| -> Result<()> {
                 let mut raws = read_chunk()?;
-                let mut done: Option<ThreadRuns<ClassifiedRow>> = None;
+                let mut done: Vec<ClassifiedRow> = Vec::new();
                 loop {
                     let running = (!raws.is_empty()).then(|| {
                         let raws = std::mem::take(&mut raws);
                         scope.spawn(move || job(raws))
                     });
-                    for row in done.iter().flat_map(ThreadRuns::iter) {
+                    for row in &done {
                         counts.written += upsert_classification(
                             &tx,
                             row.tool_id,
@@ -227,12 +227,7 @@ impl Catalog {
                         .map_err(sql_error)?;
                         seen(&row.classification);
                     }
-                    // Freed on the pool, beside the next chunk's classification, each
-                    // row by the thread that made it: this thread is the one that all
-                    // writing waits for, and frees across threads cost both sides.
-                    if let Some(written) = done.take() {
-                        written.free_where_made();
-                    }
+                    done.clear();
                     let Some(running) = running else {
                         return Ok(());
                     };
@@ -242,7 +237,7 @@ impl Catalog {
                         Err(panic) => std::panic::resume_unwind(panic),
                     };
                     counts.tools += made.len();
-                    done = Some(made);
+                    done = made;
                 }
             })?;
         }

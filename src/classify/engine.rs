@@ -7,8 +7,6 @@
 //! Aho-Corasick pass each, regular expressions one `RegexSet` pass.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::automaton::StateID;
@@ -51,37 +49,7 @@ struct PhraseRef {
     prefix: bool,
 }
 
-/// FxHash (as in rustc): the word indexes are looked up for every name and parameter word
-/// of every tool, and SipHash was a visible share of that. The keys are the rules' own
-/// words, so a definition cannot fill a table with colliding keys.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut add = |word: u64| self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            add(u64::from_le_bytes(word));
-        }
-        for &byte in chunks.remainder() {
-            add(u64::from(byte));
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type WordMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
-
-/// Gives each compiled rule set its own number, so a per-thread cache can tell whose
-/// results it holds (an address could be reused by a later rule set).
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+type WordMap<V> = HashMap<String, V>;
 
 /// One Aho-Corasick automaton over distinct phrases, each phrase naming the rules it serves,
 /// and (for descriptions) the regex gate's literals after them, so one pass over the text
@@ -495,10 +463,11 @@ pub(crate) struct Compiled {
     pub rules: Vec<Rule>,
     /// Per rule, in the same order.
     pub texts: Vec<RuleTexts>,
-    id: u64,
     required: Vec<u16>,
     name_index: WordMap<Vec<(u32, u16)>>,
-    unless_name_index: WordMap<Vec<u32>>,
+    /// Per word, the rules it blocks: anywhere in the name (`false`) or only when it comes
+    /// before the word that matched (`true`, `unless_name_before`).
+    unless_name_index: WordMap<Vec<(u32, bool)>>,
     param_index: WordMap<Vec<u32>>,
     /// `param_last` words: matched by a parameter's whole name or its last word.
     param_last_index: WordMap<Vec<u32>>,
@@ -542,7 +511,7 @@ impl Compiled {
     pub fn new(rules: Vec<Rule>) -> Result<Compiled, ClassifyError> {
         let mut required = Vec::with_capacity(rules.len());
         let mut name_index: WordMap<Vec<(u32, u16)>> = WordMap::default();
-        let mut unless_name_index: WordMap<Vec<u32>> = WordMap::default();
+        let mut unless_name_index: WordMap<Vec<(u32, bool)>> = WordMap::default();
         let mut param_index: WordMap<Vec<u32>> = WordMap::default();
         let mut param_last_index: WordMap<Vec<u32>> = WordMap::default();
         let mut param_name_index: WordMap<Vec<u32>> = WordMap::default();
@@ -567,8 +536,16 @@ impl Compiled {
                     mask |= bit;
                 }
             }
-            for word in &rule.unless_name_tokens {
-                unless_name_index.entry(word.clone()).or_default().push(id);
+            for (words, before) in [
+                (&rule.unless_name_tokens, false),
+                (&rule.unless_name_before, true),
+            ] {
+                for word in words {
+                    unless_name_index
+                        .entry(word.clone())
+                        .or_default()
+                        .push((id, before));
+                }
             }
             for phrase in &rule.description_phrases {
                 description_phrases.push((phrase.clone(), phrase_ref(id, Role::Match)));
@@ -656,7 +633,6 @@ impl Compiled {
             .collect();
         Ok(Compiled {
             texts,
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             required,
             name_index,
             unless_name_index,
@@ -694,12 +670,9 @@ impl Compiled {
         properties: Option<&serde_json::Map<String, Value>>,
         context: &ServerContext<'_>,
     ) -> Evaluation {
-        // One scratch space per thread: allocating and freeing it per tool was a
-        // measurable share of the time in profiles.
-        SCRATCH.with_borrow_mut(|scratch| {
-            scratch.states.reset(self.rules.len());
-            self.evaluate_with(tool, properties, context, scratch)
-        })
+        let mut scratch = Scratch::default();
+        scratch.states.reset(self.rules.len());
+        self.evaluate_with(tool, properties, context, &mut scratch)
     }
 
     fn evaluate_with(
@@ -714,7 +687,6 @@ impl Compiled {
             name_words,
             param_words,
             key,
-            server,
             found,
             lowered,
         } = scratch;
@@ -740,8 +712,12 @@ impl Compiled {
                 }
             }
             if let Some(rules) = self.unless_name_index.get(token) {
-                for &rule in rules {
-                    states.at(rule).blocked = true;
+                for &(rule, before) in rules {
+                    let state = states.at(rule);
+                    // Words are visited in order: no name hit yet means it comes first.
+                    if !before || state.name.is_none() {
+                        state.blocked = true;
+                    }
                 }
             }
         }
@@ -794,7 +770,11 @@ impl Compiled {
                 name_key_into(name, key);
                 let mut visit = |rule: u32| {
                     let spec = &self.rules[rule as usize];
-                    if spec.param_types.is_empty() || has_type(property, &spec.param_types) {
+                    if (spec.param_types.is_empty() || has_type(property, &spec.param_types))
+                        && !has_type(property, &spec.unless_param_types)
+                        && !describes_otherwise(property, &spec.unless_param_description)
+                        && !named_otherwise(name, &spec.unless_param_words)
+                    {
                         let state = states.at(rule);
                         state.hits |= PARAM;
                         state.param.get_or_insert(Evidence::Param(position as u16));
@@ -860,36 +840,24 @@ impl Compiled {
             }
         }
 
-        // Server context: the tools of one server come together, so its name and
-        // description are scanned once and the hits reused while the server stays the same.
-        if !server.holds(self.id, context) {
-            server.hits.clear();
-            let hits = &mut server.hits;
-            for (text, name) in [(context.name, true), (context.description, false)] {
-                self.server.scan(
-                    text,
-                    (&mut *found, &mut *lowered),
-                    |reference, start, end| {
-                        if let Role::Match = reference.role {
-                            hits.push((
-                                reference.rule,
-                                Evidence::Server {
-                                    start: start as u32,
-                                    end: end as u32,
-                                    name,
-                                },
-                            ));
-                        }
-                    },
-                    |_| {},
-                );
-            }
-            server.remember(self.id, context);
-        }
-        for &(rule, evidence) in &server.hits {
-            let state = states.at(rule);
-            state.hits |= SERVER;
-            state.server.get_or_insert(evidence);
+        // Server context: phrases in the server's name and description.
+        for (text, name) in [(context.name, true), (context.description, false)] {
+            self.server.scan(
+                text,
+                (&mut *found, &mut *lowered),
+                |reference, start, end| {
+                    if let Role::Match = reference.role {
+                        let state = states.at(reference.rule);
+                        state.hits |= SERVER;
+                        state.server.get_or_insert(Evidence::Server {
+                            start: start as u32,
+                            end: end as u32,
+                            name,
+                        });
+                    }
+                },
+                |_| {},
+            );
         }
 
         // Which rules fired, and the category evidence they bring. Only a rule some matcher
@@ -1006,14 +974,13 @@ impl Compiled {
     }
 }
 
-/// Per-thread buffers reused from tool to tool.
+/// Buffers for one evaluation.
 #[derive(Default)]
 struct Scratch {
     states: States,
     name_words: Words,
     param_words: Words,
     key: String,
-    server: ServerHits,
     /// The phrase automaton's raw matches in the text being scanned.
     found: Vec<(u32, u32)>,
     /// The text being scanned with its ASCII letters lowered.
@@ -1053,34 +1020,6 @@ impl States {
         }
         state
     }
-}
-
-/// The server phrases found in one server's name and description, in scan order.
-#[derive(Default)]
-struct ServerHits {
-    /// The rule set that found them; 0 when nothing is held.
-    rules: u64,
-    name: String,
-    description: String,
-    hits: Vec<(u32, Evidence)>,
-}
-
-impl ServerHits {
-    fn holds(&self, rules: u64, context: &ServerContext<'_>) -> bool {
-        self.rules == rules && self.name == context.name && self.description == context.description
-    }
-
-    fn remember(&mut self, rules: u64, context: &ServerContext<'_>) {
-        self.rules = rules;
-        self.name.clear();
-        self.name.push_str(context.name);
-        self.description.clear();
-        self.description.push_str(context.description);
-    }
-}
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
 }
 
 fn phrase_ref(rule: u32, role: Role) -> PhraseRef {
@@ -1137,6 +1076,36 @@ fn declared_annotations(tool: &ToolDef) -> Option<&serde_json::Map<String, Value
 
 /// Whether one of the JSON Schema type names of a property (`["string","null"]` names
 /// both) is in `wanted`.
+/// Whether a word of the parameter's name is one of `words` (rare: split only then).
+fn named_otherwise(name: &str, words: &[String]) -> bool {
+    !words.is_empty()
+        && crate::model::split_identifier(name)
+            .iter()
+            .any(|word| words.contains(word))
+}
+
+/// Whether a parameter's own description holds one of `phrases` (lower case, whole words).
+fn describes_otherwise(property: &Value, phrases: &[String]) -> bool {
+    if phrases.is_empty() {
+        return false;
+    }
+    let Some(description) = property.get("description").and_then(Value::as_str) else {
+        return false;
+    };
+    let description = description.to_lowercase();
+    phrases.iter().any(|phrase| {
+        description
+            .match_indices(phrase.as_str())
+            .any(|(start, _)| {
+                let end = start + phrase.len();
+                let before = description[..start].chars().next_back();
+                let after = description[end..].chars().next();
+                !before.is_some_and(char::is_alphanumeric)
+                    && !after.is_some_and(char::is_alphanumeric)
+            })
+    })
+}
+
 fn has_type(property: &Value, wanted: &[String]) -> bool {
     let wanted = |kind: &str| wanted.iter().any(|t| t == kind);
     match property.get("type") {

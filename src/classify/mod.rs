@@ -12,7 +12,6 @@
 mod engine;
 mod rationale;
 mod rules;
-mod runs;
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
@@ -22,7 +21,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use rules::{Example, Examples, FindingSpec, Rule};
-pub use runs::ThreadRuns;
 
 use crate::catalog::ToolForClassification;
 use crate::model::{Category, Classification, Finding, Risk, RuleText, Signal, ToolDef};
@@ -301,13 +299,14 @@ impl RuleSet {
         self.classify(&item.tool, &context)
     }
 
-    /// Classifies a batch in parallel, verdicts only, in input order, each remembered with
-    /// the pool thread that made it: free them with
-    /// [`ThreadRuns::free_where_made`] once they are used. This is the classification that
-    /// [`Catalog::classify_in_chunks`](crate::catalog::Catalog::classify_in_chunks) runs
-    /// on every chunk.
-    pub fn classify_tools(&self, tools: &[ToolForClassification]) -> ThreadRuns<Classification> {
-        ThreadRuns::make(tools.par_iter(), |item| self.classify_item(item))
+    /// Classifies a batch in parallel, verdicts only, in input order: the classification
+    /// [`Catalog::classify_in_chunks`](crate::catalog::Catalog::classify_in_chunks) runs on
+    /// every chunk.
+    pub fn classify_tools(&self, tools: &[ToolForClassification]) -> Vec<Classification> {
+        tools
+            .par_iter()
+            .map(|item| self.classify_item(item))
+            .collect()
     }
 
     fn render(

@@ -20,33 +20,26 @@ pub(super) fn write(rules: &RuleSet, evaluation: &Evaluation, quotes: &Quotes<'_
 
     // The heaviest evidence for the winning category. At equal weight a rule that names a
     // signal is more specific than one that only counts a verb, so it speaks first.
-    // Positions in a per-thread buffer: a fresh `Vec` per verdict was one more allocation.
-    DECIDING.with_borrow_mut(|deciding| {
-        deciding.clear();
-        deciding.extend(
-            evaluation
-                .fired
-                .iter()
-                .enumerate()
-                .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
-                .map(|(position, _)| position),
-        );
-        deciding.sort_by(|&a, &b| {
-            let (a, b) = (&evaluation.fired[a], &evaluation.fired[b]);
-            let rule_a = &compiled.rules[a.rule as usize];
-            let rule_b = &compiled.rules[b.rule as usize];
-            rule_b
-                .weight
-                .total_cmp(&rule_a.weight)
-                .then(rule_b.signal.is_some().cmp(&rule_a.signal.is_some()))
-                .then(a.rule.cmp(&b.rule))
-        });
-        write_text(rules, evaluation, quotes, deciding)
-    })
-}
-
-thread_local! {
-    static DECIDING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+    let mut deciding: Vec<usize> = Vec::new();
+    deciding.extend(
+        evaluation
+            .fired
+            .iter()
+            .enumerate()
+            .filter(|(_, fired)| compiled.rules[fired.rule as usize].category == Some(category))
+            .map(|(position, _)| position),
+    );
+    deciding.sort_by(|&a, &b| {
+        let (a, b) = (&evaluation.fired[a], &evaluation.fired[b]);
+        let rule_a = &compiled.rules[a.rule as usize];
+        let rule_b = &compiled.rules[b.rule as usize];
+        rule_b
+            .weight
+            .total_cmp(&rule_a.weight)
+            .then(rule_b.signal.is_some().cmp(&rule_a.signal.is_some()))
+            .then(a.rule.cmp(&b.rule))
+    });
+    write_text(rules, evaluation, quotes, &deciding)
 }
 
 /// The fragments already said; a sentence names at most [`MAX_FRAGMENTS`] and the risk
@@ -91,12 +84,9 @@ fn write_text(
         quotes,
     );
 
-    // One buffer for the whole text, this thread's, written and then copied out at its
-    // exact length: the verdict keeps the text until the catalogue has written it, and a
-    // block sized up front (256 bytes, grown for about one verdict in five) held more
-    // memory and cost a move into a larger block whenever the text outgrew it.
-    TEXT.with_borrow_mut(|text| {
-        text.clear();
+    let mut text = String::new();
+    {
+        let text = &mut text;
         if evaluation.decided.is_none() || reasons.is_empty() {
             text.extend([
                 "Nothing in the definition says what it does; an unknown tool may change something, so it is treated as ",
@@ -158,12 +148,8 @@ fn write_text(
             text.push_str(reason);
             text.push('.');
         }
-        text.as_str().to_owned()
-    })
-}
-
-thread_local! {
-    static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    text
 }
 
 /// A risk's name in lower case, as the rationale uses it. Spelled out rather than

@@ -75,6 +75,20 @@ pub(crate) struct RuleSpec {
     pub unless_description: Vec<String>,
     #[serde(default)]
     pub unless_name_tokens: Vec<String>,
+    /// Name words that, coming before the word that matched, say the name is about
+    /// something else: `list_created_issues` lists, `add_bookmark_to_list` adds.
+    #[serde(default)]
+    pub unless_name_before: Vec<String>,
+    /// Phrases in the matched parameter's own `description` that say it is not what its
+    /// name suggests (a `path` that is "the API endpoint path").
+    #[serde(default)]
+    pub unless_param_description: Vec<String>,
+    /// JSON Schema types the matched parameter must not have (a boolean is never a path).
+    #[serde(default)]
+    pub unless_param_types: Vec<String>,
+    /// Words of the matched parameter's name that say it is something else (`url_path`).
+    #[serde(default)]
+    pub unless_param_words: Vec<String>,
 
     // --- contributions.
     /// Category evidence, weighed against every other fired rule's.
@@ -131,7 +145,7 @@ pub struct Example {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Parameter names (type `string`) or `name:type`.
+    /// Parameter names (type `string`), `name:type` or `name:type:description`.
     #[serde(default)]
     pub params: Vec<String>,
     #[serde(default)]
@@ -145,8 +159,16 @@ impl Example {
     pub fn to_tool(&self) -> crate::model::ToolDef {
         let mut properties = serde_json::Map::new();
         for param in &self.params {
-            let (name, kind) = param.split_once(':').unwrap_or((param.as_str(), "string"));
-            properties.insert(name.to_owned(), serde_json::json!({ "type": kind }));
+            let mut parts = param.splitn(3, ':');
+            let name = parts.next().unwrap_or_default();
+            let kind = parts.next().unwrap_or("string");
+            let property = match parts.next() {
+                Some(description) => {
+                    serde_json::json!({ "type": kind, "description": description })
+                }
+                None => serde_json::json!({ "type": kind }),
+            };
+            properties.insert(name.to_owned(), property);
         }
         let mut tool = crate::model::ToolDef::new(self.name.clone(), self.description.clone());
         tool.input_schema = serde_json::json!({ "type": "object", "properties": properties });
@@ -176,6 +198,10 @@ pub struct Rule {
     pub when_category: Vec<Category>,
     pub unless_description: Vec<Phrase>,
     pub unless_name_tokens: Vec<String>,
+    pub unless_name_before: Vec<String>,
+    pub unless_param_description: Vec<String>,
+    pub unless_param_types: Vec<String>,
+    pub unless_param_words: Vec<String>,
     pub category: Option<Category>,
     pub weight: f64,
     pub risk_step: i8,
@@ -315,6 +341,8 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         .chain(&spec.name_first)
         .chain(&spec.name_last)
         .chain(&spec.unless_name_tokens)
+        .chain(&spec.unless_name_before)
+        .chain(&spec.unless_param_words)
     {
         if crate::model::split_identifier(token) != [token.to_lowercase()] {
             return Err(format!(
@@ -353,6 +381,10 @@ pub(crate) fn check(spec: RuleSpec, file: PathBuf) -> Result<Rule, String> {
         when_category: spec.when_category,
         unless_description: phrases("unless_description", spec.unless_description)?,
         unless_name_tokens: lower(spec.unless_name_tokens),
+        unless_name_before: lower(spec.unless_name_before),
+        unless_param_description: lower(spec.unless_param_description),
+        unless_param_types: lower(spec.unless_param_types),
+        unless_param_words: lower(spec.unless_param_words),
         category: spec.category,
         weight,
         risk_step: spec.risk_step.unwrap_or(0),

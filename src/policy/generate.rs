@@ -1,5 +1,5 @@
 //! Generating a recommended default-deny policy for a server from its tools'
-//! classifications (ARCHITECTURE.md § Policy format, "Generated defaults by category").
+//! classifications (ARCHITECTURE.md § Recommended rules).
 
 use std::collections::BTreeSet;
 
@@ -7,18 +7,30 @@ use serde_json::{Value, json};
 
 use super::engine::compile_regex;
 use super::model::{
-    Condition, DefaultAction, DenyRule, FORMAT_VERSION, Limit, Metadata, Op, Policy, Scope,
-    ToolRule, Window,
+    Approval, Condition, DefaultAction, DenyRule, FORMAT_VERSION, Limit, Metadata, Op, Policy,
+    Scope, ToolRule, Window,
 };
 use crate::catalog::ServerCard;
-use crate::model::{Category, Classification, ToolDef};
+use crate::model::{Category, Classification, Risk, ToolDef};
 
-/// The refusal text for Financial tools while no approver is configured.
-pub const FINANCIAL_REFUSAL: &str = "Requires human approval.";
-/// Calls per minute per grant for Write tools.
+/// What the approver is asked for a Financial tool, and what the agent reads when no
+/// approver is available.
+pub const FINANCIAL_APPROVAL: &str = "Requires human approval.";
+/// The same for a tool that returns secrets, credentials or the environment.
+pub const SECRETS_APPROVAL: &str =
+    "Returns secrets or credentials: requires human approval for each call.";
+/// The same for a Critical tool that is neither (arbitrary code, shell or SQL).
+pub const CRITICAL_APPROVAL: &str =
+    "Critical risk (arbitrary code, commands or queries): requires human approval for each call.";
+/// Calls per minute per grant for Write tools (and Read tools of High risk).
 pub const WRITE_PER_MINUTE: u64 = 30;
-/// Calls per minute per grant for Execute tools.
+/// Calls per minute per grant for Execute tools below Critical.
 pub const EXECUTE_PER_MINUTE: u64 = 10;
+
+/// The signals that say a tool hands secrets to its caller (data/rules/risk.toml).
+const RETURNS_SECRETS: &str = "reads-secrets";
+/// A tool named for secrets: it returns them when it is a Read tool.
+const HANDLES_SECRETS: &str = "handles-secrets";
 
 /// What the generator recommends for one classified tool.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,57 +49,72 @@ impl Recommendation {
     }
 }
 
-/// The rule for one tool by its category, with argument checks read from its input schema
-/// and its definition pinned.
+/// Whether the classification says the tool returns secrets, credentials or the process
+/// environment.
+pub fn returns_secrets(classification: &Classification) -> bool {
+    classification.signals.iter().any(|signal| {
+        &*signal.name == RETURNS_SECRETS
+            || (&*signal.name == HANDLES_SECRETS && classification.category == Category::Read)
+    })
+}
+
+/// The rule for one tool by its verdict (the table in ARCHITECTURE.md § "Recommended
+/// rules"), first match wins: Destructive → hidden; Financial, secret-returning and any
+/// other Critical tool → a person approves each call; Execute → 10 calls per minute per
+/// grant; Write and High Read → 30; other Read → allowed. Argument checks are read from
+/// its input schema and its definition is pinned.
 pub fn recommend(tool: &ToolDef, classification: &Classification) -> Recommendation {
     let verdict = format!("{} ({})", classification.category, classification.risk);
-    let rate_limit = |max: u64| Limit {
-        counter: format!("{}_rate", tool.name),
-        window: Window::Minute,
-        max,
-        scope: Scope::Grant,
+    let rate_limit = |max: u64| ToolRule {
+        limits: vec![Limit {
+            counter: format!("{}_rate", tool.name),
+            window: Window::Minute,
+            max,
+            scope: Scope::Grant,
+        }],
+        ..ToolRule::default()
     };
-    let (mut rule, action) = match classification.category {
-        Category::Destructive => {
+    let approval = |message: &str| ToolRule {
+        approval: Some(Approval {
+            message: message.to_owned(),
+        }),
+        ..ToolRule::default()
+    };
+    let (mut rule, action) = match (classification.category, classification.risk) {
+        (Category::Destructive, _) => {
             return Recommendation::Hide {
                 reason: format!("{verdict}: hidden; it cannot be listed or called."),
             };
         }
-        Category::Financial => {
-            let rule = ToolRule {
-                deny_if: vec![DenyRule {
-                    conditions: Vec::new(),
-                    on_deny: Some(FINANCIAL_REFUSAL.to_owned()),
-                }],
-                ..ToolRule::default()
-            };
-            (rule, "refused until a person approves it".to_owned())
-        }
-        Category::Read => (ToolRule::default(), "allowed as it is".to_owned()),
-        Category::Write => (
-            ToolRule {
-                limits: vec![rate_limit(WRITE_PER_MINUTE)],
-                ..ToolRule::default()
-            },
-            format!("at most {WRITE_PER_MINUTE} calls per minute per grant"),
+        (Category::Financial, _) => (
+            approval(FINANCIAL_APPROVAL),
+            "a person approves each call (it moves money)".to_owned(),
         ),
-        Category::Execute => (
-            ToolRule {
-                limits: vec![rate_limit(EXECUTE_PER_MINUTE)],
-                ..ToolRule::default()
-            },
+        _ if returns_secrets(classification) => (
+            approval(SECRETS_APPROVAL),
+            "a person approves each call (it returns secrets)".to_owned(),
+        ),
+        (_, Risk::Critical) => (
+            approval(CRITICAL_APPROVAL),
+            "a person approves each call (Critical)".to_owned(),
+        ),
+        (Category::Execute, _) => (
+            rate_limit(EXECUTE_PER_MINUTE),
             format!("at most {EXECUTE_PER_MINUTE} calls per minute per grant"),
         ),
+        (Category::Write, _) | (Category::Read, Risk::High) => (
+            rate_limit(WRITE_PER_MINUTE),
+            format!("at most {WRITE_PER_MINUTE} calls per minute per grant"),
+        ),
+        (Category::Read, _) => (ToolRule::default(), "allowed as it is".to_owned()),
     };
     let mut reason = format!("{verdict}: {action}");
-    if classification.category != Category::Financial {
-        let checks = add_schema_constraints(&tool.input_schema, &mut rule);
-        if !checks.is_empty() {
-            reason.push_str(&format!(
-                "; argument checks from the schema: {}",
-                checks.join(", ")
-            ));
-        }
+    let checks = add_schema_constraints(&tool.input_schema, &mut rule);
+    if !checks.is_empty() {
+        reason.push_str(&format!(
+            "; argument checks from the schema: {}",
+            checks.join(", ")
+        ));
     }
     reason.push('.');
     let hashes = tool.definition_hashes();

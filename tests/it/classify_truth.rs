@@ -163,8 +163,12 @@ impl Checker<'_> {
                     self.problem(format!("claims annotation {key}: {value}"));
                 }
             }
-        } else if let Some(count) = evidence.strip_suffix(" parameters") {
-            if count.parse::<usize>().ok() != Some(self.params.len()) {
+        } else if let Some(count) = evidence
+            .strip_suffix(" parameters")
+            .and_then(|count| count.parse::<usize>().ok())
+        {
+            // A count ("6 parameters"); a quote that ends in "parameters" is checked below.
+            if count != self.params.len() {
                 self.problem(format!("claims {evidence}"));
             }
         } else if evidence.starts_with("classified ") {

@@ -312,19 +312,21 @@ fn cases() -> Vec<Case> {
             "tools.start_agent.limits[0]",
         )
         .repeat(11),
+        // The fixture's parallel_implement is Execute / Critical: behind approval, after
+        // its argument checks (ARCHITECTURE.md § Recommended rules).
         case(
             "tmux",
             "parallel_implement",
             json!({"task": "t", "workers": 8}),
-            Allow,
-            "tools.parallel_implement",
+            NeedsApproval,
+            "tools.parallel_implement.approval",
         ),
         case(
             "tmux",
             "parallel_implement",
             json!({"task": "t"}),
-            Allow,
-            "tools.parallel_implement",
+            NeedsApproval,
+            "tools.parallel_implement.approval",
         ),
         case(
             "tmux",
@@ -347,12 +349,13 @@ fn cases() -> Vec<Case> {
             Deny,
             "tools.parallel_implement.deny_if[0]",
         ),
+        // No rate limit stands in for the person: the 11th call is asked about too.
         case(
             "tmux",
             "parallel_implement",
             json!({"task": "t", "workers": 1}),
-            Deny,
-            "tools.parallel_implement.limits[0]",
+            NeedsApproval,
+            "tools.parallel_implement.approval",
         )
         .repeat(11),
         case("tmux", "kill_server", json!({}), Hidden, "default"),
@@ -395,15 +398,15 @@ fn cases() -> Vec<Case> {
             "mixed",
             "send_payment",
             json!({"to": "a", "amount": 1}),
-            Deny,
-            "tools.send_payment.deny_if[0]",
+            NeedsApproval,
+            "tools.send_payment.approval",
         ),
         case(
             "mixed",
             "send_payment",
             json!({}),
-            Deny,
-            "tools.send_payment.deny_if[0]",
+            NeedsApproval,
+            "tools.send_payment.approval",
         ),
         case(
             "mixed",

@@ -121,8 +121,8 @@ fn categories_map_to_their_default_rules() {
     assert_eq!(value["hide"], json!(["delete_repo"]));
     assert!(value["tools"].get("delete_repo").is_none());
     assert_eq!(
-        value["tools"]["send_payment"]["deny_if"],
-        json!([{"conditions": [], "on_deny": "Requires human approval."}])
+        value["tools"]["send_payment"]["approval"],
+        json!({"message": "Requires human approval."})
     );
     assert_eq!(value["tools"]["write_note"]["limits"][0]["max"], 30);
     assert_eq!(
@@ -390,4 +390,95 @@ fn a_server_with_unread_tools_is_refused_unless_allowed() {
     assert_eq!(all.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("2 server(s) skipped"), "{stderr}");
     assert_eq!(std::fs::read_dir(&out_dir).unwrap().count(), 11);
+}
+
+/// One real tool of `tests/data/labels-real/tools.jsonl`, classified by the built-in rules.
+fn real_tool(
+    server: &str,
+    name: &str,
+) -> (mcpwarden::model::ToolDef, mcpwarden::model::Classification) {
+    let text = include_str!("../data/labels-real/tools.jsonl");
+    let line: Value = text
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).expect("a label line"))
+        .find(|line| line["server"] == server && line["name"] == name)
+        .unwrap_or_else(|| panic!("{server} {name} is in the real set"));
+    let mut tool = mcpwarden::model::ToolDef::new(
+        name.to_owned(),
+        line["description"].as_str().unwrap_or("").to_owned(),
+    );
+    tool.input_schema = line["input_schema"].clone();
+    tool.annotations = line["annotations"]
+        .as_object()
+        .map(|_| line["annotations"].clone());
+    let rules = mcpwarden::classify::RuleSet::embedded().expect("the embedded rules");
+    let context = mcpwarden::classify::ServerContext {
+        name: server,
+        description: line["server_description"].as_str().unwrap_or(""),
+    };
+    let verdict = rules.classify(&tool, &context);
+    (tool, verdict)
+}
+
+/// The table in ARCHITECTURE.md § Recommended rules, on real tools: what a person relies on
+/// is that nothing that returns secrets, runs arbitrary commands or moves money is merely
+/// rate-limited, and nothing destructive is callable.
+#[test]
+fn real_tools_get_the_rule_their_verdict_calls_for() {
+    let rule_of = |server: &str, name: &str| {
+        let (tool, verdict) = real_tool(server, name);
+        (policy::recommended_rule(&tool, &verdict), verdict)
+    };
+    // Every environment variable, secrets included: behind approval, not allowed.
+    let (rule, verdict) = rule_of("@modelcontextprotocol/server-everything", "get-env");
+    assert!(verdict.risk >= mcpwarden::model::Risk::High, "{verdict:?}");
+    assert!(rule["approval"]["message"].is_string(), "{rule}");
+    assert!(rule.get("limits").is_none(), "{rule}");
+    // Arbitrary commands typed into a shell and arbitrary SQL: Critical Execute, approval.
+    for (server, name) in [
+        ("tmux-mcp", "execute-command"),
+        ("mcp-clickhouse", "run_query"),
+    ] {
+        let (rule, verdict) = rule_of(server, name);
+        assert_eq!(
+            (verdict.category, verdict.risk),
+            (
+                mcpwarden::model::Category::Execute,
+                mcpwarden::model::Risk::Critical
+            ),
+            "{name}: {}",
+            verdict.rationale
+        );
+        assert!(rule["approval"]["message"].is_string(), "{name}: {rule}");
+    }
+    // Money: approval, with the schema's checks still applied before the person is asked.
+    let (rule, _) = rule_of("alpaca-mcp-server", "place_stock_order");
+    assert_eq!(
+        rule["approval"],
+        json!({"message": "Requires human approval."})
+    );
+    // Destructive: hidden.
+    let (rule, _) = rule_of("tmux-mcp", "kill-session");
+    assert_eq!(rule, json!({"hide": true}));
+    // Execute / High: the user's reference rule.
+    let (rule, verdict) = rule_of("tmux-mcp", "create-session");
+    assert_eq!(
+        (verdict.category, verdict.risk),
+        (
+            mcpwarden::model::Category::Execute,
+            mcpwarden::model::Risk::High
+        )
+    );
+    assert_eq!(
+        rule["limits"],
+        json!([{"counter": "create-session_rate", "window": "minute", "max": 10, "scope": "grant"}])
+    );
+    // Write: a limit. Read / Low: allowed as it is, apart from its pin (and the pin's
+    // per-part hashes, which say what changed when it no longer matches).
+    let (rule, _) = rule_of("mcp-server-git", "git_commit");
+    assert_eq!(rule["limits"][0]["max"], 30, "{rule}");
+    let (rule, verdict) = rule_of("tmux-mcp", "list-sessions");
+    assert_eq!(verdict.risk, mcpwarden::model::Risk::Low, "{verdict:?}");
+    let keys: Vec<&String> = rule.as_object().expect("a rule").keys().collect();
+    assert_eq!(keys, ["pin", "pin_parts"], "{rule}");
 }

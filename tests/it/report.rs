@@ -376,8 +376,12 @@ fn cli_writes_the_site_and_prints_json() {
         std::fs::read_to_string(out.join("servers/io-github-example-labs-tmux-agents/index.html"))
             .expect("page");
     assert!(
-        tmux.contains("send_message_rate"),
-        "the generated Execute limit is on the server page"
+        tmux.contains("start_agent_rate"),
+        "the generated Execute / High limit is on the server page"
+    );
+    assert!(
+        tmux.contains("requires human approval for each call"),
+        "the fixture's Critical send_message is behind approval on the server page"
     );
     assert!(summary.is_file());
 }

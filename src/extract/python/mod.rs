@@ -893,51 +893,28 @@ impl<'t> Reader<'_, 't> {
                 let Some((module, original)) = imports::handler_module(list, self.file.text) else {
                     return false;
                 };
-                self.register_imported_list(call, &module, &original, options, depth)
+                self.register_imported_list(&module, &original, options, depth)
             }
             _ => false,
         }
     }
 
-    /// [`Self::register_list`] for a list constant `name` of the module `module`.
+    /// [`Self::register_list`] for a list constant `name` of the module `module`; the
+    /// tools are read in that module, located at its list.
     fn register_imported_list(
         &mut self,
-        call: Node<'_>,
         module: &str,
         name: &str,
         options: &Options,
         depth: usize,
     ) -> bool {
-        let Some((path, text)) = imports::read_module(self.file, module) else {
-            return false;
-        };
-        let rel = imports::relative_to_root(self.file.root, &path);
-        let other = SourceFile {
-            root: self.file.root,
-            path: &path,
-            rel: &rel,
-            text: &text,
-            language: self.file.language,
-        };
-        let Ok((tree, _)) = syntax::parse_unchecked_depth(super::Language::Python, &text) else {
-            return false;
-        };
-        let Some((other_module, _)) = Module::index(&other, &tree) else {
-            return false;
-        };
-        let Some(&list) = other_module.assigned.get(name) else {
-            return false;
-        };
-        let mut reader = Reader {
-            file: &other,
-            module: &other_module,
-            outcome: &mut *self.outcome,
-            doc_style: self.doc_style,
-            this_file: None,
-        };
-        // The tools are read in the other module, located at its list.
-        let _ = call;
-        reader.register_list(list, list, options, depth + 1)
+        self.in_module(module, |reader| {
+            let Some(&list) = reader.module.assigned.get(name) else {
+                return false;
+            };
+            reader.register_list(list, list, options, depth + 1)
+        })
+        .unwrap_or(false)
     }
 
     /// Registers a handler defined in another module of the package: `search` imported
@@ -949,9 +926,25 @@ impl<'t> Reader<'_, 't> {
         let Some((module, function)) = imports::handler_module(target, self.file.text) else {
             return false;
         };
-        let Some((path, text)) = imports::read_module(self.file, &module) else {
-            return false;
-        };
+        self.in_module(&module, |reader| {
+            let Some(&definition) = reader.module.functions.get(&function) else {
+                return false;
+            };
+            reader.tool_from_function(definition, options.clone(), definition);
+            true
+        })
+        .unwrap_or(false)
+    }
+
+    /// Runs `read` with a reader of the package module `module` (as an import spells it,
+    /// seen from this file), sharing this file's outcome and docstring rules. `None` when
+    /// the module cannot be read or parsed.
+    fn in_module<R>(
+        &mut self,
+        module: &str,
+        read: impl FnOnce(&mut Reader<'_, '_>) -> R,
+    ) -> Option<R> {
+        let (path, text) = imports::read_module(self.file, module)?;
         let rel = imports::relative_to_root(self.file.root, &path);
         let other = SourceFile {
             root: self.file.root,
@@ -960,15 +953,8 @@ impl<'t> Reader<'_, 't> {
             text: &text,
             language: self.file.language,
         };
-        let Ok((tree, _)) = syntax::parse_unchecked_depth(super::Language::Python, &text) else {
-            return false;
-        };
-        let Some((other_module, _)) = Module::index(&other, &tree) else {
-            return false;
-        };
-        let Some(&definition) = other_module.functions.get(&function) else {
-            return false;
-        };
+        let (tree, _) = syntax::parse_unchecked_depth(super::Language::Python, &text).ok()?;
+        let (other_module, _) = Module::index(&other, &tree)?;
         let mut reader = Reader {
             file: &other,
             module: &other_module,
@@ -976,8 +962,7 @@ impl<'t> Reader<'_, 't> {
             doc_style: self.doc_style,
             this_file: None,
         };
-        reader.tool_from_function(definition, options.clone(), definition);
-        true
+        Some(read(&mut reader))
     }
 
     /// Reads `name=`, `description=`, `title=`, `annotations=` (and a positional name at

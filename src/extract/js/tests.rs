@@ -946,3 +946,28 @@ fn a_base_class_method_registers_each_instance_it_is_called_on() {
         json!({"type": "array"})
     );
 }
+
+#[test]
+fn functions_made_in_place_are_called_where_a_loop_calls_them() {
+    // Tool definitions as functions of the server's settings, some wrapped by a helper
+    // that returns another function (a closure over the definition), called in a loop.
+    let found = tools(
+        "function defineTool(definition) { return definition; }\n\
+         function definePageTool(definition) { return (args) => ({ ...definition(args), page: true }); }\n\
+         const listPages = defineTool((args) => { return { name: 'list_pages', description: 'List pages.' }; });\n\
+         const closePage = definePageTool(() => ({ name: 'close_page', description: 'Close a page.' }));\n\
+         const createTools = (args) => { const tools = []; for (const tool of [listPages, closePage]) { tools.push(tool(args)); } return tools; };\n\
+         for (const tool of createTools({})) { server.registerTool(tool.name, { description: tool.description }, tool.handler); }\n",
+    );
+    let summary: Vec<(String, String)> = found
+        .into_iter()
+        .map(|tool| (tool.name, tool.description))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("list_pages".to_owned(), "List pages.".to_owned()),
+            ("close_page".to_owned(), "Close a page.".to_owned())
+        ]
+    );
+}

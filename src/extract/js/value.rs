@@ -63,6 +63,15 @@ pub enum Val {
         module: String,
         name: String,
     },
+    /// A function written in place at a module's top level (`defineTool((args) => ({
+    /// ... }))`), by where it starts in that module: calling it through a bound name
+    /// reads its result with the arguments given.
+    Lambda {
+        module: String,
+        start: usize,
+        /// The bindings around it where it was made (a factory's parameters).
+        captured: Vec<(String, Val)>,
+    },
     /// A function of no parameters that a factory call returned, with the value it
     /// returns: `const make = (name) => () => ({ name })` makes `make("a")` a thunk of
     /// `{ name: "a" }`, and calling the thunk gives that object.
@@ -152,6 +161,7 @@ impl Val {
             Val::Module(_)
             | Val::Function
             | Val::FunctionRef { .. }
+            | Val::Lambda { .. }
             | Val::Thunk(_)
             | Val::Unknown(_) => {
                 *complete = false;
@@ -520,6 +530,11 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                     _ => Val::Function,
                 }
             }
+            "arrow_function" | "function_expression" if env.len() <= MAX_CAPTURED => Val::Lambda {
+                module: self.path.to_string_lossy().into_owned(),
+                start: node.start_byte(),
+                captured: env.clone(),
+            },
             "arrow_function" | "function_expression" | "function" | "generator_function" => {
                 Val::Function
             }
@@ -819,6 +834,19 @@ impl<'t, 'f> Evaluator<'t, 'f> {
                             .map(|argument| self.eval(*argument, env))
                             .collect();
                         if let Some(value) = self.call_ref(&module, &name, values) {
+                            return value;
+                        }
+                    }
+                    Val::Lambda {
+                        module,
+                        start,
+                        captured,
+                    } if bound => {
+                        let values = arguments
+                            .iter()
+                            .map(|argument| self.eval(*argument, env))
+                            .collect();
+                        if let Some(value) = self.call_lambda(&module, start, values, captured) {
                             return value;
                         }
                     }
@@ -2336,6 +2364,34 @@ impl<'t, 'f> Evaluator<'t, 'f> {
         self.imported_call(module, name, arguments)
     }
 
+    /// Calls the function written at byte `start` of the module at `module`:
+    /// [`Val::Lambda`].
+    fn call_lambda(
+        &self,
+        module: &str,
+        start: usize,
+        arguments: Vec<Val>,
+        captured: Env,
+    ) -> Option<Val> {
+        if Path::new(module) == self.path {
+            let program = self.root.get()?;
+            let mut node = program.descendant_for_byte_range(start, start)?;
+            while !(matches!(node.kind(), "arrow_function" | "function_expression")
+                && node.start_byte() == start)
+            {
+                node = node.parent()?;
+            }
+            return Some(self.call_with_values_in(node, arguments, captured));
+        }
+        if self.hops_left == 0 {
+            return None;
+        }
+        let loaded = self.load_module(module)?;
+        self.in_module(&loaded, |inner| {
+            inner.call_lambda(module, start, arguments, captured)
+        })
+    }
+
     /// Calls the function the module `source` exports as `name`.
     fn imported_call(&self, source: &str, name: &str, arguments: Vec<Val>) -> Option<Val> {
         if self.hops_left == 0 || !(source.starts_with('.') || Path::new(source).is_absolute()) {
@@ -2415,9 +2471,14 @@ impl<'t, 'f> Evaluator<'t, 'f> {
     /// Calls a function node with folded arguments: its returned expressions folded
     /// with the parameters bound (a union when it returns in several places).
     fn call_with_values(&self, function: Node<'t>, arguments: Vec<Val>) -> Val {
+        self.call_with_values_in(function, arguments, Env::new())
+    }
+
+    /// [`Self::call_with_values`] inside the bindings a closure captured.
+    fn call_with_values_in(&self, function: Node<'t>, arguments: Vec<Val>, captured: Env) -> Val {
         let name = "the function's result";
         self.guarded(function.id(), name, || {
-            let mut bound = Env::new();
+            let mut bound = captured;
             let mut arguments = arguments.into_iter();
             for pattern in parameter_patterns(function) {
                 let argument = arguments
@@ -3406,6 +3467,7 @@ fn truthiness(value: &Val) -> Option<bool> {
         | Val::Module(_)
         | Val::Function
         | Val::FunctionRef { .. }
+        | Val::Lambda { .. }
         | Val::Thunk(_) => Some(true),
         Val::Unknown(reason) if reason == "undefined" => Some(false),
         Val::Unknown(_) => None,
@@ -3435,6 +3497,10 @@ fn flatten_once(items: Vec<Val>) -> Val {
 }
 
 /// The method `name` of a class body (not a getter).
+/// A function made inside a call keeps at most this many bindings around it; one made
+/// under more is opaque.
+const MAX_CAPTURED: usize = 16;
+
 /// Classes followed through `extends` (and imports) when an instance is read.
 const MAX_CLASS_DEPTH: usize = 6;
 

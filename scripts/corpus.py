@@ -25,6 +25,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -65,6 +66,13 @@ def servers(only, subset=None, ecosystem=None):
 
 def safe_name(server_id):
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in server_id)
+
+
+def redact(text):
+    """An error as recorded in corpus/truth: URLs (the user's registry among them, which the
+    repository must never name) and local paths of this machine replaced by placeholders."""
+    text = re.sub(r"[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", "<url>", text)
+    return re.sub(r"(?<![\w.])/(?:root|home|work|tmp)/[^\s'\"<>):]+", "<path>", text)
 
 
 def description_hash(text):
@@ -118,7 +126,7 @@ def collect_truth(server, mcpwarden):
     }
     if result.returncode != 0:
         lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
-        record["error"] = "\n".join(lines[-12:])
+        record["error"] = redact("\n".join(lines[-12:]))
         return record
     listing = json.loads(result.stdout)
     record["sandboxed"] = listing.get("sandboxed", False)
@@ -140,7 +148,7 @@ def truth(args):
                 record = future.result()
             except Exception as error:  # a timeout of the whole inspect, say
                 record = {"id": server["id"], "package": server["package"],
-                          "version": server["version"], "error": str(error)}
+                          "version": server["version"], "error": redact(str(error))}
             path = TRUTH / f"{safe_name(server['id'])}.json"
             kept = path.is_file() and "error" in record and "error" not in json.loads(path.read_text())
             if kept:  # a failed run never replaces a listing collected earlier

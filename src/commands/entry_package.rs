@@ -300,7 +300,7 @@ mod tests {
             ),
             (
                 "/usr/bin/npx",
-                "--yes mcp-remote@latest https://x",
+                "--yes mcp-remote@latest http://127.0.0.1:9/mcp",
                 Some("npm package mcp-remote"),
             ),
             (

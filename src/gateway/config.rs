@@ -414,11 +414,11 @@ mod tests {
             ),
             (r#"{"mcpServers": {"a b": {"command": "x"}}}"#, "found ' '"),
             (
-                r#"{"mcpServers": {"r": {"url": "http://x", "type": "sse"}}}"#,
+                r#"{"mcpServers": {"r": {"url": "http://127.0.0.1:9/sse", "type": "sse"}}}"#,
                 "older HTTP+SSE transport",
             ),
             (
-                r#"{"mcpServers": {"r": {"url": "ftp://x/mcp"}}}"#,
+                r#"{"mcpServers": {"r": {"url": "ftp://127.0.0.1:9/mcp"}}}"#,
                 "must be http or https",
             ),
             (
@@ -426,7 +426,7 @@ mod tests {
                 "`url` \"not a url\"",
             ),
             (
-                r#"{"mcpServers": {"r": {"url": "http://x", "headers": {"X-A": "a\nb"}}}}"#,
+                r#"{"mcpServers": {"r": {"url": "http://127.0.0.1:9/mcp", "headers": {"X-A": "a\nb"}}}}"#,
                 "`headers.X-A` is not a valid header value",
             ),
             (r#"{"mcpServers": {"s": {"args": []}}}"#, "no `command`"),
